@@ -1,0 +1,1 @@
+"""The conformance suite: checks report files against a ruleset (issue 4)."""

@@ -1,0 +1,3 @@
+from emrr.cli import main
+
+raise SystemExit(main())

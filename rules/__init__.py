@@ -1,0 +1,1 @@
+"""Rulesets (declarative YAML) and the reference report engine (issue 3)."""

@@ -1,0 +1,1 @@
+"""The ECoS migration simulator: a YAML scenario in, a Parquet event log out."""

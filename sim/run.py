@@ -1,0 +1,287 @@
+"""Run a scenario: shards (in worker processes or not), the event log written atomically, a summary."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import resource
+import shutil
+import time
+from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import simpy
+from tqdm import tqdm
+
+from emrr.errors import UserError
+from sim import eventlog
+from sim.model import EV_FAILURE, EV_INSTALL, EV_SKIP, EV_SUCCESS, EV_FIRMWARE, Shard, shard_bounds
+from sim.scenario import Scenario, format_instant
+
+STREAM_OUTAGES = 1_000_003
+REPORT_IDS = tuple(f"ECOSMIG-00{i}" for i in range(1, 7))
+
+
+@dataclass
+class Summary:
+    """What a run produced; ``deterministic()`` is the part that must not change between runs."""
+
+    scenario: str
+    seed: int
+    shards: int
+    devices: int = 0
+    premises: int = 0
+    attempts: int = 0
+    successes: int = 0
+    failures: int = 0
+    failures_by_error: Counter = field(default_factory=Counter)
+    prevalidation_skips: int = 0
+    changes_of_supplier: int = 0
+    installs: int = 0
+    firmware_upgrades: int = 0
+    duplicated_notifications: int = 0
+    late_notifications: int = 0
+    outages: int = 0
+    event_rows: int = 0
+    wall_seconds: float = 0.0
+    peak_rss_bytes: int = 0
+    peak_rss_parent_bytes: int = 0
+    peak_rss_worker_bytes: int = 0
+    workers: int = 1
+
+    def add(self, part: dict) -> None:
+        for key in ("devices", "premises", "attempts", "successes", "failures", "prevalidation_skips",
+                    "changes_of_supplier", "installs", "firmware_upgrades", "duplicated_notifications",
+                    "late_notifications", "event_rows"):
+            setattr(self, key, getattr(self, key) + part[key])
+        self.failures_by_error.update(part["failures_by_error"])
+
+    def as_dict(self) -> dict:
+        d = {k: v for k, v in self.__dict__.items()}
+        d["failures_by_error"] = dict(sorted(self.failures_by_error.items()))
+        return d
+
+    def render(self) -> str:
+        mib = 1 << 20
+        lines = [
+            f"scenario {self.scenario} (seed {self.seed}): {self.shards} shard(s), {self.workers} worker(s)",
+            f"  devices              {self.devices:>12,}   premises {self.premises:,}",
+            f"  attempts             {self.attempts:>12,}",
+            f"  successes            {self.successes:>12,}",
+            f"  failures             {self.failures:>12,}",
+        ]
+        for code, count in sorted(self.failures_by_error.items()):
+            lines.append(f"    {code:<18} {count:>12,}")
+        lines += [
+            f"  pre-validation skips {self.prevalidation_skips:>12,}   (not attempts)",
+            f"  changes of supplier  {self.changes_of_supplier:>12,}",
+            f"  installs (ECoS)      {self.installs:>12,}",
+            f"  firmware upgrades    {self.firmware_upgrades:>12,}",
+            f"  late notifications   {self.late_notifications:>12,}   duplicated {self.duplicated_notifications:,}",
+            f"  report-run outages   {self.outages:>12,}",
+            f"  event rows           {self.event_rows:>12,}",
+            f"  wall time            {self.wall_seconds:>12.2f} s   ({self.devices / max(self.wall_seconds, 1e-9):,.0f} devices/s)",
+            f"  peak memory          {self.peak_rss_bytes / mib:>12,.0f} MiB (largest process; parent "
+            f"{self.peak_rss_parent_bytes / mib:,.0f} MiB, largest worker {self.peak_rss_worker_bytes / mib:,.0f} MiB)",
+        ]
+        return "\n".join(lines)
+
+
+def _peak_rss(who: int) -> int:
+    return resource.getrusage(who).ru_maxrss * 1024  # Linux reports KiB
+
+
+# ----------------------------------------------------------------------------- shards
+
+
+def simulate_shard(scenario: Scenario, index: int, bounds: tuple[int, int], out: str) -> dict:
+    """Simulate one shard and write its part of each table; return its counts."""
+    shard = Shard(scenario, index, bounds, scenario.premises)
+    shard.run()
+    writer = eventlog.ShardWriter(shard)
+    name = f"part-{index:05d}.parquet"
+    root = Path(out)
+    files = {}
+    events = writer.events()
+    files["events"] = eventlog.write_table(events, root / "events" / name)
+    files["devices"] = eventlog.write_table(writer.devices(), root / "devices" / name)
+    files["premises"] = eventlog.write_table(writer.premises(), root / "premises" / name)
+    files["supply_changes"] = eventlog.write_table(writer.supply_changes(), root / "supply_changes" / name)
+    cols = shard.events.columns()
+    etype = cols["type"]
+    failed = cols["error"][etype == EV_FAILURE]
+    dup = events.column("duplicate").to_numpy(zero_copy_only=False)
+    occurred = events.column("occurred_at").cast("int64").to_numpy()
+    notified = events.column("notified_at").cast("int64").to_numpy()
+    counts = np.bincount(failed, minlength=len(scenario.error_codes))
+    by_error: Counter = Counter()
+    for i, c in enumerate(counts):
+        if c:
+            by_error[f"{scenario.error_codes[i]}/{int(scenario.error_sub_codes[i])}"] += int(c)
+    return {
+        "index": index,
+        "files": files,
+        "devices": int(len(shard.dev_global)),
+        "premises": int(len(shard.premise_global)),
+        "attempts": int(((etype == EV_SUCCESS) | (etype == EV_FAILURE)).sum()),
+        "successes": int((etype == EV_SUCCESS).sum()),
+        "failures": int((etype == EV_FAILURE).sum()),
+        "failures_by_error": by_error,
+        "prevalidation_skips": int((etype == EV_SKIP).sum()),
+        "changes_of_supplier": int(len(shard.supply.columns()["premise"])),
+        "installs": int((etype == EV_INSTALL).sum()),
+        "firmware_upgrades": int((etype == EV_FIRMWARE).sum()),
+        "duplicated_notifications": int(dup.sum()),
+        "late_notifications": int(((notified - occurred) > 3600)[~dup].sum()),
+        "event_rows": int(events.num_rows),
+        "peak_rss_bytes": _peak_rss(resource.RUSAGE_SELF),
+    }
+
+
+def _shard_job(args: tuple) -> dict:
+    return simulate_shard(*args)
+
+
+# ----------------------------------------------------------------------------- outages
+
+
+def report_outages(scenario: Scenario) -> list[tuple[str, int, int]]:
+    """Scheduled report runs that do not happen: the scenario's windows plus random ones.
+
+    Random outages arrive as a Poisson process (a SimPy process) and hit one report each.
+    """
+    windows = list(scenario.outage_windows)
+    if scenario.outage_random_per_year > 0:
+        rng = np.random.default_rng([scenario.seed, STREAM_OUTAGES])
+        env = simpy.Environment(initial_time=scenario.start)
+        mean_gap = 365 * 86_400 / scenario.outage_random_per_year
+
+        def outage_arrivals():
+            while True:
+                yield env.timeout(int(rng.exponential(mean_gap)) + 1)
+                length = int(scenario.outage_random_duration.sample(rng, 1)[0])
+                report = REPORT_IDS[int(rng.integers(0, len(REPORT_IDS)))]
+                windows.append((report, int(env.now), int(env.now) + max(length, 1)))
+
+        env.process(outage_arrivals())
+        env.run(until=scenario.end)
+    return sorted(windows, key=lambda w: (w[1], w[2], w[0]))
+
+
+# ----------------------------------------------------------------------------- output directory
+
+
+def _prepare_output(out: Path) -> Path:
+    """A fresh sibling folder to write into; the real one is replaced only when all is written."""
+    if out.exists():
+        if not out.is_dir():
+            raise UserError("exists and is not a directory; expected a directory for the event log", file=str(out))
+        entries = [p.name for p in out.iterdir()]
+        if entries and not _is_event_log(out):
+            raise UserError("holds files that are not an event log of ours; expected an empty or new directory",
+                            file=str(out))
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.parent / f".{out.name}.partial-{os.getpid()}"
+        if tmp.exists():
+            shutil.rmtree(tmp)
+        tmp.mkdir()
+    except OSError as exc:
+        raise UserError(f"cannot create the output directory: {exc.strerror}", file=str(out))
+    return tmp
+
+
+def _is_event_log(folder: Path) -> bool:
+    try:
+        manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+        return manifest.get("format") == eventlog.FORMAT
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def _commit_output(tmp: Path, out: Path) -> None:
+    old = None
+    if out.exists():
+        old = out.parent / f".{out.name}.old-{os.getpid()}"
+        out.rename(old)
+    tmp.rename(out)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+# ----------------------------------------------------------------------------- run
+
+
+def simulate(scenario: Scenario, out: str | Path, workers: int = 1, progress: bool | None = None) -> Summary:
+    """Simulate ``scenario`` into the event log folder ``out``; return the run's summary."""
+    started = time.perf_counter()
+    out = Path(out)
+    bounds = shard_bounds(scenario)
+    tmp = _prepare_output(out)
+    summary = Summary(scenario=scenario.name, seed=scenario.seed, shards=len(bounds), workers=workers)
+    try:
+        jobs = [(scenario, i, b, str(tmp)) for i, b in enumerate(bounds)]
+        results: list[dict] = []
+        bar = tqdm(total=len(jobs), unit="shard", desc=f"simulating {scenario.name}",
+                   disable=(not progress) if progress is not None else None, leave=False)
+        with bar:
+            if workers <= 1 or len(jobs) == 1:
+                for job in jobs:
+                    results.append(_shard_job(job))
+                    bar.update()
+            else:
+                ctx = multiprocessing.get_context("fork")
+                with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+                    for result in pool.map(_shard_job, jobs):
+                        results.append(result)
+                        bar.update()
+        for r in results:
+            summary.add(r)
+        outages = report_outages(scenario)
+        summary.outages = len(outages)
+        tables = {
+            "suppliers": eventlog.write_table(eventlog.suppliers_table(scenario), tmp / "suppliers.parquet"),
+            "non_migratable": eventlog.write_table(eventlog.non_migratable_table(scenario), tmp / "non_migratable.parquet"),
+            "outages": eventlog.write_table(eventlog.outages_table(outages), tmp / "outages.parquet"),
+        }
+        _write_manifest(tmp, scenario, results, tables, summary)
+        _commit_output(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    summary.wall_seconds = time.perf_counter() - started
+    summary.peak_rss_parent_bytes = _peak_rss(resource.RUSAGE_SELF)
+    summary.peak_rss_worker_bytes = max([_peak_rss(resource.RUSAGE_CHILDREN)] + [
+        r["peak_rss_bytes"] for r in results if workers > 1])
+    summary.peak_rss_bytes = max(summary.peak_rss_parent_bytes, summary.peak_rss_worker_bytes)
+    return summary
+
+
+def _write_manifest(tmp: Path, scenario: Scenario, results: list[dict], tables: dict, summary: Summary) -> None:
+    files = []
+    for r in results:
+        for table, entry in r["files"].items():
+            files.append({"table": table, "path": f"{table}/part-{r['index']:05d}.parquet", **entry})
+    for table, entry in tables.items():
+        files.append({"table": table, "path": f"{table}.parquet", **entry})
+    for f in files:
+        f["sha256"] = eventlog.sha256(tmp / f["path"])
+    files.sort(key=lambda f: f["path"])
+    counts = summary.as_dict()
+    for volatile in ("wall_seconds", "peak_rss_bytes", "peak_rss_parent_bytes", "peak_rss_worker_bytes", "workers"):
+        counts.pop(volatile)
+    manifest = {
+        "format": eventlog.FORMAT,
+        "format_version": eventlog.FORMAT_VERSION,
+        "scenario": scenario.name,
+        "seed": scenario.seed,
+        "period": {"start": format_instant(scenario.start), "end": format_instant(scenario.end)},
+        "counts": counts,
+        "files": files,
+    }
+    (tmp / "scenario.json").write_text(json.dumps(scenario.raw, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")

@@ -1,0 +1,587 @@
+"""Scenario loading: YAML (safe_load) -> JSON Schema -> semantic checks -> a resolved ``Scenario``.
+
+Every problem is one ``UserError`` naming the file, the line, the YAML path and what was
+expected. Durations become integer seconds and instants integer seconds since the Unix epoch
+(UTC), so that the model works in integers and stays deterministic.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import numpy as np
+import yaml
+
+from emrr.errors import UserError
+
+DEVICE_TYPES = ("ESME", "GSME", "GPF")
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+NEVER = np.iinfo(np.int64).max  # "not classified" / "not installed"
+SHARE_TOLERANCE = 1e-6
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def schema() -> dict[str, Any]:
+    """The scenario JSON Schema shipped with the package."""
+    text = resources.files("sim").joinpath("scenario.schema.json").read_text(encoding="utf-8")
+    return json.loads(text)
+
+
+# --------------------------------------------------------------------------- values
+
+
+def parse_duration(text: str) -> int:
+    """'5m' -> 300. The schema has already checked the form."""
+    return int(round(float(text[:-1]) * _UNIT_SECONDS[text[-1]]))
+
+
+def parse_instant(text: str) -> int:
+    """'2023-07-01' or '2023-07-01T06:00:00Z' -> seconds since the epoch, UTC."""
+    value = dt.datetime.fromisoformat(text.replace(" ", "T").replace("Z", "+00:00"))
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.timezone.utc)
+    return int(value.timestamp())
+
+
+def format_instant(seconds: int) -> str:
+    return dt.datetime.fromtimestamp(seconds, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True)
+class Delay:
+    """A random delay in seconds: fixed, uniform [low, high] or exponential (mean ``low``)."""
+
+    distribution: str
+    low: int
+    high: int = 0
+
+    @classmethod
+    def from_spec(cls, spec: dict[str, str] | None, default: "Delay") -> "Delay":
+        if spec is None:
+            return default
+        kind = spec["distribution"]
+        if kind == "fixed":
+            return cls("fixed", parse_duration(spec["value"]))
+        if kind == "uniform":
+            return cls("uniform", parse_duration(spec["min"]), parse_duration(spec["max"]))
+        return cls("exponential", parse_duration(spec["mean"]))
+
+    def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        """``n`` delays as int64 seconds."""
+        if self.distribution == "fixed" or n == 0:
+            return np.full(n, self.low, dtype=np.int64)
+        if self.distribution == "uniform":
+            return rng.integers(self.low, self.high, size=n, endpoint=True, dtype=np.int64)
+        return np.round(rng.exponential(self.low, size=n)).astype(np.int64)
+
+
+# --------------------------------------------------------------------------- resolved scenario
+
+
+@dataclass(frozen=True)
+class Supplier:
+    party_id: str
+    name: str
+    share: float
+    group: str
+
+
+@dataclass(frozen=True)
+class Campaign:
+    combo_from: int
+    combo_to: int
+    start: int
+    duration: int
+    coverage: float
+
+
+@dataclass
+class Scenario:
+    """A validated scenario with every value resolved to numbers and index tables."""
+
+    path: str
+    raw: dict[str, Any]
+    name: str
+    seed: int
+    start: int
+    end: int
+    suppliers: list[Supplier]
+    # population
+    premises: int
+    gas_share: float
+    electricity_share: float
+    same_supplier_share: float
+    shard_premises: int
+    combos: list[tuple[str, str, str, str]]  # (device_type, manufacturer, model, firmware)
+    combo_weights: dict[str, tuple[np.ndarray, np.ndarray]]  # type -> (combo idx, probability)
+    nm_classified_at: np.ndarray  # per combo, NEVER when not Non-Migratable
+    nm_success_before: np.ndarray  # per combo
+    campaigns: list[Campaign]
+    # migration
+    migration_start: int
+    capacity: tuple[int, ...]  # Monday..Sunday
+    batch_times: tuple[int, ...]  # seconds after midnight
+    batch_spread: int
+    skip_probability: float
+    reselect_after: int
+    try_offsets: np.ndarray  # seconds after the session start of each try
+    session_timeout: int
+    confirmation_delay: Delay
+    success_probability: np.ndarray  # per combo
+    error_codes: list[str]
+    error_sub_codes: np.ndarray
+    error_weights: np.ndarray  # normalised
+    error_permanent: np.ndarray  # bool
+    further_attempt_interval: int
+    further_attempt_jitter: int
+    max_attempts: int
+    # change of supplier
+    cos_electricity_rate: float
+    cos_gas_rate: float
+    cos_correlation: float
+    cos_gaining: np.ndarray  # [losing, gaining] conditional probabilities
+    # installs
+    installs_per_day: float
+    install_gas_share: float
+    install_electricity_share: float
+    gpf_on_network_delay: Delay
+    commissioning_delay: Delay
+    # notifications
+    latency: Delay
+    late_probability: float
+    late_latency: Delay
+    duplicate_probability: float
+    duplicate_delay: Delay
+    # outages
+    outage_windows: list[tuple[str, int, int]]
+    outage_random_per_year: float
+    outage_random_duration: Delay
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def party_ids(self) -> list[str]:
+        return [s.party_id for s in self.suppliers]
+
+    def combo_key(self, index: int) -> str:
+        return "/".join(self.combos[index])
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def load(path: str | Path, seed: int | None = None) -> Scenario:
+    """Read, validate and resolve a scenario file; ``seed`` overrides the file's seed."""
+    path = Path(path)
+    where = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UserError("file not found; expected a readable scenario YAML file", file=where)
+    except IsADirectoryError:
+        raise UserError("is a directory; expected a scenario YAML file", file=where)
+    except UnicodeDecodeError as exc:
+        raise UserError(f"not UTF-8 text ({exc.reason} at byte {exc.start})", file=where)
+    except OSError as exc:
+        raise UserError(f"cannot read: {exc.strerror}", file=where)
+    return loads(text, where, seed=seed)
+
+
+def loads(text: str, where: str = "<scenario>", seed: int | None = None) -> Scenario:
+    """Validate and resolve scenario YAML ``text``; ``where`` names it in errors."""
+    try:
+        data = yaml.safe_load(text)
+        lines = _line_index(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f":{mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise UserError(f"invalid YAML: {problem}", file=f"{where}{at}")
+    data = _normalise(data)
+    if not isinstance(data, dict):
+        raise UserError("expected a mapping at the top level of the scenario", file=where, path="")
+    _validate_schema(data, where, lines)
+    if seed is not None:
+        data["seed"] = seed
+    return _Resolver(data, where, lines).resolve()
+
+
+def _normalise(value: Any) -> Any:
+    """YAML dates and date-times become ISO strings, so the schema sees one form."""
+    if isinstance(value, dict):
+        return {str(k) if not isinstance(k, str) else k: _normalise(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_normalise(v) for v in value]
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is not None and value.utcoffset() == dt.timedelta(0):
+            value = value.replace(tzinfo=None)
+            return value.isoformat() + "Z"
+        return value.isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return value
+
+
+def _line_index(text: str) -> dict[tuple, int]:
+    """Map each YAML path (tuple of keys and indices) to its 1-based line number."""
+    index: dict[tuple, int] = {}
+
+    def walk(node: yaml.Node, path: tuple) -> None:
+        index.setdefault(path, node.start_mark.line + 1)
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                index[path + (key.value,)] = key.start_mark.line + 1
+                walk(value, path + (key.value,))
+                index[path + (key.value,)] = key.start_mark.line + 1
+        elif isinstance(node, yaml.SequenceNode):
+            for i, item in enumerate(node.value):
+                walk(item, path + (i,))
+
+    root = yaml.compose(text, Loader=yaml.SafeLoader)
+    if root is not None:
+        walk(root, ())
+    return index
+
+
+def format_path(path: tuple | list) -> str:
+    """('migration', 'errors', 2, 'code') -> 'migration.errors[2].code'."""
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+def _error(where: str, lines: dict[tuple, int], path: tuple, message: str) -> UserError:
+    probe = tuple(path)
+    while probe and probe not in lines:
+        probe = probe[:-1]
+    line = lines.get(probe)
+    return UserError(message, file=f"{where}:{line}" if line else where, path=format_path(path))
+
+
+def _validate_schema(data: dict, where: str, lines: dict[tuple, int]) -> None:
+    validator = jsonschema.Draft202012Validator(schema())
+    error = jsonschema.exceptions.best_match(validator.iter_errors(data))
+    if error is None:
+        return
+    path = tuple(error.absolute_path)
+    if error.validator == "additionalProperties":
+        message = f"{error.message}; see docs/scenarios.md for the allowed keys"
+    elif error.validator == "pattern":
+        described = error.schema.get("description")
+        message = f"{error.instance!r} is not in the expected form" + (
+            f" ({described})" if described else f" (pattern {error.validator_value})"
+        )
+    elif error.validator == "enum":
+        message = f"{error.instance!r} is not one of {error.validator_value}"
+    else:
+        message = error.message
+    raise _error(where, lines, path, f"expected {_expected(error)}: {message}")
+
+
+def _expected(error: jsonschema.ValidationError) -> str:
+    kind = error.validator
+    if kind == "type":
+        return f"a value of type {error.validator_value}"
+    if kind == "required":
+        return "every required key"
+    if kind in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
+        return "a number in range"
+    if kind in ("minItems", "uniqueItems"):
+        return "a valid list"
+    return "a valid value"
+
+
+class _Resolver:
+    """Semantic checks the schema cannot express, then index tables for the model."""
+
+    def __init__(self, data: dict, where: str, lines: dict[tuple, int]):
+        self.d = data
+        self.where = where
+        self.lines = lines
+
+    def fail(self, path: tuple, message: str) -> UserError:
+        return _error(self.where, self.lines, path, message)
+
+    def check_sum(self, values: list[float], path: tuple, what: str) -> None:
+        total = math.fsum(values)
+        if abs(total - 1.0) > SHARE_TOLERANCE:
+            raise self.fail(path, f"expected {what} to add up to 1, they add up to {total:.6g}")
+
+    # -- parts ------------------------------------------------------------
+
+    def resolve(self) -> Scenario:
+        d = self.d
+        start, end = parse_instant(d["period"]["start"]), parse_instant(d["period"]["end"])
+        if end <= start:
+            raise self.fail(("period", "end"), f"expected a date-time after period.start ({d['period']['start']}), got {d['period']['end']}")
+        suppliers = self.suppliers()
+        pop = d["population"]
+        combos, combo_weights = self.catalogue()
+        nm_at, nm_p, combos = self.non_migratable(combos)
+        campaigns, combos = self.campaigns(combos, start, end)
+        n = len(combos)
+        nm_at = np.concatenate([nm_at, np.full(n - len(nm_at), NEVER, dtype=np.int64)])
+        nm_p = np.concatenate([nm_p, np.zeros(n - len(nm_p))])
+        mig = d["migration"]
+        migration_start = parse_instant(mig["start"])
+        if migration_start < start:
+            raise self.fail(("migration", "start"), f"expected a date on or after period.start ({d['period']['start']})")
+        if pop["gas_share"] > 0 and "GSME" not in combo_weights:
+            raise self.fail(("population", "catalogue"), "expected at least one GSME model, since gas_share > 0")
+        if pop["electricity_share"] > 0 and "ESME" not in combo_weights:
+            raise self.fail(("population", "catalogue"), "expected at least one ESME model, since electricity_share > 0")
+        if "GPF" not in combo_weights:
+            raise self.fail(("population", "catalogue"), "expected at least one GPF model: every premises has a Communications Hub")
+        offsets, timeout = self.session(mig["session"])
+        codes, subs, weights, permanent = self.errors(mig["errors"])
+        cos = d.get("change_of_supplier") or {
+            "electricity_rate_per_year": 0.0, "gas_rate_per_year": 0.0,
+            "dual_fuel_correlation": 0.0, "mix": [{"from": "*", "to": "*", "weight": 1}],
+        }
+        gaining = self.mix(cos["mix"], suppliers)
+        inst = d.get("installs") or {}
+        notif = d.get("notifications") or {}
+        outages = d.get("outages") or {}
+        windows = []
+        for i, w in enumerate(outages.get("windows", [])):
+            ws, we = parse_instant(w["start"]), parse_instant(w["end"])
+            if we <= ws:
+                raise self.fail(("outages", "windows", i, "end"), "expected a date-time after the window's start")
+            windows.append((w.get("report", "*"), ws, we))
+        rnd = outages.get("random") or {"per_year": 0, "duration": None}
+        confirmation = Delay.from_spec(mig["session"].get("confirmation_delay"), Delay("uniform", 10, 120))
+        for key, spec in (("latency", notif.get("latency")), ("late_latency", notif.get("late_latency")),
+                          ("duplicate_delay", notif.get("duplicate_delay"))):
+            self.check_delay(("notifications", key), spec)
+        self.check_delay(("migration", "session", "confirmation_delay"), mig["session"].get("confirmation_delay"))
+        return Scenario(
+            path=self.where, raw=d, name=d["name"], seed=int(d["seed"]), start=start, end=end,
+            suppliers=suppliers, premises=int(pop["premises"]), gas_share=float(pop["gas_share"]),
+            electricity_share=float(pop["electricity_share"]),
+            same_supplier_share=float(pop.get("same_supplier_share", 0.8)),
+            shard_premises=int(pop.get("shard_premises", 250_000)),
+            combos=combos, combo_weights=combo_weights, nm_classified_at=nm_at,
+            nm_success_before=nm_p, campaigns=campaigns,
+            migration_start=migration_start,
+            capacity=tuple(int(mig["capacity"][w]) for w in WEEKDAYS),
+            batch_times=tuple(sorted(int(t[:2]) * 3600 + int(t[3:]) * 60 for t in mig["batch_start_times"])),
+            batch_spread=parse_duration(mig.get("batch_spread", "0s")),
+            skip_probability=float((mig.get("prevalidation_skip") or {}).get("probability", 0.0)),
+            reselect_after=parse_duration((mig.get("prevalidation_skip") or {}).get("reselect_after", "7d")),
+            try_offsets=offsets, session_timeout=timeout, confirmation_delay=confirmation,
+            success_probability=self.success(mig["success_probability"], combos, nm_at, nm_p),
+            error_codes=codes, error_sub_codes=subs, error_weights=weights, error_permanent=permanent,
+            further_attempt_interval=parse_duration(mig["further_attempt_interval"]),
+            further_attempt_jitter=parse_duration(mig.get("further_attempt_jitter", "0s")),
+            max_attempts=int(mig["max_attempts"]),
+            cos_electricity_rate=float(cos["electricity_rate_per_year"]),
+            cos_gas_rate=float(cos["gas_rate_per_year"]),
+            cos_correlation=float(cos["dual_fuel_correlation"]), cos_gaining=gaining,
+            installs_per_day=float(inst.get("per_day", 0.0)),
+            install_gas_share=float(inst.get("gas_share", pop["gas_share"])),
+            install_electricity_share=float(inst.get("electricity_share", pop["electricity_share"])),
+            gpf_on_network_delay=Delay.from_spec(inst.get("gpf_on_network_delay"), Delay("fixed", 0)),
+            commissioning_delay=Delay.from_spec(inst.get("commissioning_delay"), Delay("fixed", 0)),
+            latency=Delay.from_spec(notif.get("latency"), Delay("fixed", 0)),
+            late_probability=float(notif.get("late_probability", 0.0)),
+            late_latency=Delay.from_spec(notif.get("late_latency"), Delay("fixed", 86400)),
+            duplicate_probability=float(notif.get("duplicate_probability", 0.0)),
+            duplicate_delay=Delay.from_spec(notif.get("duplicate_delay"), Delay("uniform", 60, 3600)),
+            outage_windows=windows,
+            outage_random_per_year=float(rnd["per_year"]),
+            outage_random_duration=Delay.from_spec(rnd.get("duration"), Delay("fixed", 6 * 3600)),
+        )
+
+    def check_delay(self, path: tuple, spec: dict | None) -> None:
+        if spec and spec["distribution"] == "uniform" and parse_duration(spec["min"]) > parse_duration(spec["max"]):
+            raise self.fail(path + ("max",), "expected max to be at least min")
+
+    def suppliers(self) -> list[Supplier]:
+        from faker import Faker
+
+        faker = Faker("en_GB")
+        faker.seed_instance(int(self.d["seed"]))
+        seen: dict[str, int] = {}
+        out = []
+        for i, s in enumerate(self.d["suppliers"]):
+            if s["party_id"] in seen:
+                raise self.fail(("suppliers", i, "party_id"), f"expected a unique SEC Party ID; {s['party_id']} is also suppliers[{seen[s['party_id']]}]")
+            seen[s["party_id"]] = i
+            name = s.get("name") or f"{faker.company()} Energy"
+            out.append(Supplier(s["party_id"], name, float(s["share"]), s.get("group", "other")))
+        self.check_sum([s.share for s in out], ("suppliers",), "the suppliers' shares")
+        return out
+
+    def catalogue(self) -> tuple[list[tuple[str, str, str, str]], dict[str, tuple[np.ndarray, np.ndarray]]]:
+        combos: list[tuple[str, str, str, str]] = []
+        per_type: dict[str, list[tuple[int, float]]] = {}
+        type_shares: dict[str, list[float]] = {}
+        seen: set[tuple[str, str, str]] = set()
+        for i, entry in enumerate(self.d["population"]["catalogue"]):
+            key = (entry["device_type"], entry["manufacturer"], entry["model"])
+            if key in seen:
+                raise self.fail(("population", "catalogue", i), f"expected each device type/manufacturer/model once; {'/'.join(key)} is repeated")
+            seen.add(key)
+            fw = entry["firmware"]
+            self.check_sum([f["share"] for f in fw], ("population", "catalogue", i, "firmware"), "firmware shares of a model")
+            versions = [f["version"] for f in fw]
+            if len(set(versions)) != len(versions):
+                raise self.fail(("population", "catalogue", i, "firmware"), "expected each firmware version once per model")
+            type_shares.setdefault(entry["device_type"], []).append(entry["share"])
+            for f in fw:
+                per_type.setdefault(entry["device_type"], []).append((len(combos), entry["share"] * f["share"]))
+                combos.append(key + (f["version"],))
+        for dtype, shares in type_shares.items():
+            total = math.fsum(shares)
+            if abs(total - 1.0) > SHARE_TOLERANCE:
+                raise self.fail(("population", "catalogue"), f"expected the shares of the {dtype} models to add up to 1, they add up to {total:.6g}")
+        weights = {}
+        for dtype, pairs in per_type.items():
+            idx = np.array([p[0] for p in pairs], dtype=np.int32)
+            prob = np.array([p[1] for p in pairs], dtype=np.float64)
+            weights[dtype] = (idx, prob / prob.sum())
+        return combos, weights
+
+    def _combo_index(self, combos: list, key: tuple, path: tuple, add: bool = False) -> int:
+        if key in combos:
+            return combos.index(key)
+        models = {c[:3] for c in combos}
+        if key[:3] not in models:
+            raise self.fail(path, f"expected a device type/manufacturer/model of the catalogue; {'/'.join(key[:3])} is not in population.catalogue")
+        if not add:
+            raise self.fail(path, f"expected a firmware version of the catalogue; {'/'.join(key)} is not in population.catalogue")
+        combos.append(key)
+        return len(combos) - 1
+
+    def non_migratable(self, combos: list) -> tuple[np.ndarray, np.ndarray, list]:
+        at = np.full(len(combos), NEVER, dtype=np.int64)
+        p = np.zeros(len(combos))
+        for i, nm in enumerate(self.d["population"].get("non_migratable", [])):
+            key = (nm["device_type"], nm["manufacturer"], nm["model"], nm["firmware"])
+            c = self._combo_index(combos, key, ("population", "non_migratable", i), add=True)
+            if c >= len(at):
+                at = np.concatenate([at, [NEVER]])
+                p = np.concatenate([p, [0.0]])
+            if at[c] != NEVER:
+                raise self.fail(("population", "non_migratable", i), "expected each combination once")
+            at[c] = parse_instant(nm["classified_at"])
+            p[c] = float(nm.get("success_probability_before", 0.0))
+        return at, p, combos
+
+    def campaigns(self, combos: list, start: int, end: int) -> tuple[list[Campaign], list]:
+        out = []
+        for i, c in enumerate(self.d["population"].get("firmware_campaigns", [])):
+            path = ("population", "firmware_campaigns", i)
+            base = (c["device_type"], c["manufacturer"], c["model"])
+            src = self._combo_index(combos, base + (c["from_firmware"],), path + ("from_firmware",))
+            if c["to_firmware"] == c["from_firmware"]:
+                raise self.fail(path + ("to_firmware",), "expected a firmware version other than from_firmware")
+            dst = self._combo_index(combos, base + (c["to_firmware"],), path + ("to_firmware",), add=True)
+            duration = parse_duration(c["duration"])
+            if duration <= 0:
+                raise self.fail(path + ("duration",), "expected a positive duration")
+            out.append(Campaign(src, dst, parse_instant(c["start"]), duration, float(c["coverage"])))
+        return out, combos
+
+    def session(self, s: dict) -> tuple[np.ndarray, int]:
+        gaps = [parse_duration(g) for g in s["retry_intervals"]]
+        for i in range(1, len(gaps)):
+            if gaps[i] < gaps[i - 1]:
+                raise self.fail(("migration", "session", "retry_intervals", i), "expected retry intervals that do not decrease (spec/003 §35: increasing intervals)")
+        if any(g <= 0 for g in gaps):
+            raise self.fail(("migration", "session", "retry_intervals"), "expected positive intervals")
+        timeout = parse_duration(s["timeout"])
+        if timeout <= 0:
+            raise self.fail(("migration", "session", "timeout"), "expected a positive duration")
+        offsets = [0]
+        for g in gaps:
+            if offsets[-1] + g >= timeout:
+                break
+            offsets.append(offsets[-1] + g)
+        # The last gap repeats until the time-out: "increasing intervals" then steady.
+        while offsets[-1] + gaps[-1] < timeout:
+            offsets.append(offsets[-1] + gaps[-1])
+        return np.array(offsets, dtype=np.int64), timeout
+
+    def errors(self, table: list) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
+        seen = set()
+        for i, e in enumerate(table):
+            key = (e["code"], e["sub_code"])
+            if key in seen:
+                raise self.fail(("migration", "errors", i), f"expected each code/sub-code once; {key[0]}/{key[1]} is repeated")
+            seen.add(key)
+        weights = np.array([float(e["weight"]) for e in table])
+        return ([e["code"] for e in table], np.array([e["sub_code"] for e in table], dtype=np.int32),
+                weights / weights.sum(), np.array([e["kind"] == "permanent" for e in table]))
+
+    def success(self, sp: dict, combos: list, nm_at: np.ndarray, nm_p: np.ndarray) -> np.ndarray:
+        by_type = sp.get("by_device_type", {})
+        by_model = sp.get("by_model", {})
+        models = {f"{c[1]}/{c[2]}" for c in combos}
+        for key in by_model:
+            if key not in models:
+                raise self.fail(("migration", "success_probability", "by_model", key), "expected manufacturer/model of a catalogue model")
+        out = np.empty(len(combos))
+        for i, c in enumerate(combos):
+            out[i] = by_model.get(f"{c[1]}/{c[2]}", by_type.get(c[0], sp["default"]))
+        return out
+
+    def mix(self, mix: list, suppliers: list[Supplier]) -> np.ndarray:
+        """Conditional gaining-supplier probabilities P(gaining | losing) from the mix weights.
+
+        A mix row ``from -> to: weight`` says that share of switches goes from the group (or
+        supplier) ``from`` to ``to``; within a row, losing and gaining suppliers are taken in
+        proportion to their market shares, a supplier never gaining from itself.
+        """
+        ids = [s.party_id for s in suppliers]
+        groups = {s.group for s in suppliers}
+        share = np.array([s.share for s in suppliers])
+        n = len(ids)
+        joint = np.zeros((n, n))
+
+        def members(name: str, path: tuple) -> np.ndarray:
+            if name == "*":
+                return np.ones(n, dtype=bool)
+            if name in ids:
+                return np.array([i == name for i in ids])
+            if name in groups:
+                return np.array([s.group == name for s in suppliers])
+            raise self.fail(path, f"expected a supplier party_id, a supplier group or '*'; {name!r} is neither (suppliers: {', '.join(ids)}; groups: {', '.join(sorted(groups))})")
+
+        for i, row in enumerate(mix):
+            path = ("change_of_supplier", "mix", i)
+            f = members(row["from"], path + ("from",))
+            t = members(row["to"], path + ("to",))
+            w = share[:, None] * share[None, :] * f[:, None] * t[None, :]
+            np.fill_diagonal(w, 0.0)
+            if w.sum() > 0:
+                joint += row["weight"] * w / w.sum()
+        totals = joint.sum(axis=1)
+        if n > 1:
+            for i in range(n):
+                if totals[i] == 0 and share[i] > 0:
+                    raise self.fail(("change_of_supplier", "mix"), f"expected a row that lets customers leave {ids[i]} (group {suppliers[i].group})")
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out = np.where(totals[:, None] > 0, joint / np.where(totals > 0, totals, 1)[:, None], 0.0)
+        return out
+
+
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+
+
+def check_name(name: str) -> str:
+    """Names that become file or folder names: letters, digits, '_', '.', '-' only."""
+    if not _SAFE_NAME.match(name) or name in (".", ".."):
+        raise UserError(f"expected a name of letters, digits, '_', '.', '-'; got {name!r}")
+    return name
