@@ -369,27 +369,34 @@ class Shard:
         while day < s.end:
             active = self.n_existing_premises + int(np.searchsorted(
                 self.premise_installed_at[self.n_existing_premises:], day, side="right"))
-            times = day + np.sort(rng.integers(0, DAY, size=active))  # at most one switch each
-            switch_e = np.flatnonzero((rng.random(active) < daily_e) & self.has_elec[:active])
-            t_e = times[: len(switch_e)]
+            # Each active premises switches electricity with probability daily_e today (at most
+            # once a day): draw the day's count, then the premises.
+            switch_e = self._draw(rng, active, daily_e, self.has_elec)
+            t_e = day + rng.integers(0, DAY, size=len(switch_e))
             losing = self.elec_supplier[switch_e]
             gaining = self._gaining(rng, gaining_cdf, losing)
-            with_gas = switch_e[self.has_gas[switch_e] & (rng.random(len(switch_e)) < s.cos_correlation)]
-            gas_alone = np.flatnonzero((rng.random(active) < daily_g_alone) & self.has_gas[:active])
+            joint = self.has_gas[switch_e] & (rng.random(len(switch_e)) < s.cos_correlation)
+            with_gas = switch_e[joint]
+            gas_alone = self._draw(rng, active, daily_g_alone, self.has_gas)
             gas_alone = np.setdiff1d(gas_alone, with_gas, assume_unique=True)
             yield self.env.timeout(max(0, day - self.env.now))
             self.supply.add(switch_e, FUEL_ELECTRICITY, losing, gaining, t_e)
             self.elec_supplier[switch_e] = gaining
-            g_gain = gaining[np.searchsorted(switch_e, with_gas)]
-            t_g = t_e[np.searchsorted(switch_e, with_gas)]
-            self.supply.add(with_gas, FUEL_GAS, self.gas_supplier[with_gas], g_gain, t_g)
-            self.gas_supplier[with_gas] = g_gain
+            self.supply.add(with_gas, FUEL_GAS, self.gas_supplier[with_gas], gaining[joint], t_e[joint])
+            self.gas_supplier[with_gas] = gaining[joint]
             losing_g = self.gas_supplier[gas_alone]
             gain_g = self._gaining(rng, gaining_cdf, losing_g)
             t_alone = day + rng.integers(0, DAY, size=len(gas_alone))
             self.supply.add(gas_alone, FUEL_GAS, losing_g, gain_g, t_alone)
             self.gas_supplier[gas_alone] = gain_g
             day += DAY
+
+    @staticmethod
+    def _draw(rng: np.random.Generator, active: int, p: float, eligible: np.ndarray) -> np.ndarray:
+        """Premises among the first ``active`` picked with probability ``p`` each (sorted, unique)."""
+        count = rng.binomial(active, p) if active and p > 0 else 0
+        picked = np.unique(rng.integers(0, active, size=count))
+        return picked[eligible[picked]].astype(np.int64)
 
     @staticmethod
     def _gaining(rng: np.random.Generator, cdf: np.ndarray, losing: np.ndarray) -> np.ndarray:

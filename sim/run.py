@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import simpy
 from tqdm import tqdm
 
@@ -143,7 +144,10 @@ def simulate_shard(scenario: Scenario, index: int, bounds: tuple[int, int], out:
 
 
 def _shard_job(args: tuple) -> dict:
-    return simulate_shard(*args)
+    try:
+        return simulate_shard(*args)
+    finally:
+        pa.default_memory_pool().release_unused()  # keep a long-lived worker's memory flat
 
 
 # ----------------------------------------------------------------------------- outages
