@@ -227,6 +227,9 @@ class ShardWriter:
     def events(self) -> pa.Table:
         s, sh = self.s, self.shard
         e = sh.events.columns()
+        # The log covers [start, end): a session that ends after the period is not known in it.
+        inside = e["time"] < s.end
+        e = {k: v[inside] for k, v in e.items()}
         rng = rng_for(s, sh.index, STREAM_NOTIFY)
         n = len(e["device"])
         reportable = (e["type"] == EV_SUCCESS) | (e["type"] == EV_FAILURE) | (e["type"] == EV_INSTALL)

@@ -221,7 +221,7 @@ class Shard:
     def run(self) -> None:
         env = self.env
         env.process(self.control_centre())
-        if self.s.cos_electricity_rate > 0 or self.s.cos_gas_rate > 0:
+        if (self.s.cos_electricity_rate > 0 or self.s.cos_gas_rate > 0) and len(self.s.suppliers) > 1:
             env.process(self.change_of_supplier())
         if len(self.install_device):
             env.process(self.installs())
@@ -375,7 +375,9 @@ class Shard:
             t_e = day + rng.integers(0, DAY, size=len(switch_e))
             losing = self.elec_supplier[switch_e]
             gaining = self._gaining(rng, gaining_cdf, losing)
-            joint = self.has_gas[switch_e] & (rng.random(len(switch_e)) < s.cos_correlation)
+            # Dual fuel: gas moves with electricity, unless it is already with the gaining supplier.
+            joint = (self.has_gas[switch_e] & (rng.random(len(switch_e)) < s.cos_correlation)
+                     & (self.gas_supplier[switch_e] != gaining))
             with_gas = switch_e[joint]
             gas_alone = self._draw(rng, active, daily_g_alone, self.has_gas)
             gas_alone = np.setdiff1d(gas_alone, with_gas, assume_unique=True)
