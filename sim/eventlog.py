@@ -26,45 +26,44 @@ FORMAT = "emrr-event-log"
 FORMAT_VERSION = 1
 TIMESTAMP = pa.timestamp("s", tz="UTC")
 EVENT_ID_SHARD_SHIFT = 40
+LATE_SECONDS = 3600  # the summary counts a notification more than an hour late as late
 PARQUET_OPTIONS = {"compression": "zstd", "compression_level": 1, "write_statistics": True}
-# Columns with few distinct values are dictionary-encoded; identifiers (unique) are not, which
-# spares the writer a dictionary it would only abandon.
-DICTIONARY_COLUMNS = ["event_type", "device_type", "manufacturer", "model", "firmware_version",
-                      "error_code", "error_kind", "responsible_supplier", "fuel", "losing_supplier",
-                      "gaining_supplier", "electricity_supplier", "gas_supplier"]
+
+# Few distinct values: dictionary-encoded strings (read back as strings by any Parquet reader).
+CODED = pa.dictionary(pa.int32(), pa.string())
 
 EVENTS_SCHEMA = pa.schema([
     ("event_id", pa.int64()),
-    ("event_type", pa.string()),
+    ("event_type", CODED),
     ("device_index", pa.int64()),
     ("device_id", pa.string()),
-    ("device_type", pa.string()),
+    ("device_type", CODED),
     ("premise_index", pa.int64()),
     ("mpxn", pa.string()),
-    ("manufacturer", pa.string()),
-    ("model", pa.string()),
-    ("firmware_version", pa.string()),
+    ("manufacturer", CODED),
+    ("model", CODED),
+    ("firmware_version", CODED),
     ("occurred_at", TIMESTAMP),
     ("notified_at", TIMESTAMP),
     ("duplicate", pa.bool_()),
     ("attempt_number", pa.int16()),
     ("session_started_at", TIMESTAMP),
     ("tries", pa.int16()),
-    ("error_code", pa.string()),
+    ("error_code", CODED),
     ("error_sub_code", pa.int32()),
-    ("error_kind", pa.string()),
-    ("responsible_supplier", pa.string()),
+    ("error_kind", CODED),
+    ("responsible_supplier", CODED),
 ])
 
 DEVICES_SCHEMA = pa.schema([
     ("device_index", pa.int64()),
     ("device_id", pa.string()),
-    ("device_type", pa.string()),
+    ("device_type", CODED),
     ("premise_index", pa.int64()),
     ("mpxn", pa.string()),
-    ("manufacturer", pa.string()),
-    ("model", pa.string()),
-    ("firmware_version", pa.string()),
+    ("manufacturer", CODED),
+    ("model", CODED),
+    ("firmware_version", CODED),
     ("installed_at", TIMESTAMP),
     ("ecos_credentials_at_install", pa.bool_()),
 ])
@@ -75,16 +74,16 @@ PREMISES_SCHEMA = pa.schema([
     ("mprn", pa.string()),
     ("has_electricity", pa.bool_()),
     ("has_gas", pa.bool_()),
-    ("electricity_supplier", pa.string()),
-    ("gas_supplier", pa.string()),
+    ("electricity_supplier", CODED),
+    ("gas_supplier", CODED),
     ("installed_at", TIMESTAMP),
 ])
 
 SUPPLY_CHANGES_SCHEMA = pa.schema([
     ("premise_index", pa.int64()),
-    ("fuel", pa.string()),
-    ("losing_supplier", pa.string()),
-    ("gaining_supplier", pa.string()),
+    ("fuel", CODED),
+    ("losing_supplier", CODED),
+    ("gaining_supplier", CODED),
     ("occurred_at", TIMESTAMP),
 ])
 
@@ -101,13 +100,21 @@ def _take(values: pa.Array, index: np.ndarray, valid: np.ndarray | None = None) 
     return values.take(pa.array(index, mask=~valid))
 
 
+def _coded(values: list[str], index: np.ndarray, valid: np.ndarray | None = None) -> pa.DictionaryArray:
+    """values[index] as a dictionary array (no string copies), nulls where ``valid`` is False.
+
+    The dictionary holds each distinct value once: an Arrow dictionary with repeated values
+    makes the Parquet writer's output vary from run to run.
+    """
+    distinct = list(dict.fromkeys(values))
+    remap = np.array([distinct.index(v) for v in values], dtype=np.int32)
+    indices = pa.array(remap[index], mask=None if valid is None else ~valid, type=pa.int32())
+    return pa.DictionaryArray.from_arrays(indices, _strings(distinct))
+
+
 def _timestamps(seconds: np.ndarray, valid: np.ndarray | None = None) -> pa.Array:
     arr = pa.array(seconds.astype(np.int64), mask=None if valid is None else ~valid, type=pa.int64())
     return arr.cast(TIMESTAMP)
-
-
-def _supplier_strings(scenario: Scenario) -> pa.Array:
-    return _strings(scenario.party_ids)
 
 
 def sha256(path: Path) -> str:
@@ -121,7 +128,7 @@ def sha256(path: Path) -> str:
 def write_table(table: pa.Table, path: Path) -> dict:
     """Write one Parquet file; return its manifest entry."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    dictionary = [c for c in table.column_names if c in DICTIONARY_COLUMNS]
+    dictionary = [c for c in table.column_names if pa.types.is_dictionary(table.schema.field(c).type)]
     pq.write_table(table, path, use_dictionary=dictionary, **PARQUET_OPTIONS)
     return {"rows": table.num_rows, "bytes": path.stat().st_size}
 
@@ -136,11 +143,11 @@ class ShardWriter:
         self.mpan = identifiers.make_mpans(sh.premise_global, s.seed, rng_for(s, sh.index, STREAM_IDS))
         self.mprn = identifiers.make_mprns(sh.premise_global, s.seed)
         self.device_ids = identifiers.format_eui64(identifiers.device_id_numbers(sh.dev_global, s.seed))
-        self.suppliers = _supplier_strings(s)
-        self.types = _strings(list(TYPE_NAMES))
-        self.manufacturer = _strings([c[1] for c in s.combos])
-        self.model = _strings([c[2] for c in s.combos])
-        self.firmware = _strings([c[3] for c in s.combos])
+        self.suppliers = list(s.party_ids)
+        self.types = list(TYPE_NAMES)
+        self.manufacturer = [c[1] for c in s.combos]
+        self.model = [c[2] for c in s.combos]
+        self.firmware = [c[3] for c in s.combos]
         # MPxN per device (EMRR App. A notes): ESME -> MPAN, GSME -> MPRN, GPF -> MPRN when a
         # gas meter is connected, else the MPAN of the electricity import meter, else none.
         prem = sh.dev_premise
@@ -160,12 +167,12 @@ class ShardWriter:
         return pa.Table.from_arrays([
             pa.array(sh.dev_global, type=pa.int64()),
             self.device_ids,
-            _take(self.types, sh.dev_slot),
+            _coded(self.types, sh.dev_slot),
             pa.array(sh.premise_global[sh.dev_premise], type=pa.int64()),
             self.mpxn_text.take(pa.array(self.mpxn_index)),
-            _take(self.manufacturer, sh.initial_combo),
-            _take(self.model, sh.initial_combo),
-            _take(self.firmware, sh.initial_combo),
+            _coded(self.manufacturer, sh.initial_combo),
+            _coded(self.model, sh.initial_combo),
+            _coded(self.firmware, sh.initial_combo),
             _timestamps(sh.dev_installed_at, installed),
             pa.array(installed),
         ], schema=DEVICES_SCHEMA)
@@ -179,8 +186,8 @@ class ShardWriter:
             pc_if(self.mprn, sh.has_gas),
             pa.array(sh.has_elec),
             pa.array(sh.has_gas),
-            _take(self.suppliers, np.maximum(sh.initial_elec_supplier, 0), sh.initial_elec_supplier != NO_SUPPLIER),
-            _take(self.suppliers, np.maximum(sh.initial_gas_supplier, 0), sh.initial_gas_supplier != NO_SUPPLIER),
+            _coded(self.suppliers, np.maximum(sh.initial_elec_supplier, 0), sh.initial_elec_supplier != NO_SUPPLIER),
+            _coded(self.suppliers, np.maximum(sh.initial_gas_supplier, 0), sh.initial_gas_supplier != NO_SUPPLIER),
             _timestamps(sh.premise_installed_at, installed),
         ], schema=PREMISES_SCHEMA)
 
@@ -191,9 +198,9 @@ class ShardWriter:
         c = {k: v[order] for k, v in c.items()}
         return pa.Table.from_arrays([
             pa.array(sh.premise_global[c["premise"]], type=pa.int64()),
-            _take(_strings(["electricity", "gas"]), c["fuel"]),
-            _take(self.suppliers, c["losing"]),
-            _take(self.suppliers, c["gaining"]),
+            _coded(["electricity", "gas"], c["fuel"]),
+            _coded(self.suppliers, c["losing"]),
+            _coded(self.suppliers, c["gaining"]),
             _timestamps(c["time"]),
         ], schema=SUPPLY_CHANGES_SCHEMA)
 
@@ -257,29 +264,50 @@ class ShardWriter:
         err = np.maximum(col["error"], 0)
         supplier = self.responsible_supplier(dev, col["time"])
         has_supplier = supplier != NO_SUPPLIER
-        kinds = _strings(["transient", "permanent"])
+        kinds = ["transient", "permanent"]
+        self.counts = self._counts(etype[~duplicate], col["error"][~duplicate],
+                                   (notified_all - col["time"])[~duplicate], int(duplicate.sum()))
         return pa.Table.from_arrays([
             pa.array(event_id[rows]),
-            _take(_strings(list(EVENT_TYPES)), etype),
+            _coded(list(EVENT_TYPES), etype),
             pa.array(sh.dev_global[dev], type=pa.int64()),
             self.device_ids.take(pa.array(dev.astype(np.int64))),
-            _take(self.types, sh.dev_slot[dev]),
+            _coded(self.types, sh.dev_slot[dev]),
             pa.array(sh.premise_global[sh.dev_premise[dev]], type=pa.int64()),
             self.mpxn_text.take(pa.array(self.mpxn_index[dev])),
-            _take(self.manufacturer, col["combo"]),
-            _take(self.model, col["combo"]),
-            _take(self.firmware, col["combo"]),
+            _coded(self.manufacturer, col["combo"]),
+            _coded(self.model, col["combo"]),
+            _coded(self.firmware, col["combo"]),
             _timestamps(col["time"]),
             _timestamps(notified_all),
             pa.array(duplicate),
             pa.array(col["attempt"], mask=~is_attempt, type=pa.int16()),
             _timestamps(col["session_start"], is_attempt),
             pa.array(col["tries"], mask=~is_attempt, type=pa.int16()),
-            _take(_strings(s.error_codes), err, failed),
+            _coded(s.error_codes, err, failed),
             pa.array(s.error_sub_codes[err], mask=~failed, type=pa.int32()),
-            _take(kinds, s.error_permanent[err].astype(np.int64), failed),
-            _take(self.suppliers, np.maximum(supplier, 0), has_supplier),
+            _coded(kinds, s.error_permanent[err].astype(np.int64), failed),
+            _coded(self.suppliers, np.maximum(supplier, 0), has_supplier),
         ], schema=EVENTS_SCHEMA)
+
+
+    def _counts(self, etype: np.ndarray, error: np.ndarray, lateness: np.ndarray, duplicates: int) -> dict:
+        """The run summary's counts for this shard, from the rows as written (no duplicates)."""
+        s = self.s
+        kinds = np.bincount(etype, minlength=len(EVENT_TYPES))
+        per_error = np.bincount(error[etype == EV_FAILURE], minlength=len(s.error_codes))
+        return {
+            "attempts": int(kinds[EV_SUCCESS] + kinds[EV_FAILURE]),
+            "successes": int(kinds[EV_SUCCESS]),
+            "failures": int(kinds[EV_FAILURE]),
+            "failures_by_error": {f"{s.error_codes[i]}/{int(s.error_sub_codes[i])}": int(c)
+                                  for i, c in enumerate(per_error) if c},
+            "prevalidation_skips": int(kinds[EV_SKIP]),
+            "installs": int(kinds[EV_INSTALL]),
+            "firmware_upgrades": int(kinds[EV_FIRMWARE]),
+            "duplicated_notifications": duplicates,
+            "late_notifications": int((lateness > LATE_SECONDS).sum()),
+        }
 
 
 def pc_if(values: pa.Array, valid: np.ndarray) -> pa.Array:

@@ -330,20 +330,24 @@ class Shard:
         # Resolve in time order: successes at their try, permanent errors at the first try,
         # transient failures when the session times out.
         rounds = np.where(success, k, np.where(permanent, 0, tries))
+        order = np.lexsort((~success, rounds))  # by round; within a round, successes first
+        bounds = np.searchsorted(rounds[order], np.arange(tries + 2))
         for r in range(tries + 1):
-            target = t0 + (s.try_offsets[r] if r < tries else s.session_timeout)
+            lo, hi = int(bounds[r]), int(bounds[r + 1])
+            if lo == hi:
+                continue
+            target = t0 + (int(s.try_offsets[r]) if r < tries else s.session_timeout)
             if target > self.env.now:
                 yield self.env.timeout(target - self.env.now)
-            here = rounds == r
-            if not here.any():
-                continue
-            ok = here & success
-            dev = batch[ok]
-            self.state[dev] = MIGRATED
-            self.events.add(EV_SUCCESS, dev, when[ok], combo[ok], attempt[ok],
-                            session_start=start[ok], tries=tries_used[ok])
-            bad = here & ~success
-            if bad.any():
+            here = order[lo:hi]
+            split = int(success[here].sum())
+            ok, bad = here[:split], here[split:]
+            if len(ok):
+                dev = batch[ok]
+                self.state[dev] = MIGRATED
+                self.events.add(EV_SUCCESS, dev, when[ok], combo[ok], attempt[ok],
+                                session_start=start[ok], tries=tries_used[ok])
+            if len(bad):
                 self._fail(batch[bad], when[bad], combo[bad], attempt[bad], error[bad],
                            start[bad], tries_used[bad])
 

@@ -15,7 +15,6 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import simpy
 from tqdm import tqdm
 
@@ -25,7 +24,6 @@ from sim.model import Shard, shard_bounds
 from sim.scenario import Scenario, format_instant
 
 STREAM_OUTAGES = 1_000_003
-LATE_SECONDS = 3600  # the summary counts a notification more than an hour late as late
 REPORT_IDS = tuple(f"ECOSMIG-00{i}" for i in range(1, 7))
 
 
@@ -114,39 +112,17 @@ def simulate_shard(scenario: Scenario, index: int, bounds: tuple[int, int], out:
     files["devices"] = eventlog.write_table(writer.devices(), root / "devices" / name)
     files["premises"] = eventlog.write_table(writer.premises(), root / "premises" / name)
     files["supply_changes"] = eventlog.write_table(writer.supply_changes(), root / "supply_changes" / name)
-    # Counts come from the table as written, duplicated notifications left out.
-    dup = events.column("duplicate").to_numpy(zero_copy_only=False)
-    original = events.filter(pc.invert(events.column("duplicate")))
-    kinds = Counter(dict(zip(*_value_counts(original.column("event_type")))))
-    failed = original.filter(pc.equal(original.column("event_type"), "migration_failure"))
-    codes = pc.binary_join_element_wise(failed.column("error_code"),
-                                        failed.column("error_sub_code").cast(pa.string()), "/")
-    by_error = Counter(dict(zip(*_value_counts(codes))))
-    lateness = pc.subtract(original.column("notified_at").cast(pa.int64()),
-                           original.column("occurred_at").cast(pa.int64()))
     return {
         "index": index,
         "files": files,
         "devices": int(len(shard.dev_global)),
         "premises": int(len(shard.premise_global)),
-        "attempts": kinds["migration_success"] + kinds["migration_failure"],
-        "successes": kinds["migration_success"],
-        "failures": kinds["migration_failure"],
-        "failures_by_error": by_error,
-        "prevalidation_skips": kinds["prevalidation_skip"],
+        **writer.counts,
+        "failures_by_error": Counter(writer.counts["failures_by_error"]),
         "changes_of_supplier": int(len(shard.supply.columns()["premise"])),
-        "installs": kinds["install"],
-        "firmware_upgrades": kinds["firmware_upgrade"],
-        "duplicated_notifications": int(dup.sum()),
-        "late_notifications": int(pc.sum(pc.greater(lateness, LATE_SECONDS)).as_py() or 0),
         "event_rows": int(events.num_rows),
         "peak_rss_bytes": _peak_rss(resource.RUSAGE_SELF),
     }
-
-
-def _value_counts(column: pa.ChunkedArray) -> tuple[list, list]:
-    counts = pc.value_counts(column)
-    return counts.field("values").to_pylist(), [int(c) for c in counts.field("counts").to_pylist()]
 
 
 def _shard_job(args: tuple) -> dict:
