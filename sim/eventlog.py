@@ -219,16 +219,22 @@ class ShardWriter:
         has_fuel = np.where(gas, sh.has_gas[prem], sh.has_elec[prem])
         initial = np.where(gas, sh.initial_gas_supplier[prem], sh.initial_elec_supplier[prem]).astype(np.int16)
         c = sh.supply.columns()
-        if len(c["premise"]) == 0:
-            return np.where(has_fuel, initial, NO_SUPPLIER).astype(np.int16)
-        span = np.int64(1) << np.int64(36)  # seconds: ~2,000 years from the epoch
-        change_key = (c["premise"].astype(np.int64) * 2 + c["fuel"]) * span + c["time"]
-        order = np.argsort(change_key, kind="stable")
-        change_key, gaining = change_key[order], c["gaining"][order]
-        event_key = (prem * 2 + fuel) * span + time
-        pos = np.searchsorted(change_key, event_key, side="right") - 1
-        found = (pos >= 0) & (change_key[np.maximum(pos, 0)] // span == event_key // span)
-        result = np.where(found, gaining[np.maximum(pos, 0)], initial)
+        result = initial.copy()
+        if len(c["premise"]):
+            # Only events of a premises and fuel that had a change of supplier need a look-up.
+            span = np.int64(1) << np.int64(36)  # seconds: ~2,000 years from the epoch
+            change_slot = c["premise"].astype(np.int64) * 2 + c["fuel"]
+            changed = np.zeros(2 * len(sh.premise_global), dtype=bool)
+            changed[change_slot] = True
+            slot_of_event = prem * 2 + fuel
+            look = np.flatnonzero(changed[slot_of_event])
+            change_key = change_slot * span + c["time"]
+            order = np.argsort(change_key, kind="stable")
+            change_key, gaining = change_key[order], c["gaining"][order]
+            event_key = slot_of_event[look] * span + time[look]
+            pos = np.searchsorted(change_key, event_key, side="right") - 1
+            found = (pos >= 0) & (change_key[np.maximum(pos, 0)] // span == event_key // span)
+            result[look] = np.where(found, gaining[np.maximum(pos, 0)], initial[look])
         return np.where(has_fuel, result, NO_SUPPLIER).astype(np.int16)
 
     def events(self) -> pa.Table:
