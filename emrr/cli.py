@@ -52,8 +52,8 @@ def _simulate(args: argparse.Namespace) -> int:
 
     if args.workers < 1:
         raise UserError(f"--workers: expected a whole number of at least 1, got {args.workers}")
-    if args.seed is not None and args.seed < 0:
-        raise UserError(f"--seed: expected a non-negative whole number, got {args.seed}")
+    if args.seed is not None and not 0 <= args.seed < 2**64:
+        raise UserError(f"--seed: expected a whole number from 0 to 2**64 - 1, got {args.seed}")
     scen = scenario.load(args.scenario, seed=args.seed)
     summary = run.simulate(scen, args.out, workers=args.workers, progress=False if args.no_progress else None)
     print(summary.render())

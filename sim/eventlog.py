@@ -130,7 +130,7 @@ def write_table(table: pa.Table, path: Path) -> dict:
     path.parent.mkdir(parents=True, exist_ok=True)
     dictionary = [c for c in table.column_names if pa.types.is_dictionary(table.schema.field(c).type)]
     pq.write_table(table, path, use_dictionary=dictionary, **PARQUET_OPTIONS)
-    return {"rows": table.num_rows, "bytes": path.stat().st_size}
+    return {"rows": table.num_rows, "bytes": path.stat().st_size, "sha256": sha256(path)}
 
 
 class ShardWriter:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import ctypes
+import gc
+import ctypes.util
 import json
 import multiprocessing
 import os
@@ -129,7 +132,27 @@ def _shard_job(args: tuple) -> dict:
     try:
         return simulate_shard(*args)
     finally:
-        pa.default_memory_pool().release_unused()  # keep a long-lived worker's memory flat
+        _release_memory()
+
+
+def _release_memory() -> None:
+    """Give freed memory back to the system between shards, so a long-lived worker stays flat."""
+    gc.collect()  # a Shard and its SimPy environment refer to each other: free the cycle now
+    pa.default_memory_pool().release_unused()
+    if _LIBC is not None:
+        _LIBC.malloc_trim(0)
+
+
+def _load_libc():
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.malloc_trim  # glibc only
+        return libc
+    except (OSError, AttributeError):
+        return None
+
+
+_LIBC = _load_libc()
 
 
 # ----------------------------------------------------------------------------- outages
@@ -172,6 +195,7 @@ def _prepare_output(out: Path) -> Path:
                             file=str(out))
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
+        _remove_stale_partials(out)
         tmp = out.parent / f".{out.name}.partial-{os.getpid()}"
         if tmp.exists():
             shutil.rmtree(tmp)
@@ -179,6 +203,24 @@ def _prepare_output(out: Path) -> Path:
     except OSError as exc:
         raise UserError(f"cannot create the output directory: {exc.strerror}", file=str(out))
     return tmp
+
+
+def _remove_stale_partials(out: Path) -> None:
+    """Remove what a killed run (kill -9, power loss) left beside ``out``: its process is gone."""
+    for stale in out.parent.glob(f".{out.name}.partial-*"):
+        pid = stale.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(stale, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _is_event_log(folder: Path) -> bool:
@@ -254,8 +296,6 @@ def _write_manifest(tmp: Path, scenario: Scenario, results: list[dict], tables: 
             files.append({"table": table, "path": f"{table}/part-{r['index']:05d}.parquet", **entry})
     for table, entry in tables.items():
         files.append({"table": table, "path": f"{table}.parquet", **entry})
-    for f in files:
-        f["sha256"] = eventlog.sha256(tmp / f["path"])
     files.sort(key=lambda f: f["path"])
     counts = summary.as_dict()
     for volatile in ("wall_seconds", "peak_rss_bytes", "peak_rss_parent_bytes", "peak_rss_worker_bytes", "workers"):

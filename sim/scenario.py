@@ -8,6 +8,7 @@ expected. Durations become integer seconds and instants integer seconds since th
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import math
 import re
@@ -27,6 +28,8 @@ WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", 
 NEVER = np.iinfo(np.int64).max  # "not classified" / "not installed"
 SHARE_TOLERANCE = 1e-6
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+MAX_DURATION = 36500 * 86400  # 100 years: keeps every instant well inside int64 milliseconds
+MAX_SESSION_TRIES = 10_000
 
 
 def schema() -> dict[str, Any]:
@@ -194,31 +197,79 @@ def load(path: str | Path, seed: int | None = None) -> Scenario:
     return loads(text, where, seed=seed)
 
 
+class _SafeLoader(yaml.SafeLoader):
+    """``yaml.safe_load``'s loader (no Python tags), with its crashes turned into YAML errors.
+
+    PyYAML's safe constructors raise ValueError/KeyError/IndexError... for values such as
+    ``!!int abc``, ``!!int ''``, ``!!bool maybe`` or a 5,000-digit integer; those become a ConstructorError
+    with the line. A plain timestamp that is no real date (2023-02-30) stays a string, so the
+    schema reports it with its YAML path.
+    """
+
+    def construct_object(self, node, deep=False):
+        try:
+            return super().construct_object(node, deep=deep)
+        except yaml.YAMLError:
+            raise
+        except Exception as exc:  # ValueError, LookupError, AttributeError...: PyYAML's own crashes
+            value = str(node.value) if isinstance(node, yaml.ScalarNode) else node.id
+            value = value if len(value) <= 40 else value[:37] + "..."
+            raise yaml.constructor.ConstructorError(
+                None, None, f"cannot read {node.tag.rsplit(':', 1)[-1]} value {value!r}: {exc}",
+                node.start_mark) from None
+
+    def construct_yaml_timestamp(self, node):
+        try:
+            return super().construct_yaml_timestamp(node)
+        except ValueError:
+            return self.construct_scalar(node)
+
+
+_SafeLoader.add_constructor("tag:yaml.org,2002:timestamp", _SafeLoader.construct_yaml_timestamp)
+
+
 def loads(text: str, where: str = "<scenario>", seed: int | None = None) -> Scenario:
     """Validate and resolve scenario YAML ``text``; ``where`` names it in errors."""
     try:
-        data = yaml.safe_load(text)
-        lines = _line_index(text)
+        return _loads(text, where, seed)
+    except RecursionError:
+        raise UserError("invalid YAML: nested too deeply", file=where) from None
+
+
+def _loads(text: str, where: str, seed: int | None) -> Scenario:
+    try:
+        data = yaml.load(text, Loader=_SafeLoader)  # noqa: S506 - a SafeLoader subclass
+        lines = _line_index(text, where)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f":{mark.line + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise UserError(f"invalid YAML: {problem}", file=f"{where}{at}")
-    data = _normalise(data)
+        raise UserError(f"invalid YAML: {problem}", file=f"{where}{at}") from None
+    data = _normalise(data, {})
     if not isinstance(data, dict):
-        raise UserError("expected a mapping at the top level of the scenario", file=where, path="")
+        raise _error(where, lines, (), "expected a mapping at the top level of the scenario")
     _validate_schema(data, where, lines)
+    _check_finite(data, (), where, lines)
     if seed is not None:
         data["seed"] = seed
     return _Resolver(data, where, lines).resolve()
 
 
-def _normalise(value: Any) -> Any:
-    """YAML dates and date-times become ISO strings, so the schema sees one form."""
+def _normalise(value: Any, done: dict[int, Any]) -> Any:
+    """YAML dates and date-times become ISO strings, so the schema sees one form.
+
+    ``done`` keeps YAML aliases shared: a "billion laughs" document is not expanded.
+    """
+    if isinstance(value, (dict, list)) and id(value) in done:
+        return done[id(value)]
     if isinstance(value, dict):
-        return {str(k) if not isinstance(k, str) else k: _normalise(v) for k, v in value.items()}
+        done[id(value)] = out = {}
+        out.update({str(k) if not isinstance(k, str) else k: _normalise(v, done) for k, v in value.items()})
+        return out
     if isinstance(value, list):
-        return [_normalise(v) for v in value]
+        done[id(value)] = out = []
+        out.extend(_normalise(v, done) for v in value)
+        return out
     if isinstance(value, dt.datetime):
         if value.tzinfo is not None and value.utcoffset() == dt.timedelta(0):
             value = value.replace(tzinfo=None)
@@ -229,14 +280,28 @@ def _normalise(value: Any) -> Any:
     return value
 
 
-def _line_index(text: str) -> dict[tuple, int]:
-    """Map each YAML path (tuple of keys and indices) to its 1-based line number."""
+def _line_index(text: str, where: str = "<scenario>") -> dict[tuple, int]:
+    """Map each YAML path (tuple of keys and indices) to its 1-based line number.
+
+    Also rejects a key repeated in one mapping (PyYAML would silently keep the last).
+    """
     index: dict[tuple, int] = {}
+    seen_nodes: set[int] = set()
 
     def walk(node: yaml.Node, path: tuple) -> None:
         index.setdefault(path, node.start_mark.line + 1)
+        if id(node) in seen_nodes:  # an alias: its lines are those of the anchor
+            return
+        seen_nodes.add(id(node))
         if isinstance(node, yaml.MappingNode):
+            keys = set()
             for key, value in node.value:
+                if isinstance(key, yaml.ScalarNode) and key.tag != "tag:yaml.org,2002:merge":
+                    if (key.tag, key.value) in keys:
+                        raise UserError(f"expected each key once in a mapping; {key.value!r} is repeated",
+                                        file=f"{where}:{key.start_mark.line + 1}",
+                                        path=format_path(path + (key.value,)))
+                    keys.add((key.tag, key.value))
                 index[path + (key.value,)] = key.start_mark.line + 1
                 walk(value, path + (key.value,))
                 index[path + (key.value,)] = key.start_mark.line + 1
@@ -269,14 +334,60 @@ def _error(where: str, lines: dict[tuple, int], path: tuple, message: str) -> Us
     return UserError(message, file=f"{where}:{line}" if line else where, path=format_path(path))
 
 
+def _check_finite(value: Any, path: tuple, where: str, lines: dict[tuple, int]) -> None:
+    """.nan and .inf pass every JSON Schema bound (NaN compares false); reject them here."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise _error(where, lines, path, f"expected a finite number, got {value}")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _check_finite(item, path + (key,), where, lines)
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            _check_finite(item, path + (i,), where, lines)
+
+
+_FORMATS = jsonschema.FormatChecker(formats=())
+
+
+@functools.lru_cache(maxsize=None)
+def _form(name: str) -> re.Pattern:
+    """The schema's pattern for ``$defs/name``."""
+    return re.compile(schema()["$defs"][name]["pattern"])
+
+
+@_FORMATS.checks("emrr-instant", raises=ValueError)
+def _real_instant(value: object) -> bool:
+    """A well-formed instant (the pattern's job) must also be a real date and time."""
+    if isinstance(value, str) and _form("instant").match(value):
+        try:
+            parse_instant(value)
+        except (ValueError, OverflowError) as exc:
+            raise ValueError(f"not a real date or time: {exc}") from None
+    return True
+
+
+@_FORMATS.checks("emrr-duration", raises=ValueError)
+def _bounded_duration(value: object) -> bool:
+    """A well-formed duration must be at most MAX_DURATION (and so fit the model's integers)."""
+    if isinstance(value, str) and _form("duration").match(value):
+        if not float(value[:-1]) * _UNIT_SECONDS[value[-1]] <= MAX_DURATION:
+            raise ValueError(f"longer than {MAX_DURATION // 86400}d (100 years)")
+    return True
+
+
 def _validate_schema(data: dict, where: str, lines: dict[tuple, int]) -> None:
-    validator = jsonschema.Draft202012Validator(schema())
+    validator = jsonschema.Draft202012Validator(schema(), format_checker=_FORMATS)
     error = jsonschema.exceptions.best_match(validator.iter_errors(data))
     if error is None:
         return
     path = tuple(error.absolute_path)
     if error.validator == "additionalProperties":
+        if error.validator_value is False and isinstance(error.instance, dict):
+            allowed = error.schema.get("properties", {})
+            path += tuple(k for k in error.instance if k not in allowed)[:1]  # point at the key
         message = f"{error.message}; see docs/scenarios.md for the allowed keys"
+    elif error.validator == "format":
+        message = f"{error.instance!r} is {error.cause}"
     elif error.validator == "pattern":
         described = error.schema.get("description")
         message = f"{error.instance!r} is not in the expected form" + (
@@ -504,6 +615,10 @@ class _Resolver:
         timeout = parse_duration(s["timeout"])
         if timeout <= 0:
             raise self.fail(("migration", "session", "timeout"), "expected a positive duration")
+        if len(gaps) + timeout // gaps[-1] > MAX_SESSION_TRIES:
+            raise self.fail(("migration", "session", "timeout"),
+                            f"expected at most {MAX_SESSION_TRIES:,} tries in a session; timeout {s['timeout']} "
+                            f"with retries every {s['retry_intervals'][-1]} makes {len(gaps) + timeout // gaps[-1]:,}")
         offsets = [0]
         for g in gaps:
             if offsets[-1] + g >= timeout:
