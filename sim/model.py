@@ -148,7 +148,7 @@ class Shard:
             np.arange(self.first_premise, self.first_premise + n_existing, dtype=np.int64),
             s.premises + self.index * NEW_PREMISES_STRIDE + np.arange(n_new, dtype=np.int64),
         ])
-        self.premise_installed_at = np.concatenate([np.full(n_existing, NEVER, np.int64) * 0 - 1, new_installed_at])
+        self.premise_installed_at = np.concatenate([np.full(n_existing, -1, np.int64), new_installed_at])
         # -1 = installed before the period (pre-existing, holding TCoS credentials).
         gas_share = np.where(np.arange(n) < n_existing, s.gas_share, s.install_gas_share)
         elec_share = np.where(np.arange(n) < n_existing, s.electricity_share, s.install_electricity_share)
@@ -200,6 +200,7 @@ class Shard:
         self.due: dict[int, list[np.ndarray]] = {}  # day number -> devices ready again that day
         self.ready: deque[np.ndarray] = deque()
         self.batch_rng = rng
+        self.upgrades: list[list] = []  # per campaign: [devices, times, from, to, applied so far]
         self.session_rng = rng_for(self.s, self.index, STREAM_SESSION)
 
     def day_of(self, t: np.ndarray | int) -> np.ndarray | int:
@@ -228,6 +229,7 @@ class Shard:
         for i, campaign in enumerate(self.s.campaigns):
             env.process(self.firmware_campaign(i, campaign))
         env.run(until=self.s.end)
+        self.apply_firmware(self.s.end - 1)
 
     def daily_quota(self, t: int) -> list[int]:
         """This shard's part of the day's capacity, split over the batch start times."""
@@ -239,7 +241,7 @@ class Shard:
     def control_centre(self):
         """Daily batches: at each batch start time select up to the quota and start the sessions."""
         s = self.s
-        day_start = s.start + max(0, (s.migration_start - s.start) // DAY) * DAY
+        day_start = (s.migration_start // DAY) * DAY  # UTC midnight: batch times are UTC times of day
         while day_start < s.end:
             quotas = self.daily_quota(day_start)
             for offset, quota in zip(s.batch_times, quotas):
@@ -249,6 +251,7 @@ class Shard:
                 if t >= s.end:
                     return
                 yield self.env.timeout(t - self.env.now)
+                self.apply_firmware(t)
                 self._release_due(t)
                 batch = self.select(t, quota)
                 if len(batch):
@@ -415,44 +418,53 @@ class Shard:
 
     def installs(self):
         """New devices with ECoS credentials: recorded when the GPF reports it is on the network
-        or the device goes from pending to commissioned (EMRR App. A ECOSMIG-006)."""
+        or the device goes from pending to commissioned (EMRR App. A ECOSMIG-006).
+
+        Each day, at its start, the day's installs are recorded with their exact times.
+        """
         order = np.argsort(self.install_time, kind="stable")
         devices, times = self.install_device[order], self.install_time[order]
         keep = times < self.s.end
         devices, times = devices[keep], times[keep]
-        day = self.s.start
+        day = (self.s.start // DAY) * DAY
         head = 0
         while head < len(devices):
-            day += DAY
-            tail = int(np.searchsorted(times, day, side="left"))
             yield self.env.timeout(max(0, day - self.env.now))
+            tail = int(np.searchsorted(times, day + DAY, side="left"))
             part = devices[head:tail]
             self.events.add(EV_INSTALL, part, times[head:tail], self.combo[part])
             head = tail
+            day += DAY
 
     def firmware_campaign(self, number: int, c):
-        """Upgrade a share of the devices on ``combo_from`` evenly over the campaign."""
+        """Upgrade a share of the devices on ``combo_from`` at random moments over the campaign.
+
+        The campaign picks its devices when it starts; each upgrade takes effect at its own time,
+        applied by ``apply_firmware`` before every selection and at the end of the run.
+        """
         rng = np.random.default_rng([self.s.seed, self.index, STREAM_FIRMWARE, number])
         if c.start >= self.s.end:
             return
         yield self.env.timeout(max(0, c.start - self.env.now))
-        on = np.flatnonzero((self.combo == c.combo_from) & (self.state != ECOS_INSTALLED)
-                            & (self.dev_installed_at <= self.env.now))
+        on = np.flatnonzero((self.combo == c.combo_from) & (self.state != ECOS_INSTALLED))
         chosen = on[rng.random(len(on)) < c.coverage]
         times = c.start + rng.integers(0, c.duration, size=len(chosen))
         order = np.argsort(times, kind="stable")
-        chosen, times = chosen[order], times[order]
-        head = 0
-        while head < len(chosen) and self.env.now < self.s.end:
-            step_end = min(self.env.now + DAY, self.s.end)
-            tail = int(np.searchsorted(times, step_end, side="left"))
-            yield self.env.timeout(step_end - self.env.now)
-            part = chosen[head:tail]
-            part = part[self.combo[part] == c.combo_from]
-            t = times[head:tail][np.isin(chosen[head:tail], part)]
-            self.combo[part] = c.combo_to
-            self.events.add(EV_FIRMWARE, part, t, np.full(len(part), c.combo_to, np.int16))
+        self.upgrades.append([chosen[order], times[order], c.combo_from, c.combo_to, 0])
+
+    def apply_firmware(self, until: int) -> None:
+        """Apply every pending firmware upgrade timed at or before ``until``."""
+        for pending in self.upgrades:
+            devices, times, combo_from, combo_to, head = pending
+            tail = int(np.searchsorted(times, until, side="right"))
+            if tail == head:
+                continue
+            part, t = devices[head:tail], times[head:tail]
+            still = self.combo[part] == combo_from  # not already moved by another campaign
+            part, t = part[still], t[still]
+            self.combo[part] = combo_to
+            self.events.add(EV_FIRMWARE, part, t, np.full(len(part), combo_to, np.int16))
             unpark = part[self.parked[part] & (self.state[part] == PENDING)]
             self.parked[unpark] = False
-            self.schedule(unpark, np.full(len(unpark), self.env.now, dtype=np.int64))
-            head = tail
+            self.schedule(unpark, np.full(len(unpark), until, dtype=np.int64))
+            pending[4] = tail

@@ -290,3 +290,41 @@ def test_events_fall_inside_the_period_and_after_migration_start(simulated):
         assert as_instant(s.start) <= r["occurred_at"] < as_instant(s.end)
         if r["event_type"] in ATTEMPTS:
             assert r["session_started_at"] >= as_instant(s.migration_start)
+
+
+@pytest.mark.parametrize("name", ["demo", "firmware_fix"])
+def test_firmware_of_an_attempt_is_the_firmware_when_its_batch_was_selected(simulated, name):
+    """ECOSMIG-001/-002 Firmware Version: the device's firmware at the attempt, i.e. the initial firmware
+    changed by every firmware_upgrade event up to the batch's selection time."""
+    log = simulated(name)
+    s = log.scenario
+    upgrades = defaultdict(list)
+    for r in log.rows(where=lambda r: r["event_type"] == "firmware_upgrade"):
+        upgrades[r["device_index"]].append((r["occurred_at"], r["firmware_version"]))
+    initial = {d["device_index"]: d["firmware_version"] for d in log.rows("devices")}
+    assert upgrades
+    checked = 0
+    for r in log.rows(where=lambda r: r["event_type"] in ATTEMPTS):
+        start = r["session_started_at"]
+        midnight = start.replace(hour=0, minute=0, second=0, microsecond=0)
+        batch = max(midnight + dt.timedelta(seconds=b) for b in s.batch_times
+                    if midnight + dt.timedelta(seconds=b) <= start)
+        firmware = initial[r["device_index"]]
+        for when, version in sorted(upgrades.get(r["device_index"], [])):
+            if when <= batch:
+                firmware = version
+        assert r["firmware_version"] == firmware, r
+        checked += r["device_index"] in upgrades
+    assert checked > 0
+
+
+def test_every_install_in_the_period_has_exactly_one_install_event(simulated):
+    """ECOSMIG-006: each device installed with ECoS credentials in the period is reported once,
+    the last day's included."""
+    log = simulated("demo")
+    end = as_instant(log.scenario.end)
+    installed = {d["device_index"]: d["installed_at"] for d in log.rows("devices", where=lambda d: d["ecos_credentials_at_install"])}
+    events = [r for r in log.rows(where=lambda r: r["event_type"] == "install" and not r["duplicate"])]
+    assert sorted(r["device_index"] for r in events) == sorted(d for d, t in installed.items() if t < end)
+    assert all(r["occurred_at"] == installed[r["device_index"]] for r in events)
+    assert any(r["occurred_at"] >= end - DAY for r in events)
