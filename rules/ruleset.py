@@ -1,0 +1,224 @@
+"""Rulesets: folders of YAML (safe_load) validated by ``rules/ruleset.schema.json``.
+
+A ruleset is named (a folder under ``rules/``, e.g. ``emrr-revised``) or given as a path. The
+report engine and the conformance suite both read it, so a layout is declared once.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+from emrr.errors import UserError
+from sim.scenario import _line_index, format_path
+
+DEFAULT_RULESET = "emrr-revised"
+RULES_DIR = Path(__file__).resolve().parent
+_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+_DURATION = re.compile(r"^(-?)([0-9]+)(s|m|h|d|mo)$")
+_UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def schema() -> dict[str, Any]:
+    return json.loads(resources.files("rules").joinpath("ruleset.schema.json").read_text(encoding="utf-8"))
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    source_kind: str  # constant | column | value
+    source: str
+    type: str
+    max_length: int
+    mandatory: bool
+    enum: tuple[str, ...] | None = None
+    mandatory_when: tuple[str, str] | None = None
+    empty_unless: tuple[str, str] | None = None
+
+
+@dataclass(frozen=True)
+class Window:
+    anchor: str  # hour | day | month
+    end_offset: int  # seconds (window end, inclusive = anchor(run) + end_offset)
+    length_seconds: int  # 0 when length is in months
+    length_months: int
+
+
+@dataclass(frozen=True)
+class Report:
+    id: str
+    title: str
+    clause: str
+    kind: str
+    recipient_rule: str
+    cron: str
+    window: Window
+    assignment: str
+    event_types: tuple[str, ...]
+    status: dict[str, str]
+    group_by: tuple[str, ...]
+    counts: dict[str, str]
+    order_by: tuple[str, ...]
+    detail: tuple[Field, ...]
+    raw: dict[str, Any]
+
+    @property
+    def columns(self) -> list[str]:
+        """The event-log or derived columns the detail record reads."""
+        return [f.source for f in self.detail if f.source_kind == "column"]
+
+
+@dataclass(frozen=True)
+class Ruleset:
+    name: str
+    path: Path
+    title: str
+    raw: dict[str, Any]
+    reports: dict[str, Report]
+    header: tuple[Field, ...]
+    trailer: tuple[Field, ...]
+    datetime_format: str
+    date_format: str
+    file_pattern: str
+    sequence_padding: int
+    sequence_first: int
+    sequence_max: int
+    produce_empty: bool
+    summary_outages: str
+    delimiter: str
+    quote_char: str
+    line_terminator: str
+
+    def file_name(self, report_id: str, recipient: str, sequence: int, created) -> str:
+        seq = str(sequence).zfill(self.sequence_padding) if self.sequence_padding else str(sequence)
+        return self.file_pattern.format(report_id=report_id, recipient=recipient, sequence=seq, created=created)
+
+
+def parse_duration(text: str) -> tuple[int, int]:
+    """'-1s' -> (-1, 0); '1mo' -> (0, 1): (seconds, months)."""
+    sign, number, unit = _DURATION.match(text).groups()
+    value = int(number) * (-1 if sign else 1)
+    return (0, value) if unit == "mo" else (value * _UNIT[unit], 0)
+
+
+def resolve_path(name_or_path: str | None) -> Path:
+    """A ruleset name (a folder under rules/) or a path to a ruleset folder."""
+    name_or_path = name_or_path or DEFAULT_RULESET
+    candidate = Path(name_or_path)
+    if candidate.is_dir():
+        return candidate
+    if _NAME.match(name_or_path) and (RULES_DIR / name_or_path).is_dir():
+        return RULES_DIR / name_or_path
+    known = sorted(p.name for p in RULES_DIR.iterdir() if (p / "ruleset.yaml").is_file())
+    raise UserError(f"unknown ruleset {name_or_path!r}; expected one of {', '.join(known)} or a path to a ruleset folder")
+
+
+def _read_yaml(path: Path) -> tuple[Any, dict]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UserError("file not found; expected a ruleset YAML file", file=str(path))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"cannot read: {exc}", file=str(path))
+    try:
+        return yaml.safe_load(text), _line_index(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f":{mark.line + 1}" if mark is not None else ""
+        raise UserError(f"invalid YAML: {getattr(exc, 'problem', None) or exc}", file=f"{path}{at}")
+
+
+def _validate(data: Any, definition: str, path: Path, lines: dict) -> None:
+    root = schema()
+    validator = jsonschema.Draft202012Validator({**root, "$ref": f"#/$defs/{definition}"})
+    error = jsonschema.exceptions.best_match(validator.iter_errors(data))
+    if error is None:
+        return
+    where = tuple(error.absolute_path)
+    probe = where
+    while probe and probe not in lines:
+        probe = probe[:-1]
+    line = lines.get(probe)
+    raise UserError(f"expected a valid {definition} rule: {error.message}",
+                    file=f"{path}:{line}" if line else str(path), path=format_path(where))
+
+
+def _fields(items: list[dict]) -> tuple[Field, ...]:
+    out = []
+    for f in items:
+        (kind, source), = f["source"].items()
+        when = f.get("mandatory_when")
+        unless = f.get("empty_unless")
+        out.append(Field(
+            name=f["name"], source_kind=kind, source=str(source), type=f["type"],
+            max_length=int(f["max_length"]), mandatory=bool(f["mandatory"]),
+            enum=tuple(f["enum"]) if "enum" in f else None,
+            mandatory_when=(when["field"], when["equals"]) if when else None,
+            empty_unless=(unless["field"], unless["equals"]) if unless else None,
+        ))
+    return tuple(out)
+
+
+def load(name_or_path: str | None = None) -> Ruleset:
+    """Load and validate a ruleset; every error names the file, line and YAML path."""
+    folder = resolve_path(name_or_path)
+    main_path = folder / "ruleset.yaml"
+    data, lines = _read_yaml(main_path)
+    if not isinstance(data, dict):
+        raise UserError("expected a mapping at the top level", file=str(main_path), path="")
+    _validate(data, "ruleset", main_path, lines)
+    reports = {}
+    for report_id in data["reports"]:
+        path = folder / f"{report_id}.yaml"
+        raw, rlines = _read_yaml(path)
+        if not isinstance(raw, dict):
+            raise UserError("expected a mapping at the top level", file=str(path), path="")
+        _validate(raw, "report", path, rlines)
+        if raw["id"] != report_id:
+            raise UserError(f"expected id {report_id} (the file's name), got {raw['id']}", file=str(path), path="id")
+        names = [f["name"] for f in raw["detail"]["fields"]]
+        for i, f in enumerate(raw["detail"]["fields"]):
+            for key in ("mandatory_when", "empty_unless"):
+                if key in f and f[key]["field"] not in names:
+                    raise UserError(f"expected the name of a field of this record, got {f[key]['field']!r}",
+                                    file=str(path), path=f"detail.fields[{i}].{key}.field")
+        sched = raw["schedule"]
+        try:
+            from croniter import croniter
+
+            croniter(sched["cron"])
+        except (ValueError, KeyError) as exc:
+            raise UserError(f"expected a cron expression: {exc}", file=str(path), path="schedule.cron")
+        end_s, end_m = parse_duration(sched["window"]["end_offset"])
+        len_s, len_m = parse_duration(sched["window"]["length"])
+        if end_m:
+            raise UserError("expected an end_offset in s, m, h or d", file=str(path), path="schedule.window.end_offset")
+        if len_s <= 0 and len_m <= 0:
+            raise UserError("expected a positive length", file=str(path), path="schedule.window.length")
+        sel = raw["select"]
+        reports[report_id] = Report(
+            id=raw["id"], title=raw["title"], clause=raw["clause"], kind=raw["kind"],
+            recipient_rule=raw["recipient"]["rule"], cron=sched["cron"],
+            window=Window(sched["window"]["anchor"], end_s, len_s, len_m),
+            assignment=sel["assignment"], event_types=tuple(sel.get("event_types", ())),
+            status=dict(sel.get("status", {})), group_by=tuple(sel.get("group_by", ())),
+            counts=dict(sel.get("counts", {})), order_by=tuple(sel.get("order_by", ())),
+            detail=_fields(raw["detail"]["fields"]), raw=raw,
+        )
+    csv = data["csv"]
+    return Ruleset(
+        name=data["name"], path=folder, title=data["title"], raw=data, reports=reports,
+        header=_fields(data["header"]["fields"]), trailer=_fields(data["trailer"]["fields"]),
+        datetime_format=data["formats"]["datetime"], date_format=data["formats"]["date"],
+        file_pattern=data["file_name"]["pattern"], sequence_padding=int(data["file_name"]["sequence_padding"]),
+        sequence_first=int(data["sequence"]["first"]), sequence_max=int(data["sequence"]["max"]),
+        produce_empty=bool(data["empty_reports"]["produce"]), summary_outages=data["outages"]["summary_reports"],
+        delimiter=csv["delimiter"], quote_char=csv["quote_char"], line_terminator=csv["line_terminator"],
+    )
