@@ -33,6 +33,24 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--summary-json", help="also write the summary as JSON to this file")
     sim.add_argument("--no-progress", action="store_true", help="no progress bar")
     sim.set_defaults(handler=_simulate)
+
+    rep = sub.add_parser("report", help="turn an event log into the EMRR report files")
+    rep.add_argument("--events", required=True, help="event log directory (docs/event-log.md)")
+    rep.add_argument("--out", required=True, help="report directory: OUT/<SEC Party ID>/<file name>")
+    rep.add_argument("--ruleset", default=None, help="ruleset name (a folder of rules/) or path; default emrr-revised")
+    rep.add_argument("--resume", action="store_true", help="continue a run that was stopped")
+    rep.add_argument("--summary-json", help="also write the summary as JSON to this file")
+    rep.add_argument("--no-progress", action="store_true", help="no progress bar")
+    rep.set_defaults(handler=_report)
+
+    run = sub.add_parser("run", help="simulate a scenario and write its reports: OUT/events, OUT/reports")
+    run.add_argument("scenario", help="scenario YAML file")
+    run.add_argument("--out", required=True, help="output directory")
+    run.add_argument("--seed", type=int, help="override the scenario's seed")
+    run.add_argument("--workers", type=int, default=1, help="simulation worker processes")
+    run.add_argument("--ruleset", default=None, help="ruleset name or path; default emrr-revised")
+    run.add_argument("--no-progress", action="store_true", help="no progress bars")
+    run.set_defaults(handler=_run)
     return parser
 
 
@@ -54,12 +72,54 @@ def _simulate(args: argparse.Namespace) -> int:
         raise UserError(f"--workers: expected a whole number of at least 1, got {args.workers}")
     if args.seed is not None and not 0 <= args.seed < 2**64:
         raise UserError(f"--seed: expected a whole number from 0 to 2**64 - 1, got {args.seed}")
+    if Path(args.out).name in ("", ".."):  # '.', '..', '/': no name to write beside and rename
+        raise UserError(f"--out: expected a path ending in a directory name (not '.', '..' or '/'), got {args.out!r}")
     scen = scenario.load(args.scenario, seed=args.seed)
     summary = run.simulate(scen, args.out, workers=args.workers, progress=False if args.no_progress else None)
     print(summary.render())
     print(f"event log: {args.out}")
     if args.summary_json:
         _write_json_atomically(args.summary_json, summary.as_dict())
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from rules import engine, ruleset
+
+    rules = ruleset.load(args.ruleset)
+    summary = engine.report(args.events, args.out, rules, resume=args.resume,
+                            progress=False if args.no_progress else None)
+    print(summary.render())
+    if args.summary_json:
+        _write_json_atomically(args.summary_json, summary.as_dict())
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    import shutil
+
+    from rules import engine, ruleset
+    from sim import run, scenario
+
+    if args.workers < 1:
+        raise UserError(f"--workers: expected a whole number of at least 1, got {args.workers}")
+    rules = ruleset.load(args.ruleset)
+    scen = scenario.load(args.scenario, seed=args.seed)
+    out = Path(args.out)
+    if out.exists() and any(p.name not in ("events", "reports") for p in out.iterdir()):
+        raise UserError("holds files other than events/ and reports/ of an earlier run; expected an empty or new directory",
+                        file=str(out))
+    progress = False if args.no_progress else None
+    summary = run.simulate(scen, out / "events", workers=args.workers, progress=progress)
+    print(summary.render())
+    reports = out / "reports"
+    if reports.exists():
+        if not (reports / engine.STATE).is_file():
+            raise UserError("holds files that are not a report run of ours", file=str(reports))
+        shutil.rmtree(reports)  # a fresh event log: its reports are made anew
+    result = engine.report(out / "events", reports, rules, progress=progress)
+    print(result.render())
+    print(f"event log: {out / 'events'}\nreports:   {reports}/<SEC Party ID>/  (manifest: {reports / engine.MANIFEST})")
     return 0
 
 

@@ -1,0 +1,149 @@
+"""The report engine's view of an event log (docs/event-log.md): lazy Polars frames, checked.
+
+Anyone's event log in the documented columns can be read: each table a folder of Parquet files
+(or one ``NAME.parquet``). Missing tables or columns, and columns of the wrong type, are one-line
+errors naming the file and the column.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from emrr.errors import UserError
+
+# table -> {column: kind}; kinds: int, str, time, bool
+REQUIRED = {
+    "events": {
+        "event_id": "int", "event_type": "str", "device_index": "int", "device_id": "str",
+        "device_type": "str", "premise_index": "int", "mpxn": "str", "manufacturer": "str",
+        "model": "str", "firmware_version": "str", "occurred_at": "time", "notified_at": "time",
+        "attempt_number": "int", "error_code": "str", "error_sub_code": "int",
+    },
+    "devices": {
+        "device_index": "int", "device_id": "str", "device_type": "str", "premise_index": "int",
+        "mpxn": "str", "manufacturer": "str", "model": "str", "firmware_version": "str",
+        "installed_at": "time",
+    },
+    "premises": {
+        "premise_index": "int", "has_electricity": "bool", "has_gas": "bool",
+        "electricity_supplier": "str", "gas_supplier": "str",
+    },
+    "supply_changes": {
+        "premise_index": "int", "fuel": "str", "losing_supplier": "str", "gaining_supplier": "str",
+        "occurred_at": "time",
+    },
+    "non_migratable": {
+        "device_type": "str", "manufacturer": "str", "model": "str", "firmware_version": "str",
+        "classified_at": "time",
+    },
+}
+OPTIONAL = {"outages": {"report_id": "str", "start": "time", "end": "time"}}
+
+
+def _kind(dtype: pl.DataType) -> str:
+    if dtype.is_integer():
+        return "int"
+    if dtype in (pl.String, pl.Categorical) or isinstance(dtype, (pl.Categorical, pl.Enum)):
+        return "str"
+    if isinstance(dtype, pl.Datetime):
+        return "time"
+    if dtype == pl.Boolean:
+        return "bool"
+    if dtype == pl.Null:
+        return "null"
+    return str(dtype)
+
+
+def _files(root: Path, table: str) -> list[Path]:
+    folder, single = root / table, root / f"{table}.parquet"
+    if folder.is_dir():
+        return sorted(folder.glob("*.parquet"))
+    if single.is_file():
+        return [single]
+    return []
+
+
+@dataclass
+class EventLog:
+    """Checked lazy frames of an event log, times as Int64 seconds since the epoch (UTC)."""
+
+    root: Path
+    tables: dict[str, pl.LazyFrame]
+    period: tuple[int, int]
+    fingerprint: str
+    has_duplicate_flag: bool
+
+    @classmethod
+    def open(cls, root: str | Path) -> "EventLog":
+        root = Path(root)
+        if not root.is_dir():
+            raise UserError("not a directory; expected an event log folder (docs/event-log.md)", file=str(root))
+        tables: dict[str, pl.LazyFrame] = {}
+        digest = hashlib.sha256()
+        for table, columns in {**REQUIRED, **OPTIONAL}.items():
+            files = _files(root, table)
+            if not files:
+                if table in OPTIONAL:
+                    continue
+                raise UserError(f"missing table {table!r}; expected {table}/*.parquet or {table}.parquet", file=str(root))
+            for f in files:
+                stat = f.stat()
+                digest.update(f"{f.relative_to(root)}:{stat.st_size}\n".encode())
+            try:
+                schema = pl.read_parquet_schema(files[0])
+            except Exception as exc:  # noqa: BLE001 - any unreadable file is the user's to fix
+                raise UserError(f"not a readable Parquet file ({exc.__class__.__name__})", file=str(files[0]))
+            for column, kind in columns.items():
+                if column not in schema:
+                    raise UserError(f"missing column {column!r} of table {table}; expected {kind}", file=str(files[0]))
+                got = _kind(schema[column])
+                if got != kind and got != "null":
+                    raise UserError(f"column {column!r} has type {schema[column]}; expected {kind}", file=str(files[0]))
+            frame = pl.scan_parquet([str(f) for f in files])
+            casts = []
+            for column, kind in columns.items():
+                if kind == "time":
+                    casts.append(pl.col(column).cast(pl.Datetime("ms", "UTC")).dt.epoch("s").alias(column))
+                elif kind == "str":
+                    casts.append(pl.col(column).cast(pl.String))
+            tables[table] = frame.with_columns(casts) if casts else frame
+        events_schema = pl.read_parquet_schema(_files(root, "events")[0])
+        manifest = root / "manifest.json"
+        period = None
+        if manifest.is_file():
+            digest.update(manifest.read_bytes())
+            try:
+                m = json.loads(manifest.read_text(encoding="utf-8"))
+                from sim.scenario import parse_instant
+
+                period = (parse_instant(m["period"]["start"]), parse_instant(m["period"]["end"]))
+            except (ValueError, KeyError, TypeError):
+                period = None
+        if period is None:
+            span = tables["events"].select(pl.col("occurred_at").min().alias("a"),
+                                           pl.col("notified_at").max().alias("b")).collect()
+            a, b = span["a"][0], span["b"][0]
+            if a is None:
+                raise UserError("the events table is empty and there is no manifest.json with a period", file=str(root))
+            period = (int(a) - int(a) % 86400, int(b) - int(b) % 86400 + 86400)
+        return cls(root, tables, period, digest.hexdigest(), "duplicate" in events_schema)
+
+    def events(self, types: tuple[str, ...] | list[str]) -> pl.LazyFrame:
+        """Events of the given types, each once: a duplicated notification (same event_id) counts
+        from its first notification (DESIGN.md faults)."""
+        frame = self.tables["events"].filter(pl.col("event_type").is_in(list(types)))
+        if self.has_duplicate_flag:
+            return frame.filter(~pl.col("duplicate"))
+        return (frame.sort(["event_id", "notified_at"])
+                .unique(subset=["event_id"], keep="first", maintain_order=True))
+
+    def outages(self) -> list[tuple[str, int, int]]:
+        if "outages" not in self.tables:
+            return []
+        df = self.tables["outages"].collect()
+        return [(r, int(s), int(e)) for r, s, e in zip(df["report_id"], df["start"], df["end"])]
