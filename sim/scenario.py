@@ -375,6 +375,12 @@ def _bounded_duration(value: object) -> bool:
     return True
 
 
+def _brief(value: Any, limit: int = 60) -> str:
+    """repr(value), shortened: an error line quotes the value, not 400 digits of it."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def _validate_schema(data: dict, where: str, lines: dict[tuple, int]) -> None:
     validator = jsonschema.Draft202012Validator(schema(), format_checker=_FORMATS)
     error = jsonschema.exceptions.best_match(validator.iter_errors(data))
@@ -387,14 +393,14 @@ def _validate_schema(data: dict, where: str, lines: dict[tuple, int]) -> None:
             path += tuple(k for k in error.instance if k not in allowed)[:1]  # point at the key
         message = f"{error.message}; see docs/scenarios.md for the allowed keys"
     elif error.validator == "format":
-        message = f"{error.instance!r} is {error.cause}"
+        message = f"{_brief(error.instance)} is {error.cause}"
     elif error.validator == "pattern":
         described = error.schema.get("description")
-        message = f"{error.instance!r} is not in the expected form" + (
+        message = f"{_brief(error.instance)} is not in the expected form" + (
             f" ({described})" if described else f" (pattern {error.validator_value})"
         )
     elif error.validator == "enum":
-        message = f"{error.instance!r} is not one of {error.validator_value}"
+        message = f"{_brief(error.instance)} is not one of {error.validator_value}"
     else:
         message = error.message
     raise _error(where, lines, path, f"expected {_expected(error)}: {message}")
@@ -476,6 +482,9 @@ class _Resolver:
                           ("duplicate_delay", notif.get("duplicate_delay"))):
             self.check_delay(("notifications", key), spec)
         self.check_delay(("migration", "session", "confirmation_delay"), mig["session"].get("confirmation_delay"))
+        for key in ("gpf_on_network_delay", "commissioning_delay"):
+            self.check_delay(("installs", key), inst.get(key))
+        self.check_delay(("outages", "random", "duration"), rnd.get("duration"))
         return Scenario(
             path=self.where, raw=d, name=d["name"], seed=int(d["seed"]), start=start, end=end,
             suppliers=suppliers, premises=int(pop["premises"]), gas_share=float(pop["gas_share"]),
