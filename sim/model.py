@@ -137,8 +137,8 @@ class Shard:
         days = -(-(s.end - s.start) // DAY)
         per_day = rng.poisson(s.installs_per_day * self.fraction, size=days)
         n_new = int(per_day.sum())
-        if n_new >= NEW_PREMISES_STRIDE:
-            raise ValueError("too many installs for one shard; lower installs.per_day or shard_premises")
+        if n_new >= NEW_PREMISES_STRIDE:  # scenario.py rules this out; a guard, not a user error
+            raise AssertionError("too many installs for one shard")
         install_day = np.repeat(np.arange(days, dtype=np.int64), per_day)
         new_installed_at = s.start + install_day * DAY + rng.integers(0, DAY, size=n_new)
         new_installed_at.sort()
@@ -370,6 +370,7 @@ class Shard:
         s = self.s
         rng = rng_for(s, self.index, STREAM_COS)
         gaining_cdf = np.cumsum(s.cos_gaining, axis=1)
+        leave = s.cos_leave_factor
         daily_e = s.cos_electricity_rate / 365.0
         daily_g_alone = max(0.0, s.cos_gas_rate - s.cos_correlation * s.cos_electricity_rate) / 365.0
         day = s.start
@@ -378,7 +379,7 @@ class Shard:
                 self.premise_installed_at[self.n_existing_premises:], day, side="right"))
             # Each active premises switches electricity with probability daily_e today (at most
             # once a day): draw the day's count, then the premises.
-            switch_e = self._draw(rng, active, daily_e, self.has_elec)
+            switch_e = self._draw(rng, active, daily_e, self.has_elec, self.elec_supplier, leave)
             t_e = day + rng.integers(0, DAY, size=len(switch_e))
             losing = self.elec_supplier[switch_e]
             gaining = self._gaining(rng, gaining_cdf, losing)
@@ -386,7 +387,7 @@ class Shard:
             joint = (self.has_gas[switch_e] & (rng.random(len(switch_e)) < s.cos_correlation)
                      & (self.gas_supplier[switch_e] != gaining))
             with_gas = switch_e[joint]
-            gas_alone = self._draw(rng, active, daily_g_alone, self.has_gas)
+            gas_alone = self._draw(rng, active, daily_g_alone, self.has_gas, self.gas_supplier, leave)
             gas_alone = np.setdiff1d(gas_alone, with_gas, assume_unique=True)
             yield self.env.timeout(max(0, day - self.env.now))
             self.supply.add(switch_e, FUEL_ELECTRICITY, losing, gaining, t_e)
@@ -401,11 +402,16 @@ class Shard:
             day += DAY
 
     @staticmethod
-    def _draw(rng: np.random.Generator, active: int, p: float, eligible: np.ndarray) -> np.ndarray:
-        """Premises among the first ``active`` picked with probability ``p`` each (sorted, unique)."""
-        count = rng.binomial(active, p) if active and p > 0 else 0
+    def _draw(rng: np.random.Generator, active: int, p: float, eligible: np.ndarray,
+              supplier: np.ndarray, leave: np.ndarray) -> np.ndarray:
+        """Premises among the first ``active`` that switch today (sorted, unique): each with
+        probability ``p`` times its supplier's leave factor (at most once a day)."""
+        top = float(leave.max()) if len(leave) else 0.0
+        count = rng.binomial(active, min(1.0, p * top)) if active and p > 0 and top > 0 else 0
         picked = np.unique(rng.integers(0, active, size=count))
-        return picked[eligible[picked]].astype(np.int64)
+        picked = picked[eligible[picked]]
+        keep = rng.random(len(picked)) * top < leave[np.maximum(supplier[picked], 0)]
+        return picked[keep].astype(np.int64)
 
     @staticmethod
     def _gaining(rng: np.random.Generator, cdf: np.ndarray, losing: np.ndarray) -> np.ndarray:

@@ -186,13 +186,16 @@ def report_outages(scenario: Scenario) -> list[tuple[str, int, int]]:
 
 def _prepare_output(out: Path) -> Path:
     """A fresh sibling folder to write into; the real one is replaced only when all is written."""
-    if out.exists():
-        if not out.is_dir():
-            raise UserError("exists and is not a directory; expected a directory for the event log", file=str(out))
-        entries = [p.name for p in out.iterdir()]
-        if entries and not _is_event_log(out):
-            raise UserError("holds files that are not an event log of ours; expected an empty or new directory",
-                            file=str(out))
+    try:
+        if out.exists():
+            if not out.is_dir():
+                raise UserError("exists and is not a directory; expected a directory for the event log", file=str(out))
+            entries = [p.name for p in out.iterdir()]
+            if entries and not _is_event_log(out):
+                raise UserError("holds files that are not an event log of ours; expected an empty or new directory",
+                                file=str(out))
+    except OSError as exc:
+        raise UserError(f"cannot read the output directory: {exc.strerror}", file=str(out))
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         _remove_stale_partials(out)
@@ -207,7 +210,7 @@ def _prepare_output(out: Path) -> Path:
 
 def _remove_stale_partials(out: Path) -> None:
     """Remove what a killed run (kill -9, power loss) left beside ``out``: its process is gone."""
-    for stale in out.parent.glob(f".{out.name}.partial-*"):
+    for stale in [*out.parent.glob(f".{out.name}.partial-*"), *out.parent.glob(f".{out.name}.old-*")]:
         pid = stale.name.rsplit("-", 1)[-1]
         if pid.isdigit() and not _alive(int(pid)):
             shutil.rmtree(stale, ignore_errors=True)
@@ -236,7 +239,12 @@ def _commit_output(tmp: Path, out: Path) -> None:
     if out.exists():
         old = out.parent / f".{out.name}.old-{os.getpid()}"
         out.rename(old)
-    tmp.rename(out)
+    try:
+        tmp.rename(out)
+    except OSError as exc:
+        if old is not None:
+            old.rename(out)  # put the previous event log back
+        raise UserError(f"cannot move the new event log into place: {exc.strerror}", file=str(out))
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
 

@@ -27,6 +27,7 @@ DEVICE_TYPES = ("ESME", "GSME", "GPF")
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 NEVER = np.iinfo(np.int64).max  # "not classified" / "not installed"
 SHARE_TOLERANCE = 1e-6
+MPRN_SPACE = 9 * 10**7  # identifiers.make_mprns: 8 unique digits, the first 1-9
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 MAX_DURATION = 36500 * 86400  # 100 years: keeps every instant well inside int64 milliseconds
 MAX_SESSION_TRIES = 10_000
@@ -151,6 +152,7 @@ class Scenario:
     cos_gas_rate: float
     cos_correlation: float
     cos_gaining: np.ndarray  # [losing, gaining] conditional probabilities
+    cos_leave_factor: np.ndarray  # per losing supplier: its customers' switching rate / the average
     # installs
     installs_per_day: float
     install_gas_share: float
@@ -444,6 +446,7 @@ class _Resolver:
             raise self.fail(("period", "end"), f"expected a date-time after period.start ({d['period']['start']}), got {d['period']['end']}")
         suppliers = self.suppliers()
         pop = d["population"]
+        self.numbering(pop, d.get("installs") or {}, end - start)
         combos, combo_weights = self.catalogue()
         nm_at, nm_p, combos = self.non_migratable(combos)
         campaigns, combos = self.campaigns(combos, start, end)
@@ -466,7 +469,7 @@ class _Resolver:
             "electricity_rate_per_year": 0.0, "gas_rate_per_year": 0.0,
             "dual_fuel_correlation": 0.0, "mix": [{"from": "*", "to": "*", "weight": 1}],
         }
-        gaining = self.mix(cos["mix"], suppliers)
+        gaining, leave = self.mix(cos["mix"], suppliers)
         inst = d.get("installs") or {}
         notif = d.get("notifications") or {}
         outages = d.get("outages") or {}
@@ -507,7 +510,7 @@ class _Resolver:
             max_attempts=int(mig["max_attempts"]),
             cos_electricity_rate=float(cos["electricity_rate_per_year"]),
             cos_gas_rate=float(cos["gas_rate_per_year"]),
-            cos_correlation=float(cos["dual_fuel_correlation"]), cos_gaining=gaining,
+            cos_correlation=float(cos["dual_fuel_correlation"]), cos_gaining=gaining, cos_leave_factor=leave,
             installs_per_day=float(inst.get("per_day", 0.0)),
             install_gas_share=float(inst.get("gas_share", pop["gas_share"])),
             install_electricity_share=float(inst.get("electricity_share", pop["electricity_share"])),
@@ -522,6 +525,24 @@ class _Resolver:
             outage_random_per_year=float(rnd["per_year"]),
             outage_random_duration=Delay.from_spec(rnd.get("duration"), Delay("fixed", 6 * 3600)),
         )
+
+    def numbering(self, pop: dict, inst: dict, span: int) -> None:
+        """Premises are numbered so that MPRNs (8 digits + 2 check digits) and MPANs stay unique:
+        the initial premises, then room for NEW_PREMISES_STRIDE installs per shard."""
+        from sim.model import NEW_PREMISES_STRIDE
+
+        premises = int(pop["premises"])
+        shard = min(int(pop.get("shard_premises", 250_000)), premises)
+        shards = -(-premises // shard)
+        if premises + shards * NEW_PREMISES_STRIDE > MPRN_SPACE:
+            most = MPRN_SPACE - NEW_PREMISES_STRIDE * -(-MPRN_SPACE // (shard + NEW_PREMISES_STRIDE))
+            raise self.fail(("population", "premises"), f"expected at most about {max(most, 0):,} premises with "
+                            f"shard_premises {shard:,} (10-digit MPRNs must stay unique), got {premises:,}")
+        per_shard = float(inst.get("per_day", 0.0)) * (span / 86_400 + 1) * shard / premises
+        if per_shard + 10 * per_shard ** 0.5 >= NEW_PREMISES_STRIDE:
+            raise self.fail(("installs", "per_day"), f"expected fewer installs: about {per_shard:,.0f} new premises "
+                            f"per shard over the period, at most {NEW_PREMISES_STRIDE:,} fit (lower per_day or "
+                            "population.shard_premises)")
 
     def check_delay(self, path: tuple, spec: dict | None) -> None:
         if spec and spec["distribution"] == "uniform" and parse_duration(spec["min"]) > parse_duration(spec["max"]):
@@ -661,12 +682,13 @@ class _Resolver:
             out[i] = by_model.get(f"{c[1]}/{c[2]}", by_type.get(c[0], sp["default"]))
         return out
 
-    def mix(self, mix: list, suppliers: list[Supplier]) -> np.ndarray:
+    def mix(self, mix: list, suppliers: list[Supplier]) -> tuple[np.ndarray, np.ndarray]:
         """Conditional gaining-supplier probabilities P(gaining | losing) from the mix weights.
 
         A mix row ``from -> to: weight`` says that share of switches goes from the group (or
         supplier) ``from`` to ``to``; within a row, losing and gaining suppliers are taken in
-        proportion to their market shares, a supplier never gaining from itself.
+        proportion to their market shares, a supplier never gaining from itself. Returns the
+        conditional matrix and each supplier's leave factor (see the end of this function).
         """
         ids = [s.party_id for s in suppliers]
         groups = {s.group for s in suppliers}
@@ -698,7 +720,10 @@ class _Resolver:
                     raise self.fail(("change_of_supplier", "mix"), f"expected a row that lets customers leave {ids[i]} (group {suppliers[i].group})")
         with np.errstate(invalid="ignore", divide="ignore"):
             out = np.where(totals[:, None] > 0, joint / np.where(totals > 0, totals, 1)[:, None], 0.0)
-        return out
+            # Customers of a supplier leave in proportion to its part of all switches over its
+            # market share, so the switches reproduce the mix (the average rate is unchanged).
+            leave = np.where(share > 0, (totals / totals.sum()) / np.where(share > 0, share, 1), 0.0)
+        return out, leave
 
 
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")

@@ -81,3 +81,20 @@ def test_installs_per_day_match_the_configured_rate(simulated):
     new = [p for p in log.rows("premises") if p["installed_at"] is not None]
     expected = log.scenario.installs_per_day * 92
     assert within(len(new), expected, expected)
+
+
+def test_switches_reproduce_the_configured_supplier_mix(tmp_path):
+    """change_of_supplier.mix (FACTS.md June 2024: large->large 59%, large->other 21%, ...): the
+    share of switches in each from/to group pair matches its weight."""
+    data = merge(scenario_dict("heavy_switching"), {"population": {"premises": 8000}, "installs": {"per_day": 0}})
+    log = EventLog(tmp_path / "log", simulate_dict(data, tmp_path / "log"))
+    group = {s["party_id"]: s.get("group", "other") for s in data["suppliers"]}
+    changes = log.rows("supply_changes")
+    n = len(changes)
+    assert n > 1000
+    weights = {(r["from"], r["to"]): r["weight"] for r in data["change_of_supplier"]["mix"]}
+    total = sum(weights.values())
+    for (src, dst), w in weights.items():
+        k = sum(1 for c in changes if group[c["losing_supplier"]] == src and group[c["gaining_supplier"]] == dst)
+        p = w / total
+        assert within(k, n * p, n * p * (1 - p)), ((src, dst), k, n * p)
