@@ -27,8 +27,8 @@ from tqdm import tqdm
 
 from emrr.errors import UserError
 from rules import schedule
-from rules.eventlog import EventLog
-from rules.recipients import device_fuel, with_recipient
+from rules.eventlog import EventLog, collect, ts
+from rules.recipients import SupplyIndex, device_fuel, with_recipient
 from rules.ruleset import Field, Report, Ruleset
 
 _PARTY = re.compile(r"^[A-Z0-9]{6}$")
@@ -244,7 +244,9 @@ class Engine:
         outages = log.outages()
         self.runs = {rid: schedule.Runs.build(r, start, end, outages) for rid, r in ruleset.reports.items()}
         self._check_columns()
+        self.supply = SupplyIndex(log)
         self._nm_candidates: pl.DataFrame | None = None
+        self._history: pl.DataFrame | None = None
 
     def _check_columns(self) -> None:
         """A rule citing a column the event log lacks is an error before anything is written."""
@@ -326,25 +328,24 @@ class Engine:
         if len(inside) == 0:
             return pl.DataFrame()
         before = happening[happening < a]
-        predicate = pl.col("occurred_at") <= int(runs.window_end[b - 1])
+        predicate = pl.col("occurred_at") <= ts(runs.window_end[b - 1])
         if len(before):
             p = before[-1]
-            predicate &= (pl.col("occurred_at") > int(runs.window_end[p])) | (pl.col("notified_at") > int(runs.times[p]))
+            predicate &= (pl.col("occurred_at") > ts(runs.window_end[p])) | (pl.col("notified_at") > ts(runs.times[p]))
         needed = sorted({c for c in report.columns} | {"occurred_at", "notified_at", "premise_index", "device_type",
                                                         "device_id"} | set(report.order_by))
-        frame = self.log.events(report.event_types).filter(predicate).select(needed).collect()
+        frame = collect(self.log.events(report.event_types).filter(predicate).select(needed))
         idx = runs.assign(frame["occurred_at"].to_numpy(), frame["notified_at"].to_numpy())
         frame = frame.with_columns(pl.Series("run_idx", idx)).filter(
             (pl.col("run_idx") >= a) & (pl.col("run_idx") < b))
         frame = frame.with_columns(pl.Series("created", runs.times[frame["run_idx"].to_numpy()]))
-        return with_recipient(frame, self.log, "occurred_at")
+        return with_recipient(frame, self.supply, "occurred_at")
 
     def _window_activity(self, report: Report, runs, a: int, b: int) -> pl.DataFrame:
         lo, hi = int(runs.window_start[a]), int(runs.window_end[b - 1])
-        frame = (self.log.events(report.event_types)
-                 .filter(pl.col("occurred_at").is_between(lo, hi))
-                 .select("event_type", "occurred_at", "notified_at", "premise_index", "device_type")
-                 .collect())
+        frame = collect(self.log.events(report.event_types)
+                        .filter(pl.col("occurred_at").is_between(ts(lo), ts(hi)))
+                        .select("event_type", "occurred_at", "notified_at", "premise_index", "device_type"))
         occ = frame["occurred_at"].to_numpy()
         idx = np.searchsorted(runs.window_end, occ, side="left")
         in_range = (idx >= a) & (idx < b)
@@ -352,7 +353,7 @@ class Engine:
         created, ok = self._created(runs, idx)
         keep = in_range & ok & (runs.window_start[idx] <= occ) & (frame["notified_at"].to_numpy() <= created)
         frame = frame.with_columns(pl.Series("run_idx", idx), pl.Series("created", created)).filter(pl.Series(keep))
-        frame = with_recipient(frame, self.log, "occurred_at").filter(pl.col("recipient").is_not_null())
+        frame = with_recipient(frame, self.supply, "occurred_at").filter(pl.col("recipient").is_not_null())
         counts = [pl.col("event_type").eq(t).sum().alias(name) for name, t in report.counts.items()]
         return (frame.with_columns((pl.col("occurred_at") // 86400 * 86400).alias("activity_date"))
                 .group_by(["run_idx", "created", "recipient", "activity_date"]).agg(counts))
@@ -362,20 +363,21 @@ class Engine:
         and migration, once (the snapshots below only look at these)."""
         if self._nm_candidates is None:
             keys = ["device_type", "manufacturer", "model", "firmware_version"]
-            nm = self.log.tables["non_migratable"].select(keys).collect()
-            upgrades = (self.log.tables["events"].filter(pl.col("event_type") == "firmware_upgrade")
-                        .select("device_index", "occurred_at", *keys).collect())
+            nm = collect(self.log.tables["non_migratable"].select(keys))
+            upgrades = collect(self.log.tables["events"].filter(pl.col("event_type") == "firmware_upgrade")
+                               .select("device_index", "occurred_at", *keys))
             ever = pl.concat([
-                self.log.tables["devices"].select("device_index", *keys).collect().join(nm, on=keys, how="semi")
+                collect(self.log.tables["devices"].select("device_index", *keys)).join(nm, on=keys, how="semi")
                 .select("device_index"),
                 upgrades.join(nm, on=keys, how="semi").select("device_index"),
             ]).unique()
-            devices = (self.log.tables["devices"]
-                       .select("device_index", "device_type", "manufacturer", "model", "firmware_version",
-                               "premise_index", "installed_at")
-                       .collect().join(ever, on="device_index", how="semi"))
-            success = (self.log.events(["migration_success"]).select("device_index", "occurred_at", "notified_at")
-                       .collect().join(ever, on="device_index", how="semi"))
+            devices = collect(self.log.tables["devices"]
+                              .select("device_index", "device_type", "manufacturer", "model", "firmware_version",
+                                      "premise_index", "installed_at")
+                              .filter(pl.col("device_index").is_in(ever["device_index"].implode())))
+            success = collect(self.log.events(["migration_success"])
+                              .filter(pl.col("device_index").is_in(ever["device_index"].implode()))
+                              .select("device_index", "occurred_at", "notified_at"))
             self._nm_candidates = devices
             self._nm_upgrades = upgrades.join(ever, on="device_index", how="semi").select(
                 "device_index", "occurred_at", pl.col("firmware_version").alias("_fw")).sort("occurred_at")
@@ -385,7 +387,7 @@ class Engine:
     def _non_migratable(self, report: Report, runs, a: int, b: int) -> pl.DataFrame:
         devices = self._nm_devices()
         keys = ["device_type", "manufacturer", "model", "firmware_version"]
-        nm = self.log.tables["non_migratable"].collect()
+        nm = collect(self.log.tables["non_migratable"])
         parts = []
         for i in range(a, b):
             created, ok = self._created(runs, np.array([i]))
@@ -405,32 +407,49 @@ class Engine:
             migrated = self._nm_success.filter((pl.col("occurred_at") <= at) & (pl.col("notified_at") <= made))
             snap = snap.join(migrated, on="device_index", how="anti").with_columns(
                 pl.lit(at, dtype=pl.Int64).alias("snapshot_at"))
-            snap = with_recipient(snap, self.log, "snapshot_at").filter(pl.col("recipient").is_not_null())
+            snap = with_recipient(snap, self.supply, "snapshot_at").filter(pl.col("recipient").is_not_null())
             parts.append(snap.group_by(["recipient", *keys, "classified_at"]).agg(pl.len().alias("devices_count"))
                          .with_columns(pl.lit(i, dtype=pl.Int64).alias("run_idx"),
                                        pl.lit(made, dtype=pl.Int64).alias("created")))
         return pl.concat(parts) if parts else pl.DataFrame()
 
+    def _gaining_devices(self, ws: int, we: int) -> pl.DataFrame:
+        """Devices whose premises changed supplier for the device's fuel in [ws, we] (ECOSMIG-003)."""
+        changed = collect(self.log.tables["supply_changes"].filter(pl.col("occurred_at").is_between(ts(ws), ts(we)))
+                          .select("premise_index", "fuel").unique())
+        if changed.height == 0:
+            return pl.DataFrame({"device_index": []}, schema={"device_index": pl.Int64})
+        premises = collect(self.log.tables["premises"].select("premise_index", "has_gas", "has_electricity")
+                           .filter(pl.col("premise_index").is_in(changed["premise_index"].unique().implode())))
+        return (collect(self.log.tables["devices"].select("device_index", "premise_index", "device_type")
+                        .filter(pl.col("premise_index").is_in(changed["premise_index"].unique().implode())))
+                .join(premises, on="premise_index", how="left")
+                .with_columns(device_fuel().alias("fuel"))
+                .join(changed, on=["premise_index", "fuel"], how="semi")
+                .select(pl.col("device_index").cast(pl.Int64)))
+
     def _gaining_supplier(self, report: Report, runs, a: int, b: int) -> pl.DataFrame:
+        if self._history is None:  # every gaining device of the period, and its events, read once
+            self._gaining = {}
+            for i in range(len(runs.times)):
+                self._gaining[i] = self._gaining_devices(int(runs.window_start[i]), int(runs.window_end[i]))
+            ids = pl.concat(list(self._gaining.values())).unique() if self._gaining else pl.DataFrame()
+            needed = sorted(set(report.columns) - {"ecos_status"} | {"device_index", "event_id", "event_type",
+                            "occurred_at", "notified_at", "premise_index", "device_type", "attempt_number"})
+            self._history = collect(self.log.events(report.event_types)
+                                    .filter(pl.col("device_index").is_in(ids["device_index"].implode()
+                                                                         if ids.height else pl.Series([], dtype=pl.Int64)))
+                                    .select(needed)).sort(["occurred_at", "event_id"])
         parts = []
-        premises = self.log.tables["premises"].select("premise_index", "has_gas", "has_electricity")
-        devices = self.log.tables["devices"].select("device_index", "premise_index", "device_type")
         for i in range(a, b):
             created, ok = self._created(runs, np.array([i]))
             if not ok[0]:
                 continue
-            ws, we, made = int(runs.window_start[i]), int(runs.window_end[i]), int(created[0])
-            changed = (self.log.tables["supply_changes"].filter(pl.col("occurred_at").is_between(ws, we))
-                       .select("premise_index", "fuel").unique())
-            gaining = (devices.join(premises, on="premise_index", how="left")
-                       .with_columns(device_fuel().alias("fuel"))
-                       .join(changed, on=["premise_index", "fuel"], how="semi").select("device_index"))
-            latest = (self.log.events(report.event_types)
+            we, made = int(runs.window_end[i]), int(created[0])
+            latest = (self._history
                       .filter((pl.col("occurred_at") <= we) & (pl.col("notified_at") <= made))
-                      .join(gaining, on="device_index", how="semi")
-                      .sort(["occurred_at", "event_id"])
-                      .group_by("device_index").last()
-                      .collect())
+                      .join(self._gaining[i], on="device_index", how="semi")
+                      .group_by("device_index", maintain_order=True).last())
             if latest.height == 0:
                 continue
             status = pl.col("event_type").replace_strict(report.status, default=None)
@@ -441,7 +460,7 @@ class Engine:
                 pl.lit(i, dtype=pl.Int64).alias("run_idx"),
                 pl.lit(made, dtype=pl.Int64).alias("created"),
             )
-            parts.append(with_recipient(latest, self.log, "snapshot_at"))
+            parts.append(with_recipient(latest, self.supply, "snapshot_at"))
         return pl.concat(parts, how="diagonal_relaxed") if parts else pl.DataFrame()
 
     # ------------------------------------------------------------------ files

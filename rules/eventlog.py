@@ -7,6 +7,7 @@ errors naming the file and the column.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 from dataclasses import dataclass
@@ -43,6 +44,24 @@ REQUIRED = {
     },
 }
 OPTIONAL = {"outages": {"report_id": "str", "start": "time", "end": "time"}}
+
+
+def ts(seconds: int) -> pl.Expr:
+    """A UTC instant as a literal to compare time columns with (keeps predicates pushed down to
+    the Parquet scan, so row groups outside the range are skipped)."""
+    return pl.lit(dt.datetime.fromtimestamp(int(seconds), dt.timezone.utc))
+
+
+def collect(frame: pl.LazyFrame) -> pl.DataFrame:
+    """Collect, then normalise: times to Int64 seconds since the epoch, categoricals to strings."""
+    df = frame.collect()
+    casts = []
+    for name, dtype in df.schema.items():
+        if isinstance(dtype, pl.Datetime):
+            casts.append(pl.col(name).dt.epoch("s").alias(name))
+        elif isinstance(dtype, (pl.Categorical, pl.Enum)):
+            casts.append(pl.col(name).cast(pl.String))
+    return df.with_columns(casts) if casts else df
 
 
 def _kind(dtype: pl.DataType) -> str:
@@ -104,14 +123,7 @@ class EventLog:
                 got = _kind(schema[column])
                 if got != kind and got != "null":
                     raise UserError(f"column {column!r} has type {schema[column]}; expected {kind}", file=str(files[0]))
-            frame = pl.scan_parquet([str(f) for f in files])
-            casts = []
-            for column, kind in columns.items():
-                if kind == "time":
-                    casts.append(pl.col(column).cast(pl.Datetime("ms", "UTC")).dt.epoch("s").alias(column))
-                elif kind == "str":
-                    casts.append(pl.col(column).cast(pl.String))
-            tables[table] = frame.with_columns(casts) if casts else frame
+            tables[table] = pl.scan_parquet([str(f) for f in files])
         events_schema = pl.read_parquet_schema(_files(root, "events")[0])
         manifest = root / "manifest.json"
         period = None
@@ -125,8 +137,8 @@ class EventLog:
             except (ValueError, KeyError, TypeError):
                 period = None
         if period is None:
-            span = tables["events"].select(pl.col("occurred_at").min().alias("a"),
-                                           pl.col("notified_at").max().alias("b")).collect()
+            span = collect(tables["events"].select(pl.col("occurred_at").min().alias("a"),
+                                                   pl.col("notified_at").max().alias("b")))
             a, b = span["a"][0], span["b"][0]
             if a is None:
                 raise UserError("the events table is empty and there is no manifest.json with a period", file=str(root))
@@ -145,5 +157,5 @@ class EventLog:
     def outages(self) -> list[tuple[str, int, int]]:
         if "outages" not in self.tables:
             return []
-        df = self.tables["outages"].collect()
+        df = collect(self.tables["outages"])
         return [(r, int(s), int(e)) for r, s, e in zip(df["report_id"], df["start"], df["end"])]

@@ -4,13 +4,22 @@ ESME: the electricity supplier; GSME: the gas supplier; GPF: the gas supplier wh
 connected to the hub, else the electricity (import) supplier, else nobody (spec/003 §25 a-c).
 The supplier of a premises and fuel at ``t`` is the gaining supplier of its last change of
 supplier at or before ``t``, else its initial supplier (docs/event-log.md).
+
+The premises and the changes of supplier are loaded once into sorted NumPy arrays, so a look-up
+for millions of records is a pair of binary searches.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import polars as pl
 
-from rules.eventlog import EventLog
+from emrr.errors import UserError
+from rules.eventlog import EventLog, collect
+
+GAS, ELECTRICITY = 1, 0
+TYPE_CODES = {"GPF": 0, "ESME": 1, "GSME": 2}
+_SPAN = np.int64(1) << np.int64(36)  # seconds; times are below 2**36 (year 4147)
 
 
 def device_fuel() -> pl.Expr:
@@ -23,34 +32,76 @@ def device_fuel() -> pl.Expr:
             .otherwise(pl.lit(None, dtype=pl.String)))
 
 
-def with_recipient(frame: pl.DataFrame, log: EventLog, at: str) -> pl.DataFrame:
-    """Add ``recipient``: the Responsible Supplier of each row's device at the time in column ``at``.
+class SupplyIndex:
+    """Premises and their changes of supplier, as sorted arrays."""
 
-    ``frame`` needs premise_index and device_type; rows keep their order.
-    """
+    def __init__(self, log: EventLog):
+        p = collect(log.tables["premises"].select("premise_index", "has_gas", "has_electricity",
+                                                  "electricity_supplier", "gas_supplier")).sort("premise_index")
+        c = collect(log.tables["supply_changes"].select("premise_index", "fuel", "occurred_at", "gaining_supplier"))
+        names = sorted(set(p["electricity_supplier"].drop_nulls().to_list()) | set(p["gas_supplier"].drop_nulls().to_list())
+                       | set(c["gaining_supplier"].drop_nulls().to_list()))
+        self.names = names
+        code = {n: i for i, n in enumerate(names)}
+        self.premise = p["premise_index"].to_numpy()
+        if len(self.premise) and np.any(np.diff(self.premise) == 0):
+            raise UserError("the premises table repeats a premise_index; expected one row per premises",
+                            file=str(log.root / "premises"))
+        self.has_gas = p["has_gas"].fill_null(False).to_numpy()
+        self.has_elec = p["has_electricity"].fill_null(False).to_numpy()
+        self.initial = np.stack([
+            p["electricity_supplier"].replace_strict(code, default=-1, return_dtype=pl.Int32).to_numpy(),
+            p["gas_supplier"].replace_strict(code, default=-1, return_dtype=pl.Int32).to_numpy(),
+        ])
+        pos = self._position(c["premise_index"].to_numpy())
+        if np.any(pos < 0):
+            raise UserError("supply_changes names a premise_index the premises table lacks",
+                            file=str(log.root / "supply_changes"))
+        fuel = (c["fuel"] == "gas").to_numpy().astype(np.int64)
+        key = (pos.astype(np.int64) * 2 + fuel) * _SPAN + c["occurred_at"].to_numpy().astype(np.int64)
+        order = np.argsort(key, kind="stable")
+        self.change_key = key[order]
+        self.change_gaining = c["gaining_supplier"].replace_strict(code, default=-1, return_dtype=pl.Int32).to_numpy()[order]
+
+    def _position(self, premise_index: np.ndarray) -> np.ndarray:
+        pos = np.searchsorted(self.premise, premise_index)
+        pos = np.minimum(pos, max(len(self.premise) - 1, 0))
+        found = len(self.premise) > 0
+        ok = found & (self.premise[pos] == premise_index) if found else np.zeros(len(premise_index), bool)
+        return np.where(ok, pos, -1)
+
+    def codes(self, premise_index: np.ndarray, device_type: np.ndarray, at: np.ndarray) -> np.ndarray:
+        """Supplier codes (index into ``names``; -1 for none) of devices at times ``at``.
+
+        ``device_type`` holds TYPE_CODES values (GPF 0, ESME 1, GSME 2, other 3).
+        """
+        pos = self._position(premise_index)
+        known = pos >= 0
+        pos = np.maximum(pos, 0)
+        gas_meter = self.has_gas[pos]
+        elec_meter = self.has_elec[pos]
+        gsme, esme, gpf = device_type == 2, device_type == 1, device_type == 0
+        fuel = np.where(gsme, GAS, np.where(esme, ELECTRICITY, np.where(gas_meter, GAS, ELECTRICITY)))
+        has_fuel = known & np.where(gsme, gas_meter, np.where(esme, elec_meter, gpf & (gas_meter | elec_meter)))
+        result = self.initial[fuel, pos]
+        if len(self.change_key):
+            slot = pos.astype(np.int64) * 2 + fuel
+            key = slot * _SPAN + at.astype(np.int64)
+            i = np.searchsorted(self.change_key, key, side="right") - 1
+            ic = np.maximum(i, 0)
+            found = (i >= 0) & (self.change_key[ic] // _SPAN == slot)
+            result = np.where(found, self.change_gaining[ic], result)
+        return np.where(has_fuel, result, -1)
+
+    def names_of(self, codes: np.ndarray) -> pl.Series:
+        table = pl.Series("recipient", self.names + [None], dtype=pl.String)
+        return table.gather(np.where(codes < 0, len(self.names), codes))
+
+
+def with_recipient(frame: pl.DataFrame, index: SupplyIndex, at: str) -> pl.DataFrame:
+    """Add ``recipient``: the Responsible Supplier of each row's device at the time in column ``at``."""
     if frame.height == 0:
         return frame.with_columns(pl.lit(None, dtype=pl.String).alias("recipient"))
-    premises = (log.tables["premises"]
-                .select("premise_index", "has_gas", "has_electricity", "electricity_supplier", "gas_supplier")
-                .join(frame.lazy().select("premise_index").unique(), on="premise_index", how="semi")
-                .collect())
-    keyed = (frame.with_row_index("_row")
-             .join(premises, on="premise_index", how="left")
-             .with_columns(device_fuel().alias("_fuel")))
-    changes = (log.tables["supply_changes"]
-               .select("premise_index", pl.col("fuel").alias("_fuel"),
-                       pl.col("occurred_at").alias("_changed_at"), "gaining_supplier")
-               .join(frame.lazy().select("premise_index").unique(), on="premise_index", how="semi")
-               .sort("_changed_at")
-               .collect())
-    keyed = keyed.with_columns(pl.col(at).cast(pl.Int64).alias("_at")).sort("_at")
-    joined = keyed.join_asof(changes, left_on="_at", right_on="_changed_at", by=["premise_index", "_fuel"],
-                             strategy="backward", check_sortedness=False)
-    initial = (pl.when(pl.col("_fuel") == "gas").then(pl.col("gas_supplier"))
-               .when(pl.col("_fuel") == "electricity").then(pl.col("electricity_supplier")))
-    recipient = pl.when(pl.col("_fuel").is_null()).then(pl.lit(None, dtype=pl.String)).otherwise(
-        pl.coalesce(pl.col("gaining_supplier"), initial))
-    return (joined.with_columns(recipient.alias("recipient"))
-            .sort("_row")
-            .drop("_row", "_fuel", "_at", "_changed_at", "gaining_supplier", "has_gas", "has_electricity",
-                  "electricity_supplier", "gas_supplier"))
+    types = frame["device_type"].cast(pl.String).replace_strict(TYPE_CODES, default=3, return_dtype=pl.Int8)
+    codes = index.codes(frame["premise_index"].to_numpy(), types.to_numpy(), frame[at].to_numpy())
+    return frame.with_columns(index.names_of(codes).alias("recipient"))
