@@ -28,7 +28,7 @@ from tqdm import tqdm
 from emrr.errors import UserError
 from rules import schedule
 from rules.eventlog import EventLog, collect, ts
-from rules.recipients import SupplyIndex, device_fuel, with_recipient
+from rules.recipients import TYPE_CODES, SupplyIndex, device_fuel, with_recipient
 from rules.ruleset import Field, Report, Ruleset
 
 _PARTY = re.compile(r"^[A-Z0-9]{6}$")
@@ -358,59 +358,92 @@ class Engine:
         return (frame.with_columns((pl.col("occurred_at") // 86400 * 86400).alias("activity_date"))
                 .group_by(["run_idx", "created", "recipient", "activity_date"]).agg(counts))
 
-    def _nm_devices(self) -> pl.DataFrame:
-        """Devices that are ever on a Non-Migratable combination: their initial firmware, upgrades
-        and migration, once (the snapshots below only look at these)."""
-        if self._nm_candidates is None:
-            keys = ["device_type", "manufacturer", "model", "firmware_version"]
-            nm = collect(self.log.tables["non_migratable"].select(keys))
-            upgrades = collect(self.log.tables["events"].filter(pl.col("event_type") == "firmware_upgrade")
-                               .select("device_index", "occurred_at", *keys))
-            ever = pl.concat([
-                collect(self.log.tables["devices"].select("device_index", *keys)).join(nm, on=keys, how="semi")
-                .select("device_index"),
-                upgrades.join(nm, on=keys, how="semi").select("device_index"),
-            ]).unique()
-            devices = collect(self.log.tables["devices"]
-                              .select("device_index", "device_type", "manufacturer", "model", "firmware_version",
-                                      "premise_index", "installed_at")
-                              .filter(pl.col("device_index").is_in(ever["device_index"].implode())))
-            success = collect(self.log.events(["migration_success"])
-                              .filter(pl.col("device_index").is_in(ever["device_index"].implode()))
-                              .select("device_index", "occurred_at", "notified_at"))
-            self._nm_candidates = devices
-            self._nm_upgrades = upgrades.join(ever, on="device_index", how="semi").select(
-                "device_index", "occurred_at", pl.col("firmware_version").alias("_fw")).sort("occurred_at")
-            self._nm_success = success
+    def _nm_devices(self) -> dict:
+        """Devices that are ever on a Non-Migratable combination, as arrays: their initial
+        combination, firmware upgrades and migration, read once (ECOSMIG-004 snapshots)."""
+        if self._nm_candidates is not None:
+            return self._nm_candidates
+        keys = ["device_type", "manufacturer", "model", "firmware_version"]
+        nm = collect(self.log.tables["non_migratable"].select(*keys, "classified_at"))
+        on_nm = pl.lit(False)
+        for row in nm.iter_rows(named=True):
+            on_nm = on_nm | pl.all_horizontal([pl.col(k).cast(pl.String) == row[k] for k in keys])
+        upgrades = collect(self.log.tables["events"].filter(pl.col("event_type") == "firmware_upgrade")
+                           .select("device_index", "occurred_at", *keys))
+        onto_nm = upgrades.join(nm.select(keys), on=keys, how="semi")["device_index"].unique()
+        devices = collect(self.log.tables["devices"]
+                          .filter(on_nm | pl.col("device_index").is_in(onto_nm.implode()))
+                          .select("device_index", *keys, "premise_index", "installed_at")).sort("device_index")
+        combo = pl.concat_str([pl.col(k) for k in keys], separator="/")
+        names = sorted(set(devices.select(combo)[:, 0].to_list()) | set(upgrades.select(combo)[:, 0].to_list())
+                       | set(nm.select(combo)[:, 0].to_list()))
+        code = {n: i for i, n in enumerate(names)}
+        classified_at = np.full(len(names), np.iinfo(np.int64).max, dtype=np.int64)
+        for n, t in zip(nm.select(combo)[:, 0].to_list(), nm["classified_at"].to_list()):
+            classified_at[code[n]] = t
+        index = devices["device_index"].to_numpy()
+        ups = upgrades.filter(pl.col("device_index").is_in(pl.Series(index).implode()))
+        pos = np.searchsorted(index, ups["device_index"].to_numpy())
+        span = np.int64(1) << np.int64(36)
+        up_key = pos.astype(np.int64) * span + ups["occurred_at"].to_numpy()
+        order = np.argsort(up_key, kind="stable")
+        success = collect(self.log.events(["migration_success"])
+                          .filter(pl.col("device_index").is_in(pl.Series(index).implode()))
+                          .select("device_index", "occurred_at", "notified_at")).sort("occurred_at")
+        success = success.unique(subset=["device_index"], keep="first")
+        s_pos = np.searchsorted(index, success["device_index"].to_numpy())
+        never = np.iinfo(np.int64).max
+        succ_occ = np.full(len(index), never, dtype=np.int64)
+        succ_notif = np.full(len(index), never, dtype=np.int64)
+        succ_occ[s_pos] = success["occurred_at"].to_numpy()
+        succ_notif[s_pos] = success["notified_at"].to_numpy()
+        types = devices["device_type"].replace_strict(TYPE_CODES, default=3, return_dtype=pl.Int8).to_numpy()
+        self._nm_candidates = {
+            "names": names, "classified_at": classified_at, "premise": devices["premise_index"].to_numpy(),
+            "type": types, "tcos": devices["installed_at"].is_null().to_numpy(),
+            "initial": np.array([code[n] for n in devices.select(combo)[:, 0].to_list()], dtype=np.int64),
+            "up_key": up_key[order], "up_combo": np.array([code[n] for n in ups.select(combo)[:, 0].to_list()],
+                                                          dtype=np.int64)[order],
+            "succ_occ": succ_occ, "succ_notif": succ_notif,
+        }
         return self._nm_candidates
 
     def _non_migratable(self, report: Report, runs, a: int, b: int) -> pl.DataFrame:
-        devices = self._nm_devices()
-        keys = ["device_type", "manufacturer", "model", "firmware_version"]
-        nm = collect(self.log.tables["non_migratable"])
+        d = self._nm_devices()
+        n = len(d["premise"])
+        span = np.int64(1) << np.int64(36)
         parts = []
         for i in range(a, b):
             created, ok = self._created(runs, np.array([i]))
-            if not ok[0]:
+            if not ok[0] or n == 0:
                 continue
             at, made = int(runs.window_end[i]), int(created[0])
-            classified = nm.filter(pl.col("classified_at") <= at)
-            if classified.height == 0 or devices.height == 0:
+            combo = d["initial"].copy()
+            if len(d["up_key"]):  # the firmware at the snapshot: the last upgrade at or before it
+                slot = np.arange(n, dtype=np.int64)
+                j = np.searchsorted(d["up_key"], slot * span + at, side="right") - 1
+                jc = np.maximum(j, 0)
+                moved = (j >= 0) & (d["up_key"][jc] // span == slot)
+                combo = np.where(moved, d["up_combo"][jc], combo)
+            migrated = (d["succ_occ"] <= at) & (d["succ_notif"] <= made)
+            keep = (d["classified_at"][combo] <= at) & d["tcos"] & ~migrated
+            if not keep.any():
                 continue
-            snap = (devices.filter(pl.col("installed_at").is_null())
-                    .with_columns(pl.lit(at, dtype=pl.Int64).alias("_at")).sort("_at")
-                    .join_asof(self._nm_upgrades.rename({"occurred_at": "_up_at"}), left_on="_at",
-                               right_on="_up_at", by="device_index", strategy="backward",
-                               check_sortedness=False)
-                    .with_columns(pl.coalesce("_fw", "firmware_version").alias("firmware_version"))
-                    .join(classified, on=keys, how="inner"))
-            migrated = self._nm_success.filter((pl.col("occurred_at") <= at) & (pl.col("notified_at") <= made))
-            snap = snap.join(migrated, on="device_index", how="anti").with_columns(
-                pl.lit(at, dtype=pl.Int64).alias("snapshot_at"))
-            snap = with_recipient(snap, self.supply, "snapshot_at").filter(pl.col("recipient").is_not_null())
-            parts.append(snap.group_by(["recipient", *keys, "classified_at"]).agg(pl.len().alias("devices_count"))
-                         .with_columns(pl.lit(i, dtype=pl.Int64).alias("run_idx"),
-                                       pl.lit(made, dtype=pl.Int64).alias("created")))
+            supplier = self.supply.codes(d["premise"][keep], d["type"][keep], np.full(int(keep.sum()), at))
+            combo = combo[keep]
+            has = supplier >= 0
+            pair = supplier[has].astype(np.int64) * len(d["names"]) + combo[has]
+            values, counts = np.unique(pair, return_counts=True)
+            names = [d["names"][v % len(d["names"])].split("/") for v in values]
+            parts.append(pl.DataFrame({
+                "recipient": self.supply.names_of(values // len(d["names"])),
+                "device_type": [x[0] for x in names], "manufacturer": [x[1] for x in names],
+                "model": [x[2] for x in names], "firmware_version": [x[3] for x in names],
+                "classified_at": d["classified_at"][values % len(d["names"])],
+                "devices_count": counts.astype(np.int64),
+                "run_idx": np.full(len(values), i, dtype=np.int64),
+                "created": np.full(len(values), made, dtype=np.int64),
+            }))
         return pl.concat(parts) if parts else pl.DataFrame()
 
     def _gaining_devices(self, ws: int, we: int) -> pl.DataFrame:

@@ -22,6 +22,19 @@ TYPE_CODES = {"GPF": 0, "ESME": 1, "GSME": 2}
 _SPAN = np.int64(1) << np.int64(36)  # seconds; times are below 2**36 (year 4147)
 
 
+def _codes(column: pl.Series, code: dict[str, int]) -> np.ndarray:
+    """Supplier names -> codes (-1 for none), through the categories when the column has them."""
+    if isinstance(column.dtype, (pl.Categorical, pl.Enum)):
+        present = column.unique().drop_nulls()
+        physical_of_present = present.to_physical().to_numpy().astype(np.int64)
+        size = int(physical_of_present.max()) + 2 if len(physical_of_present) else 1
+        lookup = np.full(size, -1, dtype=np.int32)
+        lookup[physical_of_present] = [code.get(v, -1) for v in present.cast(pl.String).to_list()]
+        physical = column.to_physical().fill_null(size - 1).to_numpy().astype(np.int64)
+        return lookup[physical]
+    return column.replace_strict(code, default=-1, return_dtype=pl.Int32).to_numpy()
+
+
 def device_fuel() -> pl.Expr:
     """The fuel whose supplier is responsible for the device (needs has_gas, has_electricity)."""
     kind = pl.col("device_type")
@@ -36,10 +49,12 @@ class SupplyIndex:
     """Premises and their changes of supplier, as sorted arrays."""
 
     def __init__(self, log: EventLog):
-        p = collect(log.tables["premises"].select("premise_index", "has_gas", "has_electricity",
-                                                  "electricity_supplier", "gas_supplier")).sort("premise_index")
+        # Supplier columns stay categorical where the file has them so (12M strings cost GBs).
+        p = log.tables["premises"].select("premise_index", "has_gas", "has_electricity", "electricity_supplier",
+                                          "gas_supplier").collect().sort("premise_index")
         c = collect(log.tables["supply_changes"].select("premise_index", "fuel", "occurred_at", "gaining_supplier"))
-        names = sorted(set(p["electricity_supplier"].drop_nulls().to_list()) | set(p["gas_supplier"].drop_nulls().to_list())
+        names = sorted(set(p["electricity_supplier"].unique().drop_nulls().cast(pl.String).to_list())
+                       | set(p["gas_supplier"].unique().drop_nulls().cast(pl.String).to_list())
                        | set(c["gaining_supplier"].drop_nulls().to_list()))
         self.names = names
         code = {n: i for i, n in enumerate(names)}
@@ -49,10 +64,7 @@ class SupplyIndex:
                             file=str(log.root / "premises"))
         self.has_gas = p["has_gas"].fill_null(False).to_numpy()
         self.has_elec = p["has_electricity"].fill_null(False).to_numpy()
-        self.initial = np.stack([
-            p["electricity_supplier"].replace_strict(code, default=-1, return_dtype=pl.Int32).to_numpy(),
-            p["gas_supplier"].replace_strict(code, default=-1, return_dtype=pl.Int32).to_numpy(),
-        ])
+        self.initial = np.stack([_codes(p["electricity_supplier"], code), _codes(p["gas_supplier"], code)])
         pos = self._position(c["premise_index"].to_numpy())
         if np.any(pos < 0):
             raise UserError("supply_changes names a premise_index the premises table lacks",
