@@ -185,28 +185,30 @@ class Formatter:
             expr = col.cast(pl.String)
         return expr.alias(f.name)
 
-    def details(self, frame: pl.DataFrame, report: Report) -> list[bytes]:
-        """One CSV line (bytes, with its terminator) per row of ``frame``."""
+    def details(self, frame: pl.DataFrame, report: Report) -> tuple[bytes, np.ndarray]:
+        """All rows of ``frame`` as CSV records in one buffer, and where each record starts
+        (``starts[i]`` to ``starts[i+1]``; one extra entry at the end)."""
         if frame.height == 0:
-            return []
+            return b"", np.zeros(1, dtype=np.int64)
         text = frame.select([self.field_expr(f) for f in report.detail])
-        buffer = io.BytesIO()
-        text.write_csv(buffer, include_header=False, separator=self.rs.delimiter, quote_char=self.rs.quote_char,
+        options = dict(include_header=False, separator=self.rs.delimiter, quote_char=self.rs.quote_char,
                        line_terminator=self.rs.line_terminator, quote_style="necessary", null_value="")
+        buffer = io.BytesIO()
+        text.write_csv(buffer, **options)
         data = buffer.getvalue()
         term = self.rs.line_terminator.encode()
-        lines = data.split(term)
-        if lines and lines[-1] == b"":
-            lines.pop()
-        if len(lines) != frame.height:  # a field held a line break: write row by row instead
-            lines = []
+        raw = np.frombuffer(data, dtype=np.uint8)
+        ends = np.flatnonzero(raw == term[-1]) + 1
+        if len(term) == 2:
+            ends = ends[raw[ends - 2] == term[0]]
+        if len(ends) != frame.height:  # a quoted field held a line break: find records row by row
+            sizes = []
             for i in range(frame.height):
-                b = io.BytesIO()
-                text.slice(i, 1).write_csv(b, include_header=False, separator=self.rs.delimiter,
-                                           quote_char=self.rs.quote_char, line_terminator=self.rs.line_terminator,
-                                           quote_style="necessary", null_value="")
-                lines.append(b.getvalue()[: -len(term)])
-        return [line + term for line in lines]
+                one = io.BytesIO()
+                text.slice(i, 1).write_csv(one, **options)
+                sizes.append(len(one.getvalue()))
+            ends = np.cumsum(sizes)
+        return data, np.concatenate([[0], ends]).astype(np.int64)
 
     def record(self, fields: tuple[Field, ...], values: dict) -> bytes:
         row = []
@@ -367,7 +369,7 @@ class Engine:
         nm = collect(self.log.tables["non_migratable"].select(*keys, "classified_at"))
         on_nm = pl.lit(False)
         for row in nm.iter_rows(named=True):
-            on_nm = on_nm | pl.all_horizontal([pl.col(k).cast(pl.String) == row[k] for k in keys])
+            on_nm = on_nm | pl.all_horizontal([pl.col(k) == row[k] for k in keys])
         upgrades = collect(self.log.tables["events"].filter(pl.col("event_type") == "firmware_upgrade")
                            .select("device_index", "occurred_at", *keys))
         onto_nm = upgrades.join(nm.select(keys), on=keys, how="semi")["device_index"].unique()
@@ -509,16 +511,16 @@ class Engine:
         order = ["created", "run_idx", "recipient", *report.order_by]
         rows = rows.sort(order)
         groups = rows.group_by(["created", "run_idx", "recipient"], maintain_order=True).len()
-        lines = self.fmt.details(rows, report)
+        data, starts = self.fmt.details(rows, report)
         offset = 0
         for created, run_idx, recipient, count in groups.iter_rows():
-            body = lines[offset: offset + count]
+            body = data[starts[offset]: starts[offset + count]]
             offset += count
-            if not body and not self.rs.produce_empty:
+            if not count and not self.rs.produce_empty:
                 continue
-            self._write_file(report, runs, int(created), int(run_idx), recipient, body, output, stats, summary)
+            self._write_file(report, runs, int(created), int(run_idx), recipient, body, count, output, stats, summary)
 
-    def _write_file(self, report, runs, created, run_idx, recipient, body, output, stats, summary) -> None:
+    def _write_file(self, report, runs, created, run_idx, recipient, body, count, output, stats, summary) -> None:
         if not _PARTY.match(recipient):  # it becomes a folder and a file name
             raise UserError(f"recipient {recipient!r} is not a SEC Party ID of 6 letters or digits",
                             file=str(self.log.root))
@@ -529,19 +531,18 @@ class Engine:
             raise UserError(f"sequence number {sequence} of {report.id} for {recipient} exceeds the ruleset's maximum")
         values = {"report_id": report.id, "recipient": recipient, "sequence": sequence, "title": report.title,
                   "created": created, "window_start": int(runs.window_start[run_idx]),
-                  "window_end": int(runs.window_end[run_idx]), "rows_count": len(body)}
-        content = (self.fmt.record(self.rs.header, values) + b"".join(body)
-                   + self.fmt.record(self.rs.trailer, values))
+                  "window_end": int(runs.window_end[run_idx]), "rows_count": count}
+        content = self.fmt.record(self.rs.header, values) + body + self.fmt.record(self.rs.trailer, values)
         name = self.rs.file_name(report.id, recipient, sequence, _utc(created))
         entry = {"path": f"{recipient}/{name}", "report_id": report.id, "recipient": recipient,
                  "sequence": sequence, "created": _utc(created).isoformat(),
                  "window_start": _utc(values["window_start"]).isoformat(),
-                 "window_end": _utc(values["window_end"]).isoformat(), "records": len(body),
+                 "window_end": _utc(values["window_end"]).isoformat(), "records": count,
                  "sha256": _sha256(content)}
         if not output.write(entry, content):
             summary.resumed_files += 1
         stats.files += 1
-        stats.records += len(body)
+        stats.records += count
 
 
 def _sha256(content: bytes) -> str:

@@ -62,6 +62,11 @@ class SupplyIndex:
         if len(self.premise) and np.any(np.diff(self.premise) == 0):
             raise UserError("the premises table repeats a premise_index; expected one row per premises",
                             file=str(log.root / "premises"))
+        self.dense = None
+        top = int(self.premise.max()) + 1 if len(self.premise) else 0
+        if len(self.premise) and self.premise.min() >= 0 and top <= 4 * len(self.premise) + (1 << 20):
+            self.dense = np.full(top, -1, dtype=np.int32)
+            self.dense[self.premise] = np.arange(len(self.premise), dtype=np.int32)
         self.has_gas = p["has_gas"].fill_null(False).to_numpy()
         self.has_elec = p["has_electricity"].fill_null(False).to_numpy()
         self.initial = np.stack([_codes(p["electricity_supplier"], code), _codes(p["gas_supplier"], code)])
@@ -76,6 +81,9 @@ class SupplyIndex:
         self.change_gaining = c["gaining_supplier"].replace_strict(code, default=-1, return_dtype=pl.Int32).to_numpy()[order]
 
     def _position(self, premise_index: np.ndarray) -> np.ndarray:
+        if self.dense is not None:  # premise numbers are compact: one array look-up
+            inside = (premise_index >= 0) & (premise_index < len(self.dense))
+            return np.where(inside, self.dense[np.where(inside, premise_index, 0)], -1)
         pos = np.searchsorted(self.premise, premise_index)
         pos = np.minimum(pos, max(len(self.premise) - 1, 0))
         found = len(self.premise) > 0
