@@ -247,8 +247,7 @@ class Engine:
         self.runs = {rid: schedule.Runs.build(r, start, end, outages) for rid, r in ruleset.reports.items()}
         self._check_columns()
         self.supply = SupplyIndex(log)
-        self._nm_candidates: pl.DataFrame | None = None
-        self._history: pl.DataFrame | None = None
+        self._nm_candidates: dict | None = None
 
     def _check_columns(self) -> None:
         """A rule citing a column the event log lacks is an error before anything is written."""
@@ -464,26 +463,22 @@ class Engine:
                 .select(pl.col("device_index").cast(pl.Int64)))
 
     def _gaining_supplier(self, report: Report, runs, a: int, b: int) -> pl.DataFrame:
-        if self._history is None:  # every gaining device of the period, and its events, read once
-            self._gaining = {}
-            for i in range(len(runs.times)):
-                self._gaining[i] = self._gaining_devices(int(runs.window_start[i]), int(runs.window_end[i]))
-            ids = pl.concat(list(self._gaining.values())).unique() if self._gaining else pl.DataFrame()
-            needed = sorted(set(report.columns) - {"ecos_status"} | {"device_index", "event_id", "event_type",
-                            "occurred_at", "notified_at", "premise_index", "device_type", "attempt_number"})
-            self._history = collect(self.log.events(report.event_types)
-                                    .filter(pl.col("device_index").is_in(ids["device_index"].implode()
-                                                                         if ids.height else pl.Series([], dtype=pl.Int64)))
-                                    .select(needed)).sort(["occurred_at", "event_id"])
+        needed = sorted(set(report.columns) - {"ecos_status"} | {"device_index", "event_id", "event_type",
+                        "occurred_at", "notified_at", "premise_index", "device_type", "attempt_number"})
         parts = []
         for i in range(a, b):
             created, ok = self._created(runs, np.array([i]))
             if not ok[0]:
                 continue
-            we, made = int(runs.window_end[i]), int(created[0])
-            latest = (self._history
-                      .filter((pl.col("occurred_at") <= we) & (pl.col("notified_at") <= made))
-                      .join(self._gaining[i], on="device_index", how="semi")
+            ws, we, made = int(runs.window_start[i]), int(runs.window_end[i]), int(created[0])
+            gaining = self._gaining_devices(ws, we)
+            if gaining.height == 0:
+                continue
+            history = collect(self.log.events(report.event_types)
+                              .filter(pl.col("device_index").is_in(gaining["device_index"].implode())
+                                      & (pl.col("occurred_at") <= ts(we)) & (pl.col("notified_at") <= ts(made)))
+                              .select(needed))
+            latest = (history.sort(["occurred_at", "event_id"])
                       .group_by("device_index", maintain_order=True).last())
             if latest.height == 0:
                 continue
