@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ctypes
 import gc
-import ctypes.util
 import json
 import multiprocessing
 import os
@@ -89,8 +88,9 @@ class Summary:
             f"  report-run outages   {self.outages:>12,}",
             f"  event rows           {self.event_rows:>12,}",
             f"  wall time            {self.wall_seconds:>12.2f} s   ({self.devices / max(self.wall_seconds, 1e-9):,.0f} devices/s)",
-            f"  peak memory          {self.peak_rss_bytes / mib:>12,.0f} MiB (largest process; parent "
-            f"{self.peak_rss_parent_bytes / mib:,.0f} MiB, largest worker {self.peak_rss_worker_bytes / mib:,.0f} MiB)",
+            f"  peak memory          {self.peak_rss_bytes / mib:>12,.0f} MiB (largest process"
+            + (f"; parent {self.peak_rss_parent_bytes / mib:,.0f} MiB, largest worker "
+               f"{self.peak_rss_worker_bytes / mib:,.0f} MiB)" if self.peak_rss_worker_bytes else ")"),
         ]
         return "\n".join(lines)
 
@@ -145,7 +145,7 @@ def _release_memory() -> None:
 
 def _load_libc():
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc = ctypes.CDLL("libc.so.6")  # glibc; elsewhere memory is simply not trimmed
         libc.malloc_trim  # glibc only
         return libc
     except (OSError, AttributeError):
@@ -291,8 +291,8 @@ def simulate(scenario: Scenario, out: str | Path, workers: int = 1, progress: bo
         raise
     summary.wall_seconds = time.perf_counter() - started
     summary.peak_rss_parent_bytes = _peak_rss(resource.RUSAGE_SELF)
-    summary.peak_rss_worker_bytes = max([_peak_rss(resource.RUSAGE_CHILDREN)] + [
-        r["peak_rss_bytes"] for r in results if workers > 1])
+    in_workers = workers > 1 and len(results) > 1
+    summary.peak_rss_worker_bytes = max([r["peak_rss_bytes"] for r in results]) if in_workers else 0
     summary.peak_rss_bytes = max(summary.peak_rss_parent_bytes, summary.peak_rss_worker_bytes)
     return summary
 
