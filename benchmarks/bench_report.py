@@ -150,7 +150,9 @@ def run_polled(cmd: list[str], logs: Path, name: str, timeout: float | None) -> 
     return result
 
 
-def read_summary(path: Path, result: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any] | None:
+def read_summary(
+    path: Path, result: dict[str, Any], keys: tuple[str, ...]
+) -> dict[str, Any] | None:
     """The summary JSON at ``path``, or None with ``result['error']`` set."""
     try:
         summary = json.loads(path.read_text(encoding="utf-8"))
@@ -246,6 +248,7 @@ def run_engine(events: Path, reports: Path, work: Path, timeout: float | None) -
         records_per_second=_ratio(records, summary.get("wall_seconds")),
         process_records_per_second=_ratio(records, process_wall),
         ecosmig001_records=ecosmig001,
+        ecosmig001_records_per_second=_ratio(ecosmig001, summary.get("wall_seconds")),
         ecosmig001_process_records_per_second=_ratio(ecosmig001, process_wall),
         per_report=per_report,
     )
@@ -295,7 +298,7 @@ def baseline(events: Path, records: int, out_dir: Path) -> dict[str, Any]:
     out_dir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     dataset = ds.dataset(events / "events", format="parquet")
-    wanted = (ds.field("event_type") == "migration_success") & (ds.field("duplicate") == False)  # noqa: E712
+    wanted = (ds.field("event_type") == "migration_success") & ~ds.field("duplicate")
     batches = dataset.to_batches(columns=BASELINE_COLUMNS, filter=wanted)
     handles: dict[str, Any] = {}
     writers: dict[str, Any] = {}
@@ -444,12 +447,14 @@ def print_table(results: dict[str, Any]) -> None:
     if eng.get("error"):
         status = eng["error"]
     elif not results.get("targets_apply"):
-        status = "ok (targets are for national; " + ("misses " + ", ".join(failed) if failed else "would pass") + ")"
+        verdict = "misses " + ", ".join(failed) if failed else "would pass"
+        status = f"ok (targets are for {TARGET_SCENARIO}; {verdict})"
     else:
         status = "MISSES " + ", ".join(failed) if failed else "PASS (<= 120 s, <= 3 GB)"
     print(
-        f"{'report (all)':<16} {_fmt(eng.get('files'), ',d'):>8} {_fmt(eng.get('records'), ',d'):>12} "
-        f"{_fmt(eng.get('wall_seconds'), '.1f'):>8} {_fmt(eng.get('process_wall_seconds'), '.1f'):>8} "
+        f"{'report (all)':<16} {_fmt(eng.get('files'), ',d'):>8} "
+        f"{_fmt(eng.get('records'), ',d'):>12} {_fmt(eng.get('wall_seconds'), '.1f'):>8} "
+        f"{_fmt(eng.get('process_wall_seconds'), '.1f'):>8} "
         f"{_fmt(eng.get('process_records_per_second'), ',.0f'):>11} "
         f"{_fmt(_mb(eng.get('peak_rss_bytes')), ',.0f'):>11} "
         f"{_fmt(_mb(eng.get('peak_tree_rss_bytes')), ',.0f'):>11}  {status}"
@@ -475,9 +480,12 @@ def print_table(results: dict[str, Any]) -> None:
         )
     speed = results.get("speedup_vs_baseline") or {}
     print(
-        f"\nengine / baseline records/s: ECOSMIG-001 only "
-        f"{_fmt(speed.get('ecosmig001'), '.1f')}x, all reports {_fmt(speed.get('all_reports'), '.1f')}x "
-        f"(engine rates over its whole process wall time)"
+        f"\nengine / baseline records/s, engine over its whole process wall time: "
+        f"ECOSMIG-001 only {_fmt(speed.get('ecosmig001'), '.1f')}x, "
+        f"all reports {_fmt(speed.get('all_reports'), '.1f')}x"
+        f"\n  (over the engine's own wall_seconds: ECOSMIG-001 "
+        f"{_fmt(speed.get('ecosmig001_engine_wall'), '.1f')}x, "
+        f"all {_fmt(speed.get('all_reports_engine_wall'), '.1f')}x)"
     )
     print(f"event log: {(results.get('event_log') or {}).get('path')}")
 
@@ -504,7 +512,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "not /tmp, where creating files is much slower on the reference machine)",
     )
     parser.add_argument(
-        "--out", type=Path, default=None, help="results JSON (default benchmarks/results/report.json)"
+        "--out",
+        type=Path,
+        default=None,
+        help="results JSON (default benchmarks/results/report.json)",
     )
     parser.add_argument(
         "--keep",
@@ -512,7 +523,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="keep the report and baseline output (and a simulated log) in the work folder",
     )
     parser.add_argument(
-        "--timeout", type=float, default=None, help="kill a step's process tree after this many seconds"
+        "--timeout",
+        type=float,
+        default=None,
+        help="kill a step's process tree after this many seconds",
     )
     parser.add_argument(
         "--quick",
@@ -603,11 +617,19 @@ def main(argv: list[str] | None = None) -> int:
             engine = results["engine"]
             base_rate = base.get("records_per_second")
             results["speedup_vs_baseline"] = {
-                "ecosmig001": _ratio(engine.get("ecosmig001_process_records_per_second"), base_rate),
+                "ecosmig001": _ratio(
+                    engine.get("ecosmig001_process_records_per_second"), base_rate
+                ),
                 "all_reports": _ratio(engine.get("process_records_per_second"), base_rate),
                 "basis": "engine records / engine process wall seconds (all six reports, "
                 "interpreter start included) over baseline records / baseline wall seconds "
                 "(dataset open to files closed)",
+                "ecosmig001_engine_wall": _ratio(
+                    engine.get("ecosmig001_records_per_second"), base_rate
+                ),
+                "all_reports_engine_wall": _ratio(engine.get("records_per_second"), base_rate),
+                "basis_engine_wall": "the same over the engine's own wall_seconds (its summary: "
+                "from the start of the run, after the log is opened and indexed)",
             }
         elif not failed:
             results["baseline"] = {"error": f"the engine wrote no {BASELINE_REPORT} records"}

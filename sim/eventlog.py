@@ -161,10 +161,30 @@ class ShardWriter:
         slot = sh.dev_slot
         use_mprn = (slot == SLOT_GSME) | ((slot == SLOT_GPF) & sh.has_gas[prem])
         use_mpan = ~use_mprn & ((slot == SLOT_ESME) | sh.has_elec[prem])
-        mpxn_text = pa.concat_arrays([self.mpan, self.mprn, pa.nulls(1, pa.string())])
+        # MPxN characters, one row per premises' MPAN then per premises' MPRN, padded to 13.
+        n_p = len(sh.premise_global)
+        chars = np.zeros((2 * n_p + 1, 13), dtype=np.uint8)
+        chars[:n_p] = np.frombuffer(self.mpan.buffers()[2], dtype=np.uint8, count=13 * n_p).reshape(n_p, 13)
+        chars[n_p:2 * n_p, :10] = np.frombuffer(self.mprn.buffers()[2], dtype=np.uint8,
+                                                count=10 * n_p).reshape(n_p, 10)
+        self.mpxn_chars = chars
+        self.mpxn_width = np.concatenate([np.full(n_p, 13), np.full(n_p, 10), [0]]).astype(np.int32)
         n_prem = len(sh.premise_global)
         self.mpxn_index = np.where(use_mprn, n_prem + prem, np.where(use_mpan, prem, 2 * n_prem))
-        self.mpxn_text = mpxn_text
+
+    def mpxn(self, index: np.ndarray) -> pa.StringArray:
+        """MPxN strings for rows of ``mpxn_chars`` (the last row: none, a null)."""
+        index = index.astype(np.int64)
+        width = self.mpxn_width[index]
+        rows = self.mpxn_chars[index]
+        keep = np.arange(13)[None, :] < width[:, None]
+        data = rows[keep]
+        offsets = np.zeros(len(index) + 1, dtype=np.int32)
+        np.cumsum(width, out=offsets[1:])
+        valid = width > 0
+        validity = None if valid.all() else pa.array(valid).buffers()[1]
+        return pa.StringArray.from_buffers(len(index), pa.py_buffer(offsets.tobytes()),
+                                           pa.py_buffer(data.tobytes()), validity, int((~valid).sum()))
 
     # ------------------------------------------------------------------ tables
 
@@ -176,7 +196,7 @@ class ShardWriter:
             self.device_ids,
             _coded(self.types, sh.dev_slot),
             pa.array(sh.premise_global[sh.dev_premise], type=pa.int64()),
-            self.mpxn_text.take(pa.array(self.mpxn_index)),
+            self.mpxn(self.mpxn_index),
             _coded(self.manufacturer, sh.initial_combo),
             _coded(self.model, sh.initial_combo),
             _coded(self.firmware, sh.initial_combo),
@@ -285,10 +305,10 @@ class ShardWriter:
             pa.array(event_id[rows]),
             _coded(list(EVENT_TYPES), etype),
             pa.array(sh.dev_global[dev], type=pa.int64()),
-            self.device_ids.take(pa.array(dev.astype(np.int64))),
+            identifiers.format_eui64(identifiers.device_id_numbers(sh.dev_global[dev], s.seed)),
             _coded(self.types, sh.dev_slot[dev]),
             pa.array(sh.premise_global[sh.dev_premise[dev]], type=pa.int64()),
-            self.mpxn_text.take(pa.array(self.mpxn_index[dev])),
+            self.mpxn(self.mpxn_index[dev]),
             _coded(self.manufacturer, col["combo"]),
             _coded(self.model, col["combo"]),
             _coded(self.firmware, col["combo"]),
