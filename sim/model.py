@@ -307,7 +307,9 @@ class Shard:
         return np.concatenate(chosen) if chosen else np.empty(0, dtype=np.int32)
 
     def service_provider_session(self, t0: int, batch: np.ndarray):
-        """One batch's certificate replacement sessions, sampled at once, resolved try by try."""
+        """One batch's certificate replacement sessions (spec/003 §35): every device's tries at the
+        increasing retry offsets are sampled at once (the try that succeeds, or none before the
+        time-out); the process then waits for the moments the outcomes are known."""
         s, rng = self.s, self.session_rng
         n = len(batch)
         combo = self.combo[batch].copy()
@@ -330,21 +332,18 @@ class Shard:
         when = np.where(success, start + s.try_offsets[k] + confirm,
                         np.where(permanent, start + confirm, start + s.session_timeout))
         tries_used = np.where(success, k + 1, np.where(permanent, 1, tries))
-        # Resolve in time order: successes at their try, permanent errors at the first try,
-        # transient failures when the session times out.
-        rounds = np.where(success, k, np.where(permanent, 0, tries))
-        order = np.lexsort((~success, rounds))  # by round; within a round, successes first
-        bounds = np.searchsorted(rounds[order], np.arange(tries + 2))
-        for r in range(tries + 1):
-            lo, hi = int(bounds[r]), int(bounds[r + 1])
-            if lo == hi:
+        # The session's outcomes become known in two steps: permanent errors after the first try,
+        # the rest (successes at whichever try, transient failures) by the time-out. Each event
+        # keeps its own exact time; nothing else looks at a device while its session runs.
+        permanent_round = permanent
+        for first, group in ((True, permanent_round), (False, ~permanent_round)):
+            if not group.any():
                 continue
-            target = t0 + (int(s.try_offsets[r]) if r < tries else s.session_timeout)
+            target = t0 + (int(s.try_offsets[0]) if first else s.session_timeout)
             if target > self.env.now:
                 yield self.env.timeout(target - self.env.now)
-            here = order[lo:hi]
-            split = int(success[here].sum())
-            ok, bad = here[:split], here[split:]
+            ok = np.flatnonzero(group & success)
+            bad = np.flatnonzero(group & ~success)
             if len(ok):
                 dev = batch[ok]
                 self.state[dev] = MIGRATED
