@@ -21,4 +21,6 @@ class UserError(Exception):
         if path is not None:
             parts.append(f"at {path or '(top level)'}")
         parts.append(message)
-        super().__init__(": ".join(parts))
+        # One line, whatever the input held: line breaks in a key or value are shown escaped.
+        text = ": ".join(parts).replace("\r", "\\r").replace("\n", "\\n")
+        super().__init__(text)

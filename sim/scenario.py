@@ -317,14 +317,20 @@ def _line_index(text: str, where: str = "<scenario>") -> dict[tuple, int]:
     return index
 
 
+_PLAIN_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
 def format_path(path: tuple | list) -> str:
-    """('migration', 'errors', 2, 'code') -> 'migration.errors[2].code'."""
+    """('migration', 'errors', 2, 'code') -> 'migration.errors[2].code'; an unusual key (a dot,
+    a space, a line break) is quoted: outages.windows[0]['\\n']."""
     out = ""
     for part in path:
         if isinstance(part, int):
             out += f"[{part}]"
-        else:
+        elif _PLAIN_KEY.match(str(part)):
             out += ("." if out else "") + str(part)
+        else:
+            out += f"[{str(part)!r}]"
     return out
 
 

@@ -73,3 +73,14 @@ def simulated(tmp_path_factory):
         return _CACHE[name]
 
     return get
+
+
+# Hypothesis: in CI, the same examples every run (a red CI must be reproducible); locally,
+# fresh random examples each run. HYPOTHESIS_PROFILE=dev|ci overrides.
+import os  # noqa: E402
+
+from hypothesis import settings  # noqa: E402
+
+settings.register_profile("ci", derandomize=True, print_blob=True)
+settings.register_profile("dev")
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
