@@ -317,7 +317,7 @@ def _line_index(text: str, where: str = "<scenario>") -> dict[tuple, int]:
     return index
 
 
-_PLAIN_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+_PLAIN_KEY = re.compile(r"^[A-Za-z0-9_/-]+$")
 
 
 def format_path(path: tuple | list) -> str:
