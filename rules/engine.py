@@ -15,6 +15,7 @@ import io
 import json
 import os
 import re
+import shutil
 import resource
 import time
 from collections import Counter, defaultdict
@@ -27,7 +28,7 @@ from tqdm import tqdm
 
 from emrr.errors import UserError
 from rules import schedule
-from rules.eventlog import EventLog, collect, ts
+from rules.eventlog import EventLog, _kind, collect, ts
 from rules.recipients import TYPE_CODES, SupplyIndex, device_fuel, with_recipient
 from rules.ruleset import Field, Report, Ruleset
 
@@ -90,19 +91,25 @@ class Output:
         self.out = out
         self.entries: list[dict] = []
         self.done: dict[str, dict] = {}
-        state = {"format": FORMAT, "fingerprint": fingerprint, "ruleset": ruleset.name}
+        state = {"format": FORMAT, "fingerprint": fingerprint, "ruleset": ruleset.name,
+                 "ruleset_digest": ruleset.digest}
+        self.created_folder = not out.exists()
         try:
             out.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise UserError(f"cannot create the output directory: {exc.strerror}", file=str(out))
         state_path = out / STATE
+        leftover = out / f".{STATE}.tmp"  # killed before the state was in place: nothing else was written
+        if leftover.is_file() and not state_path.exists():
+            leftover.unlink()
         existing = [p for p in out.iterdir()]
         if state_path.is_file():
             try:
                 previous = json.loads(state_path.read_text(encoding="utf-8"))
             except ValueError:
                 raise UserError(f"{STATE} is not readable JSON; expected the state of a report run", file=str(out))
-            if previous.get("fingerprint") != fingerprint or previous.get("ruleset") != ruleset.name:
+            if (previous.get("fingerprint") != fingerprint or previous.get("ruleset") != ruleset.name
+                    or previous.get("ruleset_digest") != ruleset.digest):
                 raise UserError("holds another run's files (another event log or ruleset); expected an empty "
                                 "directory, or --resume with the same event log and ruleset", file=str(out))
             if not resume:
@@ -147,6 +154,22 @@ class Output:
         self.journal.flush()
         self.entries.append(entry)
         return True
+
+    def discard(self) -> None:
+        """Undo a fresh run that stopped on bad input: nothing half-written is left."""
+        self.journal.close()
+        if self.created_folder:
+            shutil.rmtree(self.out, ignore_errors=True)
+            return
+        for entry in self.entries:
+            (self.out / entry["path"]).unlink(missing_ok=True)
+        for name in (STATE, JOURNAL):
+            (self.out / name).unlink(missing_ok=True)
+        for folder in sorted({(self.out / e["path"]).parent for e in self.entries}, reverse=True):
+            try:
+                folder.rmdir()
+            except OSError:
+                pass
 
     def finish(self, meta: dict) -> None:
         self.journal.close()
@@ -250,15 +273,28 @@ class Engine:
         self._nm_candidates: dict | None = None
 
     def _check_columns(self) -> None:
-        """A rule citing a column the event log lacks is an error before anything is written."""
-        derived = {"ecos_status", "devices_count", "classified_at", "activity_date", "successes", "failures"}
-        events = self.log.tables["events"].collect_schema().names()
+        """A rule citing a column the event log lacks, or of a type its field cannot take, is an
+        error before anything is written."""
+        derived = {"ecos_status": "str", "devices_count": "int", "classified_at": "time",
+                   "activity_date": "time", "recipient": "str", "created": "time", "run_idx": "int"}
+        schema = self.log.tables["events"].collect_schema()
+        fits = {"datetime": {"time"}, "date": {"time"}, "integer": {"int"}, "text": {"str", "int"}}
         for report in self.rs.reports.values():
-            for name in report.columns:
-                if name not in events and name not in derived and name not in report.counts:
+            where = str(self.rs.path / f"{report.id}.yaml")
+            known = {**derived, **{c: "int" for c in report.counts}}
+            cited = [(f.source, f) for f in report.detail if f.source_kind == "column"]
+            cited += [(c, None) for c in (*report.order_by, *report.group_by)]
+            for name, field in cited:
+                if name in known:
+                    kind = known[name]
+                elif name in schema:
+                    kind = _kind(schema[name])
+                else:
                     raise UserError(f"report {report.id} cites column {name!r}, which the event log's events table "
-                                    f"lacks; expected one of {', '.join(sorted(events))}",
-                                    file=str(self.rs.path / f"{report.id}.yaml"))
+                                    f"lacks; expected one of {', '.join(sorted(schema.names()))}", file=where)
+                if field is not None and kind not in fits[field.type] and kind != "null":
+                    raise UserError(f"report {report.id} field {field.name!r} is {field.type} but column {name!r} "
+                                    f"holds {kind} values", file=where)
 
     # ------------------------------------------------------------------ month chunks
 
@@ -278,15 +314,20 @@ class Engine:
         output = Output(self.out_path, self.log.fingerprint, self.rs, self.resume)
         months = self.months()
         steps = [(m, rid) for m in months for rid in self.rs.reports]
-        with tqdm(total=len(steps), unit="step", desc="reports", leave=False,
-                  disable=(not self.progress) if self.progress is not None else None) as bar:
-            for (m0, m1), rid in steps:
-                runs = self.runs[rid]
-                a, b = np.searchsorted(runs.times, [m0, m1], side="left")
-                if b > a:
-                    rows = self.rows(self.rs.reports[rid], runs, int(a), int(b))
-                    self.emit(self.rs.reports[rid], runs, rows, output, summary)
-                bar.update()
+        try:
+            with tqdm(total=len(steps), unit="step", desc="reports", leave=False,
+                      disable=(not self.progress) if self.progress is not None else None) as bar:
+                for (m0, m1), rid in steps:
+                    runs = self.runs[rid]
+                    a, b = np.searchsorted(runs.times, [m0, m1], side="left")
+                    if b > a:
+                        rows = self.rows(self.rs.reports[rid], runs, int(a), int(b))
+                        self.emit(self.rs.reports[rid], runs, rows, output, summary)
+                    bar.update()
+        except UserError:
+            if not self.resume:
+                output.discard()
+            raise
         for rid in self.rs.reports:
             summary.per_report.setdefault(rid, ReportSummary())
         output.finish({"ruleset": self.rs.name, "event_log": str(self.log.root),

@@ -104,31 +104,40 @@ class EventLog:
             raise UserError("not a directory; expected an event log folder (docs/event-log.md)", file=str(root))
         tables: dict[str, pl.LazyFrame] = {}
         digest = hashlib.sha256()
+        all_files: list[Path] = []
+        events_schema: dict = {}
         for table, columns in {**REQUIRED, **OPTIONAL}.items():
             files = _files(root, table)
             if not files:
                 if table in OPTIONAL:
                     continue
                 raise UserError(f"missing table {table!r}; expected {table}/*.parquet or {table}.parquet", file=str(root))
-            for f in files:
-                stat = f.stat()
-                digest.update(f"{f.relative_to(root)}:{stat.st_size}\n".encode())
-            try:
-                schema = pl.read_parquet_schema(files[0])
-            except Exception as exc:  # noqa: BLE001 - any unreadable file is the user's to fix
-                raise UserError(f"not a readable Parquet file ({exc.__class__.__name__})", file=str(files[0]))
-            for column, kind in columns.items():
-                if column not in schema:
-                    raise UserError(f"missing column {column!r} of table {table}; expected {kind}", file=str(files[0]))
-                got = _kind(schema[column])
-                if got != kind and got != "null":
-                    raise UserError(f"column {column!r} has type {schema[column]}; expected {kind}", file=str(files[0]))
+            for f in files:  # every part: a later one may differ from the first
+                digest.update(f"{f.relative_to(root)}\n".encode())
+                try:
+                    schema = pl.read_parquet_schema(f)
+                except Exception as exc:  # noqa: BLE001 - any unreadable file is the user's to fix
+                    raise UserError(f"not a readable Parquet file ({exc.__class__.__name__})", file=str(f))
+                for column, kind in columns.items():
+                    if column not in schema:
+                        raise UserError(f"missing column {column!r} of table {table}; expected {kind}", file=str(f))
+                    got = _kind(schema[column])
+                    if got != kind and got != "null":
+                        raise UserError(f"column {column!r} has type {schema[column]}; expected {kind}", file=str(f))
+                if table == "events":
+                    events_schema = schema
+            all_files.extend(files)
             tables[table] = pl.scan_parquet([str(f) for f in files])
-        events_schema = pl.read_parquet_schema(_files(root, "events")[0])
         manifest = root / "manifest.json"
         period = None
-        if manifest.is_file():
+        if manifest.is_file():  # the simulator's manifest holds every file's SHA-256
             digest.update(manifest.read_bytes())
+        else:  # anyone else's log: its content decides whether a run may be resumed
+            for f in all_files:
+                with open(f, "rb") as handle:
+                    for block in iter(lambda: handle.read(1 << 20), b""):
+                        digest.update(block)
+        if manifest.is_file():
             try:
                 m = json.loads(manifest.read_text(encoding="utf-8"))
                 from sim.scenario import parse_instant

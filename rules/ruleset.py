@@ -6,6 +6,7 @@ report engine and the conformance suite both read it, so a layout is declared on
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from sim.scenario import _line_index, format_path
 DEFAULT_RULESET = "emrr-revised"
 RULES_DIR = Path(__file__).resolve().parent
 _NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+_STRFTIME = re.compile(r"^(?:%[YmdHMS]|[^%])+$")
 _DURATION = re.compile(r"^(-?)([0-9]+)(s|m|h|d|mo)$")
 _UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -77,6 +79,7 @@ class Report:
 
 @dataclass(frozen=True)
 class Ruleset:
+    digest: str  # SHA-256 over the folder's YAML files: a resumed run must use the same rules
     name: str
     path: Path
     title: str
@@ -212,8 +215,17 @@ def load(name_or_path: str | None = None) -> Ruleset:
             counts=dict(sel.get("counts", {})), order_by=tuple(sel.get("order_by", ())),
             detail=_fields(raw["detail"]["fields"]), raw=raw,
         )
+    for key in ("datetime", "date"):
+        fmt = data["formats"][key]
+        if not _STRFTIME.match(fmt):
+            raise UserError(f"expected a date-time pattern of %Y %m %d %H %M %S and literal characters, got {fmt!r}",
+                            file=str(main_path), path=f"formats.{key}")
+    digest = hashlib.sha256()
+    for path in sorted(folder.glob("*.yaml")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
     csv = data["csv"]
     return Ruleset(
+        digest=digest.hexdigest(),
         name=data["name"], path=folder, title=data["title"], raw=data, reports=reports,
         header=_fields(data["header"]["fields"]), trailer=_fields(data["trailer"]["fields"]),
         datetime_format=data["formats"]["datetime"], date_format=data["formats"]["date"],

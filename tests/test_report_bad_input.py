@@ -168,8 +168,6 @@ def test_ruleset_detail_column_missing_from_log(demo_log, rules_copy, tmp_path):
     assert not out.exists()
 
 
-@pytest.mark.xfail(strict=True, reason="engine bug: order_by columns are not checked against the event log; "
-                                       "polars ColumnNotFoundError traceback, exit 1, state and journal left in --out")
 def test_ruleset_order_by_column_missing_from_log(demo_log, rules_copy, tmp_path):
     """A ruleset's select.order_by citing a column the event log lacks is bad input like a detail
     field citing one (rules/engine.py _check_columns): a one-line error naming the report and the
@@ -180,8 +178,6 @@ def test_ruleset_order_by_column_missing_from_log(demo_log, rules_copy, tmp_path
     assert not out.exists()
 
 
-@pytest.mark.xfail(strict=True, reason="engine bug: a datetime field over a string column is not checked; "
-                                       "polars InvalidOperationError traceback, exit 1, state and journal left")
 def test_ruleset_field_type_does_not_fit_column(demo_log, rules_copy, tmp_path):
     """A detail field declared `datetime` whose column is text (Device Type) cannot be formatted:
     a one-line error naming the report and the column before anything is written."""
@@ -191,8 +187,6 @@ def test_ruleset_field_type_does_not_fit_column(demo_log, rules_copy, tmp_path):
     assert not out.exists()
 
 
-@pytest.mark.xfail(strict=True, reason="engine bug: formats.datetime is not checked; '%Q' reaches polars "
-                                       "strftime: traceback, exit 1, state and journal left in --out")
 def test_ruleset_bad_datetime_format(demo_log, rules_copy, tmp_path):
     """formats.datetime is a strftime pattern; one polars cannot apply is a one-line error naming
     ruleset.yaml, not a traceback."""
@@ -202,8 +196,6 @@ def test_ruleset_bad_datetime_format(demo_log, rules_copy, tmp_path):
     assert not out.exists()
 
 
-@pytest.mark.xfail(strict=True, reason="engine bug: sequence.max exceeded is found mid-run; the one-line error "
-                                       "leaves state, journal and the files written so far in --out")
 def test_ruleset_sequence_max_exceeded_leaves_nothing(demo_log, rules_copy, tmp_path):
     """EMRR App. B / App. A header (Report Sequence Number, Integer 6); ruleset sequence.max: a
     log needing more files than the ruleset's maximum allows is a one-line error, and nothing is
@@ -257,9 +249,6 @@ def test_sharded_log_reports(sharded_log, tmp_path):
     assert status == 0, stderr
 
 
-@pytest.mark.xfail(strict=True, reason="engine bug: rules/eventlog.py checks only the first part file's schema; "
-                                       "a later part without mpxn gives a polars ColumnNotFoundError traceback, "
-                                       "exit 1, state and journal left in --out")
 def test_events_later_part_missing_column(sharded_log, tmp_path):
     """docs/event-log.md Layout ("A table is the union of its part files"); rules/eventlog.py: any
     part lacking a column is a one-line error naming that file and the column."""
@@ -271,8 +260,6 @@ def test_events_later_part_missing_column(sharded_log, tmp_path):
     assert not out.exists()
 
 
-@pytest.mark.xfail(strict=True, reason="engine bug: only the first part file's types are checked; a later part "
-                                       "with occurred_at as text gives a polars SchemaError traceback, exit 1")
 def test_events_later_part_wrong_type(sharded_log, tmp_path):
     """As above, for a column of the wrong type in a part other than the first."""
     log = tmp_path / "log"
@@ -283,9 +270,6 @@ def test_events_later_part_wrong_type(sharded_log, tmp_path):
     assert not out.exists()
 
 
-@pytest.mark.xfail(strict=True, reason="engine bug: recipients are checked only when their file is written; "
-                                       "the one-line error leaves the run state and journal (and any files "
-                                       "written before) in --out")
 def test_supplier_id_not_a_sec_party_id_leaves_nothing(log_copy, tmp_path):
     """docs/event-log.md suppliers/premises (SEC Party ID, 6 characters) and App. B (the Party ID
     names the file): a log whose supplier is 'PX-006' is a one-line error, nothing half-written."""
@@ -357,9 +341,6 @@ def test_out_is_a_file(demo_log, tmp_path):
     assert out.read_text(encoding="utf-8") == "precious\n"
 
 
-@pytest.mark.xfail(strict=True, reason="engine bug: the run state records only the ruleset's name, so --resume "
-                                       "with an edited ruleset of the same name is accepted; files of the old "
-                                       "ruleset stay in --out, missing from the run manifest")
 def test_out_holding_another_rulesets_run(demo_log, rules_copy, tmp_path):
     """rules/engine.py Output ("holds another run's files (another event log or ruleset)"); DESIGN.md
     user 1 edits a ruleset to see what a change does: --resume into a folder written with another
@@ -371,9 +352,6 @@ def test_out_holding_another_rulesets_run(demo_log, rules_copy, tmp_path):
     check_rejected(demo_log, out, "--resume", "--ruleset", str(rules_copy), needles=(str(out), "another run"))
 
 
-@pytest.mark.xfail(strict=True, reason="engine bug: without manifest.json the event log fingerprint is file "
-                                       "paths and sizes only; another log of equal sizes is taken for the same "
-                                       "one and the error tells the user to --resume")
 def test_out_holding_run_of_same_sized_log(demo_log, tmp_path):
     """docs/event-log.md (anyone's log, manifest.json optional for a reader); rules/engine.py Output:
     a different event log whose files have the same sizes is still another log: the error says

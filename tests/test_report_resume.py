@@ -227,11 +227,7 @@ def test_killed_twice_then_resumed_once(demo_log, reference, tmp_path):
 def _in_write_points():
     # rename 1: the run state; 2 .. files+1: the report files; files+2: the run manifest.
     points = [
-        pytest.param("before-rename", 1, id="state-file-written-not-renamed",
-                     marks=pytest.mark.xfail(strict=True, reason=(
-                         "engine bug: a kill while the run state is written leaves only "
-                         ".emrr-state.json.tmp in --out; --resume then refuses the folder "
-                         "('holds files that are not a report run of ours')"))),
+        pytest.param("before-rename", 1, id="state-file-written-not-renamed"),
         pytest.param("after-rename", 1, id="state-file-renamed"),
         pytest.param("before-rename", 2, id="first-file-not-renamed"),
         pytest.param("after-rename", 2, id="first-file-renamed-not-journalled"),
