@@ -248,6 +248,8 @@ def _loads(text: str, where: str, seed: int | None) -> Scenario:
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise UserError(f"invalid YAML: {problem}", file=f"{where}{at}") from None
     data = _normalise(data, {})
+    if _expanded_size(data, {}) > MAX_VALUES:  # a "billion laughs" of aliases anywhere in the file
+        raise UserError(f"expected at most {MAX_VALUES:,} values once YAML aliases are expanded", file=where)
     if not isinstance(data, dict):
         raise _error(where, lines, (), "expected a mapping at the top level of the scenario")
     _validate_schema(data, where, lines)
@@ -255,6 +257,26 @@ def _loads(text: str, where: str, seed: int | None) -> Scenario:
     if seed is not None:
         data["seed"] = seed
     return _Resolver(data, where, lines).resolve()
+
+
+MAX_VALUES = 1_000_000
+
+
+def _expanded_size(value: Any, memo: dict[int, int]) -> int:
+    """How many values the document holds with every alias expanded (counted without expanding)."""
+    if not isinstance(value, (dict, list)):
+        return 1
+    if id(value) in memo:
+        return memo[id(value)]
+    memo[id(value)] = MAX_VALUES + 1  # a cycle counts as too large
+    items = value.values() if isinstance(value, dict) else value
+    total = 1
+    for item in items:
+        total += _expanded_size(item, memo)
+        if total > MAX_VALUES:
+            break
+    memo[id(value)] = total
+    return total
 
 
 def _normalise(value: Any, done: dict[int, Any]) -> Any:
@@ -541,7 +563,10 @@ class _Resolver:
         shard = min(int(pop.get("shard_premises", 250_000)), premises)
         shards = -(-premises // shard)
         if premises + shards * NEW_PREMISES_STRIDE > MPRN_SPACE:
-            most = MPRN_SPACE - NEW_PREMISES_STRIDE * -(-MPRN_SPACE // (shard + NEW_PREMISES_STRIDE))
+            # the most premises p with p + ceil(p / shard) * stride <= space: k shards hold at most
+            # min(k * shard, space - k * stride) premises; the best k is near space / (shard + stride)
+            k0 = MPRN_SPACE // (shard + NEW_PREMISES_STRIDE)
+            most = max(min(k * shard, MPRN_SPACE - k * NEW_PREMISES_STRIDE) for k in range(max(1, k0 - 1), k0 + 2))
             raise self.fail(("population", "premises"), f"expected at most about {max(most, 0):,} premises with "
                             f"shard_premises {shard:,} (10-digit MPRNs must stay unique), got {premises:,}")
         per_shard = float(inst.get("per_day", 0.0)) * (span / 86_400 + 1) * shard / premises
