@@ -51,6 +51,18 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--ruleset", default=None, help="ruleset name or path; default emrr-revised")
     run.add_argument("--no-progress", action="store_true", help="no progress bars")
     run.set_defaults(handler=_run)
+
+    chk = sub.add_parser("check", help="check a directory of report files against a ruleset (docs/checks.md)")
+    chk.add_argument("directory", help="directory of report files (read recursively: every *.csv)")
+    chk.add_argument("--ruleset", default=None, help="ruleset name (a folder of rules/) or path; default emrr-revised")
+    chk.add_argument("--json", help="also write every finding kept, and the totals, as JSON to this file")
+    chk.add_argument("--junit", help="also write JUnit XML (one test case per check) to this file")
+    chk.add_argument("--select", help="comma-separated check ids or families (file, record, field, cross-file) to run")
+    chk.add_argument("--ignore", help="comma-separated check ids or families to skip")
+    chk.add_argument("--max-examples", type=int, default=1000,
+                     help="findings kept per check (the total is always counted); 0 keeps all; default 1000")
+    chk.add_argument("--events", help="event log directory as ground truth (not available yet: noted, not used)")
+    chk.set_defaults(handler=_check)
     return parser
 
 
@@ -121,6 +133,46 @@ def _run(args: argparse.Namespace) -> int:
     print(result.render())
     print(f"event log: {out / 'events'}\nreports:   {reports}/<SEC Party ID>/  (manifest: {reports / engine.MANIFEST})")
     return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    """Exit 0: no error (warnings allowed); 1: at least one error; 2: the check could not run."""
+    import time
+
+    from conformance import checker, output
+    from conformance.findings import parse_selection
+    from rules import ruleset
+
+    selection = {}
+    for option in ("select", "ignore"):
+        try:
+            selection[option] = parse_selection(getattr(args, option))
+        except ValueError as exc:
+            raise UserError(f"--{option}: {exc}")
+    if args.max_examples < 0:
+        raise UserError(f"--max-examples: expected a whole number of at least 0, got {args.max_examples}")
+    if args.events is not None and not Path(args.events).is_dir():
+        raise UserError("not a directory; expected an event log directory", file=args.events)
+    rules = ruleset.load(args.ruleset)
+    max_examples = args.max_examples or None
+    started = time.perf_counter()
+    verdict = checker.check(args.directory, rules, select=selection["select"] or None, ignore=selection["ignore"],
+                            max_examples=max_examples, events=args.events)
+    seconds = time.perf_counter() - started
+    print(output.summary(verdict, args.directory, rules.name, seconds=seconds))
+    if args.json:
+        _write_json_atomically(args.json, output.as_json(verdict, args.directory, rules.name, max_examples))
+    if args.junit:
+        enabled = (selection["select"] or set(output.CATALOGUE)) - selection["ignore"]
+        target = Path(args.junit)
+        tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+        try:
+            tmp.write_text(output.junit_xml(verdict, enabled, args.directory), encoding="utf-8")
+            tmp.replace(target)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise UserError(f"cannot write: {exc.strerror}", file=args.junit)
+    return 1 if verdict.errors else 0
 
 
 def main(argv: list[str] | None = None) -> int:
