@@ -1,0 +1,332 @@
+"""The closed catalogue of conformance checks: every problem the checker can report, as data.
+
+A check has a stable id (never reused, never renamed), a severity, the clause it enforces, a
+plain sentence saying what it looks at, and a message template filled in for each finding.
+``docs/checks.md`` is generated from this module (``python -m conformance.catalogue``) and a test
+keeps it up to date.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+
+ERROR = "error"
+WARNING = "warning"
+
+
+@dataclass(frozen=True)
+class Check:
+    """One kind of problem: what it is, how bad, which clause it enforces, how it is worded."""
+
+    id: str
+    family: str  # file | record | field | cross-file
+    severity: str  # error | warning
+    clause: str
+    title: str
+    description: str
+    template: str
+
+    def message(self, **values: object) -> str:
+        return self.template.format(**values)
+
+
+_CHECKS = (
+    # ------------------------------------------------------------------ file
+    Check("file-unreadable", "file", ERROR, "EMRR §3.1.1",
+          "File unreadable",
+          "The file cannot be read at all (permissions, a vanished file, an I/O error).",
+          "cannot read the file: {reason}"),
+    Check("file-name", "file", ERROR, "EMRR App. B; EMRR §3.2.2",
+          "File name",
+          "The file's name follows the ruleset's pattern (`{report_id}_{recipient}_{sequence}_"
+          "{created}.csv` in the revised EMRR): a known report, a sequence number written with the "
+          "ruleset's padding, a real creation date-time; a file kept in a recipient's folder is in "
+          "its recipient's folder.",
+          "{problem}"),
+    Check("encoding", "file", ERROR, "EMRR §3.2.2; DESIGN.md \"Records\" (UTF-8)",
+          "Encoding",
+          "The file is text in the ruleset's encoding (UTF-8): no byte sequence that is not UTF-8 "
+          "and no NUL byte (a binary file is reported once and not read further).",
+          "{problem}"),
+    Check("bom", "file", ERROR, "DESIGN.md \"Records\" (UTF-8 without BOM)",
+          "Byte order mark",
+          "The file does not start with a UTF-8 byte order mark.",
+          "the file starts with a UTF-8 byte order mark (EF BB BF); expected none"),
+    Check("line-ending", "file", ERROR, "EMRR §3.2.2; DESIGN.md \"Records\" (lines end CRLF)",
+          "Line endings",
+          "Every line, the last included, ends with the ruleset's line terminator (CRLF): no "
+          "line ending in LF or CR alone, no last line without a terminator. Reported once per "
+          "file with the number of lines affected and the first of them.",
+          "{problem}"),
+    Check("csv-syntax", "file", ERROR, "EMRR §3.2.2; RFC 4180",
+          "CSV syntax",
+          "The file parses as RFC 4180 CSV with the ruleset's delimiter and quote character "
+          "(quoting is accepted wherever RFC 4180 allows it): no stray character after a closing "
+          "quote, no quoted field left open at the end of the file.",
+          "not valid CSV: {problem}"),
+    Check("empty-report", "file", ERROR, "EMRR App. A Notes (\"Reports are not produced ... where "
+          "... the report will be empty\")",
+          "Empty report",
+          "A report is not produced when it would be empty: a file has at least one detail "
+          "record (when the ruleset does not produce empty reports). A file of 0 bytes is "
+          "reported here and not read further.",
+          "{problem}"),
+    # ------------------------------------------------------------------ record
+    Check("record-order", "record", ERROR, "EMRR §3.2.4, §3.2.6; App. A Header and Trailer records",
+          "Record order",
+          "One header record first, one trailer record last, the detail records between them.",
+          "{problem}"),
+    Check("record-type", "record", ERROR, "EMRR App. A (Record type 00, 10, 99)",
+          "Record type",
+          "Every line is a record whose first field is a record type of the ruleset (header "
+          "`00`, detail `10`, trailer `99`); a blank line is not a record.",
+          "{problem}"),
+    Check("field-count", "record", ERROR, "EMRR App. A record layouts",
+          "Field count",
+          "A record has exactly as many fields as its layout (header, the report's detail, "
+          "trailer). Its fields are not checked further.",
+          "{kind} record has {found} fields; expected {expected}"),
+    Check("header-file-name", "record", ERROR, "EMRR App. B; App. A Header record",
+          "Header matches the file name",
+          "The header's Report Identifier, Report Recipient, Report Sequence Number and Report "
+          "Creation DateTime are those of the file's name.",
+          "{element} is {found!r} in the header but {expected!r} in the file name"),
+    Check("trailer-rows-count", "record", ERROR, "EMRR App. A Trailer record (Rows Count)",
+          "Trailer rows count",
+          "The trailer's Rows Count is the number of detail records in the file.",
+          "Rows Count is {found!r}; the file holds {expected} detail records"),
+    Check("run-time-schedule", "record", ERROR, "EMRR App. A Frequency; §3.1.2-3.1.5; the "
+          "ruleset's schedule.cron",
+          "Run time on the schedule",
+          "The report's creation date-time is a run time of its schedule (for example ECOSMIG-001 "
+          "daily at 06:00 UTC, ECOSMIG-002 at 00:00, 06:00, 12:00 and 18:00).",
+          "created {found}, which is not a scheduled run time of {report} ({cron})"),
+    Check("window", "record", ERROR, "EMRR App. A Reporting Start/End Period; §3.1.3-3.1.5; "
+          "DESIGN.md \"Windows\"",
+          "Reporting window",
+          "The header's Report Applicable Start and End DateTime are the window of the run that "
+          "created the file; a report that the ruleset makes up after an outage (`catch_up`: "
+          "ECOSMIG-003, -004, -005) may carry the window of an earlier scheduled run instead.",
+          "{problem}"),
+    Check("detail-time-window", "record", ERROR, "EMRR §3.1.3-3.1.6; App. A Reporting End Period",
+          "Record date-time inside the window",
+          "No record's date or date-time is after the end of its file's window (it could not be "
+          "known yet), and a day of ECOSMIG-005 is a day of its window.",
+          "{field} {found} is {where} the window {start} - {end}"),
+    Check("late-record", "record", WARNING, "EMRR §3.1.6 (\"all previously unreported "
+          "transactions\"); DESIGN.md \"Previously unreported\"",
+          "Late record",
+          "A record of a \"previously unreported\" detail report whose date-time is before its "
+          "file's window: allowed (a late notification, or a run lost to an outage, carries the "
+          "record to a later file), reported as a warning so that a reader sees the delay.",
+          "{field} {found} is {delay} before the window start {start} (late or carried forward)"),
+    # ------------------------------------------------------------------ field
+    Check("field-type", "field", ERROR, "EMRR App. A Field Type and format; §3.2.5",
+          "Field type",
+          "A non-empty value has its field's type: Integer (digits), DateTime (`YYYYMMDDThhmmss`, "
+          "a real UTC date-time), Date (`YYYYMMDD`, a real date).",
+          "{value!r} is not {expected}"),
+    Check("field-length", "field", ERROR, "EMRR App. A Max Length",
+          "Field length",
+          "A value is no longer (in characters) than its field's Max Length.",
+          "{length} characters; at most {max_length} allowed"),
+    Check("field-mandatory", "field", ERROR, "EMRR App. A M/O",
+          "Mandatory field",
+          "A mandatory (M) field is not empty.",
+          "mandatory field is empty"),
+    Check("field-enum", "field", ERROR, "EMRR App. A (e.g. ECOSMIG-003 ECoS Status)",
+          "Allowed values",
+          "A field with a list of allowed values (ECoS Status: Success, Failure, Installed) holds "
+          "one of them; the header's Report Identifier is a report of the ruleset.",
+          "{value!r} is not one of {allowed}"),
+    Check("field-condition", "field", ERROR, "EMRR App. A ECOSMIG-003 (Error Code, Error Sub Code)",
+          "Conditional field",
+          "A conditional field is present when its condition holds (`mandatory_when`: Error Code "
+          "when ECoS Status is Failure) and empty otherwise (`empty_unless`).",
+          "{problem}"),
+    Check("field-constant", "field", ERROR, "EMRR App. A (Record type, DCC Classification, Report "
+          "Title); §3.2.6",
+          "Constant field",
+          "A field whose value the ruleset fixes holds it exactly: the record types, `DCC "
+          "Controlled`, the report's title.",
+          "{value!r}; expected {expected!r}"),
+    # ------------------------------------------------------------------ cross-file
+    Check("sequence-gap", "cross-file", ERROR, "EMRR App. B; DESIGN.md \"Sequence numbers\"",
+          "Sequence gap",
+          "Per report and recipient, in creation order, the sequence numbers run first, first+1, "
+          "... with none skipped (an unproduced empty report takes no number).",
+          "{problem}"),
+    Check("sequence-repeat", "cross-file", ERROR, "EMRR App. B; DESIGN.md \"Sequence numbers\"",
+          "Sequence repeated",
+          "No two files of the same report and recipient carry the same sequence number.",
+          "sequence number {sequence} of {report} for {recipient} is also used by {other}"),
+    Check("sequence-order", "cross-file", ERROR, "EMRR App. B; DESIGN.md \"Sequence numbers\"",
+          "Sequence order",
+          "Sequence numbers increase with the files' creation date-time.",
+          "sequence number {sequence} was created {created}, after {other} with the higher number "
+          "{other_sequence}"),
+    Check("duplicate-record", "cross-file", ERROR, "EMRR §3.1.6 (\"previously unreported\": never "
+          "twice)",
+          "Duplicate record",
+          "The same event is not reported twice: across all files, the same success (ECOSMIG-001: "
+          "Device ID and completion date-time), the same failed attempt (ECOSMIG-002: Device ID, "
+          "date-time and Number of Attempts), the same install (ECOSMIG-006); within one file of "
+          "a snapshot or summary, the same device (ECOSMIG-003), model (ECOSMIG-004) or day "
+          "(ECOSMIG-005).",
+          "same {key} as {other}"),
+    Check("attempt-order", "cross-file", ERROR, "DESIGN.md \"Number of Attempts\"; EMRR App. A "
+          "ECOSMIG-002",
+          "Attempt numbers increase",
+          "A device's Number of Attempts increases strictly with the failure date-time across all "
+          "ECOSMIG-002 files.",
+          "Number of Attempts {found} at {time} does not exceed {previous} at {previous_time} "
+          "({other})"),
+    Check("failure-after-success", "cross-file", ERROR, "EMRR App. A ECOSMIG-001, ECOSMIG-002",
+          "Failure after success",
+          "A device that completed migration successfully (ECOSMIG-001) has no failed attempt "
+          "(ECOSMIG-002) after that success.",
+          "failed attempt at {time} after the device's success at {success_time} ({other})"),
+    Check("summary-reconciliation", "cross-file", ERROR, "EMRR App. A ECOSMIG-005; spec/004 §4.4; "
+          "DESIGN.md \"ECOSMIG-005\"",
+          "Summary reconciles with the detail reports",
+          "An ECOSMIG-005 count for a day lies between the number of ECOSMIG-001 (successes) or "
+          "ECOSMIG-002 (failures) records of the same recipient for that day in files created "
+          "by the ECOSMIG-005 run, and the number in files created by the first detail run at or "
+          "after it (which must carry everything the summary knew of). See docs/checks.md.",
+          "{problem}"),
+    Check("summary-reconciliation-incomplete", "cross-file", WARNING, "EMRR App. A ECOSMIG-005; "
+          "spec/004 §4.4",
+          "Summary exceeds the detail reports at hand",
+          "An ECOSMIG-005 count for a day is higher than the number of ECOSMIG-001/-002 records "
+          "for that day in all the files checked, and no detail file created at or after the "
+          "summary is among them: the detail files that would carry the rest may not have been "
+          "collected (the directory ends, or detail runs were lost to an outage).",
+          "{problem}"),
+)
+
+CATALOGUE: dict[str, Check] = {c.id: c for c in _CHECKS}
+FAMILIES = ("file", "record", "field", "cross-file")
+
+
+def get(check_id: str) -> Check:
+    return CATALOGUE[check_id]
+
+
+_DOC_HEAD = """\
+# Conformance checks
+
+`emrr check DIR` reads every report file under `DIR` (every file whose name ends `.csv`, in
+any sub-folder; hidden files and other files are left alone) and reports every problem it finds
+as a *finding*: a check id from the closed catalogue below, a severity, the file (relative to
+`DIR`), the line (1-based; none for a problem of the whole file), the field (the EMRR data
+element; none when no single field is at fault) and a plain sentence. It checks against a
+ruleset (`--ruleset NAME|PATH`, default `emrr-revised`), so a field's type, length and
+optionality are those the report engine writes by.
+
+```sh
+emrr check DIR [--ruleset NAME|PATH] [--json FILE] [--junit FILE] [--select IDS] [--ignore IDS]
+               [--max-examples N] [--events DIR]
+```
+
+- Exit status 0 when no error was found (warnings allowed), 1 when at least one error was
+  found, 2 when the check could not run (bad arguments, unreadable directory, unknown ruleset),
+  with a one-line `emrr: error: ...` message.
+- The terminal shows a summary grouped by check: its count and the first examples.
+- `--json FILE` writes every finding kept (all of them with `--max-examples 0`) and the total
+  per check; `--junit FILE` writes JUnit XML through the junit-xml library, one test case per
+  check of the catalogue: failed when the check found an error, passed with its warnings as
+  the case's output when it found only warnings, skipped when it was not selected.
+- `--select` / `--ignore` take comma-separated check ids (or families: `file`, `record`,
+  `field`, `cross-file`).
+- `--max-examples N` keeps at most N findings per check (default 1000; 0 keeps all); the
+  total per check is always counted.
+- `--events DIR` (an event log as ground truth) is accepted, but the ground-truth checks are
+  not built yet: the checker says so in a note and checks the files alone.
+
+Fields are checked column by column (Polars expressions over every detail record of a report
+at once), never cell by cell. A file is read once: its bytes for the encoding, the BOM and the
+line endings, then its records; a file without any quote character is split on the delimiter
+by Polars (exact for CSV without quoting), any other by Python's `csv` module (RFC 4180
+quoting). Nothing in a file, however broken, stops the checker: a binary file, an empty file,
+a huge line or ragged rows each become findings. `python -m conformance.bench --demo DIR`
+measures it (a synthetic ECOSMIG-001 file of 999,999 records, the most Rows Count can hold).
+
+## Readings the checker takes
+
+- **Late records** (`late-record`, a warning): a detail report's file holds "all previously
+  unreported transactions" (§3.1.6), so a record earlier than its file's window is allowed
+  (a late notification, or a run lost to an outage). It is a warning, not an error; a record
+  *after* the window's end is an error (`detail-time-window`). ECOSMIG-003 (a device's latest
+  state) and ECOSMIG-004 (a classification date) are only checked for not being after the
+  window's end.
+- **Catch-up windows** (`window`): with the ruleset's `outages.summary_reports: catch_up`,
+  a report other than a "previously unreported" one may carry the window of an earlier
+  scheduled run (made up at the next run that happens); a detail report always carries its
+  own run's window.
+- **Sequence numbers** are followed per report and recipient in creation order (ties by the
+  window's start): a number skipped is `sequence-gap` (reported at the first file after the
+  gap; the numbers start at the ruleset's `sequence.first`), a number used twice
+  `sequence-repeat`, a number lower than an earlier file's `sequence-order`.
+- **ECOSMIG-005 reconciliation.** ECOSMIG-005 counts, by the day they happened, the events the
+  reporting system knew of at its run; ECOSMIG-001/-002 carry each event once, in the first
+  run after the event's window that runs after the system learned of it. So for a recipient
+  and a day, with `S` the summary's count:
+  - the ECOSMIG-001 records of that day in files created at or before the summary's run were
+    known to it: their number is a lower bound for `S`;
+  - the first ECOSMIG-001 run at or after the summary's run (evidenced by a file of any
+    recipient created then) carries every event the summary knew of that is not in an earlier
+    file: the number of records of that day in files created up to that run is an upper bound.
+
+  A count outside these bounds is `summary-reconciliation` (an error). When no ECOSMIG-001
+  file created at or after the summary's run is in the directory, the upper bound is unknown:
+  a count higher than all the records at hand is `summary-reconciliation-incomplete` (a
+  warning: the detail files that carry the rest may not have been collected). The same for
+  failures with ECOSMIG-002. A day of the summary's window with records below its lower bound
+  and no summary line is a finding too (its count is 0); a recipient with records in a window
+  for which it has no summary file at all is not checked (the summary may be made up later).
+  An event reported twice counts once (the repeat is a `duplicate-record`); when a detail
+  record of the recipient could not be read (a bad date-time, a wrong field count, a binary
+  file), only the lower bound is checked.
+- **A file's identity** (report, recipient, sequence number, creation date-time) is what its
+  name says; the header is compared with it (`header-file-name`) and used only where the name
+  cannot be read. Windows are the header's.
+- **Duplicates** are events reported twice: the same ECOSMIG-001 success (Device ID and
+  completion date-time), the same ECOSMIG-002 failed attempt (Device ID, date-time, Number of
+  Attempts) or the same ECOSMIG-006 install, in any files; or, within one file, the same
+  device in ECOSMIG-003, model in ECOSMIG-004 or day in ECOSMIG-005. The key is read from the
+  ruleset: the fields whose source is `device_id`, the date-times and `attempt_number` for a
+  "previously unreported" report, the `group_by` columns (or `device_id`) for the others.
+- **Not checked** (the ruleset does not declare them): the shape of a Device ID or an MPxN,
+  the check digit of an MPAN, the list of error codes (EMEHRA, not public), whether a field
+  was quoted when it need not be (a reader accepts any RFC 4180 quoting), whether a record
+  belongs to its recipient (that needs the event log: ground truth, not built yet).
+
+## The catalogue
+
+"""
+
+
+def render_markdown() -> str:
+    """docs/checks.md, generated from the catalogue."""
+    lines = [_DOC_HEAD.rstrip("\n"), ""]
+    lines.append("| id | family | severity | what it checks | clause |")
+    lines.append("| --- | --- | --- | --- | --- |")
+    for c in _CHECKS:
+        lines.append(f"| `{c.id}` | {c.family} | {c.severity} | {c.title} | {c.clause} |")
+    for family in FAMILIES:
+        lines.append("")
+        lines.append(f"## {family.capitalize()} checks")
+        for c in (c for c in _CHECKS if c.family == family):
+            lines.append("")
+            lines.append(f"### `{c.id}` ({c.severity})")
+            lines.append("")
+            lines.append(c.description)
+            lines.append("")
+            lines.append(f"- Clause: {c.clause}")
+            lines.append(f"- Message: `{c.template}`")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    sys.stdout.write(render_markdown())

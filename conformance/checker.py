@@ -1,0 +1,252 @@
+"""The conformance checker: a directory of report files and a ruleset in, findings out.
+
+``check(directory, ruleset)`` reads every report file under ``directory`` once (file checks,
+then record checks), gathers the detail records of each report into batches whose fields are
+checked column by column, keeps the few columns the checks across files need, and ends with
+those. It never stops at the first problem and never raises on a file's content: whatever the
+bytes, they become findings. It raises ``UserError`` only when it cannot run at all (no such
+directory, an unknown ruleset).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+
+from conformance import crossfile
+from conformance.catalogue import CATALOGUE
+from conformance.fields import check_fields
+from conformance.findings import Collector, Verdict
+from conformance.formats import duration, epoch_expr, show
+from conformance.names import NamePattern
+from conformance.reading import body_frame, decode, details_frame, parse, read_bytes
+from conformance.records import FileInfo, FileRecords, Kinds, check_bodies, end_of_file
+from emrr.errors import UserError
+from rules import ruleset as rules
+from rules.ruleset import Report, Ruleset
+
+BATCH_ROWS = 500_000  # detail records gathered before their fields are checked
+
+
+def check(directory: str | Path, ruleset: str | Path | Ruleset | None = None, *,
+          select: set[str] | None = None, ignore: set[str] | None = None,
+          max_examples: int | None = None, events: str | Path | None = None) -> Verdict:
+    """Check every report file under ``directory`` against ``ruleset`` (a Ruleset, a name or a
+    path; default the revised EMRR). ``select``/``ignore``: check ids to run or skip;
+    ``max_examples``: findings kept per check (None: all; every finding is counted anyway)."""
+    rs = ruleset if isinstance(ruleset, Ruleset) else rules.load(None if ruleset is None else str(ruleset))
+    root = Path(directory)
+    if not root.is_dir():
+        raise UserError("not a directory; expected a directory of report files", file=str(root))
+    try:
+        next(os.scandir(root), None)
+    except OSError as exc:
+        raise UserError(f"cannot read the directory: {exc.strerror}", file=str(root))
+    enabled = set(select) if select else set(CATALOGUE)
+    enabled -= set(ignore or ())
+    out = Collector(enabled, max_examples)
+    checker = Checker(root, rs, out)
+    checker.run()
+    notes = []
+    if events is not None:
+        notes.append("ground-truth checks (against the event log given with --events) are not available yet; "
+                     "the files were checked alone")
+    if checker.ignored:
+        notes.append(f"{checker.ignored} file(s) not named like report files (*{checker.pattern.suffix}) or hidden "
+                     "were not read")
+    return out.verdict(files=len(checker.files), records=checker.records, notes=notes)
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _printable(rel: str) -> str:
+    """A path as shown in findings: bytes that are not UTF-8 and control characters escaped."""
+    rel = rel.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", rel)
+
+
+@dataclass
+class Batch:
+    """The bodies of files of one report, waiting to be checked together."""
+
+    fids: list[int] = field(default_factory=list)
+    texts: list[tuple[int, int, int, str]] = field(default_factory=list)
+    rows: list[tuple[int, int, list[str]]] = field(default_factory=list)
+    size: int = 0
+
+
+class Checker:
+    """One run of the checker over a directory (see the module docstring)."""
+
+    def __init__(self, root: Path, rs: Ruleset, out: Collector):
+        self.root = root
+        self.rs = rs
+        self.out = out
+        self.pattern = NamePattern(rs)
+        self.encoding = rs.raw.get("csv", {}).get("encoding", "utf-8")
+        self.files: list[FileInfo] = []
+        self.records = 0
+        self.ignored = 0
+        self.kinds = Kinds(rs)
+        self.headers: list[tuple[int, int, list[str]]] = []
+        self.trailers: list[tuple[int, int, list[str]]] = []
+        self.pending: dict[str | None, Batch] = defaultdict(Batch)
+        self.kept: dict[str, list[pl.DataFrame]] = defaultdict(list)
+
+    def discover(self) -> list[str]:
+        found = []
+        for folder, dirs, names in os.walk(self.root, onerror=self._walk_error):
+            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+            for name in sorted(names):
+                path = Path(folder) / name
+                if self.pattern.is_candidate(name) and not path.is_dir():
+                    found.append(path.relative_to(self.root).as_posix())
+                else:
+                    self.ignored += 1
+        return sorted(found)
+
+    def _walk_error(self, exc: OSError) -> None:
+        rel = _printable(Path(exc.filename).relative_to(self.root).as_posix() if exc.filename else ".")
+        self.out.add("file-unreadable", rel, None, None, reason=exc.strerror or str(exc))
+
+    def run(self) -> None:
+        for rel in self.discover():
+            self.check_file(rel)
+        for rid in list(self.pending):
+            self.flush(rid)
+        self.ends()
+        frames = {rid: pl.concat(parts) for rid, parts in self.kept.items() if parts}
+        crossfile.CrossFile(self.rs, self.out, self.files, frames).run()
+
+    # ------------------------------------------------------------------ one file
+
+    def check_file(self, path_rel: str) -> None:
+        # a name that is not UTF-8 (surrogate escapes on POSIX) is shown with backslash escapes
+        rel = _printable(path_rel)
+        info = FileInfo(len(self.files), rel)
+        self.files.append(info)
+        info.name = self.pattern.read(rel, self.out)
+        if info.name.report_id is not None:
+            info.report = self.rs.reports[info.name.report_id]
+        info.recipient, info.sequence, info.created = info.name.recipient, info.name.sequence, info.name.created
+        data = read_bytes(self.root / path_rel, rel, self.out)
+        if data is None:
+            return
+        text = decode(data, rel, self.out, self.encoding, self.rs.line_terminator)
+        del data
+        if text is None:
+            return
+        info.readable = True
+        parsed = parse(text, rel, self.out, self.rs.delimiter, self.rs.quote_char)
+        del text
+        FileRecords(self.rs, self.out, info, self.kinds, self.headers, self.trailers).check(parsed)
+        info.recipient = info.recipient or info.name.recipient
+        if info.sequence is None:
+            info.sequence = info.name.sequence
+        if parsed.body_count == 0:
+            end_of_file(info, self.rs, self.out)
+            return
+        batch = self.pending[info.report.id if info.report else None]
+        batch.fids.append(info.fid)
+        if parsed.body_text is not None:
+            batch.texts.append((info.fid, parsed.body_start, parsed.body_count, parsed.body_text))
+        else:
+            batch.rows.extend((info.fid, line, row) for line, row in zip(parsed.body_lines, parsed.body_rows))
+        batch.size += parsed.body_count
+        if batch.size >= BATCH_ROWS:
+            self.flush(info.report.id if info.report else None)
+
+    # ------------------------------------------------------------------ a batch of detail records
+
+    def rel_of(self, fid: int) -> str:
+        return self.files[fid].rel
+
+    def flush(self, rid: str | None) -> None:
+        batch = self.pending.pop(rid, None)
+        if batch is None or not batch.fids:
+            return
+        report = self.rs.reports[rid] if rid is not None else None
+        frame = None
+        if report is not None and not batch.rows:
+            frame = details_frame(batch.texts, len(report.detail), self.rs.delimiter, self.kinds.detail_of(report))
+            if frame is not None:
+                for fid, _, count, _ in batch.texts:
+                    self.files[fid].details += count
+        if frame is None:
+            body = body_frame(batch.texts, batch.rows, self.rs.delimiter)
+            frame = check_bodies(body, report, self.files, self.rs, self.out, self.kinds)
+            del body
+        batch.texts.clear()
+        batch.rows.clear()
+        for fid in batch.fids:
+            info = self.files[fid]
+            self.records += info.details
+            end_of_file(info, self.rs, self.out)
+        if report is None or frame is None or frame.height == 0:
+            return
+        check_fields(frame, report.detail, self.rs, self.out, self.rel_of)
+        times = [(i, f) for i, f in enumerate(report.detail) if f.type in ("datetime", "date")]
+        frame = frame.with_columns([epoch_expr(pl.col(f"c{i}"), f.type, self.rs.datetime_format,
+                                               self.rs.date_format).alias(f"t{i}") for i, f in times])
+        self.windows(frame, report, times)
+        self.kept[rid].append(frame.select("fid", "line", *crossfile.kept_columns(report)))
+
+    def ends(self) -> None:
+        """The headers and trailers of every file, checked together."""
+        for layout, rows in ((self.rs.header, self.headers), (self.rs.trailer, self.trailers)):
+            if not rows or not layout:
+                continue
+            frame = pl.DataFrame({"fid": [r[0] for r in rows], "line": [r[1] for r in rows],
+                                  **{f"c{i}": [r[2][i] for r in rows] for i in range(len(layout))}},
+                                 schema={"fid": pl.Int32, "line": pl.Int64,
+                                         **{f"c{i}": pl.String for i in range(len(layout))}})
+            check_fields(frame, layout, self.rs, self.out, self.rel_of)
+
+    def windows(self, frame: pl.DataFrame, report: Report, times: list) -> None:
+        """detail-time-window and late-record: each record's date-times against its file's window."""
+        wants_late = self.out.wants("late-record") and report.assignment == "previously_unreported"
+        if not times or not (self.out.wants("detail-time-window") or wants_late):
+            return
+        fids = frame["fid"].unique().to_list()
+        known = [self.files[k] for k in fids if self.files[k].window_start is not None
+                 and self.files[k].window_end is not None]
+        if not known:
+            return
+        meta = pl.DataFrame({"fid": [f.fid for f in known], "ws": [f.window_start for f in known],
+                             "we": [f.window_end for f in known]},
+                            schema={"fid": pl.Int32, "ws": pl.Int64, "we": pl.Int64})
+        data = frame.select("fid", "line", *[pl.col(f"c{i}") for i, _ in times], *[pl.col(f"t{i}") for i, _ in times]) \
+            .join(meta, on="fid", how="inner")
+        fmt = self.rs.datetime_format
+        for i, f in times:
+            t = pl.col(f"t{i}")
+            span = 86399 if f.type == "date" else 0
+            checks = [("detail-time-window", t > pl.col("we"), "after")]
+            if report.assignment == "previously_unreported":
+                checks.append(("late-record", t + span < pl.col("ws"), "before"))
+            elif report.assignment == "window_activity":
+                checks.append(("detail-time-window", t + span < pl.col("ws"), "before"))
+            for check, mask, where in checks:
+                if not self.out.wants(check):
+                    continue
+                bad = data.filter(mask)
+                if bad.height == 0:
+                    continue
+                room = self.out.room(check)
+                rows = (bad if room is None else bad.head(room)).to_dicts()
+                spec = CATALOGUE[check]
+                if check == "late-record":
+                    shown = [(self.rel_of(r["fid"]), r["line"], spec.message(
+                        field=f.name, found=r[f"c{i}"], delay=duration(r["ws"] - r[f"t{i}"]),
+                        start=show(r["ws"], fmt))) for r in rows]
+                else:
+                    shown = [(self.rel_of(r["fid"]), r["line"], spec.message(
+                        field=f.name, found=r[f"c{i}"], where=where, start=show(r["ws"], fmt),
+                        end=show(r["we"], fmt))) for r in rows]
+                self.out.add_many(check, f.name, shown, bad.height)

@@ -1,0 +1,342 @@
+"""Checks across files: sequence numbers, events reported twice, a device's attempts, a failure
+after a success, and ECOSMIG-005 against ECOSMIG-001/-002 (see docs/checks.md for the readings).
+
+Which field plays which part is read from the ruleset by its source column (``device_id``,
+``occurred_at``, ``attempt_number``, ``activity_date``, the ``group_by`` and ``counts`` columns),
+so a layout is declared once.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left, bisect_right
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import numpy as np
+import polars as pl
+
+from conformance.catalogue import CATALOGUE
+from conformance.findings import Collector
+from conformance.formats import show
+from conformance.records import FileInfo
+from rules.ruleset import Report, Ruleset
+
+SUCCESS, FAILURE = "migration_success", "migration_failure"
+MAX_WINDOW = 92 * 86400  # a summary window longer than this is a `window` finding, not reconciled
+
+
+@dataclass
+class Roles:
+    """Field indices of a report's detail layout by the part they play."""
+
+    device: int | None = None
+    event_time: int | None = None
+    attempts: int | None = None
+    day: int | None = None
+    times: list[int] = field(default_factory=list)
+    group: list[int] = field(default_factory=list)
+    counts: dict[int, str] = field(default_factory=dict)  # field index -> event type counted
+
+    @classmethod
+    def of(cls, report: Report) -> Roles:
+        roles = cls()
+        by_column = {f.source: i for i, f in enumerate(report.detail) if f.source_kind == "column"}
+        roles.device = by_column.get("device_id")
+        roles.event_time = by_column.get("occurred_at")
+        roles.attempts = by_column.get("attempt_number")
+        roles.day = by_column.get("activity_date")
+        roles.times = [i for i, f in enumerate(report.detail) if f.type in ("datetime", "date")]
+        roles.group = [by_column[c] for c in report.group_by if c in by_column]
+        roles.counts = {by_column[name]: event for name, event in report.counts.items() if name in by_column}
+        return roles
+
+    def kept(self) -> list[int]:
+        """The fields the checks across files read."""
+        idx = {self.device, self.event_time, self.attempts, self.day, *self.times, *self.group, *self.counts}
+        return sorted(i for i in idx if i is not None)
+
+
+def kept_columns(report: Report) -> list[pl.Expr]:
+    """What a batch of detail records keeps for the checks across files (beside fid and line)."""
+    out = []
+    for i in Roles.of(report).kept():
+        f = report.detail[i]
+        if f.type in ("datetime", "date"):
+            out.append(pl.col(f"t{i}"))  # seconds since the epoch, null when unreadable
+            continue
+        out.append(pl.col(f"c{i}"))
+        if f.type == "integer":
+            out.append(pl.when(pl.col(f"c{i}").str.contains("^[0-9]{1,18}$"))
+                       .then(pl.col(f"c{i}").cast(pl.Int64, strict=False)).alias(f"n{i}"))
+    return out
+
+
+class CrossFile:
+    def __init__(self, rs: Ruleset, out: Collector, files: list[FileInfo], frames: dict[str, pl.DataFrame]):
+        self.rs = rs
+        self.out = out
+        self.files = files
+        self.frames = frames
+        self.repeats: dict[str, pl.DataFrame] = {}  # (fid, line) of each record that repeats an earlier one
+        self.meta = pl.DataFrame({
+            "fid": [f.fid for f in files],
+            "created": [f.created for f in files],
+            "recipient": [f.recipient for f in files],
+        }, schema={"fid": pl.Int32, "created": pl.Int64, "recipient": pl.String})
+
+    def run(self) -> None:
+        self.sequences()
+        for rid, frame in self.frames.items():
+            self.duplicates(self.rs.reports[rid], frame)
+        success = self._single(SUCCESS)
+        failure = self._single(FAILURE)
+        if failure is not None:
+            self.attempts(*failure)
+        if success is not None and failure is not None:
+            self.failure_after_success(success, failure)
+        for report in self.rs.reports.values():
+            if report.assignment == "window_activity" and report.id in self.frames:
+                self.reconciliation(report)
+
+    # ------------------------------------------------------------------ helpers
+
+    def where(self, fid: int, line: int | None) -> str:
+        return f"{self.files[fid].rel}" + (f" line {line}" if line is not None else "")
+
+    def _t(self, seconds: int | None) -> str:
+        return show(seconds, self.rs.datetime_format)
+
+    def _single(self, event: str) -> tuple[Report, pl.DataFrame, Roles] | None:
+        """The "previously unreported" report of one event type, its records and roles."""
+        for report in self.rs.reports.values():
+            if report.assignment == "previously_unreported" and report.event_types == (event,) \
+                    and report.id in self.frames:
+                roles = Roles.of(report)
+                if roles.device is not None and roles.event_time is not None:
+                    return report, self.frames[report.id], roles
+        return None
+
+    def _shown(self, check: str, frame: pl.DataFrame) -> list[dict]:
+        room = self.out.room(check)
+        return (frame if room is None else frame.head(room)).to_dicts()
+
+    # ------------------------------------------------------------------ sequence numbers
+
+    def sequences(self) -> None:
+        groups: dict[tuple[str, str], list[FileInfo]] = defaultdict(list)
+        for f in self.files:
+            if f.report is not None and f.recipient and f.sequence is not None:
+                groups[(f.report.id, f.recipient)].append(f)
+        seq_field = next((f.name for f in self.rs.header if f.source_kind == "value" and f.source == "sequence"), None)
+        first = self.rs.sequence_first
+        for (rid, recipient), items in sorted(groups.items()):
+            items.sort(key=lambda f: (f.created if f.created is not None else 1 << 62,
+                                      f.window_start or 0, f.sequence, f.rel))
+            seen: dict[int, FileInfo] = {}
+            high: FileInfo | None = None
+            for f in items:
+                at = (f.rel, f.header_line, seq_field if f.header_line else None)
+                if f.sequence in seen:
+                    self.out.add("sequence-repeat", *at, sequence=f.sequence, report=rid, recipient=recipient,
+                                 other=seen[f.sequence].rel)
+                    continue
+                if high is not None and f.sequence < high.sequence:
+                    self.out.add("sequence-order", *at, sequence=f.sequence, created=self._t(f.created),
+                                 other=high.rel, other_sequence=high.sequence)
+                seen[f.sequence] = f
+                if high is None or f.sequence > high.sequence:
+                    high = f
+            previous = first - 1
+            for number in sorted(seen):
+                f = seen[number]
+                at = (f.rel, f.header_line, seq_field if f.header_line else None)
+                if number < first:
+                    self.out.add("sequence-gap", *at, problem=f"sequence number {number} of {rid} for {recipient} "
+                                 f"is below the first number, {first}")
+                elif number > previous + 1:
+                    missing = f"{previous + 1}" if number == previous + 2 else f"{previous + 1} to {number - 1}"
+                    self.out.add("sequence-gap", *at, problem=f"sequence number {number} of {rid} for {recipient} "
+                                 f"follows {previous if previous >= first else 'nothing'}: number(s) {missing} "
+                                 "missing")
+                previous = max(previous, number)
+
+    # ------------------------------------------------------------------ the same event twice
+
+    def duplicates(self, report: Report, frame: pl.DataFrame) -> None:
+        """duplicate-record; also notes the repeats, which the reconciliation counts once."""
+        wanted = self.out.wants("duplicate-record")
+        if frame.height == 0 or not (wanted or report.assignment == "previously_unreported"):
+            return
+        roles = Roles.of(report)
+        names = report.detail
+        if report.assignment == "previously_unreported":
+            if roles.device is None:
+                return
+            keys = [f"c{roles.device}"] + [f"t{i}" for i in roles.times]
+            key_names = [names[roles.device].name] + [names[i].name for i in roles.times]
+            if roles.attempts is not None:
+                keys.append(f"n{roles.attempts}")
+                key_names.append(names[roles.attempts].name)
+        else:
+            cols = roles.group or ([roles.device] if roles.device is not None else [])
+            if not cols:
+                return
+            keys = ["fid"] + [f"t{i}" if names[i].type in ("datetime", "date") else f"c{i}" for i in cols]
+            key_names = [names[i].name for i in cols]
+        data = frame.select("fid", "line", *[k for k in keys if k != "fid"]).drop_nulls(keys)
+        # a 64-bit hash of the key finds the candidates; the keys themselves decide among them
+        data = data.filter(pl.struct(keys).hash().is_duplicated())
+        if data.height == 0 or not data.select(pl.struct(keys).is_duplicated().any()).item():
+            return
+        data = (data.join(self.meta.select("fid", "created"), on="fid", how="left")
+                .sort(["created", "fid", "line"], nulls_last=True))
+        data = data.with_columns(pl.col("fid").first().over(keys).alias("first_fid"),
+                                 pl.col("line").first().over(keys).alias("first_line"),
+                                 pl.int_range(pl.len()).over(keys).alias("rank"))
+        dups = data.filter(pl.col("rank") > 0)
+        self.repeats[report.id] = dups.select("fid", "line")
+        if not wanted:
+            return
+        key = " and ".join(key_names)
+        self.out.add_many("duplicate-record", None, [
+            (self.files[r["fid"]].rel, r["line"], f"same {key} as {self.where(r['first_fid'], r['first_line'])}")
+            for r in self._shown("duplicate-record", dups)], dups.height)
+
+    # ------------------------------------------------------------------ a device's attempts
+
+    def attempts(self, report: Report, frame: pl.DataFrame, roles: Roles) -> None:
+        if roles.attempts is None or not self.out.wants("attempt-order"):
+            return
+        dev, t, n = f"c{roles.device}", f"t{roles.event_time}", f"n{roles.attempts}"
+        same = pl.col(dev) == pl.col(dev).shift(1)
+        data = frame.select("fid", "line", dev, t, n).drop_nulls([dev, t, n]).sort([dev, t, n, "fid", "line"])
+        repeat = same & (pl.col(t) == pl.col(t).shift(1)) & (pl.col(n) == pl.col(n).shift(1))
+        data = data.filter(~repeat.fill_null(False))  # the same attempt twice: a duplicate-record
+        previous = {c: pl.when(same).then(pl.col(c).shift(1)).alias(f"prev_{c}") for c in (n, t, "fid", "line")}
+        bad = (data.with_columns(previous.values())
+               .filter(pl.col(f"prev_{n}").is_not_null() & (pl.col(n) <= pl.col(f"prev_{n}")))
+               .rename({f"prev_{n}": "prev_n", f"prev_{t}": "prev_t"})
+               .sort(["fid", "line"]))
+        spec = CATALOGUE["attempt-order"]
+        shown = [(self.files[r["fid"]].rel, r["line"],
+                  spec.message(found=r[n], time=self._t(r[t]), previous=r["prev_n"], previous_time=self._t(r["prev_t"]),
+                               other=self.where(r["prev_fid"], r["prev_line"])))
+                 for r in self._shown("attempt-order", bad)]
+        self.out.add_many("attempt-order", report.detail[roles.attempts].name, shown, bad.height)
+
+    def failure_after_success(self, success, failure) -> None:
+        if not self.out.wants("failure-after-success"):
+            return
+        _, s_frame, s_roles = success
+        _, f_frame, f_roles = failure
+        sd, st = f"c{s_roles.device}", f"t{s_roles.event_time}"
+        fd, ft = f"c{f_roles.device}", f"t{f_roles.event_time}"
+        successes = s_frame.select(pl.col(sd).alias("device"), pl.col(st).alias("s_time"), pl.col("fid").alias("s_fid"),
+                                   pl.col("line").alias("s_line")).drop_nulls(["device", "s_time"])
+        bad = (f_frame.select("fid", "line", pl.col(fd).alias("device"), pl.col(ft).alias("f_time"))
+               .drop_nulls(["device", "f_time"])
+               .join(successes, on="device", how="inner")
+               .filter(pl.col("f_time") > pl.col("s_time"))
+               .sort(["fid", "line", "s_time"])
+               .unique(["fid", "line"], keep="first", maintain_order=True))  # the device's first success
+        self.out.add_many("failure-after-success", None, [
+            (self.files[r["fid"]].rel, r["line"], CATALOGUE["failure-after-success"].message(
+                time=self._t(r["f_time"]), success_time=self._t(r["s_time"]),
+                other=self.where(r["s_fid"], r["s_line"])))
+            for r in self._shown("failure-after-success", bad)], bad.height)
+
+    # ------------------------------------------------------------------ ECOSMIG-005 against -001/-002
+
+    def _detail_counts(self, event: str):
+        """For the detail report of ``event``: (report, {(recipient, day): (sorted created, cumulative
+        counts)}, the sorted creation times of its files of any recipient, the recipients with a
+        record that could not be read). An event reported twice is counted once."""
+        found = self._single(event)
+        report = found[0] if found else next((r for r in self.rs.reports.values() if r.assignment ==
+                                              "previously_unreported" and r.event_types == (event,)), None)
+        if report is None:
+            return None
+        runs = sorted({f.created for f in self.files if f.report is report and f.created is not None})
+        table: dict[tuple[str, int], tuple[list[int], np.ndarray]] = {}
+        readable: dict[int, int] = {}
+        if found is not None:
+            _, frame, roles = found
+            t = f"t{roles.event_time}"
+            readable = dict(frame.group_by("fid").agg(pl.col(t).is_not_null().sum()).iter_rows())
+            records = frame.select("fid", "line", (pl.col(t) // 86400).alias("day")).drop_nulls()
+            repeats = self.repeats.get(report.id)
+            if repeats is not None and repeats.height:  # an event reported twice counts once
+                records = records.join(repeats, on=["fid", "line"], how="anti")
+            counts = (records.group_by("fid", "day").len()
+                      .join(self.meta, on="fid", how="left").drop_nulls(["created", "recipient"])
+                      .group_by("recipient", "day", "created").agg(pl.col("len").sum())
+                      .sort(["recipient", "day", "created"]))
+            for (recipient, day), part in counts.group_by(["recipient", "day"], maintain_order=True):
+                table[(recipient, day)] = (part["created"].to_list(), np.cumsum(part["len"].to_numpy()))
+        unsure = {f.recipient for f in self.files if f.report is report
+                  and (not f.readable or f.details != readable.get(f.fid, 0))}
+        return report, table, runs, unsure
+
+    def reconciliation(self, summary: Report) -> None:
+        roles = Roles.of(summary)
+        wanted = self.out.wants("summary-reconciliation") or self.out.wants("summary-reconciliation-incomplete")
+        if roles.day is None or not roles.counts or not wanted:
+            return
+        details = {i: self._detail_counts(event) for i, event in roles.counts.items()}
+        frame = self.frames[summary.id]
+        day_col = f"t{roles.day}"
+        by_file: dict[int, dict[int, dict]] = defaultdict(dict)
+        whole: dict[int, int] = defaultdict(int)  # records of the file read with every field
+        for r in frame.sort("line").to_dicts():
+            whole[r["fid"]] += 1
+            if r[day_col] is not None:
+                by_file[r["fid"]].setdefault(r[day_col] // 86400, r)
+        for f in self.files:
+            if f.report is not summary or f.created is None or not f.recipient \
+                    or f.window_start is None or f.window_end is None or f.details == 0 \
+                    or not 0 <= f.window_end - f.window_start <= MAX_WINDOW:
+                continue
+            rows = by_file.get(f.fid, {})
+            complete = whole[f.fid] == f.details and len(rows) == f.details
+            for day in range(f.window_start // 86400, f.window_end // 86400 + 1):
+                row = rows.get(day)
+                if row is None and not complete:
+                    continue  # a record that could not be read may be that day's
+                for i, detail in details.items():
+                    if detail is None:
+                        continue
+                    count = row.get(f"n{i}") if row is not None else 0
+                    if count is None:
+                        continue
+                    self._reconcile(f, row, day, summary.detail[i].name, count, *detail)
+
+    def _reconcile(self, f: FileInfo, row: dict | None, day: int, name: str, count: int,
+                   report: Report, table: dict, runs: list[int], unsure: set) -> None:
+        created, numbers = table.get((f.recipient, day), ([], np.zeros(0, dtype=np.int64)))
+
+        def upto(t: int) -> int:
+            k = bisect_right(created, t)
+            return int(numbers[k - 1]) if k else 0
+
+        lower = upto(f.created)
+        j = bisect_left(runs, f.created)
+        next_run = runs[j] if j < len(runs) else None
+        total = int(numbers[-1]) if len(numbers) else 0
+        date = show(day * 86400, self.rs.date_format)
+        line = row["line"] if row is not None else None
+        what = f"{name} for {date} is {count}" if row is not None else f"there is no record for {date} (a count of 0)"
+        if count < lower:
+            self.out.add("summary-reconciliation", f.rel, line, name, problem=(
+                f"{what}, but {lower} {report.id} record(s) of {f.recipient} for that day are in files created "
+                f"by this report's run ({self._t(f.created)})"))
+        elif f.recipient in unsure:
+            return  # a detail record of this recipient could not be read: the upper bound is unknown
+        elif next_run is not None and count > upto(next_run):
+            self.out.add("summary-reconciliation", f.rel, line, name, problem=(
+                f"{what}, but the {report.id} files of {f.recipient} created up to {self._t(next_run)} (the "
+                f"first {report.id} run at or after this report's) hold only {upto(next_run)} record(s) for that day"))
+        elif next_run is None and count > total:
+            self.out.add("summary-reconciliation-incomplete", f.rel, line, name, problem=(
+                f"{what}, but the {report.id} files checked hold only {total} record(s) of {f.recipient} for that "
+                f"day, and none of them was created at or after this report ({self._t(f.created)}): the rest may "
+                "not have been collected"))

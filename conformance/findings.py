@@ -1,0 +1,119 @@
+"""Findings: what the checker reports, and the collector that keeps them (capped per check)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+
+from conformance.catalogue import CATALOGUE, FAMILIES
+
+
+@dataclass(frozen=True, order=True)
+class Finding:
+    """One problem: a check of the catalogue, where it was seen, and a plain sentence."""
+
+    file: str  # relative to the checked directory, '/'-separated
+    line: int | None  # 1-based physical line; None for the whole file
+    field: str | None  # the EMRR data element; None when no single field is at fault
+    check: str  # a catalogue id
+    severity: str
+    message: str
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    def key(self) -> tuple:
+        """(file, line, field, check): what the tests compare."""
+        return (self.file, self.line, self.field, self.check)
+
+
+class Verdict(list):
+    """The findings kept (a list of Finding, sorted) with the total found per check.
+
+    ``totals`` counts every finding, kept or not; ``notes`` are remarks that are not findings.
+    """
+
+    def __init__(self, findings: Iterable[Finding] = (), totals: dict[str, int] | None = None,
+                 files: int = 0, records: int = 0, notes: list[str] | None = None):
+        super().__init__(findings)
+        self.totals = dict(totals or {})
+        self.files = files
+        self.records = records
+        self.notes = list(notes or [])
+
+    @property
+    def errors(self) -> int:
+        return sum(n for c, n in self.totals.items() if CATALOGUE[c].severity == "error")
+
+    @property
+    def warnings(self) -> int:
+        return sum(n for c, n in self.totals.items() if CATALOGUE[c].severity == "warning")
+
+    def tuples(self) -> list[tuple]:
+        return [f.key() for f in self]
+
+
+def parse_selection(text: str | None) -> set[str]:
+    """'file-name,bom' or a family name ('field') -> a set of check ids; ValueError if unknown."""
+    out: set[str] = set()
+    for item in (text or "").split(","):
+        item = item.strip()
+        if not item:
+            continue
+        if item in FAMILIES:
+            out |= {c.id for c in CATALOGUE.values() if c.family == item}
+        elif item in CATALOGUE:
+            out.add(item)
+        else:
+            raise ValueError(f"unknown check {item!r}; expected check ids of docs/checks.md "
+                             f"or a family ({', '.join(FAMILIES)})")
+    return out
+
+
+class Collector:
+    """Receives findings from the checks; keeps the first ``max_examples`` per check (None: all)
+    and counts them all. Checks not enabled are neither kept nor counted."""
+
+    def __init__(self, enabled: set[str] | None = None, max_examples: int | None = 1000):
+        self.enabled = set(CATALOGUE) if enabled is None else set(enabled)
+        self.max_examples = max_examples
+        self.kept: list[Finding] = []
+        self.totals: Counter[str] = Counter()
+
+    def wants(self, check: str) -> bool:
+        return check in self.enabled
+
+    def room(self, check: str) -> int | None:
+        """How many more findings of ``check`` would be kept (None: no limit)."""
+        if self.max_examples is None:
+            return None
+        return max(0, self.max_examples - self.totals[check])
+
+    def add(self, check: str, file: str, line: int | None, field: str | None, message: str | None = None,
+            **values: object) -> None:
+        spec = CATALOGUE[check]  # an id not in the catalogue is a bug: KeyError
+        if check not in self.enabled:
+            return
+        room = self.room(check)
+        self.totals[check] += 1
+        if room is None or room > 0:
+            text = message if message is not None else spec.message(**values)
+            self.kept.append(Finding(file, line, field, check, spec.severity, text))
+
+    def add_many(self, check: str, field: str | None, shown: list[tuple[str, int | None, str]],
+                 total: int) -> None:
+        """Bulk findings from a vectorised check: ``total`` found, ``shown`` the (file, line,
+        message) of the first ones (at least ``room(check)`` of them when there are that many)."""
+        spec = CATALOGUE[check]
+        if check not in self.enabled or total == 0:
+            return
+        room = self.room(check)
+        for file, line, message in shown if room is None else shown[:room]:
+            self.kept.append(Finding(file, None if line is None else int(line), field, check, spec.severity, message))
+        self.totals[check] += total
+
+    def verdict(self, files: int = 0, records: int = 0, notes: list[str] | None = None) -> Verdict:
+        kept = sorted(self.kept, key=lambda f: (f.file, -1 if f.line is None else f.line, f.field or "", f.check,
+                                                f.message))
+        return Verdict(kept, {c: n for c, n in sorted(self.totals.items()) if n}, files, records, notes)

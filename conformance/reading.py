@@ -1,0 +1,262 @@
+"""Reading one file: its bytes (encoding, BOM, line endings) and then its records.
+
+A file is read once. Lines are physical lines (ended by CRLF, LF or CR alone) numbered from 1. A
+file without any quote character is split on the delimiter by Polars (CSV without quoting is
+exactly that); any other goes through Python's ``csv`` module (RFC 4180 quoting), which never
+stops at a bad record: each ``csv.Error`` becomes a ``csv-syntax`` finding and reading goes on
+at the next line.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import re
+import sys
+from dataclasses import dataclass
+from dataclasses import field as dc_field
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from conformance.findings import Collector
+
+BOM = codecs.BOM_UTF8
+_BREAKS = re.compile(r"\r\n|\r|\n")
+BODY_SCHEMA = {"fid": pl.Int32, "line": pl.Int64, "fields": pl.List(pl.String)}
+
+
+def read_bytes(path: Path, rel: str, out: Collector) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        out.add("file-unreadable", rel, None, None, reason=exc.strerror or str(exc))
+        return None
+
+
+def _line_of(text: str, pos: int) -> int:
+    return len(_BREAKS.findall(text, 0, pos)) + 1
+
+
+@dataclass
+class Text:
+    """A file's text and how many LF, CR and CRLF it holds (each counted once)."""
+
+    text: str
+    lf: int
+    cr: int
+    crlf: int
+
+
+def decode(data: bytes, rel: str, out: Collector, encoding: str, terminator: str) -> Text | None:
+    """The file's text, after the file-level checks; None when there is nothing to read further
+    (an empty or binary file)."""
+    if not data:
+        out.add("empty-report", rel, None, None, problem="the file is empty (0 bytes); an empty report "
+                "is not produced")
+        return None
+    nul = data.find(b"\x00")
+    if nul >= 0:
+        line = data.count(b"\n", 0, nul) + 1
+        out.add("encoding", rel, line, None, problem=f"a binary file: NUL byte at offset {nul}; expected "
+                f"{encoding} text. Not read further")
+        return None
+    if data.startswith(BOM):
+        out.add("bom", rel, 1, None)
+        data = data[len(BOM):]
+    try:
+        text = data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        bad = sum(1 for _ in _invalid_lines(data, encoding))
+        out.add("encoding", rel, data.count(b"\n", 0, exc.start) + 1, None,
+                problem=f"not {encoding}: byte {data[exc.start]:#04x} at offset {exc.start} ({exc.reason}); "
+                        f"{bad} line(s) affected; read with replacement characters")
+        text = data.decode(encoding, errors="replace")
+    t = Text(text, text.count("\n"), text.count("\r"), text.count("\r\n"))
+    _line_endings(t, rel, out, terminator)
+    return t
+
+
+def _invalid_lines(data: bytes, encoding: str):
+    for raw in data.split(b"\n"):
+        try:
+            raw.decode(encoding)
+        except UnicodeDecodeError:
+            yield raw
+
+
+def _line_endings(t: Text, rel: str, out: Collector, terminator: str) -> None:
+    if not out.wants("line-ending"):
+        return
+    text, n_lf, n_cr, n_crlf = t.text, t.lf, t.cr, t.crlf
+    if terminator == "\r\n":
+        bad, pattern, name = (n_lf - n_crlf) + (n_cr - n_crlf), r"\r(?!\n)|(?<!\r)\n", "LF or CR alone"
+    elif terminator == "\n":
+        bad, pattern, name = n_cr, r"\r\n?", "CR or CRLF"
+    else:
+        bad, pattern, name = n_lf, r"\r?\n", "LF or CRLF"
+    if bad:
+        first = re.search(pattern, text)
+        out.add("line-ending", rel, _line_of(text, first.start()), None,
+                problem=f"{bad} line(s) end with {name}; expected {terminator!r} (first at this line)")
+    if text and not text.endswith(("\n", "\r")):
+        out.add("line-ending", rel, _line_of(text, len(text)), None,
+                problem=f"the last line has no line terminator; expected {terminator!r}")
+
+
+@dataclass
+class Parsed:
+    """A file's records: the first and the last (line, fields), and the records between them
+    (the body) either as text still to split (``body_text`` from line ``body_start``) or as rows
+    already parsed by the csv module (``body_lines``, ``body_rows``). A blank line is ``[""]``."""
+
+    count: int = 0
+    split: bool = False  # read by the quote-free way (the body is text)
+    first: tuple[int, list[str]] | None = None
+    last: tuple[int, list[str]] | None = None
+    body_text: str | None = None
+    body_start: int = 0
+    body_count: int = 0
+    body_lines: list[int] = dc_field(default_factory=list)
+    body_rows: list[list[str]] = dc_field(default_factory=list)
+
+
+def parse(t: Text, rel: str, out: Collector, delimiter: str, quote_char: str) -> Parsed:
+    """Split the text into records (see the module docstring)."""
+    if t.cr == t.crlf and quote_char not in t.text:
+        return _split(t.text, t.lf, delimiter)
+    lines, rows = _csv_module(t.text, rel, out, delimiter, quote_char)
+    p = Parsed(count=len(rows))
+    if rows:
+        p.first = (lines[0], rows[0])
+        p.last = (lines[-1], rows[-1])
+        p.body_lines, p.body_rows = lines[1:-1], rows[1:-1]
+        p.body_count = len(p.body_rows)
+    return p
+
+
+def _split(text: str, lf: int, delimiter: str) -> Parsed:
+    """CSV without any quote character: lines split on LF (each CR before it dropped), fields
+    on the delimiter. The body stays text until its batch is split by Polars."""
+    n = lf + 1
+    if text.endswith("\n"):
+        text = text[:-1]
+        n -= 1
+    head_end = text.find("\n")
+    if head_end < 0:
+        one = text.removesuffix("\r").split(delimiter)
+        return Parsed(count=1, split=True, first=(1, one), last=(1, one))
+    tail_start = text.rfind("\n") + 1
+    p = Parsed(count=n, split=True, first=(1, text[:head_end].removesuffix("\r").split(delimiter)),
+               last=(n, text[tail_start:].removesuffix("\r").split(delimiter)))
+    if n > 2:
+        p.body_text = text[head_end + 1:tail_start - 1]
+        p.body_start = 2
+        p.body_count = n - 2
+    return p
+
+
+def _csv_module(text: str, rel: str, out: Collector, delimiter: str, quote_char: str) -> tuple[list, list]:
+    limit = csv.field_size_limit(sys.maxsize)  # a huge field is a field-length finding, not a parse error
+    try:
+        return _csv_rows(text, rel, out, delimiter, quote_char)
+    finally:
+        csv.field_size_limit(limit)
+
+
+def _csv_rows(text: str, rel: str, out: Collector, delimiter: str, quote_char: str) -> tuple[list, list]:
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, quotechar=quote_char,
+                        doublequote=True, strict=True, quoting=csv.QUOTE_MINIMAL)
+    lines: list[int] = []
+    rows: list[list[str]] = []
+    previous = 0
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            out.add("csv-syntax", rel, previous + 1, None, problem=str(exc))
+            previous = reader.line_num
+            continue
+        lines.append(previous + 1)
+        rows.append(row or [""])
+        previous = reader.line_num
+    return lines, rows
+
+
+_UNUSED = "\x1f"
+
+
+def _lines(texts: list[str], total: int) -> pl.Series:
+    """The texts' lines (split on LF, in order): Polars' multi-threaded CSV reader with a
+    separator that does not occur, else (or if the count is not ``total``) a plain split."""
+    joined = "\n".join(texts)
+    if _UNUSED not in joined:
+        try:
+            lines = pl.read_csv(joined.encode(), has_header=False, quote_char=None, separator=_UNUSED,
+                                schema={"l": pl.String}, eol_char="\n", empty_string_is_null=False,
+                                raise_if_empty=False)["l"]
+            if len(lines) == total:
+                return lines
+        except pl.exceptions.PolarsError:
+            pass
+    return pl.Series("l", [joined], dtype=pl.String).str.split("\n").explode()
+
+
+def _fid_line(texts: list[tuple[int, int, int, str]]) -> tuple[np.ndarray, np.ndarray]:
+    counts = np.array([t[2] for t in texts], dtype=np.int64)
+    total = int(counts.sum())
+    first_index = np.repeat(np.cumsum(counts) - counts, counts)
+    line = np.repeat(np.array([t[1] for t in texts], dtype=np.int64), counts) + (np.arange(total) - first_index)
+    return np.repeat(np.array([t[0] for t in texts], dtype=np.int32), counts), line
+
+
+def details_frame(texts: list[tuple[int, int, int, str]], width: int, delimiter: str,
+                  detail: str) -> pl.DataFrame | None:
+    """The common case at full speed: bodies (of files without quote characters) whose every
+    line is a detail record of exactly ``width`` fields, read straight into columns ``fid``,
+    ``line``, ``c0``... by Polars' CSV reader; None when that is not the case (the caller then
+    takes the general way, which says what is wrong).
+
+    Exactness: the reader fails on a line with too many fields, and the delimiters number
+    exactly (width - 1) per line, so no line has too few either."""
+    total = sum(t[2] for t in texts)
+    if not texts or total == 0:
+        return None
+    joined = "\n".join(t[3] for t in texts)
+    if joined.count(delimiter) != (width - 1) * total:
+        return None
+    names = [f"c{i}" for i in range(width)]
+    try:
+        frame = pl.read_csv(joined.encode(), has_header=False, quote_char=None, separator=delimiter,
+                            schema={n: pl.String for n in names}, eol_char="\n", empty_string_is_null=False,
+                            raise_if_empty=False)
+    except pl.exceptions.PolarsError:
+        return None
+    del joined
+    if frame.height != total or not frame.select((pl.col("c0") == detail).all()).item():
+        return None
+    fid, line = _fid_line(texts)
+    return frame.with_columns(pl.col(names[-1]).str.strip_suffix("\r")).select(
+        pl.Series("fid", fid), pl.Series("line", line), *names)
+
+
+def body_frame(texts: list[tuple[int, int, int, str]], rows: list[tuple[int, int, list[str]]],
+               delimiter: str) -> pl.DataFrame:
+    """The body records of many files as one frame ``fid``, ``line``, ``fields``: ``texts`` are
+    (fid, first line, number of lines, text) split here by Polars, ``rows`` (fid, line, fields)
+    from the csv module."""
+    parts = []
+    if texts:
+        fid, line = _fid_line(texts)
+        fields = _lines([t[3] for t in texts], len(line)).str.strip_suffix("\r").str.split(delimiter)
+        parts.append(pl.DataFrame({"fid": fid, "line": line, "fields": fields}))
+    if rows:
+        parts.append(pl.DataFrame({"fid": [r[0] for r in rows], "line": [r[1] for r in rows],
+                                   "fields": [r[2] for r in rows]}, schema=BODY_SCHEMA))
+    if not parts:
+        return pl.DataFrame(schema=BODY_SCHEMA)
+    return pl.concat(parts) if len(parts) > 1 else parts[0]

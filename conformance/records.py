@@ -1,0 +1,304 @@
+"""Record checks: the order and types of a file's records, their field counts, the header (against
+the file's name, the schedule and the window) and the trailer (its Rows Count).
+
+The first and last records of a file are read as it is read; the records between them (the
+body) are checked in batches of many files at once (``check_bodies``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import polars as pl
+
+from conformance.fields import clip
+from conformance.findings import Collector
+from conformance.formats import parse_one, show, whole_number
+from conformance.names import Name
+from conformance.reading import Parsed
+from rules.ruleset import Field, Report, Ruleset
+from rules.schedule import run_times, window
+
+CATCH_UP_LOOKBACK = 93 * 86400  # how far before its creation a made-up run's window may end
+
+
+@lru_cache(maxsize=65536)
+def is_run_time(cron: str, t: int) -> bool:
+    return len(run_times(cron, t, t + 1)) > 0
+
+
+@lru_cache(maxsize=65536)
+def window_of(w, run: int) -> tuple[int, int]:
+    return window(w, run)
+
+
+@dataclass
+class FileInfo:
+    """What the checker learned of one file, for the checks across files."""
+
+    fid: int
+    rel: str
+    name: Name = field(default_factory=Name)
+    report: Report | None = None
+    recipient: str | None = None
+    sequence: int | None = None
+    created: int | None = None
+    window_start: int | None = None
+    window_end: int | None = None
+    header_line: int | None = None
+    details: int = 0
+    rows_count: tuple[int, str, str] | None = None  # the trailer's (line, field, value)
+    readable: bool = False  # its records could be read (not binary, not empty, not unreadable)
+    has_header: bool = False
+    has_trailer: bool = False
+
+
+def record_type(layout: tuple[Field, ...], default: str) -> str:
+    """The constant of a layout's first field (the Record type): '00', '10', '99'."""
+    if layout and layout[0].source_kind == "constant":
+        return layout[0].source
+    return default
+
+
+def _values(layout: tuple[Field, ...], row: list[str]) -> dict[str, tuple[Field, str]]:
+    """source value name (report_id, created, ...) -> (field, the record's value)."""
+    return {f.source: (f, row[i]) for i, f in enumerate(layout) if f.source_kind == "value"}
+
+
+class Kinds:
+    """The record types of a ruleset: header, detail (per report) and trailer."""
+
+    def __init__(self, rs: Ruleset):
+        self.header = record_type(rs.header, "00")
+        self.trailer = record_type(rs.trailer, "99")
+        first = next(iter(rs.reports.values()))
+        self.detail = {rid: record_type(r.detail, "10") for rid, r in rs.reports.items()}
+        self.default_detail = record_type(first.detail, "10")
+        self.field = rs.header[0].name if rs.header else None
+
+    def detail_of(self, report: Report | None) -> str:
+        return self.detail[report.id] if report is not None else self.default_detail
+
+    def allowed(self, report: Report | None) -> str:
+        return f"{self.header} header, {self.detail_of(report)} detail or {self.trailer} trailer"
+
+
+class FileRecords:
+    """The record checks of one file that need only its first and last records: the header
+    (layout, values, name, schedule, window) and the trailer (kept for its Rows Count)."""
+
+    def __init__(self, rs: Ruleset, out: Collector, info: FileInfo, kinds: Kinds, headers: list, trailers: list):
+        self.rs = rs
+        self.out = out
+        self.info = info
+        self.rel = info.rel
+        self.kinds = kinds
+        self.headers = headers  # (fid, line, fields) of the right width, checked together later
+        self.trailers = trailers
+
+    def check(self, p: Parsed) -> tuple[bool, bool]:
+        """Check the first and last records; return whether they are the header and the trailer
+        (the records between them, and any that are not, are the body)."""
+        rs, kinds = self.rs, self.kinds
+        if p.count == 0:
+            if rs.header:
+                self.out.add("record-order", self.rel, None, None, problem="no header record; expected one first")
+            return False, False
+        first_line, first = p.first
+        last_line, last = p.last
+        has_header = bool(rs.header) and first[0] == kinds.header
+        has_trailer = bool(rs.trailer) and last[0] == kinds.trailer and (p.count > 1 or not has_header)
+        if rs.header and not has_header:
+            self.out.add("record-order", self.rel, first_line, None,
+                         problem=f"the first record is not the header ({kinds.header}); expected the header first")
+        if rs.trailer and not has_trailer:
+            self.out.add("record-order", self.rel, last_line, None,
+                         problem=f"the last record is not the trailer ({kinds.trailer}); expected the trailer last")
+        self.info.has_header, self.info.has_trailer = has_header, has_trailer
+        if has_header:
+            self._header(first_line, first)
+        if has_trailer:
+            self._trailer(last_line, last)
+        take_first = not has_header and not (p.count == 1 and has_trailer)
+        take_last = not has_trailer and p.count > 1
+        if take_first or take_last:  # the first or last record belongs with the body
+            if p.split:  # text without quotes: joining the fields again gives the line back
+                parts = ([self.rs.delimiter.join(first)] if take_first else []) \
+                    + ([p.body_text] if p.body_text is not None else []) \
+                    + ([self.rs.delimiter.join(last)] if take_last else [])
+                p.body_text = "\n".join(parts)
+                p.body_start = first_line if take_first else 2
+            else:
+                lines, rows = list(p.body_lines), list(p.body_rows)
+                if take_first:
+                    lines, rows = [first_line, *lines], [first, *rows]
+                if take_last:
+                    lines, rows = [*lines, last_line], [*rows, last]
+                p.body_lines, p.body_rows = lines, rows
+            p.body_count = p.count - has_header - has_trailer
+        return has_header, has_trailer
+
+    def _layout_checks(self, layout: tuple[Field, ...], line: int, row: list[str], kind: str, into: list) -> bool:
+        if len(row) != len(layout):
+            self.out.add("field-count", self.rel, line, None, kind=kind, found=len(row), expected=len(layout))
+            return False
+        into.append((self.info.fid, line, row))
+        return True
+
+    def _header(self, line: int, row: list[str]) -> None:
+        rs, info, out = self.rs, self.info, self.out
+        info.header_line = line
+        if not self._layout_checks(rs.header, line, row, "header", self.headers):
+            return
+        values = _values(rs.header, row)
+        dt_fmt, d_fmt = rs.datetime_format, rs.date_format
+        if "report_id" in values:
+            f, rid = values["report_id"]
+            if rid not in rs.reports and rid != "":
+                out.add("field-enum", self.rel, line, f.name, value=rid, allowed=", ".join(rs.reports))
+            elif info.report is None and rid in rs.reports:
+                info.report = rs.reports[rid]
+            self._against_name(line, f.name, rid, info.name.report_id, info.name.report_id)
+        report = info.report
+        if "title" in values and report is not None:
+            f, title = values["title"]
+            if title != report.title and title != "":
+                out.add("field-constant", self.rel, line, f.name, message=f"{clip(title, 100)}; expected "
+                        f"{report.title!r} (the title of {report.id})")
+        # the file's identity (recipient, sequence, creation) is its name's when the name says it;
+        # a header that disagrees is a header-file-name finding
+        if "recipient" in values:
+            f, recipient = values["recipient"]
+            info.recipient = info.name.recipient or recipient or None
+            self._against_name(line, f.name, recipient, info.name.recipient, info.name.recipient)
+        if "sequence" in values:
+            f, seq = values["sequence"]
+            number = whole_number(seq)
+            name_seq = info.name.sequence
+            info.sequence = name_seq if name_seq is not None else number
+            if info.name.sequence_text is not None:
+                same = (number == name_seq) if (number is not None and name_seq is not None) \
+                    else seq == info.name.sequence_text
+                if not same:
+                    out.add("header-file-name", self.rel, line, f.name, element=f.name, found=seq,
+                            expected=info.name.sequence_text)
+        created_field = None
+        if "created" in values:
+            created_field, text = values["created"]
+            created = parse_one(text, created_field.type, dt_fmt, d_fmt)
+            info.created = info.name.created if info.name.created is not None else created
+            if text and info.name.created is not None and created != info.name.created:
+                out.add("header-file-name", self.rel, line, created_field.name, element=created_field.name,
+                        found=text, expected=info.name.created_text)
+        if "window_start" in values:
+            info.window_start = parse_one(values["window_start"][1], values["window_start"][0].type, dt_fmt, d_fmt)
+        if "window_end" in values:
+            info.window_end = parse_one(values["window_end"][1], values["window_end"][0].type, dt_fmt, d_fmt)
+        if report is None or info.created is None:
+            return
+        self._schedule(line, created_field.name if created_field else None)
+        self._window(line, values)
+
+    def _against_name(self, line: int, field_name: str, found: str, expected: str | None, shown: str | None) -> None:
+        if expected is not None and found != expected:
+            self.out.add("header-file-name", self.rel, line, field_name, element=field_name, found=found,
+                         expected=shown)
+
+    def _schedule(self, line: int, field_name: str | None) -> None:
+        report, created = self.info.report, self.info.created
+        if not self.out.wants("run-time-schedule"):
+            return
+        if not is_run_time(report.cron, created):
+            self.out.add("run-time-schedule", self.rel, line, field_name, found=show(created, self.rs.datetime_format),
+                         report=report.id, cron=report.cron)
+
+    def _window(self, line: int, values: dict) -> None:
+        rs, info = self.rs, self.info
+        report, created = info.report, info.created
+        got = (info.window_start, info.window_end)
+        expected = window_of(report.window, created)
+        if got == expected or not self.out.wants("window"):
+            return
+        if (report.assignment != "previously_unreported" and rs.summary_outages == "catch_up"
+                and None not in got and got[1] < created):
+            end = min(created, got[1] + 1 + CATCH_UP_LOOKBACK)
+            earlier = run_times(report.cron, got[1] + 1, end)[:4]
+            if any(window_of(report.window, int(r)) == got for r in earlier):
+                return  # made up after an outage, with an earlier run's window
+        fmt = rs.datetime_format
+        for k, key in enumerate(("window_start", "window_end")):
+            if key in values and got[k] != expected[k] and values[key][1]:
+                f, text = values[key]
+                self.out.add("window", self.rel, line, f.name, problem=(
+                    f"{text}; expected {show(expected[k], fmt)}: the window of {report.id} created "
+                    f"{show(created, fmt)} is {show(expected[0], fmt)} - {show(expected[1], fmt)}"
+                    + ("" if report.assignment == "previously_unreported" else
+                       ", or an earlier scheduled run's when made up after an outage")))
+
+    def _trailer(self, line: int, row: list[str]) -> None:
+        if not self._layout_checks(self.rs.trailer, line, row, "trailer", self.trailers):
+            return
+        values = _values(self.rs.trailer, row)
+        if "rows_count" in values:
+            self.info.rows_count = (line, values["rows_count"][0].name, values["rows_count"][1])
+
+
+def check_bodies(frame: pl.DataFrame, report: Report | None, files: list[FileInfo], rs: Ruleset,
+                 out: Collector, kinds: Kinds) -> pl.DataFrame | None:
+    """The records between header and trailer of many files of one report (``fid``, ``line``,
+    ``fields``), at once: record types, misplaced headers and trailers, field counts; counts
+    each file's detail records. Returns the details of the right width as ``fid``, ``line``,
+    ``c0``... (None when the report is unknown)."""
+    detail = kinds.detail_of(report)
+    frame = frame.with_columns(pl.col("fields").list.first().alias("rt"), pl.col("fields").list.len().alias("nf"))
+    is_detail = frame.select((pl.col("rt") == detail).alias("d"), "fid")
+    if is_detail["fid"].n_unique() == 1:
+        files[int(is_detail["fid"][0])].details += int(is_detail["d"].sum())
+    else:
+        for fid, n in is_detail.group_by("fid").agg(pl.col("d").sum()).iter_rows():
+            files[fid].details += n
+
+    rt, nf = pl.col("rt"), pl.col("nf")
+    blank = (nf == 1) & (rt == "")
+    allowed = kinds.allowed(report)
+    width = len(report.detail) if report is not None else None
+    checks = []  # (check, mask, field, message(rt, nf))
+    if rs.header:
+        checks.append(("record-order", rt == kinds.header, None,
+                       lambda r, n: "a header record that is not the first record of the file"))
+    if rs.trailer:
+        checks.append(("record-order", rt == kinds.trailer, None,
+                       lambda r, n: "a trailer record that is not the last record of the file"))
+    checks.append(("record-type", ~rt.is_in([kinds.header, detail, kinds.trailer]) & ~blank, kinds.field,
+                   lambda r, n: f"{clip(r)} is not a record type; expected {allowed}"))
+    checks.append(("record-type", blank, None, lambda r, n: f"a blank line; expected a record ({allowed})"))
+    if width is not None:
+        checks.append(("field-count", (rt == detail) & (nf != width), None,
+                       lambda r, n: f"detail record has {n} fields; expected {width}"))
+    checks = [c for c in checks if out.wants(c[0])]
+    right = (rt == detail) & (nf == width) if width is not None else pl.lit(False)
+    flags = frame.select(right.all().alias("all"), *[c[1].any().alias(str(k)) for k, c in enumerate(checks)]).row(0)
+    every_right, hits = flags[0], flags[1:]
+    for hit, (check, mask, field_name, message) in zip(hits, checks):
+        if not hit:
+            continue
+        bad = frame.filter(mask)
+        room = out.room(check)
+        shown = (bad if room is None else bad.head(room)).select("fid", "line", "rt", "nf").iter_rows()
+        out.add_many(check, field_name, [(files[fid].rel, line, message(r, n)) for fid, line, r, n in shown],
+                     bad.height)
+    if width is None:
+        return None
+    return ((frame if every_right else frame.filter(right))
+            .select("fid", "line", *[pl.col("fields").list.get(i).alias(f"c{i}") for i in range(width)]))
+
+
+def end_of_file(info: FileInfo, rs: Ruleset, out: Collector) -> None:
+    """Once a file's detail records are counted: the trailer's Rows Count, and no empty report."""
+    if info.rows_count is not None:
+        line, name, text = info.rows_count
+        if whole_number(text) is not None and whole_number(text) != info.details:
+            out.add("trailer-rows-count", info.rel, line, name, found=text, expected=info.details)
+    if info.details == 0 and not rs.produce_empty and (info.has_header or info.has_trailer):
+        out.add("empty-report", info.rel, None, None, problem="the report holds no detail record; an empty report "
+                "is not produced")
