@@ -30,23 +30,19 @@ import datetime as dt
 import json
 import resource
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
-
-import psutil
 
 try:  # run as a script: benchmarks/ is on sys.path
     from bench_simulate import (
         _number,
         git_commit,
         git_dirty,
-        kill_tree,
         machine_info,
+        run_polled,
         tail,
-        tree_rss_bytes,
         write_json_atomic,
     )
 except ImportError:  # imported as benchmarks.bench_report
@@ -54,10 +50,9 @@ except ImportError:  # imported as benchmarks.bench_report
         _number,
         git_commit,
         git_dirty,
-        kill_tree,
         machine_info,
+        run_polled,
         tail,
-        tree_rss_bytes,
         write_json_atomic,
     )
 
@@ -68,7 +63,6 @@ QUICK_OUT = REPO_ROOT / "benchmarks" / "results" / "report-quick.json"
 DEFAULT_SCENARIO = "national"
 QUICK_SCENARIO = "demo"
 SIMULATE_WORKERS = 2
-POLL_SECONDS = 0.2
 
 #: Targets from the issue, for the national scenario on this 2-core machine.  "3 GB" is read as
 #: 3 * 10**9 bytes (the stricter reading).  The wall-time check uses the engine process's wall
@@ -108,30 +102,7 @@ def run_polled(cmd: list[str], logs: Path, name: str, timeout: float | None) -> 
     stderr_path = logs / f"{name}.stderr.txt"
     result: dict[str, Any] = {"command": cmd}
     try:
-        with stdout_path.open("wb") as out, stderr_path.open("wb") as err:
-            started = time.perf_counter()
-            popen = subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=out, stderr=err)
-            try:
-                proc: psutil.Process | None = psutil.Process(popen.pid)
-            except psutil.NoSuchProcess:  # exited before we could look at it
-                proc = None
-            peak = 0
-            samples = 0
-            timed_out = False
-            while popen.poll() is None:
-                if proc is not None:
-                    peak = max(peak, tree_rss_bytes(proc))
-                    samples += 1
-                if timeout is not None and time.perf_counter() - started > timeout:
-                    timed_out = True
-                    if proc is not None:
-                        kill_tree(proc)
-                    popen.kill()
-                    popen.wait()
-                    break
-                time.sleep(POLL_SECONDS)
-            returncode = popen.wait()
-            elapsed = time.perf_counter() - started
+        returncode, elapsed, peak, samples, timed_out = run_polled(cmd, stdout_path, stderr_path, timeout)
     except OSError as exc:  # e.g. the interpreter cannot be started
         result.update(returncode=None, error=f"cannot run: {exc}")
         return result

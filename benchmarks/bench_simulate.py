@@ -76,6 +76,39 @@ def kill_tree(proc: psutil.Process) -> None:
             member.kill()
 
 
+def run_polled(cmd: list[str], stdout_path: Path, stderr_path: Path,
+               timeout: float | None) -> tuple[int, float, int, int, bool]:
+    """Run ``cmd`` from the repo root, output to files, sampling the RSS of its process tree.
+
+    Returns (return code, wall seconds, peak tree RSS bytes, samples, timed out); on a time-out
+    the whole tree is killed. OSError (e.g. no interpreter) reaches the caller.
+    """
+    with stdout_path.open("wb") as out, stderr_path.open("wb") as err:
+        started = time.perf_counter()
+        popen = subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=out, stderr=err)
+        try:
+            proc: psutil.Process | None = psutil.Process(popen.pid)
+        except psutil.NoSuchProcess:  # exited before we could look at it
+            proc = None
+        peak = 0
+        samples = 0
+        timed_out = False
+        while popen.poll() is None:
+            if proc is not None:
+                peak = max(peak, tree_rss_bytes(proc))
+                samples += 1
+            if timeout is not None and time.perf_counter() - started > timeout:
+                timed_out = True
+                if proc is not None:
+                    kill_tree(proc)
+                popen.kill()
+                popen.wait()
+                break
+            time.sleep(POLL_SECONDS)
+        returncode = popen.wait()
+        return returncode, time.perf_counter() - started, peak, samples, timed_out
+
+
 def tail(path: Path, lines: int = STDERR_TAIL_LINES) -> list[str]:
     """Last ``lines`` lines of a text file (empty if it cannot be read)."""
     try:
@@ -113,30 +146,7 @@ def run_scenario(name: str, workers: int, timeout: float | None) -> dict[str, An
     stdout_path = workdir / "stdout.txt"
     stderr_path = workdir / "stderr.txt"
     try:
-        with stdout_path.open("wb") as out, stderr_path.open("wb") as err:
-            started = time.perf_counter()
-            popen = subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=out, stderr=err)
-            try:
-                proc = psutil.Process(popen.pid)
-            except psutil.NoSuchProcess:  # exited before we could look at it
-                proc = None
-            peak = 0
-            samples = 0
-            timed_out = False
-            while popen.poll() is None:
-                if proc is not None:
-                    peak = max(peak, tree_rss_bytes(proc))
-                    samples += 1
-                if timeout is not None and time.perf_counter() - started > timeout:
-                    timed_out = True
-                    if proc is not None:
-                        kill_tree(proc)
-                    popen.kill()
-                    popen.wait()
-                    break
-                time.sleep(POLL_SECONDS)
-            returncode = popen.wait()
-            elapsed = time.perf_counter() - started
+        returncode, elapsed, peak, samples, timed_out = run_polled(cmd, stdout_path, stderr_path, timeout)
         result.update(
             returncode=returncode,
             process_wall_seconds=elapsed,
