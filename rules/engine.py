@@ -15,8 +15,8 @@ import io
 import json
 import os
 import re
-import shutil
 import resource
+import shutil
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -284,7 +284,7 @@ class Engine:
             known = {**derived, **{c: "int" for c in report.counts}}
             cited = [(f.source, f) for f in report.detail if f.source_kind == "column"]
             cited += [(c, None) for c in (*report.order_by, *report.group_by)]
-            for name, field in cited:
+            for name, rule in cited:
                 if name in known:
                     kind = known[name]
                 elif name in schema:
@@ -292,8 +292,8 @@ class Engine:
                 else:
                     raise UserError(f"report {report.id} cites column {name!r}, which the event log's events table "
                                     f"lacks; expected one of {', '.join(sorted(schema.names()))}", file=where)
-                if field is not None and kind not in fits[field.type] and kind != "null":
-                    raise UserError(f"report {report.id} field {field.name!r} is {field.type} but column {name!r} "
+                if rule is not None and kind not in fits[rule.type] and kind != "null":
+                    raise UserError(f"report {report.id} field {rule.name!r} is {rule.type} but column {name!r} "
                                     f"holds {kind} values", file=where)
 
     # ------------------------------------------------------------------ month chunks

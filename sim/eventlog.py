@@ -16,8 +16,21 @@ import pyarrow.parquet as pq
 
 from sim import identifiers
 from sim.model import (
-    EV_FAILURE, EV_FIRMWARE, EV_INSTALL, EV_SKIP, EV_SUCCESS, EVENT_TYPES, FUEL_ELECTRICITY,
-    NO_SUPPLIER, SLOT_ESME, SLOT_GPF, SLOT_GSME, STREAM_IDS, STREAM_NOTIFY, TYPE_NAMES, Shard,
+    EV_FAILURE,
+    EV_FIRMWARE,
+    EV_INSTALL,
+    EV_SKIP,
+    EV_SUCCESS,
+    EVENT_TYPES,
+    FUEL_ELECTRICITY,
+    NO_SUPPLIER,
+    SLOT_ESME,
+    SLOT_GPF,
+    SLOT_GSME,
+    STREAM_IDS,
+    STREAM_NOTIFY,
+    TYPE_NAMES,
+    Shard,
     rng_for,
 )
 from sim.scenario import NEVER, Scenario

@@ -146,9 +146,8 @@ def _release_memory() -> None:
 def _load_libc():
     try:
         libc = ctypes.CDLL("libc.so.6")  # glibc; elsewhere memory is simply not trimmed
-        libc.malloc_trim  # glibc only
-        return libc
-    except (OSError, AttributeError):
+        return libc if hasattr(libc, "malloc_trim") else None  # glibc only
+    except OSError:
         return None
 
 
