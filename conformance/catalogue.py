@@ -203,10 +203,61 @@ _CHECKS = (
           "summary is among them: the detail files that would carry the rest may not have been "
           "collected (the directory ends, or detail runs were lost to an outage).",
           "{problem}"),
+    # ------------------------------------------------------------------ ground truth (--events)
+    Check("gt-missing-file", "ground-truth", ERROR, "EMRR §3.1.2-3.1.5 (report runs); App. A Frequency; "
+          "App. B",
+          "File the event log gives is missing",
+          "Every file that the reference engine writes from the event log (the same report, recipient "
+          "and run: creation date-time and window) is in the directory. Its records that are in no "
+          "other file are counted in this finding, not one by one.",
+          "{problem}"),
+    Check("gt-unexpected-file", "ground-truth", ERROR, "EMRR App. A Notes (no empty report); "
+          "§3.1.2-3.1.5",
+          "File the event log does not give",
+          "Every file of a known report, recipient and creation date-time is one the reference engine "
+          "writes from the event log: that report has records for that recipient at that run. Its "
+          "records are matched one by one all the same.",
+          "{problem}"),
+    Check("gt-missing-record", "ground-truth", ERROR, "EMRR §3.1.6 (\"all previously unreported "
+          "transactions\"); App. A detail records",
+          "Record the event log gives is missing",
+          "Every record the event log gives (a reportable event, a device's state at a snapshot, a "
+          "count) is in the directory, in the file of its report, recipient and run. Reported at the "
+          "file that should hold it, with the record's identity.",
+          "{problem}"),
+    Check("gt-unexpected-record", "ground-truth", ERROR, "EMRR §3.1.6 (never twice); App. A detail "
+          "records",
+          "Record with no event behind it",
+          "Every record stands for something in the event log that no other record of the directory "
+          "already carries: an event, a device's state at a snapshot, a count. Records are keyed by "
+          "report, identity (Device ID; day; model and firmware), event date-time and Number of "
+          "Attempts, so a record in the wrong file is `gt-wrong-run` or `gt-wrong-recipient`, not "
+          "this.",
+          "{problem}"),
+    Check("gt-wrong-recipient", "ground-truth", ERROR, "EMRR App. A \"Delivered to\"; spec/003 §25; "
+          "DESIGN.md \"Recipient\"",
+          "Record delivered to another supplier",
+          "A record is in a file of the recipient the event log gives: the Responsible Supplier of "
+          "the device at the event (at the end of the month for ECOSMIG-003, at the snapshot for "
+          "ECOSMIG-004), with the GPF rule. No supplier receives another supplier's device.",
+          "{problem}"),
+    Check("gt-wrong-run", "ground-truth", ERROR, "EMRR §3.1.6; DESIGN.md \"Previously unreported\", "
+          "\"Windows\"",
+          "Record in the wrong run",
+          "A record is in the first run that could carry it: for a \"previously unreported\" report, "
+          "the first run whose window ends after the event happened and which runs after the "
+          "reporting system learned of it; for the others, the run of its window (or the run that "
+          "made it up after an outage). The run is the file's creation date-time and window.",
+          "{problem}"),
+    Check("gt-field-mismatch", "ground-truth", ERROR, "EMRR App. A record layouts; docs/event-log.md",
+          "Field differs from the event log",
+          "Every field of a record is the value the event log gives (as the reference engine writes "
+          "it), and the header's sequence number and window are those of the reference's file.",
+          "{found}; the event log gives {expected}"),
 )
 
 CATALOGUE: dict[str, Check] = {c.id: c for c in _CHECKS}
-FAMILIES = ("file", "record", "field", "cross-file")
+FAMILIES = ("file", "record", "field", "cross-file", "ground-truth")
 
 
 def get(check_id: str) -> Check:
@@ -238,11 +289,21 @@ emrr check DIR [--ruleset NAME|PATH] [--json FILE] [--junit FILE] [--select IDS]
   check of the catalogue: failed when the check found an error, passed with its warnings as
   the case's output when it found only warnings, skipped when it was not selected.
 - `--select` / `--ignore` take comma-separated check ids (or families: `file`, `record`,
-  `field`, `cross-file`).
+  `field`, `cross-file`, `ground-truth`).
 - `--max-examples N` keeps at most N findings per check (default 1000; 0 keeps all); the
   total per check is always counted.
-- `--events DIR` (an event log as ground truth) is accepted, but the ground-truth checks are
-  not built yet: the checker says so in a note and checks the files alone.
+- `--events DIR` gives the event log (docs/event-log.md) the files were made from, as ground
+  truth: the `gt-*` checks (below) then compare every record with what the log gives. Without
+  it they do not run (a note says so; in JUnit XML they are skipped). An event log that cannot
+  be read stops the check (exit status 2).
+- `emrr run SCENARIO --out OUT` ends with this check of `OUT/reports`, with `OUT/events` as
+  ground truth, and exits 1 when it finds an error.
+- The same checks run inside a supplier's own pytest run: `pytest --emrr-dir DIR
+  [--emrr-ruleset NAME|PATH] [--emrr-events LOG]` collects one test per check of the catalogue
+  (named by its id: `emrr::field-type`, ...) that fails with that check's errors; a check that
+  found only warnings passes, with a line in pytest's summary. The plugin is registered with
+  pytest when the package is installed (`conformance/pytest_plugin.py`); without `--emrr-dir`
+  it does nothing.
 
 Fields are checked column by column (Polars expressions over every detail record of a report
 at once), never cell by cell. A file is read once: its bytes for the encoding, the BOM and the
@@ -299,8 +360,33 @@ measures it (a synthetic ECOSMIG-001 file of 999,999 records, the most Rows Coun
   "previously unreported" report, the `group_by` columns (or `device_id`) for the others.
 - **Not checked** (the ruleset does not declare them): the shape of a Device ID or an MPxN,
   the check digit of an MPAN, the list of error codes (EMEHRA, not public), whether a field
-  was quoted when it need not be (a reader accepts any RFC 4180 quoting), whether a record
-  belongs to its recipient (that needs the event log: ground truth, not built yet).
+  was quoted when it need not be (a reader accepts any RFC 4180 quoting). Whether a record
+  belongs to its recipient, its run, or the event log at all needs the event log: the
+  ground-truth checks.
+- **Ground truth** (`--events LOG`). The oracle is the reference engine: it runs the same
+  ruleset over `LOG` into a temporary directory, and each detail record of the directory is
+  matched, one to one, with a record of that reference. Files are paired first by report,
+  recipient and run (creation date-time; for ECOSMIG-003, -004 and -005 also the window, as a
+  made-up run after an outage carries an earlier window), the sequence number deciding between
+  equals; the partner's header must carry the reference's sequence number and window
+  (`gt-field-mismatch` at the header). A record's key is its report and identity: Device ID,
+  date-times and Number of Attempts for ECOSMIG-001, -002 and -006 (an event); Device ID for
+  ECOSMIG-003, the model and firmware for ECOSMIG-004, the day for ECOSMIG-005 (one per run and
+  recipient). Records are matched in place (same key, recipient and run) first; what is left is
+  matched on the key and run (in another recipient's file: `gt-wrong-recipient`), on the key and
+  recipient (in another run: `gt-wrong-run`), on the key alone (both), and last, for a report
+  with a Device ID, on the device within the same file (a date-time or attempt number changed:
+  `gt-field-mismatch`). A matched record must equal its reference field by field
+  (`gt-field-mismatch`, naming the field). A reference record left over is `gt-missing-record`
+  (reported at the file that should hold it, without a line), or part of `gt-missing-file` when
+  its whole file is absent; a record of the directory left over is `gt-unexpected-record` (no
+  event behind it, or an event that another record already carries). A file of a known report,
+  recipient and run that the reference does not write is `gt-unexpected-file`. Completeness is
+  expected of the recipients that have a file in the directory only (a supplier checks its own
+  folder against the whole log; a note names the others), but every recipient's records take
+  part in the matching, so another supplier's record in the directory is still found. The records
+  are matched month by month (of the files' creation) from Parquet spilled by the checker, so
+  memory stays bounded; the reference costs one run of the report engine.
 
 ## The catalogue
 

@@ -51,11 +51,27 @@ def check(directory: str | Path, ruleset: str | Path | Ruleset | None = None, *,
     enabled -= set(ignore or ())
     out = Collector(enabled, max_examples)
     checker = Checker(root, rs, out)
-    checker.run()
+    truth = None
+    ground = {c for c in enabled if CATALOGUE[c].family == "ground-truth"}
+    if events is not None and ground:  # the reference first: a bad event log stops here (UserError)
+        from conformance.groundtruth import GroundTruth
+
+        truth = GroundTruth(events, rs, out)
+        truth.attach(checker)
+    try:
+        checker.run()
+        if truth is not None:
+            truth.run()
+    finally:
+        if truth is not None:
+            truth.close()
     notes = []
-    if events is not None:
-        notes.append("ground-truth checks (against the event log given with --events) are not available yet; "
-                     "the files were checked alone")
+    if truth is not None:
+        notes.append(truth.note())
+    elif events is not None:
+        notes.append("no ground-truth check selected: the event log was not read")
+    elif ground:
+        notes.append("ground-truth checks (gt-*) not run: they need the event log (--events)")
     if checker.ignored:
         notes.append(f"{checker.ignored} file(s) not named like report files (*{checker.pattern.suffix}) or hidden "
                      "were not read")
@@ -98,6 +114,9 @@ class Checker:
         self.trailers: list[tuple[int, int, list[str]]] = []
         self.pending: dict[str | None, Batch] = defaultdict(Batch)
         self.kept: dict[str, list[pl.DataFrame]] = defaultdict(list)
+        # called with (report, frame of fid, line, c0...) for each batch of detail records read
+        # (conformance/groundtruth.py); None: nobody wants them
+        self.capture = None
 
     def discover(self) -> list[str]:
         found = []
@@ -190,6 +209,8 @@ class Checker:
             end_of_file(info, self.rs, self.out)
         if report is None or frame is None or frame.height == 0:
             return
+        if self.capture is not None:
+            self.capture(report, frame)
         check_fields(frame, report.detail, self.rs, self.out, self.rel_of)
         times = [(i, f) for i, f in enumerate(report.detail) if f.type in ("datetime", "date")]
         frame = frame.with_columns([epoch_expr(pl.col(f"c{i}"), f.type, self.rs.datetime_format,

@@ -1,0 +1,576 @@
+"""The parser corpus: valid and deliberately broken deliveries with their expected verdicts.
+
+``write(DIR)`` (``emrr corpus DIR``) writes ``DIR/cases/<case-id>/<party>/<name>.csv`` and
+``DIR/manifest.json``, which ``corpus.schema.json`` describes (docs/corpus.md). The deliveries are
+the report engine's output for two event logs built by hand here (``REFERENCE``: the log of the
+golden report files; ``EDGE``: values that trip naive parsers), so the corpus is the same, byte
+for byte, every time. It holds:
+
+- a valid case per report (its files of the reference delivery) and the whole delivery;
+- valid edge cases: fields at their maximum length, empty optional fields (plain and quoted),
+  fields quoted though they need not be, all three ECoS Status values, catch-up windows after an
+  outage, late records, sequence numbers above 9;
+- an invalid case per mutation operator (conformance/mutations.py), applied to the reference
+  delivery.
+
+Every case's verdict is confirmed by the checker as it is written: a valid case gives no error,
+an invalid case exactly its expected error findings. A case that does not is a bug, and
+``write`` raises ``CorpusMismatch`` rather than ship it.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import jsonschema
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from conformance import mutations
+from conformance.catalogue import CATALOGUE
+from conformance.checker import check
+from conformance.mutations import Delivery
+from emrr.errors import UserError
+from rules import engine
+from rules import ruleset as rules
+from rules.ruleset import Ruleset
+from rules.schedule import window
+
+FORMAT = "emrr-parser-corpus"
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+UTC = dt.UTC
+TS = pa.timestamp("s", tz="UTC")
+
+
+class CorpusMismatch(AssertionError):
+    """A case whose verdict the checker does not confirm: a bug in the corpus or the checker."""
+
+
+# =========================================================================== hand-built event logs
+
+
+def mpan(core12: str) -> str:
+    """A 13-digit MPAN core: 12 digits and their check digit."""
+    primes = (3, 5, 7, 13, 17, 19, 23, 29, 31, 37, 41, 43)
+    return core12 + str(sum(int(d) * p for d, p in zip(core12, primes)) % 11 % 10)
+
+
+def device_id(n: int) -> str:
+    return "00-00-00-00-00-00-" + f"{n >> 8:02X}-{n & 0xFF:02X}"
+
+
+@dataclass(frozen=True)
+class HandLog:
+    """An event log as plain data (docs/event-log.md columns). Times are ISO strings, UTC."""
+
+    name: str
+    period: tuple[str, str]
+    suppliers: tuple[tuple[str, str], ...]
+    premises: tuple[tuple, ...]  # (index, has electricity, has gas, electricity supplier, gas supplier)
+    devices: dict[int, tuple]  # index: (type, premises, mpxn, (manufacturer, model, firmware), installed_at)
+    events: tuple[tuple, ...]  # (event_id, type, device, occurred, notified, attempt, error code, sub code)
+    supply_changes: tuple[tuple, ...] = ()  # (premises, fuel, losing, gaining, occurred)
+    non_migratable: tuple[tuple, ...] = ()  # (type, manufacturer, model, firmware, classified)
+    outages: tuple[tuple, ...] = ()  # (report id, start, end)
+
+
+def _t(text: str | None) -> dt.datetime | None:
+    return dt.datetime.fromisoformat(text).replace(tzinfo=UTC) if text else None
+
+
+ESME = ("1057", "54342152", "00123402")
+GSME = ("1057", "64341152", "00223402")
+GSME_NM = ("10A5", "21010101", "01000007")
+GPF = ("1042", "CA010203", "00050001")
+
+# The log of tests/golden (the golden report files are the engine's answer to it): two suppliers
+# with files, one without; a GPF reporting to the gas supplier, one following electricity after a
+# change of supplier; installs; a Non-Migratable firmware; a late notification; a duplicated
+# notification; outages of ECOSMIG-001 (records carried forward) and ECOSMIG-005 (made up later).
+REFERENCE = HandLog(
+    name="reference",
+    period=("2023-07-01T00:00:00", "2023-08-03T00:00:00"),
+    suppliers=(("PSUP01", "One"), ("PSUP02", "Two"), ("PSUP03", "Three")),
+    premises=((1, True, True, "PSUP01", "PSUP02", None), (2, True, False, "PSUP01", None, None),
+              (3, True, True, "PSUP02", "PSUP01", "2023-07-20T07:00:00"), (4, False, True, None, "PSUP01", None)),
+    devices={
+        4: ("GPF", 1, "3938424403", GPF, None), 5: ("ESME", 1, "1312345678907", ESME, None),
+        6: ("GSME", 1, "3938424403", GSME, None), 8: ("GPF", 2, "1412345678901", GPF, None),
+        9: ("ESME", 2, "1412345678901", ESME, None), 12: ("GPF", 3, "1234567810", GPF, "2023-07-20T08:00:00"),
+        13: ("ESME", 3, "1511122233342", ESME, "2023-07-21T10:00:00"),
+        14: ("GSME", 3, "1234567810", GSME, "2023-07-22T11:00:00"),
+        16: ("GPF", 4, "8765432106", GPF, None), 17: ("GSME", 4, "8765432106", GSME_NM, None),
+    },
+    events=(
+        (1, "migration_success", 5, "2023-07-03T01:10:00", "2023-07-03T01:15:00", 1, None, None),
+        (2, "migration_failure", 6, "2023-07-03T05:00:00", "2023-07-03T05:05:00", 1, "EC101", 1),
+        (2, "migration_failure", 6, "2023-07-03T05:00:00", "2023-07-03T13:00:00", 1, "EC101", 1),  # duplicated
+        (3, "migration_success", 4, "2023-07-03T02:00:00", "2023-07-03T02:03:00", 1, None, None),
+        (4, "migration_failure", 8, "2023-07-04T13:00:00", "2023-07-04T13:02:00", 1, "EC205", 10),
+        (5, "migration_success", 9, "2023-07-05T10:00:00", "2023-07-05T10:01:00", 1, None, None),
+        (6, "migration_failure", 6, "2023-07-10T03:00:00", "2023-07-11T09:30:00", 2, "EC101", 2),  # late
+        (7, "migration_success", 6, "2023-07-12T14:00:00", "2023-07-12T14:02:00", 3, None, None),
+        (8, "install", 12, "2023-07-20T08:00:00", "2023-07-20T08:01:00", None, None, None),
+        (9, "install", 13, "2023-07-21T10:00:00", "2023-07-21T10:05:00", None, None, None),
+        (10, "install", 14, "2023-07-22T11:00:00", "2023-07-22T11:10:00", None, None, None),
+    ),
+    supply_changes=((2, "electricity", "PSUP01", "PSUP02", "2023-07-05T20:00:00"),),
+    non_migratable=(("GSME", *GSME_NM, "2023-07-05T00:00:00"),),
+    outages=(("ECOSMIG-001", "2023-07-13T00:00:00", "2023-07-15T00:00:00"),
+             ("ECOSMIG-005", "2023-07-17T00:00:00", "2023-07-17T12:00:00")),
+)
+
+# Values at their maximum length (Device Manufacturer and Device Model 30, Firmware Version 8,
+# MPAN 13, Error Code 5, Error Sub Code 6 digits): identifiers, as the EMRR's examples are.
+MAX_DEVICE = ("0123456789ABCDEF0123456789ABCD", "FEDCBA9876543210FEDCBA98765432", "FFFFFFFF")
+_EDGE_ESMES = tuple(range(3, 14))  # premises 3..13: one success a day for eleven days (sequence numbers > 9)
+
+# Edge cases: a premises whose two fuels change supplier in July, so the gaining supplier's
+# ECOSMIG-003 holds an Installed, a Success and a Failure; a device at the maximum lengths; a
+# Non-Migratable model at the maximum lengths; an outage that makes one ECOSMIG-004 run produce
+# two files (its own window and the missed run's).
+EDGE = HandLog(
+    name="edge",
+    period=("2023-07-01T00:00:00", "2023-08-03T00:00:00"),
+    suppliers=(("PEDGE1", "Edge One"), ("PEDGE2", "Edge Two")),
+    premises=((1, True, True, "PEDGE1", "PEDGE1", None), (2, True, False, "PEDGE1", None, None),
+              *((p, True, False, "PEDGE1", None, None) for p in _EDGE_ESMES),
+              (14, False, True, None, "PEDGE2", None)),
+    devices={
+        4: ("GPF", 1, "4100000017", GPF, "2023-07-02T08:00:00"),
+        5: ("ESME", 1, mpan("160000000001"), ESME, None),
+        6: ("GSME", 1, "4100000017", GSME, None),
+        8: ("GPF", 2, mpan("170000000002"), GPF, None),
+        9: ("ESME", 2, mpan("170000000002"), MAX_DEVICE, None),
+        **{p * 4 + 1: ("ESME", p, mpan(f"18{p:010d}"), ESME, None) for p in _EDGE_ESMES},
+        56: ("GPF", 14, "4200000014", GPF, None),
+        58: ("GSME", 14, "4200000014", MAX_DEVICE, None),
+    },
+    events=(
+        (1, "install", 4, "2023-07-02T08:00:00", "2023-07-02T08:01:00", None, None, None),
+        (2, "migration_success", 5, "2023-07-03T01:30:00", "2023-07-03T01:35:00", 1, None, None),
+        (3, "migration_failure", 6, "2023-07-04T02:00:00", "2023-07-04T02:02:00", 1, "EC101", 0),
+        (4, "migration_failure", 9, "2023-07-05T03:00:00", "2023-07-05T03:01:00", 1, "EZ999", 999999),
+        (5, "migration_success", 9, "2023-07-06T02:00:00", "2023-07-06T02:01:00", 2, None, None),
+        *((10 + p, "migration_success", p * 4 + 1, f"2023-07-{4 + p:02d}T01:00:00", f"2023-07-{4 + p:02d}T01:04:00",
+           1, None, None) for p in _EDGE_ESMES),
+    ),
+    supply_changes=((1, "electricity", "PEDGE1", "PEDGE2", "2023-07-15T12:00:00"),
+                    (1, "gas", "PEDGE1", "PEDGE2", "2023-07-15T12:00:00")),
+    non_migratable=(("GSME", *MAX_DEVICE, "2023-07-03T00:00:00"),),
+    outages=(("ECOSMIG-004", "2023-07-24T00:00:00", "2023-07-24T12:00:00"),),
+)
+
+LOGS = {log.name: log for log in (REFERENCE, EDGE)}
+
+
+def build_log(log: HandLog, root: str | Path) -> Path:
+    """Write ``log`` as an event log folder (docs/event-log.md) at ``root``."""
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    rows = [(e, log.devices[e[2]]) for e in log.events]
+    events = pa.table({
+        "event_id": pa.array([e[0] for e, _ in rows], pa.int64()),
+        "event_type": pa.array([e[1] for e, _ in rows], pa.string()),
+        "device_index": pa.array([e[2] for e, _ in rows], pa.int64()),
+        "device_id": pa.array([device_id(e[2]) for e, _ in rows], pa.string()),
+        "device_type": pa.array([d[0] for _, d in rows], pa.string()),
+        "premise_index": pa.array([d[1] for _, d in rows], pa.int64()),
+        "mpxn": pa.array([d[2] for _, d in rows], pa.string()),
+        "manufacturer": pa.array([d[3][0] for _, d in rows], pa.string()),
+        "model": pa.array([d[3][1] for _, d in rows], pa.string()),
+        "firmware_version": pa.array([d[3][2] for _, d in rows], pa.string()),
+        "occurred_at": pa.array([_t(e[3]) for e, _ in rows], TS),
+        "notified_at": pa.array([_t(e[4]) for e, _ in rows], TS),
+        "attempt_number": pa.array([e[5] for e, _ in rows], pa.int32()),
+        "error_code": pa.array([e[6] for e, _ in rows], pa.string()),
+        "error_sub_code": pa.array([e[7] for e, _ in rows], pa.int32()),
+    })
+    ids = sorted(log.devices)
+    dev = [log.devices[i] for i in ids]
+    devices = pa.table({
+        "device_index": pa.array(ids, pa.int64()),
+        "device_id": pa.array([device_id(i) for i in ids], pa.string()),
+        "device_type": pa.array([d[0] for d in dev], pa.string()),
+        "premise_index": pa.array([d[1] for d in dev], pa.int64()),
+        "mpxn": pa.array([d[2] for d in dev], pa.string()),
+        "manufacturer": pa.array([d[3][0] for d in dev], pa.string()),
+        "model": pa.array([d[3][1] for d in dev], pa.string()),
+        "firmware_version": pa.array([d[3][2] for d in dev], pa.string()),
+        "installed_at": pa.array([_t(d[4]) for d in dev], TS),
+    })
+    premises = pa.table({
+        "premise_index": pa.array([p[0] for p in log.premises], pa.int64()),
+        "has_electricity": pa.array([p[1] for p in log.premises], pa.bool_()),
+        "has_gas": pa.array([p[2] for p in log.premises], pa.bool_()),
+        "electricity_supplier": pa.array([p[3] for p in log.premises], pa.string()),
+        "gas_supplier": pa.array([p[4] for p in log.premises], pa.string()),
+        "installed_at": pa.array([_t(p[5]) for p in log.premises], TS),
+    })
+    supply_changes = pa.table({
+        "premise_index": pa.array([c[0] for c in log.supply_changes], pa.int64()),
+        "fuel": pa.array([c[1] for c in log.supply_changes], pa.string()),
+        "losing_supplier": pa.array([c[2] for c in log.supply_changes], pa.string()),
+        "gaining_supplier": pa.array([c[3] for c in log.supply_changes], pa.string()),
+        "occurred_at": pa.array([_t(c[4]) for c in log.supply_changes], TS),
+    })
+    non_migratable = pa.table({
+        "device_type": pa.array([n[0] for n in log.non_migratable], pa.string()),
+        "manufacturer": pa.array([n[1] for n in log.non_migratable], pa.string()),
+        "model": pa.array([n[2] for n in log.non_migratable], pa.string()),
+        "firmware_version": pa.array([n[3] for n in log.non_migratable], pa.string()),
+        "classified_at": pa.array([_t(n[4]) for n in log.non_migratable], TS),
+    })
+    outages = pa.table({
+        "report_id": pa.array([o[0] for o in log.outages], pa.string()),
+        "start": pa.array([_t(o[1]) for o in log.outages], TS),
+        "end": pa.array([_t(o[2]) for o in log.outages], TS),
+    })
+    suppliers = pa.table({"party_id": pa.array([s[0] for s in log.suppliers], pa.string()),
+                          "name": pa.array([s[1] for s in log.suppliers], pa.string())})
+    for name, table in (("events", events), ("devices", devices), ("premises", premises),
+                        ("supply_changes", supply_changes)):
+        (root / name).mkdir(exist_ok=True)
+        pq.write_table(table, root / name / "part-00000.parquet")
+    for name, table in (("non_migratable", non_migratable), ("outages", outages), ("suppliers", suppliers)):
+        pq.write_table(table, root / f"{name}.parquet")
+    (root / "manifest.json").write_text(json.dumps({
+        "format": "emrr-event-log", "period": {"start": log.period[0] + "Z", "end": log.period[1] + "Z"},
+    }), encoding="utf-8")
+    return root
+
+
+def deliver(log: HandLog, work: str | Path, rs: Ruleset) -> Path:
+    """The report engine's delivery for ``log`` (built under ``work``): ``work/reports``."""
+    work = Path(work)
+    out = work / "reports"
+    engine.report(build_log(log, work / "events"), out, rs, progress=False)
+    return out
+
+
+# =========================================================================== cases
+
+
+@dataclass
+class Case:
+    """One case of the corpus, as the manifest describes it."""
+
+    id: str
+    description: str
+    kind: str  # report | edge | mutation
+    valid: bool
+    source: str  # the hand-built log whose delivery the case comes from
+    operator: str | None = None
+    defect: dict | None = None  # file and line of the defect (invalid cases)
+    findings: list[dict] = field(default_factory=list)  # the error findings expected (invalid cases)
+    files: list[str] = field(default_factory=list)
+    reports: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def expected_checks(self) -> list[str]:
+        return sorted({f["check"] for f in self.findings})
+
+    def as_dict(self) -> dict:
+        out = {
+            "id": self.id, "description": self.description, "kind": self.kind, "source": self.source,
+            "path": f"cases/{self.id}", "files": self.files, "reports": self.reports, "valid": self.valid,
+            "expected_checks": self.expected_checks, "expected_warnings": self.warnings,
+        }
+        if self.operator is not None:
+            out["operator"] = self.operator
+        if not self.valid:
+            out["defect"] = self.defect
+            out["findings"] = self.findings
+        return out
+
+
+def _files(root: Path) -> list[str]:
+    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
+
+
+def _copy_files(source: Path, target: Path, keep: Callable[[str], bool]) -> None:
+    for rel in _files(source):
+        if rel.endswith(".csv") and not rel.startswith(".") and keep(rel):
+            (target / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source / rel, target / rel)
+
+
+def _report_of(rel: str) -> str:
+    return rel.rpartition("/")[2].split("_")[0]
+
+
+def _field_text(value: str, quoting: int, rs: Ruleset) -> str:
+    """One field as the csv module writes it (``quoting`` a csv.QUOTE_* constant)."""
+    if value == "" and quoting == csv.QUOTE_MINIMAL:
+        return ""  # the csv module writes a lone empty field as "" (to tell it from a blank line)
+    buffer = io.StringIO()
+    csv.writer(buffer, delimiter=rs.delimiter, quotechar=rs.quote_char, lineterminator="",
+               quoting=quoting).writerow([value])
+    return buffer.getvalue()
+
+
+def _rewrite(path: Path, rs: Ruleset, quote: Callable[[list[str], int], bool]) -> None:
+    """Write the file's records again, quoting field ``i`` of ``row`` when ``quote(row, i)``."""
+    text = path.read_bytes().decode("utf-8")
+    rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=rs.delimiter, quotechar=rs.quote_char))
+    lines = [rs.delimiter.join(_field_text(v, csv.QUOTE_ALL if quote(row, i) else csv.QUOTE_MINIMAL, rs)
+                               for i, v in enumerate(row)) for row in rows]
+    path.write_bytes("".join(line + rs.line_terminator for line in lines).encode("utf-8"))
+
+
+class Builder:
+    """Writes the cases under ``root/cases`` from the deliveries, each confirmed by the checker."""
+
+    def __init__(self, root: Path, deliveries: dict[str, Path], rs: Ruleset):
+        self.root = root
+        self.deliveries = deliveries
+        self.rs = rs
+        self.cases: list[Case] = []
+
+    def folder(self, case_id: str) -> Path:
+        path = self.root / "cases" / case_id
+        if path.exists():
+            raise CorpusMismatch(f"case {case_id} written twice")
+        path.mkdir(parents=True)
+        return path
+
+    def valid(self, case_id: str, description: str, kind: str, source: str, keep: Callable[[str], bool],
+              edit: Callable[[Path], None] | None = None, confirm: Callable[[Delivery], str | None] | None = None
+              ) -> None:
+        """A valid case: the files of a delivery that ``keep`` selects, optionally edited."""
+        path = self.folder(case_id)
+        _copy_files(self.deliveries[source], path, keep)
+        if edit is not None:
+            edit(path)
+        case = Case(case_id, description, kind, True, source)
+        if confirm is not None:  # the case holds what it claims to
+            problem = confirm(Delivery(path, self.rs))
+            if problem:
+                raise CorpusMismatch(f"case {case_id}: {problem}")
+        self.finish(case, path)
+
+    def mutation(self, op: mutations.Operator, source: str) -> None:
+        case_id = f"invalid-{op.id}"
+        path = self.folder(case_id)
+        m = op.apply(self.deliveries[source], path, self.rs)
+        case = Case(case_id, f"{op.description} ({m.description})", "mutation", False, source, operator=op.id,
+                    defect={"file": m.file, "line": m.line},
+                    findings=[{"file": e.file, "line": e.line, "check": e.check} for e in m.expected])
+        self.finish(case, path)
+
+    def finish(self, case: Case, path: Path) -> None:
+        case.files = _files(path)
+        if not case.files:
+            raise CorpusMismatch(f"case {case.id} holds no file")
+        case.reports = sorted({_report_of(rel) for rel in case.files} & set(self.rs.reports))
+        verdict = check(path, self.rs, max_examples=None)
+        errors = sorted({(f.file, -1 if f.line is None else f.line, f.check) for f in verdict
+                         if f.severity == "error"})
+        expected = sorted((f["file"], -1 if f["line"] is None else f["line"], f["check"]) for f in case.findings)
+        if errors != expected:
+            raise CorpusMismatch(f"case {case.id}: the checker reports {errors}, expected {expected}")
+        case.warnings = sorted({f.check for f in verdict if f.severity == "warning"})
+        self.cases.append(case)
+
+
+# ------------------------------------------------------------------ what the edge cases must hold
+
+
+def _holds_max_lengths(d: Delivery) -> str | None:
+    names = ("Device ID", "MPxN", "Device Manufacturer", "Device Model", "Firmware Version", "Error Code",
+             "Error Sub Code")
+    at_max = set()
+    for f in d.files.values():
+        for _, row in d.details(f.rel):
+            for i, fld in enumerate(f.report.detail):
+                if fld.name in names and len(row[i]) == fld.max_length:
+                    at_max.add(fld.name)
+    missing = set(names) - at_max
+    return f"no value at the maximum length of {sorted(missing)}" if missing else None
+
+
+def _holds_statuses(*wanted: str) -> Callable[[Delivery], str | None]:
+    def confirm(d: Delivery) -> str | None:
+        seen = set()
+        for f in d.of("ECOSMIG-003"):
+            i = d.detail_index(f.report, "ECoS Status")
+            seen |= {row[i] for _, row in d.details(f.rel)}
+        return None if set(wanted) <= seen else f"ECoS Status values {sorted(seen)}; expected {sorted(wanted)}"
+    return confirm
+
+
+def _holds_empty_optional(d: Delivery) -> str | None:
+    for f in d.files.values():
+        optional = [i for i, fld in enumerate(f.report.detail) if not fld.mandatory]
+        if any(row[i] == "" for _, row in d.details(f.rel) for i in optional):
+            return None
+    return "no empty optional field"
+
+
+def _holds_catch_up(d: Delivery) -> str | None:
+    for f in d.files.values():
+        header = d.rows(f.rel)[0]
+        got = (d.parse_time(header[d.header_index("window_start")]), d.parse_time(header[d.header_index("window_end")]))
+        if got != window(f.report.window, f.created):
+            return None
+    return "no file with the window of an earlier run"
+
+
+def _holds_high_sequence(d: Delivery) -> str | None:
+    return None if any(f.sequence >= 10 for f in d.files.values()) else "no sequence number above 9"
+
+
+def _all_quoted(path: Path, rs: Ruleset) -> None:
+    for p in sorted(path.rglob("*.csv")):
+        _rewrite(p, rs, lambda row, i: True)
+
+
+def _empty_optional_quoted(path: Path, rs: Ruleset) -> None:
+    for p in sorted(path.rglob("*.csv")):
+        detail = rs.reports[_report_of(p.relative_to(path).as_posix())].detail
+        _rewrite(p, rs, lambda row, i, detail=detail: row[0] == detail[0].source and len(row) == len(detail)
+                 and row[i] == "" and not detail[i].mandatory)
+
+
+def build_cases(builder: Builder) -> None:
+    rs = builder.rs
+    for rid, report in rs.reports.items():
+        builder.valid(f"report-{rid.lower()}", f"Valid: every {rid} file ({report.title}) of the reference delivery.",
+                      "report", "reference", lambda rel, rid=rid: _report_of(rel) == rid)
+    builder.valid("valid-reference-delivery", "Valid: the whole reference delivery (every report, two recipients; "
+                  "late records are warnings).", "report", "reference", lambda rel: True)
+    builder.valid("valid-edge-delivery", "Valid: the whole edge delivery (maximum lengths, all ECoS Status values, "
+                  "sequence numbers above 9, two files made by one run).", "edge", "edge", lambda rel: True)
+    builder.valid("valid-maximum-length-fields", "Valid: Device Manufacturer and Device Model of 30 characters, "
+                  "Firmware Version of 8, MPAN of 13, Error Code of 5, Error Sub Code 999999: fields at their Max "
+                  "Length (ECOSMIG-002 and ECOSMIG-004).", "edge", "edge",
+                  lambda rel: _report_of(rel) in ("ECOSMIG-002", "ECOSMIG-004"), confirm=_holds_max_lengths)
+    builder.valid("valid-all-ecos-statuses", "Valid: an ECOSMIG-003 with Installed (0 attempts), Success and Failure "
+                  "records (Error Sub Code 0).", "edge", "edge", lambda rel: _report_of(rel) == "ECOSMIG-003",
+                  confirm=_holds_statuses("Installed", "Success", "Failure"))
+    builder.valid("valid-empty-optional-fields", "Valid: an ECOSMIG-003 Success record whose optional Error Code and "
+                  "Error Sub Code are empty (two delimiters in a row).", "edge", "reference",
+                  lambda rel: _report_of(rel) == "ECOSMIG-003", confirm=_holds_empty_optional)
+    builder.valid("valid-quoted-empty-optional-fields", "Valid: the empty optional fields written as a quoted empty "
+                  "string (\"\"), which RFC 4180 reads as empty.", "edge", "reference",
+                  lambda rel: _report_of(rel) == "ECOSMIG-003", edit=lambda p: _empty_optional_quoted(p, rs),
+                  confirm=_holds_empty_optional)
+    builder.valid("valid-quoted-fields-not-needed", "Valid: every field of every record quoted though none needs it "
+                  "(the engine quotes only where RFC 4180 must; a reader accepts any RFC 4180 quoting). No field of "
+                  "the revised EMRR legitimately needs quoting: none holds a comma, a quote or a line break.",
+                  "edge", "reference", lambda rel: _report_of(rel) in ("ECOSMIG-001", "ECOSMIG-003"),
+                  edit=lambda p: _all_quoted(p, rs))
+    builder.valid("valid-catch-up-window-after-outage", "Valid: ECOSMIG-005's run of 17 July fell in an outage; it was "
+                  "made up on 24 July with its own window (10-16 July), beside the detail reports it reconciles with.",
+                  "edge", "reference", lambda rel: _report_of(rel) in ("ECOSMIG-001", "ECOSMIG-002", "ECOSMIG-005"),
+                  confirm=_holds_catch_up)
+    builder.valid("valid-two-files-from-one-run", "Valid: ECOSMIG-004's run of 24 July fell in an outage; the run of "
+                  "31 July made two files, the missed window (sequence 3) and its own (sequence 4).", "edge", "edge",
+                  lambda rel: _report_of(rel) == "ECOSMIG-004", confirm=_holds_catch_up)
+    builder.valid("valid-late-records", "Valid: a failure notified a day late and successes carried forward over an "
+                  "ECOSMIG-001 outage sit in a later file than their window (late-record warnings, not errors).",
+                  "edge", "reference", lambda rel: _report_of(rel) in ("ECOSMIG-001", "ECOSMIG-002"))
+    builder.valid("valid-sequence-numbers-above-nine", "Valid: ECOSMIG-001 sequence numbers 1 to 13, unpadded, in file "
+                  "names and headers (sorting names as text puts 10 before 2).", "edge", "edge",
+                  lambda rel: _report_of(rel) == "ECOSMIG-001", confirm=_holds_high_sequence)
+    for op in mutations.OPERATORS.values():
+        builder.mutation(op, "reference")
+
+
+# =========================================================================== writing the corpus
+
+
+def schema() -> dict:
+    return json.loads(resources.files("conformance").joinpath("corpus.schema.json").read_text(encoding="utf-8"))
+
+
+def manifest(cases: list[Case], rs: Ruleset) -> dict:
+    return {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "ruleset": rs.name,
+        "description": "EMRR report parser corpus: each case is a delivery (cases/<id>/<party>/<name>.csv) that a "
+                       "parser must accept (valid) or reject (invalid, with the checks of docs/checks.md that find "
+                       "the defect). See docs/corpus.md.",
+        "checks": {c.id: {"family": c.family, "severity": c.severity, "title": c.title} for c in CATALOGUE.values()},
+        "cases": [c.as_dict() for c in sorted(cases, key=lambda c: c.id)],
+    }
+
+
+@dataclass
+class Summary:
+    directory: str
+    cases: int
+    valid: int
+    invalid: int
+    files: int
+    bytes: int
+
+    def render(self) -> str:
+        return (f"parser corpus: {self.cases} cases ({self.valid} valid, {self.invalid} invalid), {self.files} files, "
+                f"{self.bytes:,} bytes -> {self.directory} (manifest: {Path(self.directory) / MANIFEST})")
+
+
+def _is_corpus(path: Path) -> bool:
+    try:
+        return json.loads((path / MANIFEST).read_text(encoding="utf-8")).get("format") == FORMAT
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def _target(directory: str | Path) -> Path:
+    target = Path(directory)
+    if target.name in ("", ".", ".."):
+        raise UserError(f"expected a path ending in a directory name (not '.', '..' or '/'), got {str(directory)!r}")
+    if target.exists():
+        if not target.is_dir():
+            raise UserError("not a directory; expected a new or empty directory, or an earlier corpus",
+                            file=str(target))
+        if any(target.iterdir()) and not _is_corpus(target):
+            raise UserError("holds files that are not a parser corpus; expected a new or empty directory, or an "
+                            "earlier corpus (replaced)", file=str(target))
+    return target
+
+
+def write(directory: str | Path) -> Summary:
+    """Write the corpus to ``directory`` (new, empty, or an earlier corpus, which is replaced)."""
+    rs = rules.load(None)
+    target = _target(directory)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"cannot create the directory: {exc.strerror}", file=str(target.parent))
+    staging = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        with tempfile.TemporaryDirectory(prefix="emrr-corpus-") as work:
+            deliveries = {name: deliver(log, Path(work) / name, rs) for name, log in LOGS.items()}
+            staging.mkdir()
+            builder = Builder(staging, deliveries, rs)
+            build_cases(builder)
+        data = manifest(builder.cases, rs)
+        jsonschema.Draft202012Validator(schema()).validate(data)
+        (staging / MANIFEST).write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(staging, target)
+    except OSError as exc:
+        raise UserError(f"cannot write the corpus: {exc.strerror or exc}", file=str(target))
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    files = [p for p in target.rglob("*") if p.is_file()]
+    valid = sum(c.valid for c in builder.cases)
+    return Summary(str(target), len(builder.cases), valid, len(builder.cases) - valid, len(files),
+                   sum(p.stat().st_size for p in files))

@@ -1,0 +1,548 @@
+"""Ground-truth checks: the report files of a directory against what an event log gives.
+
+The oracle is the reference engine (``rules/engine.py``): ``engine.report`` runs the same ruleset
+over the event log into a temporary directory, and every detail record of the checked directory
+is matched, one to one, with a record of that reference. What is left over on either side, and
+what is matched but not where the reference has it or not with the same values, is a finding:
+
+- files are paired first, by report, recipient and run (creation date-time and, for a report
+  with its own window, the window's start; the sequence number decides between equals). A file
+  of the reference with no partner is ``gt-missing-file``; a file of a known report, recipient
+  and creation date-time with no partner is ``gt-unexpected-file``; a partner whose header
+  carries another sequence number or window is ``gt-field-mismatch`` at its header;
+- records are keyed by report and identity: the Device ID, the date-times and the Number of
+  Attempts for a "previously unreported" report (an event), the ``group_by`` columns (day;
+  model and firmware) or the Device ID for the others (a snapshot or a count, one per run).
+  A record is matched in place (same key, same recipient, same run) first; what is left is
+  matched on the key and the run (``gt-wrong-recipient``), on the key and the recipient
+  (``gt-wrong-run``), on the key alone (both), and last, for a report with a Device ID, on the
+  device and the place (a record whose date-time or attempt number was changed: its fields
+  differ). So a record in the wrong file is reported as such, not as missing plus unexpected;
+- every matched pair is compared field by field (``gt-field-mismatch``, naming the field); a
+  record of the reference left over is ``gt-missing-record`` (at the file that should hold it),
+  a record of the directory left over is ``gt-unexpected-record``;
+- only the recipients that have a file in the directory are expected to be complete: a supplier
+  checks its own folder against the whole event log. Another recipient's files are not missing,
+  but their records still count (one of them in this directory is ``gt-wrong-recipient``).
+
+Memory stays bounded: the checker hands over each batch of detail records it has read (the
+``capture`` hook), which is spilled to Parquet by report and month of the file's creation; the
+reference is read the same way; the records are matched in place month by month, and only what
+is left over is kept for the matching across months.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+import tempfile
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from conformance.catalogue import CATALOGUE
+from conformance.fields import clip
+from conformance.findings import Collector
+from conformance.formats import show
+from conformance.records import FileInfo, window_of
+from rules.ruleset import Report, Ruleset
+
+GT_CHECKS = frozenset(c.id for c in CATALOGUE.values() if c.family == "ground-truth")
+UNKNOWN = -1  # the partition of records whose file's creation date-time cannot be read
+LOC = ["L_rec", "L_cre", "L_ws"]  # where a record is: recipient, run creation, run window start
+
+
+def _month(seconds: int | None) -> int:
+    if seconds is None:
+        return UNKNOWN
+    t = dt.datetime.fromtimestamp(int(seconds), dt.timezone.utc)
+    return t.year * 12 + t.month - 1
+
+
+def _seconds(iso: str) -> int:
+    return int(dt.datetime.fromisoformat(iso).timestamp())
+
+
+@dataclass
+class RefFile:
+    """A file of the reference (from its run manifest)."""
+
+    rfid: int
+    rel: str
+    report: str
+    recipient: str
+    sequence: int
+    created: int
+    ws: int
+    we: int
+    records: int
+    paired: int | None = None  # the checked file's fid
+
+
+def identity(report: Report) -> tuple[list[int], int | None]:
+    """The detail fields that identify a record of ``report`` (see the module docstring), and
+    the Device ID's, if any."""
+    by_column = {f.source: i for i, f in enumerate(report.detail) if f.source_kind == "column"}
+    device = by_column.get("device_id")
+    if report.assignment == "previously_unreported":
+        keys = [i for i, f in enumerate(report.detail) if f.type in ("datetime", "date")]
+        if "attempt_number" in by_column:
+            keys.append(by_column["attempt_number"])
+        if device is not None:
+            keys.insert(0, device)
+    else:
+        keys = [by_column[c] for c in report.group_by if c in by_column]
+        if not keys and device is not None:
+            keys = [device]
+    if not keys:  # a layout with nothing to go by: the whole record is its identity
+        keys = [i for i, f in enumerate(report.detail) if f.source_kind != "constant"]
+    return sorted(set(keys)), device
+
+
+class GroundTruth:
+    """One ground-truth comparison: the reference made from ``events``, the checked directory's
+    records captured from the checker, then ``run``."""
+
+    def __init__(self, events: str | Path, rs: Ruleset, out: Collector, workdir: str | Path | None = None):
+        from rules import engine
+
+        self.rs = rs
+        self.out = out
+        self.events = Path(events)
+        self.tmp = Path(tempfile.mkdtemp(prefix="emrr-groundtruth-", dir=workdir))
+        try:
+            self.ref_root = self.tmp / "reference"
+            engine.report(self.events, self.ref_root, rs, progress=False)
+            manifest = json.loads((self.ref_root / engine.MANIFEST).read_text(encoding="utf-8"))
+        except BaseException:
+            self.close()
+            raise
+        self.ref_files: list[RefFile] = []
+        for entry in manifest["files"]:
+            if entry["report_id"] not in rs.reports:
+                continue
+            self.ref_files.append(RefFile(
+                len(self.ref_files), entry["path"], entry["report_id"], entry["recipient"], int(entry["sequence"]),
+                _seconds(entry["created"]), _seconds(entry["window_start"]), _seconds(entry["window_end"]),
+                int(entry["records"])))
+        self.files: list[FileInfo] = []
+        self.scope: set[str] = set()
+        self.spilled: dict[tuple[str, int], list[Path]] = defaultdict(list)
+        self.count = 0
+        self.summary = {"matched": 0}
+
+    # ------------------------------------------------------------------ setup and teardown
+
+    def attach(self, checker) -> None:
+        """Receive the detail records the checker reads (``Checker.capture``)."""
+        self.files = checker.files
+        checker.capture = self.capture
+
+    def close(self) -> None:
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def note(self) -> str:
+        records = sum(f.records for f in self.ref_files)
+        text = (f"ground truth: the event log {self.events} gives {len(self.ref_files):,} file(s) and {records:,} "
+                f"detail record(s) (reference engine, ruleset {self.rs.name}); {self.summary['matched']:,} record(s) "
+                "of the directory matched one")
+        others = sorted({r.recipient for r in self.ref_files} - self.scope)
+        if others:
+            shown = ", ".join(others[:10]) + (f" and {len(others) - 10} more" if len(others) > 10 else "")
+            text += (f"; the files of {len(others)} recipient(s) with no file in the directory ({shown}) were not "
+                     "expected here")
+        return text
+
+    def capture(self, report: Report, frame: pl.DataFrame) -> None:
+        """A batch of detail records (``fid``, ``line``, ``c0``...) of ``report``: spilled to
+        Parquet by the month of their file's creation."""
+        width = len(report.detail)
+        frame = frame.select(pl.col("fid").cast(pl.Int32), pl.col("line").cast(pl.Int64),
+                             *[pl.col(f"c{i}").cast(pl.String).fill_null("") for i in range(width)])
+        fids = frame["fid"].unique().to_list()
+        parts = pl.DataFrame({"fid": fids, "part": [_month(self.files[f].created) for f in fids]},
+                             schema={"fid": pl.Int32, "part": pl.Int64})
+        frame = frame.join(parts, on="fid", how="left")
+        for (part,), piece in frame.partition_by("part", as_dict=True, include_key=False).items():
+            folder = self.tmp / "checked" / report.id
+            folder.mkdir(parents=True, exist_ok=True)
+            path = folder / f"{self.count:06d}.parquet"
+            self.count += 1
+            piece.write_parquet(path)
+            self.spilled[(report.id, int(part))].append(path)
+
+    # ------------------------------------------------------------------ the comparison
+
+    def run(self) -> None:
+        # The recipients whose files the directory holds: a supplier checks its own folder
+        # against the whole event log, so another recipient's file is not expected here (its
+        # records still count: one of them in this directory is gt-wrong-recipient).
+        self.scope = {f.recipient for f in self.files if f.report is not None and f.recipient}
+        self.pair_files()
+        for report in self.rs.reports.values():
+            Comparison(self, report).run()
+
+    def _ws_key(self, report: Report, ws: int | None, created: int | None) -> int | None:
+        """The run's window start as it identifies a run: always 0 for a "previously unreported"
+        report (its window follows from its creation)."""
+        if report.assignment == "previously_unreported":
+            return 0
+        if ws is not None:
+            return ws
+        return window_of(report.window, created)[0] if created is not None else None
+
+    def pair_files(self) -> None:
+        """Each file of the reference with at most one file of the directory (module docstring)."""
+        rs = self.rs
+        chk = [f for f in self.files if f.report is not None and f.recipient and f.created is not None]
+        taken: set[int] = set()
+        free = list(self.ref_files)
+
+        def ident(report_id, recipient, created, ws, sequence, level):
+            report = rs.reports[report_id]
+            key = (report_id, recipient, created)
+            if level < 2:
+                key += (self._ws_key(report, ws, created),)
+            if level < 1:
+                key += (sequence,)
+            return key
+
+        for level in (0, 1, 2):
+            index: dict[tuple, list[RefFile]] = defaultdict(list)
+            for r in sorted(free, key=lambda r: (r.ws, r.sequence)):
+                index[ident(r.report, r.recipient, r.created, r.ws, r.sequence, level)].append(r)
+            for f in sorted(chk, key=lambda f: (f.window_start or 0, f.sequence or 0, f.rel)):
+                if f.fid in taken:
+                    continue
+                key = ident(f.report.id, f.recipient, f.created, f.window_start, f.sequence, level)
+                if index.get(key):
+                    r = index[key].pop(0)
+                    r.paired = f.fid
+                    taken.add(f.fid)
+            free = [r for r in free if r.paired is None]
+        self.pair_of = {r.paired: r for r in self.ref_files if r.paired is not None}
+        fmt = rs.datetime_format
+        fields = {f.source: f.name for f in rs.header if f.source_kind == "value"}
+        for r in self.ref_files:
+            if r.paired is None:
+                continue
+            f = self.files[r.paired]
+            at = (f.rel, f.header_line)
+            if f.sequence is not None and f.sequence != r.sequence:
+                self.out.add("gt-field-mismatch", f.rel, f.header_line, fields.get("sequence"),
+                             found=f.sequence, expected=f"{r.sequence} (the reference's "
+                             f"{r.rel.rpartition('/')[2]})")
+            if f.header_line is None:
+                continue
+            for name, got, want in (("window_start", f.window_start, r.ws), ("window_end", f.window_end, r.we)):
+                if got is not None and got != want and name in fields:
+                    self.out.add("gt-field-mismatch", *at, fields[name], found=show(got, fmt),
+                                 expected=f"{show(want, fmt)} (the window of the run created {show(r.created, fmt)})")
+        for f in chk:
+            if f.fid in taken:
+                continue
+            report = f.report
+            self.out.add("gt-unexpected-file", f.rel, None, None, problem=(
+                f"the event log gives no {report.id} file for {f.recipient} at the run created "
+                f"{show(f.created, fmt)}" + ("" if report.assignment == "previously_unreported" or f.window_start is None
+                                             else f" for the window starting {show(f.window_start, fmt)}")
+                + ": the reference engine writes none (no record for this recipient in this run)"))
+
+    def location(self, report: Report, fid: int) -> tuple[str | None, int | None, int | None]:
+        """Where a checked file's records are, as runs go: its partner's run, else its own."""
+        r = self.pair_of.get(fid)
+        if r is not None:
+            return r.recipient, r.created, self._ws_key(report, r.ws, r.created)
+        f = self.files[fid]
+        return f.recipient, f.created, self._ws_key(report, f.window_start, f.created)
+
+    def ref_where(self, rfid: int) -> str:
+        """The file of the directory that should hold a reference record (its partner), or the
+        reference's name for it."""
+        r = self.ref_files[rfid]
+        if r.paired is not None:
+            return self.files[r.paired].rel
+        if r.recipient not in self.scope:
+            return f"{r.rel} (the recipient's file: {r.recipient} has no file in this directory)"
+        return f"{r.rel} (not in the directory)"
+
+
+class Comparison:
+    """The records of one report: matched month by month in place, then across months."""
+
+    def __init__(self, gt: GroundTruth, report: Report):
+        self.gt = gt
+        self.rs = gt.rs
+        self.out = gt.out
+        self.report = report
+        self.width = len(report.detail)
+        self.cols = [f"c{i}" for i in range(self.width)]
+        self.keys, self.device = identity(report)
+        self.key_cols = [f"c{i}" for i in self.keys]
+        self.ref_by_part: dict[int, list[RefFile]] = defaultdict(list)
+        for r in gt.ref_files:
+            if r.report == report.id:
+                self.ref_by_part[_month(r.created)].append(r)
+        self.ref_cache: dict[int, Path] = {}
+
+    # ------------------------------------------------------------------ reading
+
+    def checked(self, part: int) -> pl.DataFrame:
+        paths = self.gt.spilled.get((self.report.id, part), [])
+        schema = {"fid": pl.Int32, "line": pl.Int64, **{c: pl.String for c in self.cols}}
+        frame = pl.concat([pl.read_parquet(p) for p in paths]).select(list(schema)) if paths \
+            else pl.DataFrame(schema=schema)
+        fids = frame["fid"].unique().to_list()
+        loc = [self.gt.location(self.report, f) for f in fids]
+        meta = pl.DataFrame({"fid": fids, "L_rec": [x[0] for x in loc], "L_cre": [x[1] for x in loc],
+                             "L_ws": [x[2] for x in loc]},
+                            schema={"fid": pl.Int32, "L_rec": pl.String, "L_cre": pl.Int64, "L_ws": pl.Int64})
+        return frame.join(meta, on="fid", how="left").sort(["L_cre", "fid", "line"], nulls_last=True)
+
+    def reference(self, part: int) -> pl.DataFrame:
+        """The reference's records of this report in files created in month ``part`` (read once,
+        then kept as Parquet)."""
+        if part in self.ref_cache:
+            return pl.read_parquet(self.ref_cache[part])
+        files = sorted(self.ref_by_part.get(part, []), key=lambda r: r.rfid)
+        bodies = [self._body(r) for r in files]
+        frame = self._split_all(files, bodies)
+        if frame is None:  # quoting, or a count that does not add up: file by file, RFC 4180
+            frame = pl.concat([self._split_one(r, body) for r, body in zip(files, bodies)]) if files else None
+        schema = {"rfid": pl.Int32, "rline": pl.Int64, **{c: pl.String for c in self.cols}}
+        if frame is None:
+            frame = pl.DataFrame(schema=schema)
+        meta = pl.DataFrame({"rfid": [r.rfid for r in files], "L_rec": [r.recipient for r in files],
+                             "L_cre": [r.created for r in files],
+                             "L_ws": [self.gt._ws_key(self.report, r.ws, r.created) for r in files]},
+                            schema={"rfid": pl.Int32, "L_rec": pl.String, "L_cre": pl.Int64, "L_ws": pl.Int64})
+        frame = frame.select(list(schema)).join(meta, on="rfid", how="left")
+        path = self.gt.tmp / "reference-parts" / self.report.id / f"{part}.parquet"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        frame.write_parquet(path)
+        self.ref_cache[part] = path
+        return frame
+
+    def _body(self, r: RefFile) -> str:
+        """The detail records of a reference file, as text (header and trailer cut off)."""
+        rs = self.rs
+        data = (self.gt.ref_root / r.rel).read_bytes()
+        term = rs.line_terminator.encode()
+        start = data.find(term) + len(term) if rs.header else 0
+        end = data.rfind(term, 0, len(data) - len(term)) + len(term) if rs.trailer else len(data)
+        return data[start:max(start, end)].decode(rs.raw.get("csv", {}).get("encoding", "utf-8"))
+
+    def _split_all(self, files: list[RefFile], bodies: list[str]) -> pl.DataFrame | None:
+        """Every body at once by Polars' CSV reader, when no quote character is in them (exact:
+        the delimiters number width - 1 per record)."""
+        rs = self.rs
+        total = sum(r.records for r in files)
+        if not files or total == 0 or rs.line_terminator not in ("\r\n", "\n"):
+            return None
+        joined = "".join(bodies)
+        if rs.quote_char in joined or joined.count(rs.delimiter) != (self.width - 1) * total \
+                or joined.count("\n") != total:
+            return None
+        try:
+            frame = pl.read_csv(joined.encode(), has_header=False, quote_char=None, separator=rs.delimiter,
+                                schema={c: pl.String for c in self.cols}, eol_char="\n",
+                                empty_string_is_null=False, raise_if_empty=False)
+        except pl.exceptions.PolarsError:
+            return None
+        if frame.height != total:
+            return None
+        first = 2 if rs.header else 1
+        counts = np.array([r.records for r in files], dtype=np.int64)
+        starts = np.repeat(np.cumsum(counts) - counts, counts)
+        rfid = np.repeat(np.array([r.rfid for r in files], dtype=np.int32), counts)
+        return (frame.with_columns(pl.col(self.cols[-1]).str.strip_suffix("\r"))
+                .with_columns(pl.col(self.cols).fill_null(""))
+                .with_columns(pl.Series("rfid", rfid), pl.Series("rline", np.arange(total, dtype=np.int64) - starts + first)))
+
+    def _split_one(self, r: RefFile, body: str) -> pl.DataFrame:
+        import csv
+        import io
+
+        rows = [row for row in csv.reader(io.StringIO(body, newline=""), delimiter=self.rs.delimiter,
+                                          quotechar=self.rs.quote_char) if len(row) == self.width]
+        first = 2 if self.rs.header else 1
+        return pl.DataFrame({"rfid": [r.rfid] * len(rows), "rline": list(range(first, first + len(rows))),
+                             **{c: [row[i] for row in rows] for i, c in enumerate(self.cols)}},
+                            schema={"rfid": pl.Int32, "rline": pl.Int64, **{c: pl.String for c in self.cols}})
+
+    # ------------------------------------------------------------------ matching
+
+    @staticmethod
+    def match(c: pl.DataFrame, r: pl.DataFrame, keys: list[str]) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+        """Pair records of ``c`` and ``r`` with equal ``keys``, one to one (the n-th of a key
+        with the n-th, in order); return the pairs (every column of both, the reference's
+        prefixed ``r_``) and what is left of each side."""
+        if c.height == 0 or r.height == 0:
+            return pl.DataFrame(), c, r
+        rank = pl.int_range(pl.len()).over(keys).alias("_rank")
+        ci = c.select("fid", "line", *keys).with_columns(rank)
+        ri = r.select("rfid", "rline", *keys).with_columns(rank)
+        ids = ci.join(ri, on=[*keys, "_rank"], how="inner").select("fid", "line", "rfid", "rline")
+        if ids.height == 0:
+            return pl.DataFrame(), c, r
+        renamed = r.rename({n: f"r_{n}" for n in r.columns if n not in ("rfid", "rline")})
+        pairs = ids.join(c, on=["fid", "line"], how="left").join(renamed, on=["rfid", "rline"], how="left")
+        c = c.join(ids.select("fid", "line"), on=["fid", "line"], how="anti")
+        r = r.join(ids.select("rfid", "rline"), on=["rfid", "rline"], how="anti")
+        return pairs, c, r
+
+    def run(self) -> None:
+        parts = sorted({p for (rid, p) in self.gt.spilled if rid == self.report.id} | set(self.ref_by_part))
+        in_place = self.key_cols + LOC
+        c_left, r_left = [], []
+        for part in parts:
+            c = self.checked(part)
+            r = self.reference(part)
+            if part != UNKNOWN:
+                pairs, c, r = self.match(c, r, in_place)
+                self.compare(pairs)
+            c_left.append(c)
+            r_left.append(r)
+        c = pl.concat(c_left, how="vertical_relaxed") if c_left else pl.DataFrame()
+        r = pl.concat(r_left, how="vertical_relaxed") if r_left else pl.DataFrame()
+        if c.height and r.height:
+            c = c.sort(["L_cre", "fid", "line"], nulls_last=True)
+            r = r.sort(["L_cre", "rfid", "rline"])
+            stages = [("recipient", self.key_cols + ["L_cre", "L_ws"]), ("run", self.key_cols + ["L_rec"]),
+                      ("both", self.key_cols)]
+            if self.device is not None and [f"c{self.device}"] != self.key_cols:
+                stages.append(("in place", [f"c{self.device}"] + LOC))
+            for stage, keys in stages:
+                pairs, c, r = self.match(c, r, keys)
+                if pairs.height:
+                    self.placement(pairs, stage)
+                    self.compare(pairs)
+        self.missing(r)  # also when every record was found elsewhere: a file may still be missing
+        if c.height:
+            self.unexpected(c)
+
+    # ------------------------------------------------------------------ findings
+
+    def what(self, row: dict, prefix: str = "") -> str:
+        names = self.report.detail
+        return f"the {self.report.id} record of " + ", ".join(
+            f"{names[i].name} {clip(row[f'{prefix}c{i}'], 30)}" for i in self.keys)
+
+    def _rows(self, check: str, frame: pl.DataFrame) -> list[dict]:
+        room = self.out.room(check)
+        return (frame if room is None else frame.head(room)).to_dicts()
+
+    def compare(self, pairs: pl.DataFrame) -> None:
+        if pairs.height == 0:
+            return
+        self.gt.summary["matched"] += pairs.height
+        if not self.out.wants("gt-field-mismatch"):
+            return
+        rel = self.gt.files
+        spec = CATALOGUE["gt-field-mismatch"]
+        for i, f in enumerate(self.report.detail):
+            bad = pairs.filter(pl.col(f"c{i}") != pl.col(f"r_c{i}"))
+            if bad.height == 0:
+                continue
+            shown = [(rel[row["fid"]].rel, row["line"], spec.message(found=clip(row[f"c{i}"]),
+                      expected=clip(row[f"r_c{i}"]))) for row in self._rows("gt-field-mismatch", bad)]
+            self.out.add_many("gt-field-mismatch", f.name, shown, bad.height)
+
+    def placement(self, pairs: pl.DataFrame, stage: str) -> None:
+        """gt-wrong-recipient and gt-wrong-run for records matched away from their place."""
+        gt, fmt = self.gt, self.rs.datetime_format
+        previously = self.report.assignment == "previously_unreported"
+        if stage in ("recipient", "both") and self.out.wants("gt-wrong-recipient"):
+            rows = self._rows("gt-wrong-recipient", pairs)
+            who = ("the Responsible Supplier of the device at the end of the month" if
+                   self.report.recipient_rule == "responsible_supplier_at_window_end" else
+                   "the Responsible Supplier of the device at the event")
+            if self.report.kind == "summary":
+                who = "the supplier whose devices it counts"
+            shown = [(gt.files[row["fid"]].rel, row["line"], CATALOGUE["gt-wrong-recipient"].message(problem=(
+                f"{self.what(row)} is delivered to {row['L_rec'] or 'an unknown recipient'}; the event log gives "
+                f"{row['r_L_rec']} ({who}): expected in {gt.ref_where(row['rfid'])}"))) for row in rows]
+            self.out.add_many("gt-wrong-recipient", None, shown, pairs.height)
+        if stage in ("run", "both") and self.out.wants("gt-wrong-run"):
+            rows = self._rows("gt-wrong-run", pairs)
+            shown = []
+            for row in rows:
+                here = "a run whose creation date-time cannot be read" if row["L_cre"] is None else \
+                    f"the run created {show(row['L_cre'], fmt)}"
+                ref = gt.ref_files[row["rfid"]]
+                if previously:
+                    why = ("the first run whose window ends after the event and which runs after the reporting "
+                           "system learned of it")
+                    if row["L_cre"] is not None:
+                        why += ("; the event could not be reported yet in this run" if row["L_cre"] < ref.created
+                                else "; this run is later")
+                else:
+                    why = f"the run of its window {show(ref.ws, fmt)} - {show(ref.we, fmt)}"
+                shown.append((gt.files[row["fid"]].rel, row["line"], CATALOGUE["gt-wrong-run"].message(problem=(
+                    f"{self.what(row)} is in {here}; the event log puts it in the run created "
+                    f"{show(ref.created, fmt)} ({why}): expected in {gt.ref_where(row['rfid'])}"))))
+            self.out.add_many("gt-wrong-run", None, shown, pairs.height)
+
+    def missing(self, r: pl.DataFrame) -> None:
+        """What is left of the reference: records missing from their file, and missing files
+        (of the recipients the directory holds: see ``GroundTruth.scope``)."""
+        gt, fmt = self.gt, self.rs.datetime_format
+        if "rfid" not in r.columns:
+            r = pl.DataFrame(schema={"rfid": pl.Int32, "rline": pl.Int64, **{c: pl.String for c in self.cols}})
+        paired = [x.rfid for x in gt.ref_files if x.report == self.report.id and x.paired is not None]
+        in_file = r.filter(pl.col("rfid").is_in(paired))
+        if in_file.height and self.out.wants("gt-missing-record"):
+            shown = []
+            for row in self._rows("gt-missing-record", in_file):
+                ref = gt.ref_files[row["rfid"]]
+                shown.append((gt.files[ref.paired].rel, None, CATALOGUE["gt-missing-record"].message(problem=(
+                    f"{self.what(row)} is missing: the event log gives it to {ref.recipient} in the run created "
+                    f"{show(ref.created, fmt)}, in this file (line {row['rline']} of the reference's file)"))))
+            self.out.add_many("gt-missing-record", None, shown, in_file.height)
+        lost = dict(r.filter(~pl.col("rfid").is_in(paired)).group_by("rfid").len().iter_rows())
+        if self.out.wants("gt-missing-file"):
+            for ref in gt.ref_files:
+                if ref.report != self.report.id or ref.paired is not None or ref.recipient not in gt.scope:
+                    continue
+                n = lost.get(ref.rfid, 0)
+                elsewhere = ref.records - n
+                self.out.add("gt-missing-file", ref.rel, None, None, problem=(
+                    f"the event log gives this file ({ref.report} for {ref.recipient}, run created "
+                    f"{show(ref.created, fmt)}, window {show(ref.ws, fmt)} - {show(ref.we, fmt)}, sequence number "
+                    f"{ref.sequence}, {ref.records} record(s)); no such file is in the directory"
+                    + (f"; {elsewhere} of its records are in other files (see gt-wrong-run, gt-wrong-recipient)"
+                       if elsewhere else "; none of its records is in another file")))
+
+    def unexpected(self, c: pl.DataFrame) -> None:
+        if not self.out.wants("gt-unexpected-record"):
+            return
+        gt = self.gt
+        shown_rows = self._rows("gt-unexpected-record", c)
+        known: set[tuple] = set()
+        if shown_rows:  # is the record's key given by the event log at all (elsewhere)?
+            probe = pl.DataFrame([{k: row[k] for k in self.key_cols} for row in shown_rows],
+                                 schema={k: pl.String for k in self.key_cols}).unique()
+            for part in self.ref_by_part:
+                hits = self.reference(part).select(self.key_cols).join(probe, on=self.key_cols, how="semi")
+                known |= set(hits.iter_rows())
+        previously = self.report.assignment == "previously_unreported"
+        shown = []
+        for row in shown_rows:
+            what = self.what(row)
+            if tuple(row[k] for k in self.key_cols) in known:
+                why = (f"{what} repeats an event that the event log gives once, and another record of the directory "
+                       "already carries it" if previously else
+                       f"{what}: the event log gives such a record only in other runs or for other recipients, "
+                       "and other records of the directory carry them")
+            elif previously:
+                why = f"no event in the event log is behind {what}"
+            else:
+                why = f"the event log gives no such record: no {self.report.id} record of " + ", ".join(
+                    f"{self.report.detail[i].name} {clip(row[f'c{i}'], 30)}" for i in self.keys) + " in any run"
+            shown.append((gt.files[row["fid"]].rel, row["line"],
+                          CATALOGUE["gt-unexpected-record"].message(problem=why)))
+        self.out.add_many("gt-unexpected-record", None, shown, c.height)

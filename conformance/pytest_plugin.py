@@ -1,0 +1,176 @@
+"""The conformance checks as tests of anyone's pytest run (registered as the ``emrr`` pytest11
+entry point of this package).
+
+    pytest --emrr-dir DIR [--emrr-ruleset NAME|PATH] [--emrr-events LOG]
+
+adds one test item per check of the catalogue (docs/checks.md), ``emrr::<check id>``: it fails
+with that check's findings when the check found an error, passes when it found nothing, and
+passes with a line in the terminal summary (and the findings as a report section) when it found
+only warnings. The ground-truth checks (``gt-*``) are skipped without ``--emrr-events``. The
+directory is checked once, when the first item runs. ``-k`` selects among the items as among any
+others (``-k emrr`` keeps only them).
+
+Without ``--emrr-dir`` the plugin does nothing but declare its options: a pytest run that does
+not ask for it (this project's own included) is not affected. Heavy imports wait until asked.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from conformance.catalogue import _CHECKS
+
+SHOWN = 50  # findings written out per failed check
+_STATE = pytest.StashKey[dict]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("emrr", "EMRR conformance of a directory of report files (docs/checks.md)")
+    group.addoption("--emrr-dir", metavar="DIR", default=None,
+                    help="check the report files under DIR: one test per check of the catalogue")
+    group.addoption("--emrr-ruleset", metavar="NAME|PATH", default=None,
+                    help="ruleset to check against (a folder of rules/ or a path); default emrr-revised")
+    group.addoption("--emrr-events", metavar="LOG", default=None,
+                    help="the event log the files were made from, as ground truth (runs the gt-* checks)")
+
+
+def _wanted(config: pytest.Config) -> bool:
+    return config.getoption("emrr_dir", None) is not None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if not _wanted(config):
+        return
+    from emrr.errors import UserError
+    from rules import ruleset
+
+    directory = Path(config.getoption("emrr_dir"))
+    events = config.getoption("emrr_events")
+    if not directory.is_dir():
+        raise pytest.UsageError(f"--emrr-dir: {directory}: not a directory; expected a directory of report files")
+    if events is not None and not Path(events).is_dir():
+        raise pytest.UsageError(f"--emrr-events: {events}: not a directory; expected an event log directory")
+    try:
+        rules = ruleset.load(config.getoption("emrr_ruleset"))
+    except UserError as exc:
+        raise pytest.UsageError(f"--emrr-ruleset: {exc}") from None
+    config.addinivalue_line("markers", "emrr: a conformance check of the report files of --emrr-dir")
+    config.stash[_STATE] = {"directory": directory, "events": events, "rules": rules, "verdict": None,
+                            "error": None}
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_make_collect_report(collector):
+    """The suite is collected beside whatever the session collects (so its items are counted,
+    selected with -k and -m, and reported like any others)."""
+    report = yield
+    if isinstance(collector, pytest.Session) and _wanted(collector.config) and report.passed:
+        report.result = [*report.result, Suite.from_parent(collector, name="emrr", nodeid="emrr")]
+    return report
+
+
+class CheckFailed(Exception):
+    """A check found errors: the text is the failure's report."""
+
+
+class Suite(pytest.Collector):
+    """The checks of the catalogue, in its order."""
+
+    def collect(self):
+        return [CheckItem.from_parent(self, name=spec.id, spec=spec) for spec in _CHECKS]
+
+
+def _verdict(config: pytest.Config):
+    """The directory's verdict, checked once for the whole session."""
+    state = config.stash[_STATE]
+    if state["verdict"] is None and state["error"] is None:
+        from conformance.checker import check
+        from emrr.errors import UserError
+
+        try:
+            state["verdict"] = check(state["directory"], state["rules"], events=state["events"])
+        except UserError as exc:
+            state["error"] = str(exc)
+    if state["error"] is not None:
+        raise CheckFailed(f"the check could not run: {state['error']}")
+    return state["verdict"]
+
+
+def _where(f) -> str:
+    at = f.file + (f":{f.line}" if f.line is not None else "")
+    return at + (f" [{f.field}]" if f.field else "")
+
+
+def _lines(verdict, check_id: str, limit: int = SHOWN) -> list[str]:
+    found = [f for f in verdict if f.check == check_id]
+    total = verdict.totals.get(check_id, 0)
+    lines = [f"  {_where(f)}: {f.message}" for f in found[:limit]]
+    if total > len(lines):
+        lines.append(f"  ... and {total - len(lines):,} more")
+    return lines
+
+
+class CheckItem(pytest.Item):
+    """One check of the catalogue over the whole directory."""
+
+    def __init__(self, *, spec, **kwargs):
+        super().__init__(**kwargs)
+        self.spec = spec
+        self.add_marker(pytest.mark.emrr)
+
+    def runtest(self) -> None:
+        spec = self.spec
+        state = self.config.stash[_STATE]
+        if spec.family == "ground-truth" and state["events"] is None:
+            pytest.skip("a ground-truth check: it needs the event log (--emrr-events LOG)")
+        verdict = _verdict(self.config)
+        total = verdict.totals.get(spec.id, 0)
+        if not total:
+            return
+        head = f"{spec.id}: {total:,} {spec.severity}(s): {spec.title} ({spec.clause})"
+        text = "\n".join([head, *_lines(verdict, spec.id)])
+        if spec.severity == "error":
+            raise CheckFailed(text)
+        self.add_report_section("call", "emrr", text)
+        self.user_properties.append(("emrr_warnings", total))
+
+    def repr_failure(self, excinfo, style=None):
+        if isinstance(excinfo.value, CheckFailed):
+            return str(excinfo.value)
+        return super().repr_failure(excinfo, style=style)
+
+    def reportinfo(self):
+        return self.path, None, f"emrr::{self.spec.id}"
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:
+    """One line per check that found only warnings, and the verdict's totals."""
+    if not _wanted(config):
+        return
+    state = config.stash.get(_STATE, None)
+    if not state or state["verdict"] is None:
+        return
+    verdict = state["verdict"]
+    terminalreporter.section("emrr conformance")
+    for spec in _CHECKS:
+        total = verdict.totals.get(spec.id, 0)
+        if total and spec.severity == "warning":
+            first = next((f for f in verdict if f.check == spec.id), None)
+            terminalreporter.write_line(f"emrr::{spec.id} passed with {total:,} warning(s): {spec.title}"
+                                        + (f" (first: {_where(first)})" if first else ""))
+    word = "FAIL" if verdict.errors else "PASS"
+    terminalreporter.write_line(f"{word}: {state['directory']} against {state['rules'].name}: {verdict.files:,} "
+                                f"files, {verdict.records:,} detail records; {verdict.errors:,} error(s), "
+                                f"{verdict.warnings:,} warning(s)")
+    for note in verdict.notes:
+        terminalreporter.write_line(f"note: {note.replace('(--events)', '(--emrr-events)')}")
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    if not _wanted(config):
+        return None
+    state = config.stash[_STATE]
+    return (f"emrr: checking {state['directory']} against {state['rules'].name}"
+            + (f", ground truth {state['events']}" if state["events"] else " (no event log: gt-* skipped)"))

@@ -1,0 +1,187 @@
+"""The parser corpus (conformance/corpus.py, `emrr corpus DIR`, docs/corpus.md): written, its
+manifest valid against conformance/corpus.schema.json, byte-identical from run to run, every
+case's verdict the checker's, every operator and every report present."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from conformance import corpus, mutations
+from conformance.catalogue import CATALOGUE
+from conformance.checker import check
+from conformance.corpus import Builder, CorpusMismatch
+from conformance.mutations import Change, Expected, Operator
+from emrr import cli
+from rules import ruleset as rules
+
+ROOT = Path(__file__).resolve().parent.parent
+RULES = rules.load(None)
+GOLDEN = ROOT / "tests" / "golden" / "expected"
+
+
+@pytest.fixture(scope="module")
+def corpora(tmp_path_factory) -> tuple[Path, Path]:
+    """The corpus written twice: by the API, and by the command line over an earlier corpus."""
+    tmp = tmp_path_factory.mktemp("corpus")
+    first = tmp / "first"
+    corpus.write(first)
+    second = tmp / "second"
+    shutil.copytree(first, second)
+    (second / "cases" / "stale-case").mkdir()
+    (second / "cases" / "stale-case" / "old.csv").write_text("left from an earlier corpus")
+    assert cli.main(["corpus", str(second)]) == 0  # an earlier corpus is replaced as a whole
+    return first, second
+
+
+@pytest.fixture(scope="module")
+def manifest(corpora) -> dict:
+    return json.loads((corpora[0] / "manifest.json").read_text(encoding="utf-8"))
+
+
+def _tree(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_manifest_validates_against_its_schema(manifest):
+    schema = json.loads((ROOT / "conformance" / "corpus.schema.json").read_text(encoding="utf-8"))
+    jsonschema.Draft202012Validator.check_schema(schema)
+    jsonschema.Draft202012Validator(schema).validate(manifest)
+    assert manifest["format"] == "emrr-parser-corpus" and manifest["ruleset"] == RULES.name
+    assert set(manifest["checks"]) == set(CATALOGUE)
+
+
+def test_schema_rejects_an_inconsistent_case(manifest):
+    validator = jsonschema.Draft202012Validator(corpus.schema())
+    valid = next(c for c in manifest["cases"] if c["valid"])
+    invalid = next(c for c in manifest["cases"] if not c["valid"])
+    broken = [
+        {**valid, "expected_checks": ["field-type"]},  # a valid case with an error
+        {k: v for k, v in invalid.items() if k != "defect"},  # an invalid case without its defect
+        {**invalid, "expected_checks": []},
+        {**valid, "files": ["/abs/path.csv"]},
+        {**valid, "surprise": 1},
+    ]
+    for case in broken:
+        assert not validator.is_valid({**manifest, "cases": [case]}), case["id"]
+
+
+def test_corpus_is_byte_identical_across_runs(corpora):
+    first, second = _tree(corpora[0]), _tree(corpora[1])
+    assert sorted(first) == sorted(second)
+    assert first == second
+
+
+def test_every_case_gives_its_expected_verdict(corpora, manifest):
+    root = corpora[0]
+    on_disk = {p.relative_to(root / "cases").parts[0] for p in (root / "cases").iterdir()}
+    assert on_disk == {c["id"] for c in manifest["cases"]}
+    for case in manifest["cases"]:
+        folder = root / case["path"]
+        assert sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()) == case["files"]
+        verdict = check(folder, RULES, max_examples=None)
+        errors = sorted({(f.file, f.line, f.check) for f in verdict if f.severity == "error"},
+                        key=lambda k: (k[0], -1 if k[1] is None else k[1], k[2]))
+        assert sorted({f.check for f in verdict if f.severity == "warning"}) == case["expected_warnings"], case["id"]
+        if case["valid"]:
+            assert errors == [], case["id"]
+            assert case["expected_checks"] == []
+            continue
+        expected = [(f["file"], f["line"], f["check"]) for f in case["findings"]]
+        assert errors == expected, case["id"]
+        assert case["expected_checks"] == sorted({c for _, _, c in expected})
+        assert case["expected_checks"] == sorted(mutations.OPERATORS[case["operator"]].checks)
+        assert case["defect"]["file"] in case["files"] or case["defect"]["file"] in {f["file"] for f in case["findings"]}
+
+
+def test_every_operator_and_every_report_appears(manifest):
+    operators = [c["operator"] for c in manifest["cases"] if c["kind"] == "mutation"]
+    assert sorted(operators) == sorted(mutations.OPERATORS)
+    for rid in RULES.reports:
+        cases = [c for c in manifest["cases"] if c["valid"] and c["reports"] == [rid]]
+        assert cases, f"no valid case of {rid} alone"
+    covered = set().union(*(set(c["expected_checks"]) for c in manifest["cases"]))
+    assert covered == mutations.ERROR_CHECKS - set(mutations.NOT_PRODUCIBLE)
+
+
+def test_edge_cases_hold_what_they_claim(corpora, manifest):
+    root = corpora[0]
+    ids = {c["id"] for c in manifest["cases"]}
+    assert {"valid-maximum-length-fields", "valid-empty-optional-fields", "valid-quoted-empty-optional-fields",
+            "valid-quoted-fields-not-needed", "valid-all-ecos-statuses", "valid-catch-up-window-after-outage",
+            "valid-two-files-from-one-run", "valid-sequence-numbers-above-nine", "valid-late-records"} <= ids
+    text = "".join(p.read_text(encoding="utf-8") for p in (root / "cases" / "valid-quoted-empty-optional-fields").rglob("*.csv"))
+    assert ',"",' in text
+    quoted = (root / "cases" / "valid-quoted-fields-not-needed").rglob("*.csv")
+    assert all(line.startswith('"') for p in quoted for line in p.read_text(encoding="utf-8").splitlines())
+    statuses = "".join(p.read_text(encoding="utf-8") for p in (root / "cases" / "valid-all-ecos-statuses").rglob("*.csv"))
+    assert all(f",{s}," in statuses for s in ("Success", "Failure", "Installed"))
+    longest = max(len(v) for p in (root / "cases" / "valid-maximum-length-fields").rglob("*.csv")
+                  for v in re.split(r"[,\r\n]", p.read_text(encoding="utf-8")) if not v.startswith(("Summary", "Detail")))
+    assert longest == 30
+    assert "valid-catch-up-window-after-outage" in ids and "summary-reconciliation-incomplete" not in next(
+        c for c in manifest["cases"] if c["id"] == "valid-catch-up-window-after-outage")["expected_warnings"]
+
+
+def test_reference_delivery_is_the_golden_one(corpora):
+    """The corpus's own hand-built log (conformance/corpus.py) is the golden log: the same files."""
+    assert _tree(corpora[0] / "cases" / "valid-reference-delivery") == _tree(GOLDEN)
+
+
+def test_docs_example_runs_the_corpus(corpora, manifest):
+    """The Python example of docs/corpus.md, with the checker as the parser: no case fails; a
+    parser that accepts everything fails exactly the invalid cases."""
+    doc = (ROOT / "docs" / "corpus.md").read_text(encoding="utf-8")
+    code = re.search(r"```python\n(.*?)```", doc, re.DOTALL).group(1)
+    namespace: dict = {}
+    exec(compile(code, "docs/corpus.md", "exec"), namespace)  # noqa: S102 - our own document
+
+    def checker_parser(files: list[Path]) -> set[str]:
+        folder = files[0].parent.parent
+        return {f.check for f in check(folder, RULES) if f.severity == "error"}
+
+    assert namespace["run_corpus"](corpora[0], checker_parser, compare_checks=True) == []
+    lax = namespace["run_corpus"](corpora[0], lambda files: set())
+    assert len(lax) == sum(not c["valid"] for c in manifest["cases"])
+
+
+def test_docs_name_every_operator():
+    doc = (ROOT / "docs" / "corpus.md").read_text(encoding="utf-8")
+    missing = [op for op in mutations.OPERATORS if f"`{op}`" not in doc]
+    assert not missing, missing
+
+
+# --------------------------------------------------------------------------- failing loudly
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory) -> Path:
+    return corpus.deliver(corpus.REFERENCE, tmp_path_factory.mktemp("reference"), RULES)
+
+
+def test_a_case_the_checker_does_not_confirm_stops_the_corpus(reference, tmp_path):
+    builder = Builder(tmp_path, {"reference": reference}, RULES)
+
+    def wrong(d):  # declares a BOM, does nothing
+        f = d.first("ECOSMIG-001")
+        return Change(f.rel, 1, "nothing", (Expected(f.rel, 1, "bom"),))
+
+    with pytest.raises(CorpusMismatch, match="invalid-wrong"):
+        builder.mutation(Operator("wrong", frozenset({"bom"}), "Declares a BOM.", wrong), "reference")
+    with pytest.raises(CorpusMismatch, match="valid-gap"):  # sequence 1 left out: not valid
+        builder.valid("valid-gap", "not valid", "edge", "reference", lambda rel: "_1_" not in rel)
+
+
+def test_cli_corpus_refuses_a_directory_of_other_files(tmp_path, capsys):
+    (tmp_path / "mine.txt").write_text("keep me")
+    assert cli.main(["corpus", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("emrr: error: ") and "not a parser corpus" in err and "\n" not in err
+    assert (tmp_path / "mine.txt").read_text() == "keep me"
+    assert cli.main(["corpus", str(tmp_path / "mine.txt")]) == 2
+    assert cli.main(["corpus"]) == 2

@@ -1,0 +1,394 @@
+"""Ground-truth checks (conformance/groundtruth.py, ``emrr check DIR --events LOG``): the engine's
+own output gives no ground-truth finding; each hand-made defect gives exactly its ground-truth
+findings (file, line, field, check); nothing in the files crashes it; ``emrr run`` ends with the
+verdict."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from conformance import groundtruth
+from conformance.catalogue import CATALOGUE
+from conformance.checker import check
+from conformance.findings import Finding, Verdict
+from emrr import cli
+from rules import engine
+from rules import ruleset as rules
+from tests.golden.build_log import build
+
+ROOT = Path(__file__).resolve().parent.parent
+GOLDEN = ROOT / "tests" / "golden" / "expected"
+RULES = rules.load(None)
+
+A1 = "PSUP01/ECOSMIG-001_PSUP01_1_20230704060000.csv"
+A2 = "PSUP01/ECOSMIG-001_PSUP01_2_20230706060000.csv"
+A3 = "PSUP01/ECOSMIG-001_PSUP01_3_20230707060000.csv"  # not written by the engine
+S1 = "PSUP02/ECOSMIG-001_PSUP02_1_20230704060000.csv"
+S2 = "PSUP02/ECOSMIG-001_PSUP02_2_20230715060000.csv"
+D1 = "PSUP02/ECOSMIG-002_PSUP02_1_20230703120000.csv"
+D2 = "PSUP02/ECOSMIG-002_PSUP02_2_20230711120000.csv"
+B = "PSUP02/ECOSMIG-003_PSUP02_1_20230802080000.csv"
+E4 = "PSUP01/ECOSMIG-004_PSUP01_4_20230731060000.csv"
+C1 = "PSUP01/ECOSMIG-005_PSUP01_1_20230710060000.csv"
+C2 = "PSUP02/ECOSMIG-005_PSUP02_1_20230710060000.csv"
+F1 = "PSUP01/ECOSMIG-006_PSUP01_1_20230801060000.csv"
+F2 = "PSUP02/ECOSMIG-006_PSUP02_1_20230801060000.csv"
+SEQ = "Report Sequence Number"
+SUCC = "Quantity of Migrations Successfully Completed"
+EXTRA_001 = b"10,00-00-00-00-00-00-00-33,1312345678907,ESME,1057,54342152,00123402,20230705T120000"
+
+
+@pytest.fixture(scope="module")
+def golden_log(tmp_path_factory) -> Path:
+    """The hand-built event log the golden files are the engine's answer to."""
+    return build(tmp_path_factory.mktemp("golden-log") / "log")
+
+
+def gt_keys(verdict) -> list[tuple]:
+    return sorted((k for k in verdict.tuples() if k[3].startswith("gt-")),
+                  key=lambda k: (k[0], -1 if k[1] is None else k[1], k[2] or "", k[3]))
+
+
+# --------------------------------------------------------------------------- editing a copy of the golden tree
+
+
+def _lines(root: Path, rel: str) -> list[bytes]:
+    return (root / rel).read_bytes().split(b"\r\n")  # the last item is b"" (the file ends CRLF)
+
+
+def _put(root: Path, rel: str, lines: list[bytes]) -> None:
+    (root / rel).parent.mkdir(parents=True, exist_ok=True)
+    (root / rel).write_bytes(b"\r\n".join(lines))
+
+
+def _recount(lines: list[bytes]) -> list[bytes]:
+    """The trailer's Rows Count made right again, so that only the defect meant is there."""
+    details = sum(1 for line in lines if line.startswith(b"10,"))
+    return [b"99,%d,DCC Controlled" % details if line.startswith(b"99,") else line for line in lines]
+
+
+def take(root: Path, rel: str, line: int) -> bytes:
+    lines = _lines(root, rel)
+    record = lines.pop(line - 1)
+    _put(root, rel, _recount(lines))
+    return record
+
+
+def insert(root: Path, rel: str, line: int, record: bytes) -> None:
+    lines = _lines(root, rel)
+    lines.insert(line - 1, record)
+    _put(root, rel, _recount(lines))
+
+
+def set_field(root: Path, rel: str, line: int, index: int, value: bytes) -> None:
+    lines = _lines(root, rel)
+    parts = lines[line - 1].split(b",")
+    parts[index] = value
+    lines[line - 1] = b",".join(parts)
+    _put(root, rel, lines)
+
+
+def move(src: str, src_line: int, dst: str, dst_line: int):
+    return lambda root: insert(root, dst, dst_line, take(root, src, src_line))
+
+
+def new_file(root: Path) -> None:
+    """An ECOSMIG-001 file for a run at which the engine writes none for PSUP01."""
+    lines = _lines(root, A2)
+    lines[0] = (b"00,ECOSMIG-001,PSUP01,3,Detail Report: ECoS Migrations Completed Successfully,20230707T060000,"
+                b"20230706T000000,20230706T235959,DCC Controlled")
+    lines[1] = EXTRA_001.replace(b"20230705T120000", b"20230706T120000")
+    _put(root, A3, lines)
+
+
+def renumber(root: Path) -> None:
+    """The last ECOSMIG-004 file of PSUP01 numbered 5 instead of 4 (name and header)."""
+    lines = _lines(root, E4)
+    (root / E4).unlink()
+    parts = lines[0].split(b",")
+    parts[3] = b"5"
+    lines[0] = b",".join(parts)
+    _put(root, E4.replace("_4_", "_5_"), lines)
+
+
+CASES = [
+    # (id, edit, the ground-truth findings expected: (file, line, field, check))
+    ("record-to-another-supplier", move(F1, 3, F2, 3), [(F2, 3, None, "gt-wrong-recipient")]),
+    ("summary-line-to-another-supplier", move(C1, 4, C2, 3), [(C2, 3, None, "gt-wrong-recipient")]),
+    ("record-to-a-later-run", move(A1, 2, A2, 3), [(A2, 3, None, "gt-wrong-run")]),
+    ("late-record-to-an-earlier-run", move(S2, 2, S1, 3), [(S1, 3, None, "gt-wrong-run")]),
+    ("record-to-another-supplier-and-run", move(A1, 2, S2, 3),
+     [(S2, 3, None, "gt-wrong-recipient"), (S2, 3, None, "gt-wrong-run")]),
+    ("field-changed", lambda root: set_field(root, D1, 2, 2, b"3938424404"), [(D1, 2, "MPxN", "gt-field-mismatch")]),
+    ("status-changed", lambda root: set_field(root, B, 3, 7, b"Installed"), [(B, 3, "ECoS Status", "gt-field-mismatch")]),
+    ("event-time-changed", lambda root: set_field(root, D2, 2, 9, b"20230710T040000"),
+     [(D2, 2, "Migration Failed DateTime", "gt-field-mismatch")]),
+    ("attempt-number-changed", lambda root: set_field(root, D2, 2, 10, b"3"),
+     [(D2, 2, "Number of Attempts", "gt-field-mismatch")]),
+    ("summary-count-changed", lambda root: set_field(root, C1, 2, 2, b"2"), [(C1, 2, SUCC, "gt-field-mismatch")]),
+    ("snapshot-count-changed", lambda root: set_field(root, E4, 2, 6, b"7"), [(E4, 2, "Devices Count", "gt-field-mismatch")]),
+    ("record-deleted", lambda root: take(root, F1, 3), [(F1, None, None, "gt-missing-record")]),
+    ("record-invented", lambda root: insert(root, A2, 3, EXTRA_001), [(A2, 3, None, "gt-unexpected-record")]),
+    ("record-repeated", lambda root: insert(root, A2, 3, _lines(root, A2)[1]), [(A2, 3, None, "gt-unexpected-record")]),
+    ("file-deleted", lambda root: (root / B).unlink(), [(B, None, None, "gt-missing-file")]),
+    ("file-invented", new_file, [(A3, None, None, "gt-unexpected-file"), (A3, 2, None, "gt-unexpected-record")]),
+    ("file-renumbered", renumber, [(E4.replace("_4_", "_5_"), 1, SEQ, "gt-field-mismatch")]),
+    ("header-window-changed", lambda root: set_field(root, C1, 1, 6, b"20230626T000000"),
+     [(C1, 1, "Report Applicable Start DateTime", "gt-field-mismatch")]),
+]
+
+
+def test_golden_files_give_no_ground_truth_finding(golden_log):
+    verdict = check(GOLDEN, RULES, events=golden_log)
+    assert verdict.errors == 0 and gt_keys(verdict) == []
+    assert set(verdict.totals) == {"late-record"}
+    assert any("22 record(s) of the directory matched one" in n for n in verdict.notes)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
+def test_hand_made_defect_gives_exactly_its_ground_truth_findings(tmp_path, golden_log, case):
+    _, edit, expected = case
+    root = tmp_path / "reports"
+    shutil.copytree(GOLDEN, root)
+    edit(root)
+    verdict = check(root, RULES, events=golden_log)
+    assert gt_keys(verdict) == sorted(expected, key=lambda k: (k[0], -1 if k[1] is None else k[1], k[2] or "", k[3]))
+    assert all(f.severity == "error" for f in verdict if f.check.startswith("gt-"))
+
+
+def test_every_ground_truth_check_has_a_defect():
+    assert {k[3] for case in CASES for k in case[2]} == groundtruth.GT_CHECKS
+
+
+def test_findings_explain_themselves(tmp_path, golden_log):
+    root = tmp_path / "reports"
+    shutil.copytree(GOLDEN, root)
+    move(A1, 2, S2, 3)(root)
+    take(root, F1, 3)
+    set_field(root, D1, 2, 2, b"3938424404")
+    (root / B).unlink()
+    by_check = {f.check: f.message for f in check(root, RULES, events=golden_log) if f.check.startswith("gt-")}
+    assert re.search(r"Device ID '00-00-00-00-00-00-00-05'.*delivered to PSUP02; the event log gives PSUP01 .*"
+                     + re.escape(A1), by_check["gt-wrong-recipient"])
+    assert "the run created 20230715T060000" in by_check["gt-wrong-run"]
+    assert "the run created 20230704T060000" in by_check["gt-wrong-run"] and A1 in by_check["gt-wrong-run"]
+    assert "'3938424404'; the event log gives '3938424403'" == by_check["gt-field-mismatch"]
+    assert "00-00-00-00-00-00-00-0E" in by_check["gt-missing-record"] and "20230722T110000" in by_check["gt-missing-record"]
+    assert "ECOSMIG-003 for PSUP02" in by_check["gt-missing-file"] and "2 record(s)" in by_check["gt-missing-file"]
+
+
+def test_a_file_moved_to_another_folder_is_still_its_file(tmp_path, golden_log):
+    """Files are paired by what they are (report, recipient, run), not by path: a file kept in
+    the wrong folder is a file-name finding, not a ground-truth one."""
+    root = tmp_path / "reports"
+    shutil.copytree(GOLDEN, root)
+    (root / "elsewhere").mkdir()
+    (root / A1).rename(root / "elsewhere" / Path(A1).name)
+    verdict = check(root, RULES, events=golden_log)
+    assert gt_keys(verdict) == []
+    assert ("elsewhere/" + Path(A1).name, None, None, "file-name") in verdict.tuples()
+
+
+def test_a_suppliers_own_folder_against_the_whole_event_log(tmp_path, golden_log):
+    """A supplier checks the files it received: another supplier's files are not missing, but
+    another supplier's record among its own is found."""
+    root = tmp_path / "received"
+    shutil.copytree(GOLDEN / "PSUP02", root)
+    verdict = check(root, RULES, events=golden_log)
+    assert gt_keys(verdict) == [] and verdict.errors == 0
+    assert any("the files of 1 recipient(s) with no file in the directory (PSUP01) were not expected here" in n
+               for n in verdict.notes)
+    insert(root, "ECOSMIG-006_PSUP02_1_20230801060000.csv", 3, _lines(GOLDEN, F1)[2])  # PSUP01's device
+    verdict = check(root, RULES, events=golden_log)
+    assert gt_keys(verdict) == [("ECOSMIG-006_PSUP02_1_20230801060000.csv", 3, None, "gt-wrong-recipient")]
+    message = next(f.message for f in verdict if f.check == "gt-wrong-recipient")
+    assert "the event log gives PSUP01" in message and "PSUP01 has no file in this directory" in message
+
+
+def test_a_missing_file_whose_records_all_went_elsewhere(tmp_path, golden_log):
+    root = tmp_path / "reports"
+    shutil.copytree(GOLDEN, root)
+    insert(root, A2, 2, _lines(root, A1)[1])
+    (root / A1).unlink()
+    verdict = check(root, RULES, events=golden_log)
+    assert gt_keys(verdict) == [(A1, None, None, "gt-missing-file"), (A2, 2, None, "gt-wrong-run")]
+    assert "1 of its records are in other files" in next(f.message for f in verdict if f.check == "gt-missing-file")
+
+
+def test_selection_and_no_event_log(tmp_path, golden_log):
+    root = tmp_path / "reports"
+    shutil.copytree(GOLDEN, root)
+    take(root, F1, 3)
+    assert gt_keys(check(root, RULES)) == []  # without the event log: not run
+    assert "need the event log" in " ".join(check(root, RULES).notes)
+    assert gt_keys(check(root, RULES, events=golden_log, ignore={"gt-missing-record"})) == []
+    assert check(root, RULES, events=golden_log, select={"gt-missing-record"}).tuples() == [
+        (F1, None, None, "gt-missing-record")]
+
+
+def test_the_temporary_reference_is_removed(tmp_path, golden_log, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    check(GOLDEN, RULES, events=golden_log)
+    assert not list(tmp_path.glob("emrr-groundtruth-*"))
+
+
+# --------------------------------------------------------------------------- the engine's own output
+
+
+@pytest.mark.parametrize("name", ["demo", "late_data", "outages", "heavy_switching"])
+def test_engine_output_gives_no_ground_truth_finding(simulated, tmp_path, name):
+    log = simulated(name)
+    summary = engine.report(log.path, tmp_path / "reports", RULES, progress=False)
+    records = sum(s.records for s in summary.per_report.values())
+    verdict = check(tmp_path / "reports", RULES, events=log.path)
+    assert not {c for c in verdict.totals if c.startswith("gt-")}, verdict[:5]
+    assert verdict.errors == 0, verdict[:5]
+    assert any(f"{records:,} record(s) of the directory matched one" in n for n in verdict.notes)
+
+
+def test_the_demo_broken_by_hand(simulated, tmp_path):
+    """A realistic tree: one record moved to another supplier's file of the same run, one to a
+    later run, one changed, one deleted, one invented; exactly those ground-truth findings."""
+    log = simulated("demo")
+    root = tmp_path / "reports"
+    engine.report(log.path, root, RULES, progress=False)
+    files = sorted(p.relative_to(root).as_posix() for p in root.rglob("ECOSMIG-001_*.csv"))
+    by_run: dict[str, list[str]] = {}
+    for rel in files:
+        by_run.setdefault(rel.rsplit("_", 1)[1], []).append(rel)
+    run, (a, b, *_) = next((k, v) for k, v in sorted(by_run.items())
+                           if len(v) >= 2 and len(_lines(root, v[0])) > 7 and len(_lines(root, v[1])) > 3)
+    party = a.split("/")[0]
+    later = next(r for r in files if r.startswith(party + "/") and r.rsplit("_", 1)[1] > run)
+    insert(root, b, 2, take(root, a, 2))  # another supplier, same run
+    insert(root, later, 2, take(root, a, 2))  # same supplier, a later run
+    set_field(root, a, 2, 4, b"ZZZZ")  # Device Manufacturer
+    record = take(root, a, len(_lines(root, a)) - 2)  # the last detail record (then the trailer, then b"")
+    insert(root, a, 2, b"10,FF-FF-FF-FF-FF-FF-FF-FF" + record[record.index(b",", 3):])  # a device nobody has
+    verdict = check(root, RULES, events=log.path)
+    assert gt_keys(verdict) == sorted([
+        (b, 2, None, "gt-wrong-recipient"), (later, 2, None, "gt-wrong-run"),
+        (a, 3, "Device Manufacturer", "gt-field-mismatch"), (a, None, None, "gt-missing-record"),
+        (a, 2, None, "gt-unexpected-record")], key=lambda k: (k[0], -1 if k[1] is None else k[1], k[2] or "", k[3]))
+
+
+# --------------------------------------------------------------------------- never crashes
+
+
+def _mutate(data: bytes, ops: list[tuple]) -> bytes:
+    for op, a, b in ops:
+        if not data:
+            data = bytes([a % 256])
+        i = a % (len(data) + 1)
+        if op == "flip":
+            data = data[:i] + bytes([b]) + data[i + 1:]
+        elif op == "truncate":
+            data = data[:i]
+        elif op == "insert":
+            data = data[:i] + [b",", b'"', b"\r\n", b"\x00", b"\xff", b"10,", b"99,1,", b"00-00"][b % 8] + data[i:]
+        elif op == "duplicate":
+            lines = data.split(b"\r\n")
+            lines.insert(a % len(lines), lines[b % len(lines)])
+            data = b"\r\n".join(lines)
+    return data
+
+
+GOLDEN_FILES = sorted(p.relative_to(GOLDEN).as_posix() for p in GOLDEN.rglob("*.csv"))
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                  HealthCheck.function_scoped_fixture])
+@given(targets=st.lists(st.sampled_from(GOLDEN_FILES), min_size=1, max_size=3, unique=True),
+       ops=st.lists(st.tuples(st.sampled_from(["flip", "truncate", "insert", "duplicate"]),
+                              st.integers(0, 10_000), st.integers(0, 255)), min_size=1, max_size=5),
+       rename=st.none() | st.from_regex(r"ECOSMIG-00[1-6]_PSUP0[1-3]_[0-9]{1,2}_2023070[1-9]0[0-9]0000\.csv",
+                                        fullmatch=True))
+def test_random_garbage_never_crashes_the_ground_truth(golden_log, targets, ops, rename):
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp) / "reports"
+        shutil.copytree(GOLDEN, root)
+        for rel in targets:
+            (root / rel).write_bytes(_mutate((root / rel).read_bytes(), ops))
+        if rename:
+            (root / targets[0]).rename(root / targets[0].split("/")[0] / rename)
+        verdict = check(root, RULES, events=golden_log, max_examples=5)
+        assert all(f.check in CATALOGUE and f.severity == CATALOGUE[f.check].severity for f in verdict)
+
+
+@pytest.mark.parametrize("data", [b"", b"\x00\x01\x02", b"\xff\xfe" * 50, b'"' * 7, b"10," * 5000,
+                                  b"00,ECOSMIG-001,PSUP01,3\r\n10,a,b\r\n99,1\r\n"])
+def test_odd_files_with_ground_truth(tmp_path, golden_log, data):
+    root = tmp_path / "reports"
+    shutil.copytree(GOLDEN, root)
+    (root / A1).write_bytes(data)
+    verdict = check(root, RULES, events=golden_log)
+    assert verdict.errors > 0
+    assert (A1, None, None, "gt-missing-record") in verdict.tuples()  # its one record could not be read
+
+
+# --------------------------------------------------------------------------- the command line
+
+
+def test_cli_check_with_events(tmp_path, golden_log, capsys):
+    from xml.etree import ElementTree
+
+    assert cli.main(["check", str(GOLDEN), "--events", str(golden_log)]) == 0
+    assert "ground truth" in capsys.readouterr().out
+    root = tmp_path / "reports"
+    shutil.copytree(GOLDEN, root)
+    move(F1, 3, F2, 3)(root)
+    x = tmp_path / "v.xml"
+    assert cli.main(["check", str(root), "--events", str(golden_log), "--junit", str(x)]) == 1
+    out = capsys.readouterr().out
+    assert "gt-wrong-recipient" in out and "FAIL" in out
+    cases = {c.get("name"): c for c in ElementTree.parse(x).getroot().findall(".//testcase")}
+    assert cases["gt-wrong-recipient"].find("failure") is not None
+    assert cases["gt-missing-record"].find("failure") is None and cases["gt-missing-record"].find("skipped") is None
+    assert cli.main(["check", str(root), "--events", str(golden_log), "--select", "ground-truth"]) == 1
+    assert cli.main(["check", str(root), "--events", str(golden_log), "--ignore", "ground-truth"]) == 0
+    assert cli.main(["check", str(root), "--junit", str(x)]) == 0  # without the event log: skipped
+    cases = {c.get("name"): c for c in ElementTree.parse(x).getroot().findall(".//testcase")}
+    assert all(cases[c].find("skipped") is not None for c in groundtruth.GT_CHECKS)
+
+
+def test_cli_check_with_a_bad_event_log_cannot_run(tmp_path, capsys):
+    (tmp_path / "log").mkdir()
+    assert cli.main(["check", str(GOLDEN), "--events", str(tmp_path / "log")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("emrr: error: ") and "\n" not in err
+
+
+def test_emrr_run_ends_with_the_verdict(tmp_path, capsys):
+    out = tmp_path / "demo"
+    assert cli.main(["run", str(ROOT / "scenarios" / "demo.yaml"), "--out", str(out), "--no-progress"]) == 0
+    text = capsys.readouterr().out
+    tail = text[text.index("checked "):]
+    assert f"checked {out / 'reports'} against emrr-revised" in tail
+    assert "ground truth: the event log" in tail and "gt-" not in tail
+    assert tail.rstrip().splitlines()[-1].startswith("PASS: 0 error(s)")
+
+
+def test_emrr_run_exits_1_when_its_check_finds_an_error(tmp_path, capsys, monkeypatch):
+    from conformance import checker
+
+    seen = {}
+
+    def broken(directory, rs, **kwargs):
+        seen.update(kwargs, directory=Path(directory))
+        finding = Finding("PXX001/x.csv", 2, "MPxN", "gt-field-mismatch", "error", "'1'; the event log gives '2'")
+        return Verdict([finding], {"gt-field-mismatch": 1}, files=1, records=1)
+
+    monkeypatch.setattr(checker, "check", broken)
+    out = tmp_path / "demo"
+    assert cli.main(["run", str(ROOT / "scenarios" / "demo.yaml"), "--out", str(out), "--no-progress"]) == 1
+    assert seen["directory"] == out / "reports" and Path(seen["events"]) == out / "events"
+    assert "FAIL: 1 error(s)" in capsys.readouterr().out
+    assert cli.main(["run", str(ROOT / "scenarios" / "demo.yaml"), "--out", str(out), "--no-progress",
+                     "--no-check"]) == 0
