@@ -26,6 +26,7 @@ class Check:
     title: str
     description: str
     template: str
+    default: bool = True  # False: runs only when selected (--select), e.g. an informative warning
 
     def message(self, **values: object) -> str:
         return self.template.format(**values)
@@ -119,8 +120,10 @@ _CHECKS = (
           "Late record",
           "A record of a \"previously unreported\" detail report whose date-time is before its "
           "file's window: allowed (a late notification, or a run lost to an outage, carries the "
-          "record to a later file), reported as a warning so that a reader sees the delay.",
-          "{field} {found} is {delay} before the window start {start} (late or carried forward)"),
+          "record to a later file). Off unless selected (`--select late-record`): conforming "
+          "files have such records, and a verdict on the reference's own output has no finding.",
+          "{field} {found} is {delay} before the window start {start} (late or carried forward)",
+          default=False),
     # ------------------------------------------------------------------ field
     Check("field-type", "field", ERROR, "EMRR App. A Field Type and format; §3.2.5",
           "Field type",
@@ -315,9 +318,9 @@ measures it (a synthetic ECOSMIG-001 file of 999,999 records, the most Rows Coun
 
 ## Readings the checker takes
 
-- **Late records** (`late-record`, a warning): a detail report's file holds "all previously
-  unreported transactions" (§3.1.6), so a record earlier than its file's window is allowed
-  (a late notification, or a run lost to an outage). It is a warning, not an error; a record
+- **Late records** (`late-record`, a warning, only when selected): a detail report's file holds
+  "all previously unreported transactions" (§3.1.6), so a record earlier than its file's window
+  is allowed (a late notification, or a run lost to an outage). It is not an error; a record
   *after* the window's end is an error (`detail-time-window`). ECOSMIG-003 (a device's latest
   state) and ECOSMIG-004 (a classification date) are only checked for not being after the
   window's end.
@@ -399,13 +402,14 @@ def render_markdown() -> str:
     lines.append("| id | family | severity | what it checks | clause |")
     lines.append("| --- | --- | --- | --- | --- |")
     for c in _CHECKS:
-        lines.append(f"| `{c.id}` | {c.family} | {c.severity} | {c.title} | {c.clause} |")
+        severity = c.severity if c.default else f"{c.severity} (when selected)"
+        lines.append(f"| `{c.id}` | {c.family} | {severity} | {c.title} | {c.clause} |")
     for family in FAMILIES:
         lines.append("")
         lines.append(f"## {family.capitalize()} checks")
         for c in (c for c in _CHECKS if c.family == family):
             lines.append("")
-            lines.append(f"### `{c.id}` ({c.severity})")
+            lines.append(f"### `{c.id}` ({c.severity}{'' if c.default else ', only when selected'})")
             lines.append("")
             lines.append(c.description)
             lines.append("")

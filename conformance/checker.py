@@ -47,7 +47,7 @@ def check(directory: str | Path, ruleset: str | Path | Ruleset | None = None, *,
         next(os.scandir(root), None)
     except OSError as exc:
         raise UserError(f"cannot read the directory: {exc.strerror}", file=str(root))
-    enabled = set(select) if select else set(CATALOGUE)
+    enabled = set(select) if select else {c for c, check in CATALOGUE.items() if check.default}
     enabled -= set(ignore or ())
     out = Collector(enabled, max_examples)
     checker = Checker(root, rs, out)
@@ -79,6 +79,9 @@ def check(directory: str | Path, ruleset: str | Path | Ruleset | None = None, *,
 
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+_ENGINE_BOOKKEEPING = {"run-manifest.json", ".emrr-state.json", ".emrr-journal.jsonl"}
 
 
 def _printable(rel: str) -> str:
@@ -126,6 +129,8 @@ class Checker:
                 path = Path(folder) / name
                 if self.pattern.is_candidate(name) and not path.is_dir():
                     found.append(path.relative_to(self.root).as_posix())
+                elif folder == str(self.root) and name in _ENGINE_BOOKKEEPING:
+                    continue  # the reference engine's manifest, state and journal
                 else:
                     self.ignored += 1
         return sorted(found)

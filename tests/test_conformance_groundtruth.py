@@ -148,7 +148,7 @@ CASES = [
 def test_golden_files_give_no_ground_truth_finding(golden_log):
     verdict = check(GOLDEN, RULES, events=golden_log)
     assert verdict.errors == 0 and gt_keys(verdict) == []
-    assert set(verdict.totals) == {"late-record"}
+    assert set(verdict.totals) <= {"late-record"}
     assert any("22 record(s) of the directory matched one" in n for n in verdict.notes)
 
 
