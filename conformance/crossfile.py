@@ -23,6 +23,7 @@ from rules.ruleset import Report, Ruleset
 
 SUCCESS, FAILURE = "migration_success", "migration_failure"
 MAX_WINDOW = 92 * 86400  # a summary window longer than this is a `window` finding, not reconciled
+SORT_ABOVE = 100_000  # records above which repeated keys are found by sorting their hashes (``repeated``)
 
 
 @dataclass
@@ -56,16 +57,83 @@ class Roles:
         return sorted(i for i in idx if i is not None)
 
 
+# A text compared across files (a Device ID, a group_by column) is kept compact: a Device ID as the
+# engine writes it (8 upper-case hex pairs joined by "-") as its 64-bit number, any other text as a
+# Categorical. (k, x) is (the number, null) or (null, the text), so two values are equal exactly
+# when their pairs are (nulls compared as equal): 12 bytes a record or less (no Categorical column
+# is made when every value is a number) instead of a string's 40, for tens of millions of records.
+HEX_PAIRS = "^[0-9A-F]{2}(?:-[0-9A-F]{2}){7}$"
+
+
+def text_key(i: int) -> list[str]:
+    """The columns that stand for text field ``i`` in the kept frames: its (number, other text)."""
+    return [f"k{i}", f"x{i}"]
+
+
+def text_key_exprs(i: int) -> list[pl.Expr]:
+    c = pl.col(f"c{i}")
+    shaped = c.str.contains(HEX_PAIRS)
+    number = c.str.replace_all("-", "", literal=True).str.to_integer(base=16, dtype=pl.UInt64, strict=False)
+    return [pl.when(shaped).then(number).otherwise(None).alias(f"k{i}"),
+            pl.when(shaped).then(None).otherwise(c).cast(pl.Categorical).alias(f"x{i}")]
+
+
+def present(keys: list[list[str]]) -> pl.Expr:
+    """True where no value of ``keys`` is null: each key is its columns (a text key's pair is
+    null only when both its parts are)."""
+    return pl.all_horizontal([pl.any_horizontal([pl.col(c).is_not_null() for c in key]) for key in keys]) \
+        if keys else pl.lit(True)
+
+
+def keep_present(frame: pl.DataFrame, keys: list[list[str]]) -> pl.DataFrame:
+    """``frame`` without the rows where a value of ``keys`` is null (no copy when there is none)."""
+    if all(any(frame[c].null_count() == 0 for c in key) for key in keys):
+        return frame
+    return frame.filter(present(keys))
+
+
+def repeated(values: np.ndarray, step: int = 1 << 20) -> np.ndarray:
+    """A mask of the values that occur more than once (a sort, not a hash table: less memory)."""
+    ordered = np.sort(values)
+    same = ordered[1:] == ordered[:-1]
+    twice = np.unique(ordered[1:][same])
+    del ordered, same
+    mask = np.zeros(len(values), dtype=bool)
+    if len(twice) == 0:
+        return mask
+    for start in range(0, len(values), step):
+        part = values[start:start + step]
+        at = np.searchsorted(twice, part)
+        np.minimum(at, len(twice) - 1, out=at)
+        mask[start:start + step] = twice[at] == part
+    return mask
+
+
+def _key_fields(report: Report, roles: Roles) -> set[int]:
+    """The fields compared as text keys: the device and the non-date group columns."""
+    out = {i for i in roles.group if report.detail[i].type not in ("datetime", "date")}
+    if roles.device is not None:
+        out.add(roles.device)
+    return out
+
+
 def kept_columns(report: Report) -> list[pl.Expr]:
-    """What a batch of detail records keeps for the checks across files (beside fid and line)."""
+    """What a batch of detail records keeps for the checks across files (beside fid and line):
+    a date-time as seconds since the epoch (null when unreadable), an integer as a number (null
+    when it is not one), a text key as its compact pair (``text_key``)."""
+    roles = Roles.of(report)
+    keys = _key_fields(report, roles)
     out = []
-    for i in Roles.of(report).kept():
+    for i in roles.kept():
         f = report.detail[i]
-        if f.type in ("datetime", "date"):
+        if f.type in ("datetime", "date") and i not in keys:
             out.append(pl.col(f"t{i}"))  # seconds since the epoch, null when unreadable
             continue
-        out.append(pl.col(f"c{i}"))
-        if f.type == "integer":
+        if i in keys:
+            out.extend(text_key_exprs(i))
+        if f.type in ("datetime", "date"):
+            out.append(pl.col(f"t{i}"))
+        elif f.type == "integer":
             out.append(pl.when(pl.col(f"c{i}").str.contains("^[0-9]{1,18}$"))
                        .then(pl.col(f"c{i}").cast(pl.Int64, strict=False)).alias(f"n{i}"))
     return out
@@ -172,22 +240,27 @@ class CrossFile:
         if report.assignment == "previously_unreported":
             if roles.device is None:
                 return
-            keys = [f"c{roles.device}"] + [f"t{i}" for i in roles.times]
+            keys = [text_key(roles.device)] + [[f"t{i}"] for i in roles.times]
             key_names = [names[roles.device].name] + [names[i].name for i in roles.times]
             if roles.attempts is not None:
-                keys.append(f"n{roles.attempts}")
+                keys.append([f"n{roles.attempts}"])
                 key_names.append(names[roles.attempts].name)
         else:
             cols = roles.group or ([roles.device] if roles.device is not None else [])
             if not cols:
                 return
-            keys = ["fid"] + [f"t{i}" if names[i].type in ("datetime", "date") else f"c{i}" for i in cols]
+            keys = [["fid"]] + [[f"t{i}"] if names[i].type in ("datetime", "date") else text_key(i) for i in cols]
             key_names = [names[i].name for i in cols]
-        data = frame.select("fid", "line", *[k for k in keys if k != "fid"]).drop_nulls(keys)
+        flat = [c for key in keys for c in key]
+        data = keep_present(frame.select("fid", "line", *[c for c in flat if c != "fid"]), keys)
         # a 64-bit hash of the key finds the candidates; the keys themselves decide among them
-        data = data.filter(pl.struct(keys).hash().is_duplicated())
-        if data.height == 0 or not data.select(pl.struct(keys).is_duplicated().any()).item():
+        if data.height > SORT_ABOVE:
+            data = data.filter(pl.Series(repeated(data.select(pl.struct(flat).hash()).to_series().to_numpy())))
+        else:
+            data = data.filter(pl.struct(flat).hash().is_duplicated())
+        if data.height == 0 or not data.select(pl.struct(flat).is_duplicated().any()).item():
             return
+        keys = flat
         data = (data.join(self.meta.select("fid", "created"), on="fid", how="left")
                 .sort(["created", "fid", "line"], nulls_last=True))
         data = data.with_columns(pl.col("fid").first().over(keys).alias("first_fid"),
@@ -207,9 +280,9 @@ class CrossFile:
     def attempts(self, report: Report, frame: pl.DataFrame, roles: Roles) -> None:
         if roles.attempts is None or not self.out.wants("attempt-order"):
             return
-        dev, t, n = f"c{roles.device}", f"t{roles.event_time}", f"n{roles.attempts}"
-        same = pl.col(dev) == pl.col(dev).shift(1)
-        data = frame.select("fid", "line", dev, t, n).drop_nulls([dev, t, n]).sort([dev, t, n, "fid", "line"])
+        dev, t, n = text_key(roles.device), f"t{roles.event_time}", f"n{roles.attempts}"
+        same = pl.all_horizontal([pl.col(c).eq_missing(pl.col(c).shift(1)) for c in dev])
+        data = keep_present(frame.select("fid", "line", *dev, t, n), [dev, [t], [n]]).sort([*dev, t, n, "fid", "line"])
         repeat = same & (pl.col(t) == pl.col(t).shift(1)) & (pl.col(n) == pl.col(n).shift(1))
         data = data.filter(~repeat.fill_null(False))  # the same attempt twice: a duplicate-record
         previous = {c: pl.when(same).then(pl.col(c).shift(1)).alias(f"prev_{c}") for c in (n, t, "fid", "line")}
@@ -229,16 +302,30 @@ class CrossFile:
             return
         _, s_frame, s_roles = success
         _, f_frame, f_roles = failure
-        sd, st = f"c{s_roles.device}", f"t{s_roles.event_time}"
-        fd, ft = f"c{f_roles.device}", f"t{f_roles.event_time}"
-        successes = s_frame.select(pl.col(sd).alias("device"), pl.col(st).alias("s_time"), pl.col("fid").alias("s_fid"),
-                                   pl.col("line").alias("s_line")).drop_nulls(["device", "s_time"])
-        bad = (f_frame.select("fid", "line", pl.col(fd).alias("device"), pl.col(ft).alias("f_time"))
-               .drop_nulls(["device", "f_time"])
-               .join(successes, on="device", how="inner")
+        st, ft = f"t{s_roles.event_time}", f"t{f_roles.event_time}"
+        device = ["dk", "dx"]
+        failures = keep_present(f_frame.select("fid", "line", *[pl.col(c).alias(a) for c, a in
+                                                                  zip(text_key(f_roles.device), device)],
+                                               pl.col(ft).alias("f_time")), [device, ["f_time"]])
+        # only the successes of a device that failed are paired: picked by a mask, not a join (no
+        # copy of the successes' columns)
+        sk, sx = text_key(s_roles.device)
+        failed = failures.select(device).unique()
+        maybe = pl.col(sk).is_in(failed["dk"].drop_nulls().implode()).fill_null(False)
+        if failed["dx"].null_count() < failed.height:
+            maybe = maybe | pl.col(sx).is_in(failed["dx"].drop_nulls().implode()).fill_null(False)
+        mask = s_frame.select(maybe).to_series()
+        successes = keep_present(s_frame.filter(mask).select(
+            pl.col(sk).alias("dk"), pl.col(sx).alias("dx"), pl.col(st).alias("s_time"), pl.col("fid").alias("s_fid"),
+            pl.col("line").alias("s_line")), [device, ["s_time"]])
+        # the device's first success; of two at the same time (one a duplicate-record), the one
+        # reported first (its file's creation, then the file and line), as duplicate-record reads it
+        created = self.meta.select(pl.col("fid").alias("s_fid"), pl.col("created").alias("s_created"))
+        bad = (failures.join(successes, on=device, how="inner", nulls_equal=True)
                .filter(pl.col("f_time") > pl.col("s_time"))
-               .sort(["fid", "line", "s_time"])
-               .unique(["fid", "line"], keep="first", maintain_order=True))  # the device's first success
+               .join(created, on="s_fid", how="left")
+               .sort(["fid", "line", "s_time", "s_created", "s_fid", "s_line"], nulls_last=True)
+               .unique(["fid", "line"], keep="first", maintain_order=True))
         self.out.add_many("failure-after-success", None, [
             (self.files[r["fid"]].rel, r["line"], CATALOGUE["failure-after-success"].message(
                 time=self._t(r["f_time"]), success_time=self._t(r["s_time"]),
@@ -262,12 +349,12 @@ class CrossFile:
         if found is not None:
             _, frame, roles = found
             t = f"t{roles.event_time}"
-            readable = dict(frame.group_by("fid").agg(pl.col(t).is_not_null().sum()).iter_rows())
-            records = frame.select("fid", "line", (pl.col(t) // 86400).alias("day")).drop_nulls()
+            readable = dict(frame.lazy().group_by("fid").agg(pl.col(t).is_not_null().sum()).collect().iter_rows())
+            records = frame.lazy().select("fid", "line", (pl.col(t) // 86400).alias("day")).drop_nulls()
             repeats = self.repeats.get(report.id)
             if repeats is not None and repeats.height:  # an event reported twice counts once
-                records = records.join(repeats, on=["fid", "line"], how="anti")
-            counts = (records.group_by("fid", "day").len()
+                records = records.join(repeats.lazy(), on=["fid", "line"], how="anti")
+            counts = (records.group_by("fid", "day").len().collect()
                       .join(self.meta, on="fid", how="left").drop_nulls(["created", "recipient"])
                       .group_by("recipient", "day", "created").agg(pl.col("len").sum())
                       .sort(["recipient", "day", "created"]))
