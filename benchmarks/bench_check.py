@@ -36,6 +36,7 @@ from __future__ import annotations
 import argparse
 import csv
 import datetime as dt
+import io
 import json
 import os
 import re
@@ -117,7 +118,7 @@ def run_national(reports: Path, work: Path, timeout: float | None) -> dict[str, 
         process_wall_seconds=elapsed,
         peak_tree_rss_bytes=peak,
         rss_samples=samples,
-        # the largest child waited for so far: this is the first one
+        # the largest child waited for so far: this one (before it only git ran)
         child_ru_maxrss_bytes=resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024,
     )
     if timed_out:
@@ -200,21 +201,13 @@ def plain_csv(source: Path, target: Path, names: list[str]) -> int:
     if lines and lines[-1] == b"":
         lines.pop()
     body = lines[1:-1]
+    header = io.StringIO()
+    csv.writer(header, lineterminator="\r\n").writerow(names)
     with target.open("wb") as out:
-        header = []
-        csv.writer(_Sink(header), lineterminator="\r\n").writerow(names)
-        out.write("".join(header).encode())
+        out.write(header.getvalue().encode())
         out.write(b"\r\n".join(body))
         out.write(b"\r\n")
     return len(body)
-
-
-class _Sink:
-    def __init__(self, parts: list[str]):
-        self.parts = parts
-
-    def write(self, text: str) -> None:
-        self.parts.append(text)
 
 
 def _best(times: list[float]) -> dict[str, Any]:

@@ -11,6 +11,7 @@ directory, an unknown ruleset).
 from __future__ import annotations
 
 import os
+import stat
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -44,7 +45,8 @@ def check(directory: str | Path, ruleset: str | Path | Ruleset | None = None, *,
     if not root.is_dir():
         raise UserError("not a directory; expected a directory of report files", file=str(root))
     try:
-        next(os.scandir(root), None)
+        with os.scandir(root) as entries:
+            next(entries, None)
     except OSError as exc:
         raise UserError(f"cannot read the directory: {exc.strerror}", file=str(root))
     enabled = set(select) if select else {c for c, check in CATALOGUE.items() if check.default}
@@ -128,7 +130,16 @@ class Checker:
             for name in sorted(names):
                 path = Path(folder) / name
                 if self.pattern.is_candidate(name) and not path.is_dir():
-                    found.append(path.relative_to(self.root).as_posix())
+                    rel = path.relative_to(self.root).as_posix()
+                    try:
+                        special = not stat.S_ISREG(path.stat().st_mode)
+                    except OSError:
+                        special = False  # a dangling link: reading it reports file-unreadable
+                    if special:  # a FIFO or device would block or never end: not read
+                        self.out.add("file-unreadable", _printable(rel), None, None,
+                                     reason="not a regular file")
+                        continue
+                    found.append(rel)
                 elif folder == str(self.root) and name in _ENGINE_BOOKKEEPING:
                     continue  # the reference engine's manifest, state and journal
                 else:
