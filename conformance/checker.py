@@ -21,7 +21,7 @@ import polars as pl
 
 from conformance import crossfile
 from conformance.catalogue import CATALOGUE
-from conformance.fields import check_fields
+from conformance.fields import check_fields, field_masks
 from conformance.findings import Collector, Verdict
 from conformance.formats import duration, epoch_expr, show
 from conformance.names import NamePattern
@@ -122,6 +122,7 @@ class Checker:
         # called with (report, frame of fid, line, c0...) for each batch of detail records read
         # (conformance/groundtruth.py); None: nobody wants them
         self.capture = None
+        self._masks: dict[tuple, list] = {}
 
     def discover(self) -> list[str]:
         found = []
@@ -202,6 +203,13 @@ class Checker:
     def rel_of(self, fid: int) -> str:
         return self.files[fid].rel
 
+    def masks(self, layout: tuple, typed: frozenset[int] = frozenset()) -> list:
+        """The field checks of a layout, built once per run (``fields.field_masks``)."""
+        key = (id(layout), typed)
+        if key not in self._masks:
+            self._masks[key] = field_masks(layout, self.rs, self.out, typed=typed)
+        return self._masks[key]
+
     def flush(self, rid: str | None) -> None:
         batch = self.pending.pop(rid, None)
         if batch is None or not batch.fids:
@@ -227,11 +235,19 @@ class Checker:
             return
         if self.capture is not None:
             self.capture(report, frame)
-        check_fields(frame, report.detail, self.rs, self.out, self.rel_of)
         times = [(i, f) for i, f in enumerate(report.detail) if f.type in ("datetime", "date")]
-        frame = frame.with_columns([epoch_expr(pl.col(f"c{i}"), f.type, self.rs.datetime_format,
-                                               self.rs.date_format).alias(f"t{i}") for i, f in times])
-        self.windows(frame, report, times)
+        # each date-time parsed once (seconds since the epoch, null when unreadable), and its
+        # file's window beside it: the field checks and the window checks in one pass
+        windows = self.window_checks(report, times)
+        frame = frame.with_columns(
+            [epoch_expr(pl.col(f"c{i}"), f.type, self.rs.datetime_format, self.rs.date_format).alias(f"t{i}")
+             for i, f in times] + (self.window_bounds(batch.fids) if windows else []))
+        hits = check_fields(frame, report.detail, self.rs, self.out, self.rel_of,
+                            masks=self.masks(report.detail, frozenset(i for i, _ in times)),
+                            also=[mask for *_, mask, _ in windows])
+        for hit, window in zip(hits, windows):
+            if hit:
+                self.window_findings(frame, report, *window)
         self.kept[rid].append(frame.select("fid", "line", *crossfile.kept_columns(report)))
 
     def ends(self) -> None:
@@ -243,47 +259,53 @@ class Checker:
                                   **{f"c{i}": [r[2][i] for r in rows] for i in range(len(layout))}},
                                  schema={"fid": pl.Int32, "line": pl.Int64,
                                          **{f"c{i}": pl.String for i in range(len(layout))}})
-            check_fields(frame, layout, self.rs, self.out, self.rel_of)
+            check_fields(frame, layout, self.rs, self.out, self.rel_of, masks=self.masks(layout))
 
-    def windows(self, frame: pl.DataFrame, report: Report, times: list) -> None:
-        """detail-time-window and late-record: each record's date-times against its file's window."""
-        wants_late = self.out.wants("late-record") and report.assignment == "previously_unreported"
-        if not times or not (self.out.wants("detail-time-window") or wants_late):
-            return
-        fids = frame["fid"].unique().to_list()
-        known = [self.files[k] for k in fids if self.files[k].window_start is not None
-                 and self.files[k].window_end is not None]
-        if not known:
-            return
-        meta = pl.DataFrame({"fid": [f.fid for f in known], "ws": [f.window_start for f in known],
-                             "we": [f.window_end for f in known]},
-                            schema={"fid": pl.Int32, "ws": pl.Int64, "we": pl.Int64})
-        data = frame.select("fid", "line", *[pl.col(f"c{i}") for i, _ in times], *[pl.col(f"t{i}") for i, _ in times]) \
-            .join(meta, on="fid", how="inner")
-        fmt = self.rs.datetime_format
+    # ------------------------------------------------------------------ detail date-times against the window
+
+    def window_checks(self, report: Report, times: list) -> list[tuple]:
+        """(check, field index, field, mask, where) of detail-time-window and late-record: each
+        record's date-times against its file's window (``ws``, ``we``: null when unknown)."""
+        found = []
         for i, f in times:
             t = pl.col(f"t{i}")
-            span = 86399 if f.type == "date" else 0
-            checks = [("detail-time-window", t > pl.col("we"), "after")]
+            span = 86399 if f.type == "date" else 0  # a Date is the whole day
+            candidates = [("detail-time-window", t > pl.col("we"), "after")]
             if report.assignment == "previously_unreported":
-                checks.append(("late-record", t + span < pl.col("ws"), "before"))
+                candidates.append(("late-record", t + span < pl.col("ws"), "before"))
             elif report.assignment == "window_activity":
-                checks.append(("detail-time-window", t + span < pl.col("ws"), "before"))
-            for check, mask, where in checks:
-                if not self.out.wants(check):
-                    continue
-                bad = data.filter(mask)
-                if bad.height == 0:
-                    continue
-                room = self.out.room(check)
-                rows = (bad if room is None else bad.head(room)).to_dicts()
-                spec = CATALOGUE[check]
-                if check == "late-record":
-                    shown = [(self.rel_of(r["fid"]), r["line"], spec.message(
-                        field=f.name, found=r[f"c{i}"], delay=duration(r["ws"] - r[f"t{i}"]),
-                        start=show(r["ws"], fmt))) for r in rows]
-                else:
-                    shown = [(self.rel_of(r["fid"]), r["line"], spec.message(
-                        field=f.name, found=r[f"c{i}"], where=where, start=show(r["ws"], fmt),
-                        end=show(r["we"], fmt))) for r in rows]
-                self.out.add_many(check, f.name, shown, bad.height)
+                candidates.append(("detail-time-window", t + span < pl.col("ws"), "before"))
+            found += [(check, i, f, mask, where) for check, mask, where in candidates if self.out.wants(check)]
+        return found
+
+    def window_bounds(self, fids: list[int]) -> list[pl.Expr]:
+        """``ws`` and ``we``: the window of each record's file, looked up by ``fid``."""
+        if len(fids) == 1:
+            info = self.files[fids[0]]
+            return [pl.lit(info.window_start, dtype=pl.Int64).alias("ws"),
+                    pl.lit(info.window_end, dtype=pl.Int64).alias("we")]
+        low, high = min(fids), max(fids)
+        known = [self.files[k] for k in range(low, high + 1)]
+        starts = pl.Series([f.window_start for f in known], dtype=pl.Int64)
+        ends = pl.Series([f.window_end for f in known], dtype=pl.Int64)
+        at = pl.col("fid") - low
+        return [pl.lit(starts).gather(at).alias("ws"), pl.lit(ends).gather(at).alias("we")]
+
+    def window_findings(self, frame: pl.DataFrame, report: Report, check: str, i: int, f, mask: pl.Expr,
+                        where: str) -> None:
+        bad = frame.filter(mask)
+        if bad.height == 0:
+            return
+        room = self.out.room(check)
+        rows = (bad if room is None else bad.head(room)).select("fid", "line", f"c{i}", f"t{i}", "ws", "we").to_dicts()
+        spec = CATALOGUE[check]
+        fmt = self.rs.datetime_format
+        if check == "late-record":
+            shown = [(self.rel_of(r["fid"]), r["line"], spec.message(
+                field=f.name, found=r[f"c{i}"], delay=duration(r["ws"] - r[f"t{i}"]),
+                start=show(r["ws"], fmt))) for r in rows]
+        else:
+            shown = [(self.rel_of(r["fid"]), r["line"], spec.message(
+                field=f.name, found=r[f"c{i}"], where=where, start=show(r["ws"], fmt),
+                end=show(r["we"], fmt))) for r in rows]
+        self.out.add_many(check, f.name, shown, bad.height)

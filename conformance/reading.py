@@ -40,14 +40,21 @@ def _line_of(text: str, pos: int) -> int:
     return len(_BREAKS.findall(text, 0, pos)) + 1
 
 
-@dataclass
 class Text:
-    """A file's text and how many LF, CR and CRLF it holds (each counted once)."""
+    """A file's text as UTF-8 bytes (the file's own bytes when they are valid UTF-8: nothing is
+    copied), decoded to ``str`` only when asked, and how many LF, CR and CRLF it holds (each
+    counted once)."""
 
-    text: str
-    lf: int
-    cr: int
-    crlf: int
+    __slots__ = ("data", "lf", "cr", "crlf", "_text")
+
+    def __init__(self, data: bytes, lf: int, cr: int, crlf: int, text: str | None = None):
+        self.data, self.lf, self.cr, self.crlf, self._text = data, lf, cr, crlf, text
+
+    @property
+    def text(self) -> str:
+        if self._text is None:
+            self._text = self.data.decode("utf-8")
+        return self._text
 
 
 def decode(data: bytes, rel: str, out: Collector, encoding: str, terminator: str) -> Text | None:
@@ -66,18 +73,25 @@ def decode(data: bytes, rel: str, out: Collector, encoding: str, terminator: str
     if data.startswith(BOM):
         out.add("bom", rel, 1, None)
         data = data[len(BOM):]
-    try:
-        text = data.decode(encoding)
-    except UnicodeDecodeError as exc:
-        bad = sum(1 for _ in _invalid_lines(data, encoding))
-        out.add("encoding", rel, data.count(b"\n", 0, exc.start) + 1, None,
-                problem=f"not {encoding}: byte {data[exc.start]:#04x} at offset {exc.start} ({exc.reason}); "
-                        f"{bad} line(s) affected; read with replacement characters")
-        text = data.decode(encoding, errors="replace")
-    if codecs.lookup(encoding).name == "utf-8":
-        t = Text(text, *_breaks(data))
+    utf8 = codecs.lookup(encoding).name == "utf-8"
+    if utf8 and data.isascii():  # the common case: valid as it is, no copy
+        t = Text(data, *_breaks(data))
     else:
-        t = Text(text, text.count("\n"), text.count("\r"), text.count("\r\n"))
+        try:
+            text = data.decode(encoding)
+        except UnicodeDecodeError as exc:
+            bad = sum(1 for _ in _invalid_lines(data, encoding))
+            out.add("encoding", rel, data.count(b"\n", 0, exc.start) + 1, None,
+                    problem=f"not {encoding}: byte {data[exc.start]:#04x} at offset {exc.start} ({exc.reason}); "
+                            f"{bad} line(s) affected; read with replacement characters")
+            text = data.decode(encoding, errors="replace")
+        else:
+            if utf8:
+                t = Text(data, *_breaks(data), text=text)
+                _line_endings(t, rel, out, terminator)
+                return t
+        utf = text.encode("utf-8")
+        t = Text(utf, *_breaks(utf), text=text)
     _line_endings(t, rel, out, terminator)
     return t
 
@@ -88,16 +102,22 @@ _STEP = 1 << 24
 def _breaks(data: bytes) -> tuple[int, int, int]:
     """LF, CR and CRLF in UTF-8 ``data``: as many as in its text (LF and CR are one byte each,
     never part of another character, and never taken into a replacement character), counted by
-    NumPy, several times faster than ``str.count`` (in steps, to bound the memory)."""
+    NumPy, several times faster than ``bytes.count`` (in steps, to bound the memory). A CRLF is
+    the 16-bit little-endian word 0x0A0D at an even or at an odd offset: two passes over
+    half-length views, no array of positions."""
     a = np.frombuffer(data, dtype=np.uint8)
+    n = len(a)
     lf = cr = crlf = 0
-    for start in range(0, len(a), _STEP):
+    for start in range(0, n, _STEP):  # _STEP is even
         part = a[start:start + _STEP]
         lf += int(np.count_nonzero(part == 10))
-        at = np.flatnonzero(part == 13)
-        cr += len(at)
-        at += start + 1
-        crlf += int(np.count_nonzero(a[at[at < len(a)]] == 10))
+        crs = int(np.count_nonzero(part == 13))
+        cr += crs
+        if crs:  # pairs starting in this step (the next step's first byte included)
+            pair = a[start:min(start + _STEP + 1, n)]
+            for offset in (0, 1):
+                words = (len(pair) - offset) // 2
+                crlf += int(np.count_nonzero(pair[offset:offset + 2 * words].view("<u2") == 0x0A0D))
     return lf, cr, crlf
 
 
@@ -112,7 +132,7 @@ def _invalid_lines(data: bytes, encoding: str):
 def _line_endings(t: Text, rel: str, out: Collector, terminator: str) -> None:
     if not out.wants("line-ending"):
         return
-    text, n_lf, n_cr, n_crlf = t.text, t.lf, t.cr, t.crlf
+    n_lf, n_cr, n_crlf = t.lf, t.cr, t.crlf
     if terminator == "\r\n":
         bad, pattern, name = (n_lf - n_crlf) + (n_cr - n_crlf), r"\r(?!\n)|(?<!\r)\n", "LF or CR alone"
     elif terminator == "\n":
@@ -120,25 +140,26 @@ def _line_endings(t: Text, rel: str, out: Collector, terminator: str) -> None:
     else:
         bad, pattern, name = n_lf, r"\r?\n", "LF or CRLF"
     if bad:
+        text = t.text
         first = re.search(pattern, text)
         out.add("line-ending", rel, _line_of(text, first.start()), None,
                 problem=f"{bad} line(s) end with {name}; expected {terminator!r} (first at this line)")
-    if text and not text.endswith(("\n", "\r")):
-        out.add("line-ending", rel, _line_of(text, len(text)), None,
+    if t.data and not t.data.endswith((b"\n", b"\r")):
+        out.add("line-ending", rel, _line_of(t.text, len(t.text)), None,
                 problem=f"the last line has no line terminator; expected {terminator!r}")
 
 
 @dataclass
 class Parsed:
     """A file's records: the first and the last (line, fields), and the records between them
-    (the body) either as text still to split (``body_text`` from line ``body_start``) or as rows
+    (the body) either as UTF-8 text still to split (``body_text`` from line ``body_start``) or as rows
     already parsed by the csv module (``body_lines``, ``body_rows``). A blank line is ``[""]``."""
 
     count: int = 0
     split: bool = False  # read by the quote-free way (the body is text)
     first: tuple[int, list[str]] | None = None
     last: tuple[int, list[str]] | None = None
-    body_text: str | None = None
+    body_text: bytes | None = None  # UTF-8
     body_start: int = 0
     body_count: int = 0
     body_lines: list[int] = dc_field(default_factory=list)
@@ -147,8 +168,8 @@ class Parsed:
 
 def parse(t: Text, rel: str, out: Collector, delimiter: str, quote_char: str) -> Parsed:
     """Split the text into records (see the module docstring)."""
-    if t.cr == t.crlf and quote_char not in t.text:
-        return _split(t.text, t.lf, delimiter)
+    if t.cr == t.crlf and quote_char.encode() not in t.data:
+        return _split(t.data, t.lf, delimiter)
     lines, rows = _csv_module(t.text, rel, out, delimiter, quote_char)
     p = Parsed(count=len(rows))
     if rows:
@@ -159,22 +180,27 @@ def parse(t: Text, rel: str, out: Collector, delimiter: str, quote_char: str) ->
     return p
 
 
-def _split(text: str, lf: int, delimiter: str) -> Parsed:
-    """CSV without any quote character: lines split on LF (each CR before it dropped), fields
-    on the delimiter. The body stays text until its batch is split by Polars."""
+def _fields(line: bytes, delimiter: str) -> list[str]:
+    return line.removesuffix(b"\r").decode("utf-8").split(delimiter)
+
+
+def _split(data: bytes, lf: int, delimiter: str) -> Parsed:
+    """CSV without any quote character (UTF-8 ``data``): lines split on LF (each CR before it
+    dropped), fields on the delimiter. The body stays bytes until its batch is split by Polars."""
     n = lf + 1
-    if text.endswith("\n"):
-        text = text[:-1]
+    end = len(data)
+    if data.endswith(b"\n"):
+        end -= 1
         n -= 1
-    head_end = text.find("\n")
+    head_end = data.find(b"\n", 0, end)
     if head_end < 0:
-        one = text.removesuffix("\r").split(delimiter)
+        one = _fields(data[:end], delimiter)
         return Parsed(count=1, split=True, first=(1, one), last=(1, one))
-    tail_start = text.rfind("\n") + 1
-    p = Parsed(count=n, split=True, first=(1, text[:head_end].removesuffix("\r").split(delimiter)),
-               last=(n, text[tail_start:].removesuffix("\r").split(delimiter)))
+    tail_start = data.rfind(b"\n", 0, end) + 1
+    p = Parsed(count=n, split=True, first=(1, _fields(data[:head_end], delimiter)),
+               last=(n, _fields(data[tail_start:end], delimiter)))
     if n > 2:
-        p.body_text = text[head_end + 1:tail_start - 1]
+        p.body_text = data[head_end + 1:tail_start - 1]
         p.body_start = 2
         p.body_count = n - 2
     return p
@@ -212,23 +238,23 @@ def _csv_rows(text: str, rel: str, out: Collector, delimiter: str, quote_char: s
 _UNUSED = "\x1f"
 
 
-def _lines(texts: list[str], total: int) -> pl.Series:
+def _lines(texts: list[bytes], total: int) -> pl.Series:
     """The texts' lines (split on LF, in order): Polars' multi-threaded CSV reader with a
     separator that does not occur, else (or if the count is not ``total``) a plain split."""
-    joined = "\n".join(texts)
-    if _UNUSED not in joined:
+    joined = b"\n".join(texts)
+    if _UNUSED.encode() not in joined:
         try:
-            lines = pl.read_csv(joined.encode(), has_header=False, quote_char=None, separator=_UNUSED,
+            lines = pl.read_csv(joined, has_header=False, quote_char=None, separator=_UNUSED,
                                 schema={"l": pl.String}, eol_char="\n", empty_string_is_null=False,
                                 raise_if_empty=False)["l"]
             if len(lines) == total:
                 return lines
         except pl.exceptions.PolarsError:
             pass
-    return pl.Series("l", [joined], dtype=pl.String).str.split("\n").explode()
+    return pl.Series("l", [joined.decode("utf-8")], dtype=pl.String).str.split("\n").explode()
 
 
-def _fid_line(texts: list[tuple[int, int, int, str]]) -> tuple[np.ndarray, np.ndarray]:
+def _fid_line(texts: list[tuple[int, int, int, bytes]]) -> tuple[np.ndarray, np.ndarray]:
     counts = np.array([t[2] for t in texts], dtype=np.int64)
     total = int(counts.sum())
     first_index = np.repeat(np.cumsum(counts) - counts, counts)
@@ -236,7 +262,7 @@ def _fid_line(texts: list[tuple[int, int, int, str]]) -> tuple[np.ndarray, np.nd
     return np.repeat(np.array([t[0] for t in texts], dtype=np.int32), counts), line
 
 
-def details_frame(texts: list[tuple[int, int, int, str]], width: int, delimiter: str,
+def details_frame(texts: list[tuple[int, int, int, bytes]], width: int, delimiter: str,
                   detail: str) -> pl.DataFrame | None:
     """The common case at full speed: bodies (of files without quote characters) whose every
     line is a detail record of exactly ``width`` fields, read straight into columns ``fid``,
@@ -248,7 +274,7 @@ def details_frame(texts: list[tuple[int, int, int, str]], width: int, delimiter:
     total = sum(t[2] for t in texts)
     if not texts or total == 0:
         return None
-    joined = "\n".join(t[3] for t in texts).encode()
+    joined = b"\n".join(t[3] for t in texts)  # one text: itself, not a copy
     if _count(joined, delimiter) != (width - 1) * total:
         return None
     names = [f"c{i}" for i in range(width)]
@@ -290,7 +316,7 @@ def _chunked(series: pl.Series, frame: pl.DataFrame) -> pl.Series:
     return pl.concat(parts, rechunk=False)
 
 
-def body_frame(texts: list[tuple[int, int, int, str]], rows: list[tuple[int, int, list[str]]],
+def body_frame(texts: list[tuple[int, int, int, bytes]], rows: list[tuple[int, int, list[str]]],
                delimiter: str) -> pl.DataFrame:
     """The body records of many files as one frame ``fid``, ``line``, ``fields``: ``texts`` are
     (fid, first line, number of lines, text) split here by Polars, ``rows`` (fid, line, fields)

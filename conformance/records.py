@@ -123,10 +123,10 @@ class FileRecords:
         take_last = not has_trailer and p.count > 1
         if take_first or take_last:  # the first or last record belongs with the body
             if p.split:  # text without quotes: joining the fields again gives the line back
-                parts = ([self.rs.delimiter.join(first)] if take_first else []) \
+                parts = ([self.rs.delimiter.join(first).encode()] if take_first else []) \
                     + ([p.body_text] if p.body_text is not None else []) \
-                    + ([self.rs.delimiter.join(last)] if take_last else [])
-                p.body_text = "\n".join(parts)
+                    + ([self.rs.delimiter.join(last).encode()] if take_last else [])
+                p.body_text = b"\n".join(parts)
                 p.body_start = first_line if take_first else 2
             else:
                 lines, rows = list(p.body_lines), list(p.body_rows)

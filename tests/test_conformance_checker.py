@@ -460,3 +460,22 @@ def test_checker_does_not_write_into_the_directory(tmp_path):
     before = sorted((p.relative_to(root), p.stat().st_mtime_ns) for p in root.rglob("*"))
     check(root, RULES)
     assert sorted((p.relative_to(root), p.stat().st_mtime_ns) for p in root.rglob("*")) == before
+
+
+# --------------------------------------------------------------------------- reading: line-ending counts
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.binary(max_size=64), st.sampled_from([2, 4, 8, 1 << 24]))
+def test_line_ending_counts_equal_bytes_count_at_every_step_boundary(data, step):
+    """protects line-ending: the NumPy counts of LF, CR and CRLF (16-bit words at even and odd
+    offsets, in steps) equal the plain ``bytes.count``, whatever the bytes and wherever a CRLF
+    straddles a step."""
+    from conformance import reading
+
+    saved = reading._STEP
+    reading._STEP = step
+    try:
+        assert reading._breaks(data) == (data.count(b"\n"), data.count(b"\r"), data.count(b"\r\n"))
+    finally:
+        reading._STEP = saved
