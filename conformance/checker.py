@@ -17,15 +17,16 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 
-from conformance import crossfile
+from conformance import crossfile, fastpath
 from conformance.catalogue import CATALOGUE
 from conformance.fields import check_fields, field_masks
 from conformance.findings import Collector, Verdict
 from conformance.formats import duration, epoch_expr, show
 from conformance.names import NamePattern
-from conformance.reading import body_frame, decode, details_frame, parse, read_bytes
+from conformance.reading import _fid_line, body_frame, decode, details_frame, parse, read_bytes
 from conformance.records import FileInfo, FileRecords, Kinds, check_bodies, end_of_file
 from emrr.errors import UserError
 from rules import ruleset as rules
@@ -123,6 +124,7 @@ class Checker:
         # (conformance/groundtruth.py); None: nobody wants them
         self.capture = None
         self._masks: dict[tuple, list] = {}
+        self._fast: dict[str, fastpath.Layout | None] = {}
 
     def discover(self) -> list[str]:
         found = []
@@ -216,6 +218,8 @@ class Checker:
             return
         report = self.rs.reports[rid] if rid is not None else None
         frame = None
+        if report is not None and not batch.rows and self.capture is None and self.fast_flush(report, batch):
+            return
         if report is not None and not batch.rows:
             frame = details_frame(batch.texts, len(report.detail), self.rs.delimiter, self.kinds.detail_of(report))
             if frame is not None:
@@ -249,6 +253,36 @@ class Checker:
             if hit:
                 self.window_findings(frame, report, *window)
         self.kept[rid].append(frame.select("fid", "line", *crossfile.kept_columns(report)))
+
+    def fast_flush(self, report: Report, batch: Batch) -> bool:
+        """A batch that passes every detail check on its bytes (``conformance.fastpath``) is
+        counted and kept without making strings; False when it might not pass (nothing done)."""
+        if report.id not in self._fast:
+            self._fast[report.id] = fastpath.Layout.of(report, self.rs, self.kinds.detail_of(report),
+                                                       self.out.wants("late-record"))
+        layout = self._fast[report.id]
+        if layout is None or not batch.texts:
+            return False
+        fid, line = _fid_line(batch.texts)
+        counts = [t[2] for t in batch.texts]
+        infos = [self.files[t[0]] for t in batch.texts]
+        low, high = np.iinfo(np.int64).min, np.iinfo(np.int64).max
+        starts = np.repeat(np.array([low if f.window_start is None else f.window_start for f in infos],
+                                    dtype=np.int64), counts)
+        ends = np.repeat(np.array([high if f.window_end is None else f.window_end for f in infos],
+                                  dtype=np.int64), counts)
+        kept = fastpath.kept_frame(layout, batch.texts, fid, line, starts, ends)
+        if kept is None:
+            return False
+        for info, count in zip(infos, counts):
+            info.details += count
+        batch.texts.clear()
+        for k in batch.fids:
+            info = self.files[k]
+            self.records += info.details
+            end_of_file(info, self.rs, self.out)
+        self.kept[report.id].append(kept)
+        return True
 
     def ends(self) -> None:
         """The headers and trailers of every file, checked together."""

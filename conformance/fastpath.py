@@ -1,0 +1,375 @@
+"""The clean-batch fast path: detail records checked on their bytes, with NumPy, no strings made.
+
+A batch of detail records (the bodies of files without quote characters, as UTF-8 bytes) is cut
+into fields by the positions of its delimiters and line feeds, and every field check of the
+layout (docs/checks.md: field-count, field-mandatory, field-length, field-type, field-enum,
+field-constant, field-condition) and the window checks (detail-time-window, late-record) are
+asked of the fields' byte ranges as whole arrays. When the batch passes every one of them, what
+the checks across files keep of it (``crossfile.kept_columns``: fid, line, a Device ID as its
+64-bit number, date-times as seconds since the epoch, whole numbers) is built straight from the
+bytes, equal to what the general way (``reading.details_frame`` and Polars) would have kept.
+
+The fast path only ever says "clean": at the first sign that a check *might* fail (a field of
+more bytes than characters allowed, a date-time it cannot read, a value outside the plainest
+form), it gives up and returns None, and the batch goes the general way, which says exactly what
+is wrong and where. So it is conservative by construction: it never decides a finding, it never
+hides one. Every check runs whether it is enabled or not (an ignored check only makes the fast
+path give up more often). tests/test_conformance_fastpath.py compares both ways on generated
+batches, clean and broken.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+import polars as pl
+
+from conformance.crossfile import Roles, _key_fields
+from rules.ruleset import Field, Report, Ruleset
+
+# strftime directives read here: (width, lowest, highest); a Date or DateTime format made only of
+# these and literal ASCII characters is read on its bytes, any other goes the general way
+_DIRECTIVES = {"Y": (4, 0, 9999), "m": (2, 1, 12), "d": (2, 1, 31), "H": (2, 0, 23), "M": (2, 0, 59),
+               "S": (2, 0, 59)}
+YEARS = (1970, 2999)  # date-times outside these years go the general way (Polars decides)
+_HEX = np.full(256, 255, dtype=np.uint8)  # an upper-case hexadecimal digit (as the engine writes them)
+for _k, _c in enumerate(b"0123456789ABCDEF"):
+    _HEX[_c] = _k
+_DIGIT_PAIRS = np.full(65536, 255, dtype=np.uint8)  # two ASCII digits (big-endian) -> 0 to 99
+for _a in range(10):
+    for _b in range(10):
+        _DIGIT_PAIRS[((48 + _a) << 8) | (48 + _b)] = 10 * _a + _b
+_CUMULATIVE_DAYS = np.array([0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334], dtype=np.int64)
+
+
+@dataclass(frozen=True)
+class TimeFormat:
+    """A strftime format as fixed byte positions: (offset, directive) and (offset, literal byte)."""
+
+    width: int
+    fields: tuple[tuple[int, str], ...]
+    literals: tuple[tuple[int, int], ...]
+
+    @classmethod
+    def of(cls, fmt: str) -> TimeFormat | None:
+        fields, literals, at, i = [], [], 0, 0
+        while i < len(fmt):
+            if fmt[i] == "%":
+                if i + 1 >= len(fmt) or fmt[i + 1] not in _DIRECTIVES:
+                    return None
+                fields.append((at, fmt[i + 1]))
+                at += _DIRECTIVES[fmt[i + 1]][0]
+                i += 2
+            else:
+                if not fmt[i].isascii() or fmt[i] in "0123456789":
+                    return None
+                literals.append((at, ord(fmt[i])))
+                at += 1
+                i += 1
+        if sorted(d for _, d in fields) not in (sorted("YmdHMS"), sorted("Ymd")):  # each once
+            return None
+        return cls(at, tuple(fields), tuple(literals))
+
+
+@dataclass(frozen=True, eq=False)
+class Layout:
+    """What the fast path needs of one report's detail layout (``Layout.of``: None when the
+    layout has anything it does not read, such as a text compared across files other than a
+    Device ID)."""
+
+    report: Report
+    fields: tuple[Field, ...]
+    detail: bytes  # the Record type every detail record starts with
+    delimiter: int
+    times: dict[int, TimeFormat]  # field index -> format of a DateTime or Date field
+    device: int | None  # the Device ID field, kept as its number
+    kept: tuple[tuple[str, int], ...]  # ("k"|"x"|"t"|"n", field index) in kept_columns order
+    window_after: tuple[int, ...]  # time fields checked against the window's end
+    window_before: tuple[tuple[int, int], ...]  # (time field, span) checked against its start
+    max_lengths: np.ndarray  # each field's max_length
+    mandatory: np.ndarray  # the indices of the mandatory fields
+
+    @classmethod
+    def of(cls, report: Report, rs: Ruleset, detail: str, late_record: bool) -> Layout | None:
+        if len(rs.delimiter) != 1 or not rs.delimiter.isascii() or rs.delimiter in "\r\n":
+            return None
+        roles = Roles.of(report)
+        keys = _key_fields(report, roles)
+        if keys - ({roles.device} if roles.device is not None else set()):
+            return None  # another text key: its strings are kept, the general way makes them
+        times = {}
+        for i, f in enumerate(report.detail):
+            if f.type in ("datetime", "date"):
+                fmt = TimeFormat.of(rs.datetime_format if f.type == "datetime" else rs.date_format)
+                if fmt is None or (f.type == "date") != (len(fmt.fields) == 3):
+                    return None
+                times[i] = fmt
+            elif f.type not in ("text", "integer"):
+                return None
+        kept: list[tuple[str, int]] = []
+        for i in roles.kept():  # the order of crossfile.kept_columns
+            f = report.detail[i]
+            if f.type in ("datetime", "date") and i not in keys:
+                kept += [("t", i)]
+                continue
+            if i in keys:
+                kept += [("k", i), ("x", i)]
+            if f.type in ("datetime", "date"):
+                kept += [("t", i)]
+            elif f.type == "integer":
+                kept += [("n", i)]
+        after = tuple(times)
+        before = tuple((i, 86399 if report.detail[i].type == "date" else 0) for i in times) \
+            if report.assignment == "window_activity" or (late_record and report.assignment == "previously_unreported") \
+            else ()
+        return cls(report, report.detail, detail.encode(), ord(rs.delimiter), times, roles.device, tuple(kept),
+                   after, before, np.array([f.max_length for f in report.detail], dtype=np.int64),
+                   np.array([i for i, f in enumerate(report.detail) if f.mandatory], dtype=np.int64))
+
+
+class _Fields:
+    """The byte ranges (start, length) of every field of every record of a batch."""
+
+    def __init__(self, a: np.ndarray, starts: np.ndarray, lengths: np.ndarray):
+        self.a, self.starts, self.lengths = a, starts, lengths
+        self._words: np.ndarray | None = None
+
+    def matrix(self, i: int, width: int) -> np.ndarray:
+        """The ``width`` bytes from the start of field ``i`` of every record (past the field's
+        end: the bytes that follow it, or zeros past the end of the batch), as rows of a sliding
+        window over the batch (a copy of ``width`` bytes a record, no index arrays)."""
+        a, starts = self.a, self.starts[:, i]
+        if len(a) < width:
+            a = np.concatenate([a, np.zeros(width - len(a), dtype=np.uint8)])
+        view = sliding_window_view(a, width)
+        last = len(a) - width
+        over = np.flatnonzero(starts > last)  # at most ``width`` records, at the very end
+        if len(over) == 0:
+            return view[starts]
+        out = view[np.minimum(starts, last)]
+        for r in over:
+            tail = a[starts[r]:]
+            out[r] = 0
+            out[r, :len(tail)] = tail
+        return out
+
+    def words(self) -> np.ndarray:
+        """The batch as big-endian 16-bit words at every byte offset (a view, nothing copied):
+        ``words()[k]`` is bytes k and k + 1."""
+        if self._words is None:
+            self._words = np.ndarray(shape=(max(len(self.a) - 1, 0),), dtype=">u2", buffer=self.a, strides=(1,))
+        return self._words
+
+    def equals(self, i: int, value: bytes) -> np.ndarray:
+        """Field ``i`` == ``value``, record by record (byte by byte: values are short)."""
+        same = self.lengths[:, i] == len(value)
+        last = len(self.a) - 1
+        for k, byte in enumerate(value):
+            same &= self.a[np.minimum(self.starts[:, i] + k, last)] == byte
+        return same
+
+
+def _days_from_civil(y: np.ndarray, m: np.ndarray, d: np.ndarray) -> np.ndarray:
+    """Days since 1970-01-01 of proleptic Gregorian dates (years 1970 to 2999 here)."""
+    leap = ((y % 4 == 0) & (y % 100 != 0)) | (y % 400 == 0)
+    yb = y - 1
+    days = 365 * (y - 1970) + (yb // 4 - 1969 // 4) - (yb // 100 - 1969 // 100) + (yb // 400 - 1969 // 400)
+    return days + _CUMULATIVE_DAYS[m - 1] + ((m > 2) & leap) + d - 1
+
+
+def _month_days(y: np.ndarray, m: np.ndarray) -> np.ndarray:
+    leap = ((y % 4 == 0) & (y % 100 != 0)) | (y % 400 == 0)
+    table = np.array([31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], dtype=np.int64)
+    return table[m - 1] + ((m == 2) & leap)
+
+
+def _times(fields: _Fields, i: int, fmt: TimeFormat, mandatory: bool) -> tuple[np.ndarray, np.ndarray] | None:
+    """(seconds since the epoch, present) of time field ``i``; None unless every non-empty value
+    is a real date-time of the format in YEARS (and no mandatory one is empty)."""
+    length = fields.lengths[:, i]
+    present = length != 0
+    if mandatory and not present.all():
+        return None
+    if not ((length == fmt.width) | ~present).all():
+        return None
+    starts = fields.starts[:, i] if present.all() else fields.starts[present, i]
+    for at, byte in fmt.literals:
+        if not (fields.a[starts + at] == byte).all():
+            return None
+    # every two digits are one look-up of their two bytes as a 16-bit word (no BLAS, no loop
+    # over digits): 0 to 99, or 255 when either byte is not an ASCII digit
+    offsets = np.array([at + 2 * k for at, directive in fmt.fields for k in range(_DIRECTIVES[directive][0] // 2)])
+    pairs = _DIGIT_PAIRS[fields.words()[starts[:, None] + offsets]]
+    if (pairs == 255).any():
+        return None
+    parts, col = {}, 0
+    for _, directive in fmt.fields:
+        width, low, high = _DIRECTIVES[directive]
+        value = pairs[:, col].astype(np.int64)
+        if width == 4:
+            value = value * 100 + pairs[:, col + 1]
+        col += width // 2
+        if not ((value >= low) & (value <= high)).all():
+            return None
+        parts[directive] = value
+    y, mo, d = parts["Y"], parts["m"], parts["d"]
+    if not ((y >= YEARS[0]) & (y <= YEARS[1])).all() or not (d <= _month_days(y, mo)).all():
+        return None
+    seconds = _days_from_civil(y, mo, d) * 86400
+    if "H" in parts:
+        seconds += parts["H"] * 3600 + parts["M"] * 60 + parts["S"]
+    if present.all():
+        return seconds, present
+    out = np.zeros(len(length), dtype=np.int64)
+    out[present] = seconds
+    return out, present
+
+
+def _whole_numbers(fields: _Fields, i: int, f: Field) -> tuple[np.ndarray, np.ndarray] | None:
+    """(value, present) of integer field ``i``; None unless every non-empty value is 1 to 18 ASCII
+    digits (and no mandatory one is empty)."""
+    length = fields.lengths[:, i]
+    present = length != 0
+    if f.mandatory and not present.all():
+        return None
+    width = int(length.max()) if len(length) else 0
+    if width > 18:
+        return None
+    value = np.zeros(len(length), dtype=np.int64)
+    if width == 0:
+        return value, present
+    digits = fields.matrix(i, width).astype(np.int64) - 48
+    inside = np.arange(width) < length[:, None]
+    if not (((digits >= 0) & (digits <= 9)) | ~inside).all():
+        return None
+    for k in range(width):
+        value = np.where(inside[:, k], value * 10 + digits[:, k], value)
+    return value, present
+
+
+def _device_numbers(fields: _Fields, i: int) -> np.ndarray | None:
+    """Device IDs as the engine writes them (8 upper-case hex pairs joined by '-') as 64-bit
+    numbers; None when any is another text (the general way keeps that text)."""
+    if not (fields.lengths[:, i] == 23).all():
+        return None
+    m = fields.matrix(i, 23)
+    if not (m[:, 2::3] == ord("-")).all():
+        return None
+    nibbles = np.take(_HEX, m)  # 255 for a byte that is not an upper-case hex digit
+    high, low = nibbles[:, 0::3], nibbles[:, 1::3]
+    if ((high | low) > 15).any():
+        return None
+    return np.ascontiguousarray((high << 4) | low).view(">u8").ravel().astype(np.uint64)
+
+
+def split(body: bytes, total: int, width: int, delimiter: int) -> _Fields | None:
+    """The fields of ``total`` lines of exactly ``width`` fields (LF-separated, a CR before each
+    LF and at the very end dropped from the last field, as Polars' reader does); None when a line
+    has another number of fields."""
+    a = np.frombuffer(body, dtype=np.uint8)
+    mark = a == delimiter
+    mark |= a == 10
+    pos = np.flatnonzero(mark)
+    del mark
+    if len(pos) != total * width - 1:
+        return None
+    # each line's marks must be (width - 1) delimiters and then its line feed
+    kinds = np.empty(total * width, dtype=np.uint8)
+    kinds[:-1] = a[pos]
+    kinds[-1] = 10
+    expected = np.full(width, delimiter, dtype=np.uint8)
+    expected[-1] = 10
+    if not (kinds.reshape(total, width) == expected).all():
+        return None
+    bounds = np.empty(total * width + 1, dtype=np.int64)  # the mark before each field, then the end
+    bounds[0] = -1
+    bounds[1:-1] = pos
+    bounds[-1] = len(a)
+    del pos
+    starts = (bounds[:-1] + 1).reshape(total, width)
+    lengths = (np.diff(bounds) - 1).reshape(total, width)
+    ends = bounds[width::width]  # where each line's last field ends (a line feed, or the end)
+    has_cr = (lengths[:, -1] > 0) & (a[ends - 1] == 13)
+    lengths[:, -1] -= has_cr
+    return _Fields(a, starts, lengths)
+
+
+def kept_frame(layout: Layout, texts: list[tuple[int, int, int, bytes]], fid: np.ndarray, line: np.ndarray,
+               window_start: np.ndarray, window_end: np.ndarray) -> pl.DataFrame | None:
+    """What the checks across files keep of a clean batch (columns as ``crossfile.kept_columns``
+    makes them), or None when any check might fail (see the module docstring). ``window_start``
+    and ``window_end``: each record's file's window (int64, ``np.iinfo`` extremes when unknown)."""
+    total = len(fid)
+    body = b"\n".join(t[3] for t in texts)
+    fields = split(body, total, len(layout.fields), layout.delimiter)
+    if fields is None:
+        return None
+    lengths = fields.lengths
+    if (lengths > layout.max_lengths).any():
+        return None  # more bytes than characters allowed: the general way counts characters
+    if (lengths[:, layout.mandatory] == 0).any():
+        return None
+    if not fields.equals(0, layout.detail).all():
+        return None
+    numbers: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    for i, f in enumerate(layout.fields):
+        present = lengths[:, i] != 0
+        if f.source_kind == "constant" and i != 0 and not fields.equals(i, f.source.encode()).all():
+            return None
+        if f.enum:
+            allowed = np.zeros(total, dtype=bool)
+            for value in f.enum:
+                allowed |= fields.equals(i, value.encode())
+            if not (allowed | ~present).all():
+                return None
+        if f.type == "integer":
+            got = _whole_numbers(fields, i, f)
+            if got is None:
+                return None
+            numbers[i] = got
+        for rule, must in ((f.mandatory_when, True), (f.empty_unless, False)):
+            if rule:
+                other = [k for k, g in enumerate(layout.fields) if g.name == rule[0]][0]
+                condition = fields.equals(other, rule[1].encode())
+                if must and (condition & ~present).any():
+                    return None  # empty, but mandatory when the other field has the value
+                if not must and (present & ~condition).any():
+                    return None  # not empty, but must be empty unless the other has the value
+    seconds: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    for i, fmt in layout.times.items():
+        got = _times(fields, i, fmt, layout.fields[i].mandatory)
+        if got is None:
+            return None
+        seconds[i] = got
+        t, present = got
+        if (present & (t > window_end)).any():
+            return None
+    for i, span in layout.window_before:
+        t, present = seconds[i]
+        if (present & (t + span < window_start)).any():
+            return None
+    columns = [pl.Series("fid", fid, dtype=pl.Int32), pl.Series("line", line, dtype=pl.Int64)]
+    for kind, i in layout.kept:
+        if kind == "k":
+            if i != layout.device:
+                return None
+            value = _device_numbers(fields, i)
+            if value is None:
+                return None
+            columns.append(pl.Series(f"k{i}", value, dtype=pl.UInt64))
+        elif kind == "x":
+            columns.append(pl.repeat(None, total, dtype=pl.Categorical, eager=True).alias(f"x{i}"))
+        elif kind == "t":
+            t, present = seconds[i]
+            columns.append(_with_nulls(f"t{i}", t, present))
+        else:
+            value, present = numbers[i]
+            columns.append(_with_nulls(f"n{i}", value, present))
+    return pl.DataFrame(columns)
+
+
+def _with_nulls(name: str, values: np.ndarray, present: np.ndarray) -> pl.Series:
+    series = pl.Series(name, values, dtype=pl.Int64)
+    return series if present.all() else series.scatter(np.flatnonzero(~present), None)
