@@ -22,7 +22,7 @@ import polars as pl
 
 from conformance import crossfile, fastpath
 from conformance.catalogue import CATALOGUE
-from conformance.fields import check_fields, field_masks
+from conformance.fields import check_fields, field_masks, plainly_valid
 from conformance.findings import Collector, Verdict
 from conformance.formats import duration, epoch_expr, show
 from conformance.names import NamePattern
@@ -33,6 +33,7 @@ from rules import ruleset as rules
 from rules.ruleset import Report, Ruleset
 
 BATCH_ROWS = 500_000  # detail records gathered before their fields are checked
+PROBE_ROWS = 256  # headers or trailers up to which each is first tried in Python (fields.plainly_valid)
 
 
 def check(directory: str | Path, ruleset: str | Path | Ruleset | None = None, *,
@@ -81,6 +82,8 @@ def check(directory: str | Path, ruleset: str | Path | Ruleset | None = None, *,
     return out.verdict(files=len(checker.files), records=checker.records, notes=notes)
 
 
+_MASKS: dict[tuple, list] = {}  # Checker.masks
+
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -123,7 +126,6 @@ class Checker:
         # called with (report, frame of fid, line, c0...) for each batch of detail records read
         # (conformance/groundtruth.py); None: nobody wants them
         self.capture = None
-        self._masks: dict[tuple, list] = {}
         self._fast: dict[str, fastpath.Layout | None] = {}
 
     def discover(self) -> list[str]:
@@ -206,11 +208,16 @@ class Checker:
         return self.files[fid].rel
 
     def masks(self, layout: tuple, typed: frozenset[int] = frozenset()) -> list:
-        """The field checks of a layout, built once per run (``fields.field_masks``)."""
-        key = (id(layout), typed)
-        if key not in self._masks:
-            self._masks[key] = field_masks(layout, self.rs, self.out, typed=typed)
-        return self._masks[key]
+        """The field checks of a layout (``fields.field_masks``), built once for a layout, a
+        ruleset's formats, the checks enabled and the fields typed (the expressions are
+        immutable, so runs share them)."""
+        key = (layout, self.rs.datetime_format, self.rs.date_format, frozenset(self.out.enabled), typed)
+        found = _MASKS.get(key)
+        if found is None:
+            if len(_MASKS) > 256:
+                _MASKS.clear()
+            found = _MASKS[key] = field_masks(layout, self.rs, self.out, typed=typed)
+        return found
 
     def flush(self, rid: str | None) -> None:
         batch = self.pending.pop(rid, None)
@@ -289,6 +296,8 @@ class Checker:
         for layout, rows in ((self.rs.header, self.headers), (self.rs.trailer, self.trailers)):
             if not rows or not layout:
                 continue
+            if len(rows) <= PROBE_ROWS and all(plainly_valid(r[2], layout, self.rs) for r in rows):
+                continue  # a few records, every field plainly valid: nothing for Polars to find
             frame = pl.DataFrame({"fid": [r[0] for r in rows], "line": [r[1] for r in rows],
                                   **{f"c{i}": [r[2][i] for r in rows] for i in range(len(layout))}},
                                  schema={"fid": pl.Int32, "line": pl.Int64,

@@ -23,7 +23,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 import polars as pl
 
 from conformance.crossfile import Roles, _key_fields
@@ -37,10 +36,6 @@ YEARS = (1970, 2999)  # date-times outside these years go the general way (Polar
 _HEX = np.full(256, 255, dtype=np.uint8)  # an upper-case hexadecimal digit (as the engine writes them)
 for _k, _c in enumerate(b"0123456789ABCDEF"):
     _HEX[_c] = _k
-_DIGIT_PAIRS = np.full(65536, 255, dtype=np.uint8)  # two ASCII digits (big-endian) -> 0 to 99
-for _a in range(10):
-    for _b in range(10):
-        _DIGIT_PAIRS[((48 + _a) << 8) | (48 + _b)] = 10 * _a + _b
 _CUMULATIVE_DAYS = np.array([0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334], dtype=np.int64)
 
 
@@ -130,44 +125,36 @@ class Layout:
 
 
 class _Fields:
-    """The byte ranges (start, length) of every field of every record of a batch."""
+    """The fields of every record of a batch: ``bounds`` holds the position of the mark before
+    each field (-1 for the first), then the batch's end; ``lengths`` (records x fields) each
+    field's length in bytes."""
 
-    def __init__(self, a: np.ndarray, starts: np.ndarray, lengths: np.ndarray):
-        self.a, self.starts, self.lengths = a, starts, lengths
-        self._words: np.ndarray | None = None
+    def __init__(self, a: np.ndarray, bounds: np.ndarray, lengths: np.ndarray):
+        self.a, self.bounds, self.lengths = a, bounds, lengths
+        self.total, self.width = lengths.shape
+        self._starts: dict[int, np.ndarray] = {}
 
-    def matrix(self, i: int, width: int) -> np.ndarray:
-        """The ``width`` bytes from the start of field ``i`` of every record (past the field's
-        end: the bytes that follow it, or zeros past the end of the batch), as rows of a sliding
-        window over the batch (a copy of ``width`` bytes a record, no index arrays)."""
-        a, starts = self.a, self.starts[:, i]
-        if len(a) < width:
-            a = np.concatenate([a, np.zeros(width - len(a), dtype=np.uint8)])
-        view = sliding_window_view(a, width)
-        last = len(a) - width
-        over = np.flatnonzero(starts > last)  # at most ``width`` records, at the very end
-        if len(over) == 0:
-            return view[starts]
-        out = view[np.minimum(starts, last)]
-        for r in over:
-            tail = a[starts[r]:]
-            out[r] = 0
-            out[r, :len(tail)] = tail
-        return out
+    def starts(self, i: int) -> np.ndarray:
+        """Where field ``i`` of every record starts."""
+        if i not in self._starts:
+            self._starts[i] = self.bounds[i:self.total * self.width:self.width] + 1
+        return self._starts[i]
 
-    def words(self) -> np.ndarray:
-        """The batch as big-endian 16-bit words at every byte offset (a view, nothing copied):
-        ``words()[k]`` is bytes k and k + 1."""
-        if self._words is None:
-            self._words = np.ndarray(shape=(max(len(self.a) - 1, 0),), dtype=">u2", buffer=self.a, strides=(1,))
-        return self._words
+    def take(self, i: int, offsets: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+        """The bytes at ``offsets`` from the start of field ``i``, record by record (rows x
+        offsets); an offset past the end of the batch reads its last byte."""
+        starts = self.starts(i) if rows is None else self.starts(i)[rows]
+        at = starts[:, None] + offsets
+        if len(starts) and int(starts[-1]) + int(offsets.max(initial=0)) >= len(self.a):
+            np.minimum(at, len(self.a) - 1, out=at)
+        return self.a[at]
 
     def equals(self, i: int, value: bytes) -> np.ndarray:
-        """Field ``i`` == ``value``, record by record (byte by byte: values are short)."""
+        """Field ``i`` == ``value``, record by record."""
         same = self.lengths[:, i] == len(value)
-        last = len(self.a) - 1
-        for k, byte in enumerate(value):
-            same &= self.a[np.minimum(self.starts[:, i] + k, last)] == byte
+        starts, last = self.starts(i), len(self.a) - 1
+        for k, byte in enumerate(value):  # byte by byte: values compared are short
+            same &= self.a[np.minimum(starts + k, last)] == byte
         return same
 
 
@@ -190,20 +177,21 @@ def _times(fields: _Fields, i: int, fmt: TimeFormat, mandatory: bool) -> tuple[n
     is a real date-time of the format in YEARS (and no mandatory one is empty)."""
     length = fields.lengths[:, i]
     present = length != 0
-    if mandatory and not present.all():
+    everywhere = bool(present.all())
+    if mandatory and not everywhere:
         return None
     if not ((length == fmt.width) | ~present).all():
         return None
-    starts = fields.starts[:, i] if present.all() else fields.starts[present, i]
-    for at, byte in fmt.literals:
-        if not (fields.a[starts + at] == byte).all():
+    rows = None if everywhere else np.flatnonzero(present)
+    if fmt.literals:
+        found = fields.take(i, np.array([at for at, _ in fmt.literals]), rows)
+        if not (found == np.array([byte for _, byte in fmt.literals], dtype=np.uint8)).all():
             return None
-    # every two digits are one look-up of their two bytes as a 16-bit word (no BLAS, no loop
-    # over digits): 0 to 99, or 255 when either byte is not an ASCII digit
-    offsets = np.array([at + 2 * k for at, directive in fmt.fields for k in range(_DIRECTIVES[directive][0] // 2)])
-    pairs = _DIGIT_PAIRS[fields.words()[starts[:, None] + offsets]]
-    if (pairs == 255).any():
+    offsets = np.array([at + k for at, directive in fmt.fields for k in range(_DIRECTIVES[directive][0])])
+    digits = fields.take(i, offsets, rows) - np.uint8(48)  # a digit is 0 to 9, any other byte wraps above
+    if (digits > 9).any():
         return None
+    pairs = digits[:, 0::2].astype(np.int32) * 10 + digits[:, 1::2]  # every directive is 2 or 4 digits
     parts, col = {}, 0
     for _, directive in fmt.fields:
         width, low, high = _DIRECTIVES[directive]
@@ -220,7 +208,7 @@ def _times(fields: _Fields, i: int, fmt: TimeFormat, mandatory: bool) -> tuple[n
     seconds = _days_from_civil(y, mo, d) * 86400
     if "H" in parts:
         seconds += parts["H"] * 3600 + parts["M"] * 60 + parts["S"]
-    if present.all():
+    if everywhere:
         return seconds, present
     out = np.zeros(len(length), dtype=np.int64)
     out[present] = seconds
@@ -240,7 +228,7 @@ def _whole_numbers(fields: _Fields, i: int, f: Field) -> tuple[np.ndarray, np.nd
     value = np.zeros(len(length), dtype=np.int64)
     if width == 0:
         return value, present
-    digits = fields.matrix(i, width).astype(np.int64) - 48
+    digits = fields.take(i, np.arange(width)).astype(np.int64) - 48
     inside = np.arange(width) < length[:, None]
     if not (((digits >= 0) & (digits <= 9)) | ~inside).all():
         return None
@@ -254,14 +242,19 @@ def _device_numbers(fields: _Fields, i: int) -> np.ndarray | None:
     numbers; None when any is another text (the general way keeps that text)."""
     if not (fields.lengths[:, i] == 23).all():
         return None
-    m = fields.matrix(i, 23)
-    if not (m[:, 2::3] == ord("-")).all():
+    starts, a = fields.starts(i), fields.a
+    for at in range(2, 23, 3):
+        if not (a[starts + at] == ord("-")).all():
+            return None
+    octets = np.empty((len(starts), 8), dtype=np.uint8)
+    bad = np.zeros(len(starts), dtype=np.uint8)
+    for k in range(8):  # column by column: a gather of one byte a record is the cheapest step
+        high, low = _HEX.take(a[starts + 3 * k]), _HEX.take(a[starts + 3 * k + 1])  # 255: not hex
+        bad |= high | low
+        octets[:, k] = (high << 4) | low
+    if (bad > 15).any():
         return None
-    nibbles = np.take(_HEX, m)  # 255 for a byte that is not an upper-case hex digit
-    high, low = nibbles[:, 0::3], nibbles[:, 1::3]
-    if ((high | low) > 15).any():
-        return None
-    return np.ascontiguousarray((high << 4) | low).view(">u8").ravel().astype(np.uint64)
+    return octets.view(">u8").ravel().astype(np.uint64)
 
 
 def split(body: bytes, total: int, width: int, delimiter: int) -> _Fields | None:
@@ -288,12 +281,11 @@ def split(body: bytes, total: int, width: int, delimiter: int) -> _Fields | None
     bounds[1:-1] = pos
     bounds[-1] = len(a)
     del pos
-    starts = (bounds[:-1] + 1).reshape(total, width)
     lengths = (np.diff(bounds) - 1).reshape(total, width)
     ends = bounds[width::width]  # where each line's last field ends (a line feed, or the end)
     has_cr = (lengths[:, -1] > 0) & (a[ends - 1] == 13)
     lengths[:, -1] -= has_cr
-    return _Fields(a, starts, lengths)
+    return _Fields(a, bounds, lengths)
 
 
 def kept_frame(layout: Layout, texts: list[tuple[int, int, int, bytes]], fid: np.ndarray, line: np.ndarray,

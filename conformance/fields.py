@@ -14,7 +14,7 @@ from typing import NamedTuple
 import polars as pl
 
 from conformance.findings import Collector
-from conformance.formats import describe, valid_expr
+from conformance.formats import describe, parse_one, valid_expr
 from rules.ruleset import Field, Ruleset
 
 
@@ -112,3 +112,28 @@ def check_fields(frame: pl.DataFrame, layout: tuple[Field, ...], rs: Ruleset, ou
         out.add_many(check, name, [(rel_of(r["fid"]), r["line"], message(r[f"c{i}"], r)) for r in rows],
                      failing.height)
     return [bool(h) for h in hits[len(masks):]]
+
+
+def plainly_valid(row: list[str], layout: tuple[Field, ...], rs: Ruleset) -> bool:
+    """True when no field check of ``layout`` can fail on ``row`` (a record of the layout's
+    width), tested in Python on one record: worth it for a few records (headers, trailers), where
+    building a frame costs more than the checks. It only ever says "no finding" when each test
+    is at least as strict as ``field_masks``' (a date-time is read by ``formats.parse_one``,
+    which also refuses years outside 1970-2999); on False the caller runs ``check_fields``."""
+    if len(row) != len(layout):
+        return False
+    values = {f.name: v for f, v in zip(layout, row)}
+    for f, v in zip(layout, row):
+        if not v:
+            if f.mandatory or (f.mandatory_when and values.get(f.mandatory_when[0]) == f.mandatory_when[1]):
+                return False
+        elif len(v) > f.max_length or (f.enum and v not in f.enum) \
+                or (f.empty_unless and values.get(f.empty_unless[0]) != f.empty_unless[1]):
+            return False
+        elif f.type == "integer" and not (v.isascii() and v.isdigit()):
+            return False
+        elif f.type in ("datetime", "date") and parse_one(v, f.type, rs.datetime_format, rs.date_format) is None:
+            return False
+        if f.source_kind == "constant" and v != f.source:
+            return False
+    return True

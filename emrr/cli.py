@@ -76,15 +76,37 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _write_json_atomically(path: str, data: dict) -> None:
+def _write_text_output(path: str, text: str) -> None:
+    """Write a result file: '-' is standard output; a path that is not a regular file (a
+    terminal, /dev/stdout, a FIFO, a device) is written through and never replaced; a symbolic
+    link is followed; a regular file (new or not) is written to a temporary name beside it and
+    renamed, so nothing half-written is left behind."""
+    if path == "-":
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return
     target = Path(path)
+    try:
+        if target.exists() and not target.is_file():  # follows links: /dev/stdout, a FIFO, /dev/null
+            if target.is_dir():
+                raise UserError("is a directory; expected a file to write", file=path)
+            with open(target, "w", encoding="utf-8") as handle:
+                handle.write(text)
+            return
+        target = target.resolve() if target.is_symlink() else target  # write where the link points
+    except OSError as exc:
+        raise UserError(f"cannot write: {exc.strerror}", file=path)
     tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
     try:
-        tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        tmp.write_text(text, encoding="utf-8")
         tmp.replace(target)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
         raise UserError(f"cannot write: {exc.strerror}", file=path)
+
+
+def _write_json_atomically(path: str, data: dict) -> None:
+    _write_text_output(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
 def _simulate(args: argparse.Namespace) -> int:
@@ -160,6 +182,7 @@ def _check(args: argparse.Namespace) -> int:
 
     from conformance import checker, output
     from conformance.findings import parse_selection
+    from emrr import memory
     from rules import ruleset
 
     selection = {}
@@ -174,6 +197,7 @@ def _check(args: argparse.Namespace) -> int:
         raise UserError("not a directory; expected an event log directory", file=args.events)
     rules = ruleset.load(args.ruleset)
     max_examples = args.max_examples or None
+    memory.keep_freed_memory()
     started = time.perf_counter()
     verdict = checker.check(args.directory, rules, select=selection["select"] or None, ignore=selection["ignore"],
                             max_examples=max_examples, events=args.events)
@@ -185,14 +209,7 @@ def _check(args: argparse.Namespace) -> int:
         enabled = (selection["select"] or set(output.CATALOGUE)) - selection["ignore"]
         if args.events is None:  # the ground-truth checks need the event log: skipped, not passed
             enabled = {c for c in enabled if output.CATALOGUE[c].family != "ground-truth"}
-        target = Path(args.junit)
-        tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
-        try:
-            tmp.write_text(output.junit_xml(verdict, enabled, args.directory), encoding="utf-8")
-            tmp.replace(target)
-        except OSError as exc:
-            tmp.unlink(missing_ok=True)
-            raise UserError(f"cannot write: {exc.strerror}", file=args.junit)
+        _write_text_output(args.junit, output.junit_xml(verdict, enabled, args.directory))
     return 1 if verdict.errors else 0
 
 

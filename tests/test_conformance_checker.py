@@ -479,3 +479,20 @@ def test_line_ending_counts_equal_bytes_count_at_every_step_boundary(data, step)
         assert reading._breaks(data) == (data.count(b"\n"), data.count(b"\r"), data.count(b"\r\n"))
     finally:
         reading._STEP = saved
+
+
+def test_cli_results_go_to_stdout_links_and_devices_without_replacing_them(tmp_path, capsys):
+    """protects the outputs of emrr check: '--json -' is standard output; a symbolic link is
+    written through (the link stays a link); a path that is not a regular file (/dev/null here,
+    /dev/stdout or a FIFO in use) is written to, never replaced by a regular file."""
+    assert cli.main(["check", str(GOLDEN), "--json", "-"]) == 0
+    printed = capsys.readouterr().out
+    assert json.loads(printed[printed.index("{"):])["passed"] is True
+    real = tmp_path / "real.json"
+    link = tmp_path / "link.json"
+    link.symlink_to(real)
+    assert cli.main(["check", str(GOLDEN), "--json", str(link), "--junit", "/dev/null"]) == 0
+    assert link.is_symlink() and json.loads(real.read_text())["passed"] is True
+    assert Path("/dev/null").is_char_device()
+    assert cli.main(["check", str(GOLDEN), "--json", str(tmp_path)]) == 2  # a directory: said, not replaced
+    assert tmp_path.is_dir()

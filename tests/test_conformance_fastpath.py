@@ -235,3 +235,34 @@ def test_timeformat_reads_only_fixed_digit_formats():
     assert fastpath.TimeFormat.of("%Y%m%dT%H%M%S.%f") is None
     assert np.array_equal(fastpath._month_days(np.array([2023, 2024, 2100, 2000]), np.array([2, 2, 2, 2])),
                           [28, 29, 28, 29])
+
+
+HEADERS = sorted({data.split(b"\r\n")[0].decode() for data in GOLDEN.values()})
+TRAILERS = sorted({data.split(b"\r\n")[-2].decode() for data in GOLDEN.values()})
+
+
+@settings(max_examples=400, deadline=None, derandomize=True)
+@given(st.sampled_from(HEADERS + TRAILERS), st.lists(st.tuples(st.integers(0, 8), st.sampled_from(VALUES)),
+                                                      max_size=3))
+def test_plainly_valid_never_hides_a_header_or_trailer_finding(record, edits):
+    """protects the header and trailer field checks: a record ``fields.plainly_valid`` passes is
+    one ``check_fields`` (Polars) finds nothing in."""
+    import polars as pl
+
+    from conformance.fields import check_fields, plainly_valid
+    from conformance.findings import Collector
+
+    row = record.split(",")
+    for k, value in edits:
+        if k < len(row):
+            row[k] = value
+    layout = RS.header if row[0] == "00" else RS.trailer
+    if len(row) != len(layout):
+        assert not plainly_valid(row, layout, RS)
+        return
+    out = Collector(EVERY_CHECK)
+    frame = pl.DataFrame({"fid": [0], "line": [1], **{f"c{i}": [v] for i, v in enumerate(row)}},
+                         schema={"fid": pl.Int32, "line": pl.Int64, **{f"c{i}": pl.String for i in range(len(row))}})
+    check_fields(frame, layout, RS, out, lambda fid: "f.csv")
+    if plainly_valid(row, layout, RS):
+        assert out.verdict().totals == {}, row
