@@ -5,9 +5,10 @@ buffers of a few megabytes (its bytes, the positions of its fields). With glibc'
 settings, a buffer that large is taken from the operating system with ``mmap`` and given back
 when freed, so every file pays again for fresh pages: on the 2-core reference machine that is a
 third of the time spent on a 27,000-record file (measured with ``benchmarks/bench_check.py``).
-``keep_freed_memory`` asks glibc (``mallopt``) to serve such buffers from its heap and to keep
-what is freed for the next file. Peak memory is unchanged (what is kept is reused, not added
-to); the memory is returned when the process ends.
+``keep_freed_memory`` asks glibc (``mallopt``) to serve buffers below 64 MB from its heap and
+to keep up to 128 MB of what is freed for the next file. The cost is memory held a little
+longer: the national check peaked at 2.36 GB with it against 2.12 GB without (both well under
+the 3 GB target), while it ran 15 % faster and the one-file check a third faster.
 
 It changes the whole process, so the library (``conformance.check``) never calls it: the command
 line does, and the benchmark does for the same reason. Elsewhere than glibc it does nothing.
@@ -21,8 +22,8 @@ import sys
 
 M_TRIM_THRESHOLD = -1  # glibc's <malloc.h>
 M_MMAP_THRESHOLD = -3
-MMAP_THRESHOLD = 256 << 20  # allocations below this come from the heap
-TRIM_THRESHOLD = 1 << 30  # free memory at the top of the heap kept up to this
+MMAP_THRESHOLD = 64 << 20  # allocations below this come from the heap
+TRIM_THRESHOLD = 128 << 20  # free memory at the top of the heap kept up to this
 
 
 def keep_freed_memory() -> bool:
