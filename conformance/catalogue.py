@@ -160,6 +160,13 @@ _CHECKS = (
           "Per report and recipient, in creation order, the sequence numbers run first, first+1, "
           "... with none skipped (an unproduced empty report takes no number).",
           "{problem}"),
+    Check("sequence-start", "cross-file", WARNING, "EMRR App. B; DESIGN.md \"Sequence numbers\"",
+          "Sequence starts part-way",
+          "The earliest file of a report and recipient in the delivery is numbered above the first number "
+          "(1): the files before it are not in the delivery. A delivery may rightly begin part-way through "
+          "a report's history (App. B's own example file is number 10), so this is a warning; a number "
+          "missing between two files of the delivery is a sequence-gap error.",
+          "{problem}"),
     Check("sequence-repeat", "cross-file", ERROR, "EMRR App. B; DESIGN.md \"Sequence numbers\"",
           "Sequence repeated",
           "No two files of the same report and recipient carry the same sequence number.",

@@ -76,6 +76,8 @@ def check(directory: str | Path, ruleset: str | Path | Ruleset | None = None, *,
         notes.append("no ground-truth check selected: the event log was not read")
     elif ground:
         notes.append("ground-truth checks (gt-*) not run: they need the event log (--events)")
+    if not checker.files:
+        notes.append(f"no report file found under {root}: nothing was checked")
     if checker.ignored:
         notes.append(f"{checker.ignored} file(s) not named like report files (*{checker.pattern.suffix}) or hidden "
                      "were not read")

@@ -222,9 +222,12 @@ class CrossFile:
                                  f"is below the first number, {first}")
                 elif number > previous + 1:
                     missing = f"{previous + 1}" if number == previous + 2 else f"{previous + 1} to {number - 1}"
-                    self.out.add("sequence-gap", *at, problem=f"sequence number {number} of {rid} for {recipient} "
-                                 f"follows {previous if previous >= first else 'nothing'}: number(s) {missing} "
-                                 "missing")
+                    if previous < first:  # the earliest file of the delivery: its history may be elsewhere
+                        self.out.add("sequence-start", *at, problem=f"the earliest file of {rid} for {recipient} "
+                                     f"is number {number}: number(s) {missing} are not in the delivery")
+                    else:
+                        self.out.add("sequence-gap", *at, problem=f"sequence number {number} of {rid} for "
+                                     f"{recipient} follows {previous}: number(s) {missing} missing")
                 previous = max(previous, number)
 
     # ------------------------------------------------------------------ the same event twice

@@ -44,16 +44,29 @@ class NamePattern:
         self.suffix = PurePosixPath(rs.file_pattern).suffix
         self.folder = rs.raw.get("file_name", {}).get("folder")
         self.example = rs.file_name("ECOSMIG-001", "PXX999", 10, dt.datetime(2021, 12, 6, 6, tzinfo=UTC))
+        self.report_prefix = re.compile("|".join(re.escape(r) for r in sorted(rs.reports)) + r"[_\-.]", re.IGNORECASE)
 
     def is_candidate(self, file_name: str) -> bool:
-        """A file the checker reads: not hidden, its name ending like the pattern (any case)."""
-        return not file_name.startswith(".") and file_name.lower().endswith(self.suffix.lower())
+        """A file the checker reads: not hidden, and its name ending like the pattern (any case)
+        or starting with a report id of the ruleset (a report with another extension, or none,
+        is read and its name reported, never passed over)."""
+        if file_name.startswith("."):
+            return False
+        return file_name.lower().endswith(self.suffix.lower()) or self.report_prefix.match(file_name) is not None
 
     def read(self, rel: str, out: Collector) -> Name:
         """The parts of ``rel``'s name, with a ``file-name`` finding for each that is wrong."""
         folder, _, base = rel.rpartition("/")
         m = self.regex.fullmatch(base)
-        if m is None:
+        if m is None and self.suffix and not base.endswith(self.suffix):
+            stem = base.rsplit(".", 1)[0] if "." in base.rsplit("_", 1)[-1] else base
+            m = self.regex.fullmatch(stem + self.suffix)
+            ending = base[len(stem):]
+            said = f"the name ends with {ending!r}" if ending else "the name has no extension"
+            out.add("file-name", rel, None, None, problem=f"{said}; expected {self.suffix!r}, as in {self.example!r}")
+            if m is None:
+                return Name()
+        elif m is None:
             out.add("file-name", rel, None, None, problem=f"the name does not follow the pattern "
                     f"{self.rs.file_pattern!r}; expected a name like {self.example!r}")
             return Name()
@@ -88,7 +101,7 @@ class NamePattern:
             name.created = parse_one(created, "datetime", self.created_format, self.created_format)
             if name.created is None:
                 out.add("file-name", rel, None, None, problem=f"creation date-time {created!r} in the name is not "
-                        f"a real date-time {self.created_format!r}")
+                        f"a real date-time {self.created_format!r} from 1970 to 2999")
         if self.folder and name.recipient is not None and folder:
             expected = self.folder.format(recipient=name.recipient, report_id=rid or "").strip("/")
             if folder != expected and not folder.endswith("/" + expected):

@@ -162,7 +162,7 @@ class FileRecords:
         report = info.report
         if "title" in values and report is not None:
             f, title = values["title"]
-            if title != report.title and title != "":
+            if title not in report.titles_accepted and title != "":
                 out.add("field-constant", self.rel, line, f.name, message=f"{clip(title, 100)}; expected "
                         f"{report.title!r} (the title of {report.id})")
         # the file's identity (recipient, sequence, creation) is its name's when the name says it;

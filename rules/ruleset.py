@@ -70,6 +70,7 @@ class Report:
     order_by: tuple[str, ...]
     detail: tuple[Field, ...]
     raw: dict[str, Any]
+    titles_accepted: tuple[str, ...] = ()  # the title and the other spellings the spec gives
 
     @property
     def columns(self) -> list[str]:
@@ -208,6 +209,7 @@ def load(name_or_path: str | None = None) -> Ruleset:
         sel = raw["select"]
         reports[report_id] = Report(
             id=raw["id"], title=raw["title"], clause=raw["clause"], kind=raw["kind"],
+            titles_accepted=(raw["title"], *raw.get("title_also", {}).get("titles", ())),
             recipient_rule=raw["recipient"]["rule"], cron=sched["cron"],
             window=Window(sched["window"]["anchor"], end_s, len_s, len_m),
             assignment=sel["assignment"], event_types=tuple(sel.get("event_types", ())),

@@ -162,6 +162,13 @@ CASES = [
     ("sequence-gap", [("rename", A2, "PSUP01/ECOSMIG-001_PSUP01_3_20230706060000.csv"),
                       ("field", "PSUP01/ECOSMIG-001_PSUP01_3_20230706060000.csv", 1, 3, "3")],
      [("PSUP01/ECOSMIG-001_PSUP01_3_20230706060000.csv", 1, SEQ, "sequence-gap")]),
+    # the delivery begins part-way through the history (as App. B's example, number 10): a warning
+    ("sequence-start", [("delete", "PSUP01/ECOSMIG-004_PSUP01_1_20230710060000.csv")],
+     [("PSUP01/ECOSMIG-004_PSUP01_2_20230717060000.csv", 1, SEQ, "sequence-start")]),
+    ("report-without-extension", [("rename", A2, "PSUP01/ECOSMIG-001_PSUP01_2_20230706060000")],
+     [("PSUP01/ECOSMIG-001_PSUP01_2_20230706060000", None, None, "file-name")]),
+    ("report-extension-upper-case", [("rename", A2, "PSUP01/ECOSMIG-001_PSUP01_2_20230706060000.CSV")],
+     [("PSUP01/ECOSMIG-001_PSUP01_2_20230706060000.CSV", None, None, "file-name")]),
     ("sequence-repeat", [("rename", E3, "PSUP01/ECOSMIG-004_PSUP01_2_20230724060000.csv"),
                          ("field", "PSUP01/ECOSMIG-004_PSUP01_2_20230724060000.csv", 1, 3, "2")],
      [("PSUP01/ECOSMIG-004_PSUP01_2_20230724060000.csv", 1, SEQ, "sequence-repeat"), (E4, 1, SEQ, "sequence-gap")]),
@@ -496,3 +503,27 @@ def test_cli_results_go_to_stdout_links_and_devices_without_replacing_them(tmp_p
     assert Path("/dev/null").is_char_device()
     assert cli.main(["check", str(GOLDEN), "--json", str(tmp_path)]) == 2  # a directory: said, not replaced
     assert tmp_path.is_dir()
+
+
+@pytest.mark.parametrize("report_id, title", [
+    ("ECOSMIG-004", "Summary Report: Devices Count by Non Migratable Device Model"),  # the section heading
+    ("ECOSMIG-006", "Detail Report: Newly Installed ECoS Devices"),
+])
+def test_report_title_as_spelled_in_the_section_heading_is_accepted(tmp_path, report_id, title):
+    """protects field-constant on the Report Title: App. A spells ECOSMIG-004's and -006's names
+    two ways (table of reports, section heading); the ruleset's title_also lists the other, and
+    the checker accepts either, but nothing else."""
+    root = golden_copy(tmp_path)
+    rel = next(p for p in sorted(root.rglob(f"{report_id}_*.csv"))).relative_to(root).as_posix()
+    apply(root, ("field", rel, 1, 4, title))
+    assert found(root) == []
+    apply(root, ("field", rel, 1, 4, title.upper()))
+    assert found(root) == [(rel, 1, "Report Title", "field-constant")]
+
+
+def test_an_empty_delivery_passes_with_a_note(tmp_path):
+    """protects the verdict's honesty: a folder with no report file has nothing wrong in it, but
+    the summary says nothing was checked (a CI pointed at the wrong folder shows it)."""
+    verdict = check(tmp_path, RULES)
+    assert verdict.errors == 0 and verdict.files == 0
+    assert any("no report file found" in note for note in verdict.notes)

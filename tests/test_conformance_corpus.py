@@ -173,8 +173,8 @@ def test_a_case_the_checker_does_not_confirm_stops_the_corpus(reference, tmp_pat
 
     with pytest.raises(CorpusMismatch, match="invalid-wrong"):
         builder.mutation(Operator("wrong", frozenset({"bom"}), "Declares a BOM.", wrong), "reference")
-    with pytest.raises(CorpusMismatch, match="valid-gap"):  # sequence 1 left out: not valid
-        builder.valid("valid-gap", "not valid", "edge", "reference", lambda rel: "_1_" not in rel)
+    with pytest.raises(CorpusMismatch, match="valid-gap"):  # sequence 2 left out: a gap, not valid
+        builder.valid("valid-gap", "not valid", "edge", "reference", lambda rel: "_2_" not in rel)
 
 
 def test_cli_corpus_refuses_a_directory_of_other_files(tmp_path, capsys):
