@@ -164,6 +164,7 @@ class Parsed:
     body_count: int = 0
     body_lines: list[int] = dc_field(default_factory=list)
     body_rows: list[list[str]] = dc_field(default_factory=list)
+    trailing_blank: list[int] = dc_field(default_factory=list)  # blank lines after the last record
 
 
 def parse(t: Text, rel: str, out: Collector, delimiter: str, quote_char: str) -> Parsed:
@@ -171,7 +172,11 @@ def parse(t: Text, rel: str, out: Collector, delimiter: str, quote_char: str) ->
     if t.cr == t.crlf and quote_char.encode() not in t.data:
         return _split(t.data, t.lf, delimiter)
     lines, rows = _csv_module(t.text, rel, out, delimiter, quote_char)
-    p = Parsed(count=len(rows))
+    trailing = []
+    while len(rows) > 1 and rows[-1] == [""]:  # blank lines at the end are not the last record
+        trailing.insert(0, lines.pop())
+        rows.pop()
+    p = Parsed(count=len(rows), trailing_blank=trailing)
     if rows:
         p.first = (lines[0], rows[0])
         p.last = (lines[-1], rows[-1])
@@ -192,13 +197,20 @@ def _split(data: bytes, lf: int, delimiter: str) -> Parsed:
     if data.endswith(b"\n"):
         end -= 1
         n -= 1
+    trailing = []
+    while n > 1:  # blank lines at the end are not the last record
+        start = data.rfind(b"\n", 0, end) + 1
+        if data[start:end] not in (b"", b"\r"):
+            break
+        trailing.insert(0, n)
+        end, n = start - 1, n - 1
     head_end = data.find(b"\n", 0, end)
     if head_end < 0:
         one = _fields(data[:end], delimiter)
-        return Parsed(count=1, split=True, first=(1, one), last=(1, one))
+        return Parsed(count=1, split=True, first=(1, one), last=(1, one), trailing_blank=trailing)
     tail_start = data.rfind(b"\n", 0, end) + 1
     p = Parsed(count=n, split=True, first=(1, _fields(data[:head_end], delimiter)),
-               last=(n, _fields(data[tail_start:end], delimiter)))
+               last=(n, _fields(data[tail_start:end], delimiter)), trailing_blank=trailing)
     if n > 2:
         p.body_text = data[head_end + 1:tail_start - 1]
         p.body_start = 2

@@ -100,6 +100,9 @@ class FileRecords:
         """Check the first and last records; return whether they are the header and the trailer
         (the records between them, and any that are not, are the body)."""
         rs, kinds = self.rs, self.kinds
+        for line in p.trailing_blank:
+            self.out.add("record-type", self.rel, line, None, message=f"a blank line after the last record; expected "
+                         f"none ({kinds.allowed(self.info.report)})")
         if p.count == 0:
             if rs.header:
                 self.out.add("record-order", self.rel, None, None, problem="no header record; expected one first")

@@ -162,6 +162,9 @@ CASES = [
     ("sequence-gap", [("rename", A2, "PSUP01/ECOSMIG-001_PSUP01_3_20230706060000.csv"),
                       ("field", "PSUP01/ECOSMIG-001_PSUP01_3_20230706060000.csv", 1, 3, "3")],
      [("PSUP01/ECOSMIG-001_PSUP01_3_20230706060000.csv", 1, SEQ, "sequence-gap")]),
+    # a blank line after the trailer: one finding, not a cascade of record-order findings
+    ("trailing-blank-lines", [("write", A, (GOLDEN / A).read_bytes() + b"\r\n\r\n")],
+     [(A, 4, None, "record-type"), (A, 5, None, "record-type")]),
     # the delivery begins part-way through the history (as App. B's example, number 10): a warning
     ("sequence-start", [("delete", "PSUP01/ECOSMIG-004_PSUP01_1_20230710060000.csv")],
      [("PSUP01/ECOSMIG-004_PSUP01_2_20230717060000.csv", 1, SEQ, "sequence-start")]),
