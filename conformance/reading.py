@@ -227,11 +227,16 @@ def _csv_module(text: str, rel: str, out: Collector, delimiter: str, quote_char:
 
 
 def _csv_rows(text: str, rel: str, out: Collector, delimiter: str, quote_char: str) -> tuple[list, list]:
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, quotechar=quote_char,
-                        doublequote=True, strict=True, quoting=csv.QUOTE_MINIMAL)
+    def reader_of(part: str):
+        return csv.reader(io.StringIO(part, newline=""), delimiter=delimiter, quotechar=quote_char,
+                          doublequote=True, strict=True, quoting=csv.QUOTE_MINIMAL)
+
+    reader = reader_of(text)
     lines: list[int] = []
     rows: list[list[str]] = []
-    previous = 0
+    base = 0  # physical lines before the text the reader reads
+    previous = 0  # physical lines read so far
+    starts = None  # where each physical line starts, once needed
     while True:
         try:
             row = next(reader)
@@ -239,11 +244,21 @@ def _csv_rows(text: str, rel: str, out: Collector, delimiter: str, quote_char: s
             break
         except csv.Error as exc:
             out.add("csv-syntax", rel, previous + 1, None, problem=str(exc))
-            previous = reader.line_num
+            consumed = base + reader.line_num
+            if consumed - previous > 1:  # the bad record ran on (a quote left open): go on at its next line
+                if starts is None:
+                    starts = [0] + [m.end() for m in _BREAKS.finditer(text)]
+                base = previous + 1
+                if base >= len(starts) or starts[base] >= len(text):
+                    break
+                reader = reader_of(text[starts[base]:])
+                previous = base
+            else:
+                previous = consumed
             continue
         lines.append(previous + 1)
         rows.append(row or [""])
-        previous = reader.line_num
+        previous = base + reader.line_num
     return lines, rows
 
 

@@ -37,6 +37,7 @@ E2 = "PSUP01/ECOSMIG-004_PSUP01_2_20230717060000.csv"
 E3 = "PSUP01/ECOSMIG-004_PSUP01_3_20230724060000.csv"
 E4 = "PSUP01/ECOSMIG-004_PSUP01_4_20230731060000.csv"
 F6 = "PSUP02/ECOSMIG-006_PSUP02_1_20230801060000.csv"
+F601 = "PSUP01/ECOSMIG-006_PSUP01_1_20230801060000.csv"
 S1 = "PSUP02/ECOSMIG-001_PSUP02_2_20230715060000.csv"
 SEQ = "Report Sequence Number"
 SUCC = "Quantity of Migrations Successfully Completed"
@@ -205,6 +206,9 @@ CASES = [
      [(A, 1, None, "csv-syntax"), (A, 2, None, "record-order")]),
     ("unterminated-quote", [("field", A, 3, 2, '"DCC Controlled')],
      [(A, 2, None, "record-order"), (A, 3, None, "csv-syntax")]),
+    # a quote left open in a detail record: that line is the finding, the records after it are read
+    ("unterminated-quote-in-a-detail", [("field", F601, 2, 2, '"1234567810')],
+     [(F601, 2, None, "csv-syntax"), (F601, 4, "Rows Count", "trailer-rows-count")]),
     ("quoted-fields-are-fine", [("line", A, 2, ",".join(f'"{v}"' for v in A_DETAIL.split(",")))], []),
     ("ragged-row", [("line", A, 2, A_DETAIL.rsplit(",", 1)[0])], [(A, 2, None, "field-count")]),
     ("unknown-record-type", [("insert", A, 3, "20,foo")], [(A, 3, "Record type", "record-type")]),
