@@ -180,12 +180,12 @@ class Checker:
         data = read_bytes(self.root / path_rel, rel, self.out)
         if data is None:
             return
-        text = decode(data, rel, self.out, self.encoding, self.rs.line_terminator)
+        text = decode(data, rel, self.out, self.encoding, self.rs.line_terminator, self.rs.quote_char)
         del data
         if text is None:
             return
         info.readable = True
-        parsed = parse(text, rel, self.out, self.rs.delimiter, self.rs.quote_char)
+        parsed = parse(text, rel, self.out, self.rs.delimiter, self.rs.quote_char, self.rs.line_terminator)
         del text
         FileRecords(self.rs, self.out, info, self.kinds, self.headers, self.trailers).check(parsed)
         info.recipient = info.recipient or info.name.recipient

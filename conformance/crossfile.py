@@ -364,7 +364,7 @@ class CrossFile:
             for (recipient, day), part in counts.group_by(["recipient", "day"], maintain_order=True):
                 table[(recipient, day)] = (part["created"].to_list(), np.cumsum(part["len"].to_numpy()))
         unsure = {f.recipient for f in self.files if f.report is report
-                  and (not f.readable or f.details != readable.get(f.fid, 0))}
+                  and (not f.readable or f.unreadable or f.details != readable.get(f.fid, 0))}
         return report, table, runs, unsure
 
     def reconciliation(self, summary: Report) -> None:

@@ -425,9 +425,9 @@ def truncated_mid_record(d: Delivery) -> Change:
                    (f.rel, line, "line-ending"), (f.rel, line, "record-order"), (f.rel, line, "field-count"))
 
 
-@operator("unterminated-quote", {"csv-syntax", "record-order"},
+@operator("unterminated-quote", {"csv-syntax"},
           "A quoted field is never closed (the trailer's last field opens a quote): the quote runs to the end of "
-          "the file, so the trailer is lost.")
+          "the file; the trailer cannot be read (one csv-syntax finding: it is not also reported missing).")
 def unterminated_quote(d: Delivery) -> Change:
     f = d.first("ECOSMIG-001", "ECOSMIG-002")
     data = d.read_bytes(f.rel)
@@ -437,11 +437,12 @@ def unterminated_quote(d: Delivery) -> Change:
     d.write_bytes(f.rel, body + term + head + sep + d.rs.quote_char.encode() + last_field + term)
     last = _last_line(d, f.rel)
     return _change(f.rel, last, "an opening quote before the trailer's DCC Classification, never closed",
-                   (f.rel, last, "csv-syntax"), (f.rel, last - 1, "record-order"))
+                   (f.rel, last, "csv-syntax"))
 
 
-@operator("quote-then-text", {"csv-syntax", "record-order"},
-          "A character follows a closing quote (\"Title\"x) in the header: not RFC 4180; the header is lost.")
+@operator("quote-then-text", {"csv-syntax"},
+          "A character follows a closing quote (\"Title\"x) in the header: not RFC 4180; the header cannot be read "
+          "(one csv-syntax finding: it is not also reported missing).")
 def quote_then_text(d: Delivery) -> Change:
     f = d.first("ECOSMIG-002", "ECOSMIG-001")
     data = d.read_bytes(f.rel)
@@ -452,7 +453,23 @@ def quote_then_text(d: Delivery) -> Change:
     q = d.rs.quote_char.encode()
     fields[i] = q + fields[i] + q + b"x"
     d.write_bytes(f.rel, d.rs.delimiter.encode().join(fields) + term + rest)
-    return _change(f.rel, 1, "header Report Title written \"...\"x", (f.rel, 1, "csv-syntax"), (f.rel, 2, "record-order"))
+    return _change(f.rel, 1, "header Report Title written \"...\"x", (f.rel, 1, "csv-syntax"))
+
+
+@operator("bare-quote", {"csv-syntax"},
+          "A quote inside a field that is not enclosed in quotes (Device Model 12\" ...): RFC 4180 §2.5 forbids "
+          "it, though lenient readers (Python's csv module) take it as data.")
+def bare_quote(d: Delivery) -> Change:
+    f = d.first("ECOSMIG-001", "ECOSMIG-002")
+    line, row = d.details(f.rel)[0]
+    i = next(k for k, fld in enumerate(f.report.detail) if fld.name == "Device Model")
+    row = list(row)
+    row[i] = (row[i][:-1] + d.rs.quote_char)[:f.report.detail[i].max_length]
+    term = d.rs.line_terminator.encode()
+    lines = d.read_bytes(f.rel).split(term)
+    lines[line - 1] = d.rs.delimiter.join(row).encode()  # written raw: a CSV writer would quote it
+    d.write_bytes(f.rel, term.join(lines))
+    return _change(f.rel, line, f"Device Model written {row[i]!r}", (f.rel, line, "csv-syntax"))
 
 
 # =========================================================================== record operators

@@ -57,7 +57,7 @@ class Text:
         return self._text
 
 
-def decode(data: bytes, rel: str, out: Collector, encoding: str, terminator: str) -> Text | None:
+def decode(data: bytes, rel: str, out: Collector, encoding: str, terminator: str, quote_char: str = '"') -> Text | None:
     """The file's text, after the file-level checks; None when there is nothing to read further
     (an empty or binary file)."""
     if not data:
@@ -88,11 +88,11 @@ def decode(data: bytes, rel: str, out: Collector, encoding: str, terminator: str
         else:
             if utf8:
                 t = Text(data, *_breaks(data), text=text)
-                _line_endings(t, rel, out, terminator)
+                _line_endings(t, rel, out, terminator, quote_char)
                 return t
         utf = text.encode("utf-8")
         t = Text(utf, *_breaks(utf), text=text)
-    _line_endings(t, rel, out, terminator)
+    _line_endings(t, rel, out, terminator, quote_char)
     return t
 
 
@@ -129,8 +129,16 @@ def _invalid_lines(data: bytes, encoding: str):
             yield raw
 
 
-def _line_endings(t: Text, rel: str, out: Collector, terminator: str) -> None:
+def _line_endings(t: Text, rel: str, out: Collector, terminator: str, quote_char: str) -> None:
+    """Every line break the terminator, and the last line ended. In a file holding the quote
+    character, a line break may be data inside a quoted field: the records' own ends are then
+    checked as the records are read (``_check_records``), not here."""
     if not out.wants("line-ending"):
+        return
+    if t.data and not t.data.endswith((b"\n", b"\r")):
+        out.add("line-ending", rel, _line_of(t.text, len(t.text)), None,
+                problem=f"the last line has no line terminator; expected {terminator!r}")
+    if quote_char and quote_char.encode() in t.data:
         return
     n_lf, n_cr, n_crlf = t.lf, t.cr, t.crlf
     if terminator == "\r\n":
@@ -144,9 +152,63 @@ def _line_endings(t: Text, rel: str, out: Collector, terminator: str) -> None:
         first = re.search(pattern, text)
         out.add("line-ending", rel, _line_of(text, first.start()), None,
                 problem=f"{bad} line(s) end with {name}; expected {terminator!r} (first at this line)")
-    if t.data and not t.data.endswith((b"\n", b"\r")):
-        out.add("line-ending", rel, _line_of(t.text, len(t.text)), None,
-                problem=f"the last line has no line terminator; expected {terminator!r}")
+
+
+_ENDING_NAMES = {"\r\n": "CRLF", "\n": "LF", "\r": "CR"}
+
+
+def _check_records(text: str, rel: str, out: Collector, delimiter: str, quote_char: str, terminator: str,
+                   reported: set[int]) -> None:
+    """RFC 4180 read strictly, record by record, in a file holding the quote character: a quote
+    inside a field that is not enclosed in quotes (§2.5), or anything after a closing quote but a
+    delimiter or the record's end, is a ``csv-syntax`` finding (Python's csv module lets the
+    first pass); each record's end (not a line break inside a quoted field) is checked against
+    the terminator (``line-ending``). ``reported``: lines the csv module already found wrong."""
+    d, q = re.escape(delimiter), re.escape(quote_char)
+    field = f"(?:{q}(?:[^{q}]|{q}{q})*{q}|[^{d}{q}\\r\\n]*)"
+    record = re.compile(f"{field}(?:{d}{field})*(\\r\\n|\\n|\\r|\\Z)")
+    one_field = re.compile(field)
+    pos, line, n = 0, 1, len(text)
+    bad_endings, first_bad = 0, None
+    while pos < n:
+        m = record.match(text, pos)
+        if m is not None and m.end() > pos:
+            ending = m.group(1)
+            if ending and ending != terminator:
+                bad_endings += 1
+                if first_bad is None:
+                    first_bad = (line + len(_BREAKS.findall(text, pos, m.start(1))), ending)
+            line += len(_BREAKS.findall(text, pos, m.end()))
+            pos = m.end()
+            if not ending:
+                break
+            continue
+        if line not in reported and out.wants("csv-syntax"):
+            at = pos
+            while True:  # the field where it goes wrong
+                f = one_field.match(text, at)
+                if f.end() < n and text[f.end()] == delimiter:
+                    at = f.end() + 1
+                    continue
+                break
+            value, after = f.group(), text[f.end():f.end() + 1]
+            if value.startswith(quote_char):
+                why = f"{after!r} after a closing quote; expected {delimiter!r} or the end of the record"
+            elif after == quote_char and value:
+                why = "a quote inside a field that is not enclosed in quotes (RFC 4180 §2.5)"
+            else:
+                why = "a quote that is never closed"
+            out.add("csv-syntax", rel, line, None, problem=why)
+        following = _BREAKS.search(text, pos)
+        if following is None:
+            break
+        pos = following.end()
+        line += 1
+    if bad_endings and out.wants("line-ending"):
+        at, ending = first_bad
+        out.add("line-ending", rel, at, None, problem=f"{bad_endings} record(s) end with "
+                f"{_ENDING_NAMES[ending]}; expected {terminator!r} (first at this line; a line break inside a "
+                "quoted field is data)")
 
 
 @dataclass
@@ -165,18 +227,22 @@ class Parsed:
     body_lines: list[int] = dc_field(default_factory=list)
     body_rows: list[list[str]] = dc_field(default_factory=list)
     trailing_blank: list[int] = dc_field(default_factory=list)  # blank lines after the last record
+    syntax_lines: list[int] = dc_field(default_factory=list)  # where a record could not be read
 
 
-def parse(t: Text, rel: str, out: Collector, delimiter: str, quote_char: str) -> Parsed:
+def parse(t: Text, rel: str, out: Collector, delimiter: str, quote_char: str, terminator: str = "\r\n") -> Parsed:
     """Split the text into records (see the module docstring)."""
-    if t.cr == t.crlf and quote_char.encode() not in t.data:
+    quoted = bool(quote_char) and quote_char.encode() in t.data
+    if t.cr == t.crlf and not quoted:
         return _split(t.data, t.lf, delimiter)
-    lines, rows = _csv_module(t.text, rel, out, delimiter, quote_char)
+    lines, rows, errors = _csv_module(t.text, rel, out, delimiter, quote_char)
+    if quoted:
+        _check_records(t.text, rel, out, delimiter, quote_char, terminator, set(errors))
     trailing = []
     while len(rows) > 1 and rows[-1] == [""]:  # blank lines at the end are not the last record
         trailing.insert(0, lines.pop())
         rows.pop()
-    p = Parsed(count=len(rows), trailing_blank=trailing)
+    p = Parsed(count=len(rows), trailing_blank=trailing, syntax_lines=errors)
     if rows:
         p.first = (lines[0], rows[0])
         p.last = (lines[-1], rows[-1])
@@ -218,7 +284,7 @@ def _split(data: bytes, lf: int, delimiter: str) -> Parsed:
     return p
 
 
-def _csv_module(text: str, rel: str, out: Collector, delimiter: str, quote_char: str) -> tuple[list, list]:
+def _csv_module(text: str, rel: str, out: Collector, delimiter: str, quote_char: str) -> tuple[list, list, list]:
     limit = csv.field_size_limit(sys.maxsize)  # a huge field is a field-length finding, not a parse error
     try:
         return _csv_rows(text, rel, out, delimiter, quote_char)
@@ -226,7 +292,7 @@ def _csv_module(text: str, rel: str, out: Collector, delimiter: str, quote_char:
         csv.field_size_limit(limit)
 
 
-def _csv_rows(text: str, rel: str, out: Collector, delimiter: str, quote_char: str) -> tuple[list, list]:
+def _csv_rows(text: str, rel: str, out: Collector, delimiter: str, quote_char: str) -> tuple[list, list, list]:
     def reader_of(part: str):
         return csv.reader(io.StringIO(part, newline=""), delimiter=delimiter, quotechar=quote_char,
                           doublequote=True, strict=True, quoting=csv.QUOTE_MINIMAL)
@@ -237,6 +303,7 @@ def _csv_rows(text: str, rel: str, out: Collector, delimiter: str, quote_char: s
     base = 0  # physical lines before the text the reader reads
     previous = 0  # physical lines read so far
     starts = None  # where each physical line starts, once needed
+    errors: list[int] = []  # lines of records that could not be read
     while True:
         try:
             row = next(reader)
@@ -244,6 +311,7 @@ def _csv_rows(text: str, rel: str, out: Collector, delimiter: str, quote_char: s
             break
         except csv.Error as exc:
             out.add("csv-syntax", rel, previous + 1, None, problem=str(exc))
+            errors.append(previous + 1)
             consumed = base + reader.line_num
             if consumed - previous > 1:  # the bad record ran on (a quote left open): go on at its next line
                 if starts is None:
@@ -259,7 +327,7 @@ def _csv_rows(text: str, rel: str, out: Collector, delimiter: str, quote_char: s
         lines.append(previous + 1)
         rows.append(row or [""])
         previous = base + reader.line_num
-    return lines, rows
+    return lines, rows, errors
 
 
 _UNUSED = "\x1f"

@@ -49,6 +49,7 @@ class FileInfo:
     details: int = 0
     rows_count: tuple[int, str, str] | None = None  # the trailer's (line, field, value)
     readable: bool = False  # its records could be read (not binary, not empty, not unreadable)
+    unreadable: int = 0  # records that could not be read (csv-syntax): the detail count is unsure
     has_header: bool = False
     has_trailer: bool = False
 
@@ -103,18 +104,22 @@ class FileRecords:
         for line in p.trailing_blank:
             self.out.add("record-type", self.rel, line, None, message=f"a blank line after the last record; expected "
                          f"none ({kinds.allowed(self.info.report)})")
+        self.info.unreadable = len(p.syntax_lines)
         if p.count == 0:
-            if rs.header:
+            if rs.header and not p.syntax_lines:
                 self.out.add("record-order", self.rel, None, None, problem="no header record; expected one first")
             return False, False
         first_line, first = p.first
         last_line, last = p.last
         has_header = bool(rs.header) and first[0] == kinds.header
         has_trailer = bool(rs.trailer) and last[0] == kinds.trailer and (p.count > 1 or not has_header)
-        if rs.header and not has_header:
+        # a record that could not be read (csv-syntax) may be the header or the trailer: not said twice
+        unread_first = any(k < first_line for k in p.syntax_lines)
+        unread_last = any(k > last_line for k in p.syntax_lines)
+        if rs.header and not has_header and not unread_first:
             self.out.add("record-order", self.rel, first_line, None,
                          problem=f"the first record is not the header ({kinds.header}); expected the header first")
-        if rs.trailer and not has_trailer:
+        if rs.trailer and not has_trailer and not unread_last:
             self.out.add("record-order", self.rel, last_line, None,
                          problem=f"the last record is not the trailer ({kinds.trailer}); expected the trailer last")
         self.info.has_header, self.info.has_trailer = has_header, has_trailer
@@ -199,21 +204,23 @@ class FileRecords:
             info.window_end = parse_one(values["window_end"][1], values["window_end"][0].type, dt_fmt, d_fmt)
         if report is None or info.created is None:
             return
-        self._schedule(line, created_field.name if created_field else None)
-        self._window(line, values)
+        if self._schedule(line, created_field.name if created_field else None):
+            self._window(line, values)  # off the schedule, no window can be expected of the file
 
     def _against_name(self, line: int, field_name: str, found: str, expected: str | None, shown: str | None) -> None:
         if expected is not None and found != expected:
             self.out.add("header-file-name", self.rel, line, field_name, element=field_name, found=found,
                          expected=shown)
 
-    def _schedule(self, line: int, field_name: str | None) -> None:
+    def _schedule(self, line: int, field_name: str | None) -> bool:
+        """Whether the file was created at a run time of its report's schedule (a finding if not)."""
         report, created = self.info.report, self.info.created
-        if not self.out.wants("run-time-schedule"):
-            return
-        if not is_run_time(report.cron, created):
+        if is_run_time(report.cron, created):
+            return True
+        if self.out.wants("run-time-schedule"):
             self.out.add("run-time-schedule", self.rel, line, field_name, found=show(created, self.rs.datetime_format),
                          report=report.id, cron=report.cron)
+        return False
 
     def _window(self, line: int, values: dict) -> None:
         rs, info = self.rs, self.info
@@ -297,7 +304,10 @@ def check_bodies(frame: pl.DataFrame, report: Report | None, files: list[FileInf
 
 
 def end_of_file(info: FileInfo, rs: Ruleset, out: Collector) -> None:
-    """Once a file's detail records are counted: the trailer's Rows Count, and no empty report."""
+    """Once a file's detail records are counted: the trailer's Rows Count, and no empty report
+    (neither when a record could not be read: the count is then unknown, and csv-syntax says why)."""
+    if info.unreadable:
+        return
     if info.rows_count is not None:
         line, name, text = info.rows_count
         if whole_number(text) is not None and whole_number(text) != info.details:
