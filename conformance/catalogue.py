@@ -143,6 +143,12 @@ _CHECKS = (
           "A field with a list of allowed values (ECoS Status: Success, Failure, Installed) holds "
           "one of them; the header's Report Identifier is a report of the ruleset.",
           "{value!r} is not one of {allowed}"),
+    Check("field-range", "field", ERROR, "DESIGN.md \"Number of Attempts\" (the failed attempt itself "
+          "included)",
+          "Least value",
+          "An Integer field with a least value in the ruleset (`minimum`) is not below it: an ECOSMIG-002 "
+          "record is a failed attempt, so its Number of Attempts is at least 1.",
+          "{problem}"),
     Check("field-condition", "field", ERROR, "EMRR App. A ECOSMIG-003 (Error Code, Error Sub Code)",
           "Conditional field",
           "A conditional field is present when its condition holds (`mandatory_when`: Error Code "

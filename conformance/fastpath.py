@@ -318,7 +318,7 @@ def kept_frame(layout: Layout, texts: list[tuple[int, int, int, bytes]], fid: np
                 return None
         if f.type == "integer":
             got = _whole_numbers(fields, i, f)
-            if got is None:
+            if got is None or (f.minimum is not None and (got[1] & (got[0] < f.minimum)).any()):
                 return None
             numbers[i] = got
         for rule, must in ((f.mandatory_when, True), (f.empty_unless, False)):

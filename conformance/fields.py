@@ -14,7 +14,7 @@ from typing import NamedTuple
 import polars as pl
 
 from conformance.findings import Collector
-from conformance.formats import describe, parse_one, valid_expr
+from conformance.formats import INTEGER, describe, parse_one, valid_expr
 from rules.ruleset import Field, Ruleset
 
 
@@ -63,6 +63,10 @@ def field_masks(layout: tuple[Field, ...], rs: Ruleset, out: Collector, skip_fir
         if valid is not None and out.wants("field-type"):
             what = describe(f.type, rs.datetime_format if f.type == "datetime" else rs.date_format)
             add("field-type", i, ~empty & ~valid, lambda v, r, w=what: f"{clip(v)} is not {w}")
+        if f.type == "integer" and f.minimum is not None and out.wants("field-range"):
+            add("field-range", i, ~empty & c.str.contains(INTEGER)
+                & (c.str.to_integer(base=10, strict=False) < f.minimum).fill_null(False),
+                lambda v, r, m=f.minimum: f"{clip(v)} is below the least value, {m}")
         if f.enum and out.wants("field-enum"):
             allowed = ", ".join(f.enum)
             add("field-enum", i, ~empty & ~c.is_in(list(f.enum)),
@@ -131,6 +135,8 @@ def plainly_valid(row: list[str], layout: tuple[Field, ...], rs: Ruleset) -> boo
                 or (f.empty_unless and values.get(f.empty_unless[0]) != f.empty_unless[1]):
             return False
         elif f.type == "integer" and not (v.isascii() and v.isdigit()):
+            return False
+        elif f.type == "integer" and f.minimum is not None and int(v) < f.minimum:
             return False
         elif f.type in ("datetime", "date") and parse_one(v, f.type, rs.datetime_format, rs.date_format) is None:
             return False

@@ -964,6 +964,15 @@ def failure_after_success(d: Delivery) -> Change:
     raise NotApplicable("no failed attempt after the success of a device without failures")
 
 
+@operator("attempts-zero", {"field-range"}, "An ECOSMIG-002 failure says Number of Attempts 0 (the failed "
+          "attempt itself counts: at least 1).")
+def attempts_zero(d: Delivery) -> Change:
+    f = d.first("ECOSMIG-002")
+    line, row = d.details(f.rel)[0]
+    old = _set_detail(d, f, line, "Number of Attempts", "0")
+    return _change(f.rel, line, f"Number of Attempts {old} -> 0", (f.rel, line, "field-range"))
+
+
 @operator("attempts-backwards", {"attempt-order"}, "A device's later failed attempt repeats the Number of Attempts of "
           "its earlier one.")
 def attempts_backwards(d: Delivery) -> Change:

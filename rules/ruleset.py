@@ -43,6 +43,7 @@ class Field:
     enum: tuple[str, ...] | None = None
     mandatory_when: tuple[str, str] | None = None
     empty_unless: tuple[str, str] | None = None
+    minimum: int | None = None  # an Integer's least value
 
 
 @dataclass(frozen=True)
@@ -166,6 +167,7 @@ def _fields(items: list[dict]) -> tuple[Field, ...]:
             enum=tuple(f["enum"]) if "enum" in f else None,
             mandatory_when=(when["field"], when["equals"]) if when else None,
             empty_unless=(unless["field"], unless["equals"]) if unless else None,
+            minimum=int(f["minimum"]) if "minimum" in f else None,
         ))
     return tuple(out)
 

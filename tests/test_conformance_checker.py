@@ -202,6 +202,8 @@ CASES = [
      [(C2, 3, FAIL, "summary-reconciliation"),
       ("PSUP02/ECOSMIG-002_PSUP02_3_20230713000000.csv", 2, None, "failure-after-success")]),
     ("attempts-not-increasing", [("field", D, 2, 10, "3")], [(D2, 2, "Number of Attempts", "attempt-order")]),
+    ("attempts-zero", [("field", D2, 2, 10, "0")],
+     [(D2, 2, "Number of Attempts", "field-range"), (D2, 2, "Number of Attempts", "attempt-order")]),
     ("csv-syntax-in-header", [("field", A, 1, 4, '"Detail Report: ECoS Migrations Completed Successfully"x')],
      [(A, 1, None, "csv-syntax")]),  # the unreadable header is not also "missing"
     ("unterminated-quote", [("field", A, 3, 2, '"DCC Controlled')],
