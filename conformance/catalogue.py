@@ -399,7 +399,8 @@ measures it (a synthetic ECOSMIG-001 file of 999,999 records, the most Rows Coun
   event behind it, or an event that another record already carries). A file of a known report,
   recipient and run that the reference does not write is `gt-unexpected-file`. Completeness is
   expected of the recipients that have a file in the directory only (a supplier checks its own
-  folder against the whole log; a note names the others), but every recipient's records take
+  folder against the whole log; a note names the others), or with `--expect reports` of the
+  (report, recipient) pairs that have a file (a delivery split by report), but every recipient's records take
   part in the matching, so another supplier's record in the directory is still found. The records
   are matched month by month (of the files' creation) from Parquet spilled by the checker, so
   memory stays bounded; the reference costs one run of the report engine.

@@ -23,7 +23,10 @@ what is matched but not where the reference has it or not with the same values, 
   a record of the directory left over is ``gt-unexpected-record``;
 - only the recipients that have a file in the directory are expected to be complete: a supplier
   checks its own folder against the whole event log. Another recipient's files are not missing,
-  but their records still count (one of them in this directory is ``gt-wrong-recipient``).
+  but their records still count (one of them in this directory is ``gt-wrong-recipient``). With
+  ``expect="reports"`` only the (report, recipient) pairs that have a file are: a pipeline that
+  splits its inbound files by report checks each part alone (a report missing altogether for a
+  recipient is then not noticed).
 
 Memory stays bounded: the checker hands over each batch of detail records it has read (the
 ``capture`` hook), which is spilled to Parquet by report and month of the file's creation; the
@@ -107,7 +110,8 @@ class GroundTruth:
     """One ground-truth comparison: the reference made from ``events``, the checked directory's
     records captured from the checker, then ``run``."""
 
-    def __init__(self, events: str | Path, rs: Ruleset, out: Collector, workdir: str | Path | None = None):
+    def __init__(self, events: str | Path, rs: Ruleset, out: Collector, workdir: str | Path | None = None,
+                 expect: str = "recipients"):
         from rules import engine
 
         self.rs = rs
@@ -130,7 +134,9 @@ class GroundTruth:
                 _seconds(entry["created"]), _seconds(entry["window_start"]), _seconds(entry["window_end"]),
                 int(entry["records"])))
         self.files: list[FileInfo] = []
-        self.scope: set[str] = set()
+        self.scope: set = set()  # recipients, or (report, recipient) pairs: see ``in_scope``
+        self.expect = expect
+        self.recipients: set[str] = set()
         self.spilled: dict[tuple[str, int], list[Path]] = defaultdict(list)
         self.count = 0
         self.summary = {"matched": 0}
@@ -150,7 +156,9 @@ class GroundTruth:
         text = (f"ground truth: the event log {self.events} gives {len(self.ref_files):,} file(s) and {records:,} "
                 f"detail record(s) (reference engine, ruleset {self.rs.name}); {self.summary['matched']:,} record(s) "
                 "of the directory matched one")
-        others = sorted({r.recipient for r in self.ref_files} - self.scope)
+        others = sorted({r.recipient for r in self.ref_files} - self.recipients)
+        if self.expect == "reports":
+            text += "; only the reports each recipient has a file of were expected complete (--expect reports)"
         if others:
             shown = ", ".join(others[:10]) + (f" and {len(others) - 10} more" if len(others) > 10 else "")
             text += (f"; the files of {len(others)} recipient(s) with no file in the directory ({shown}) were not "
@@ -181,10 +189,19 @@ class GroundTruth:
         # The recipients whose files the directory holds: a supplier checks its own folder
         # against the whole event log, so another recipient's file is not expected here (its
         # records still count: one of them in this directory is gt-wrong-recipient).
-        self.scope = {f.recipient for f in self.files if f.report is not None and f.recipient}
+        present = [f for f in self.files if f.report is not None and f.recipient]
+        self.recipients = {f.recipient for f in present}
+        if self.expect == "reports":
+            self.scope = {(f.report.id, f.recipient) for f in present}
+        else:
+            self.scope = {f.recipient for f in present}
         self.pair_files()
         for report in self.rs.reports.values():
             Comparison(self, report).run()
+
+    def in_scope(self, report_id: str, recipient: str) -> bool:
+        """Whether the directory is expected to hold this recipient's files of this report."""
+        return (report_id, recipient) in self.scope if self.expect == "reports" else recipient in self.scope
 
     def _ws_key(self, report: Report, ws: int | None, created: int | None) -> int | None:
         """The run's window start as it identifies a run: always 0 for a "previously unreported"
@@ -266,8 +283,9 @@ class GroundTruth:
         r = self.ref_files[rfid]
         if r.paired is not None:
             return self.files[r.paired].rel
-        if r.recipient not in self.scope:
-            return f"{r.rel} (the recipient's file: {r.recipient} has no file in this directory)"
+        if not self.in_scope(r.report, r.recipient):
+            return (f"{r.rel} (the recipient's file: {r.recipient} has no "
+                    f"{r.report + ' ' if self.expect == 'reports' else ''}file in this directory)")
         return f"{r.rel} (not in the directory)"
 
 
@@ -506,7 +524,7 @@ class Comparison:
         lost = dict(r.filter(~pl.col("rfid").is_in(paired)).group_by("rfid").len().iter_rows())
         if self.out.wants("gt-missing-file"):
             for ref in gt.ref_files:
-                if ref.report != self.report.id or ref.paired is not None or ref.recipient not in gt.scope:
+                if ref.report != self.report.id or ref.paired is not None or not gt.in_scope(ref.report, ref.recipient):
                     continue
                 n = lost.get(ref.rfid, 0)
                 elsewhere = ref.records - n

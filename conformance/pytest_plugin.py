@@ -1,7 +1,7 @@
 """The conformance checks as tests of anyone's pytest run (registered as the ``emrr`` pytest11
 entry point of this package).
 
-    pytest --emrr-dir DIR [--emrr-ruleset NAME|PATH] [--emrr-events LOG]
+    pytest --emrr-dir DIR [--emrr-ruleset NAME|PATH] [--emrr-events LOG [--emrr-expect reports]]
 
 adds one test item per check of the catalogue (docs/checks.md), ``emrr::<check id>``: it fails
 with that check's findings when the check found an error, passes when it found nothing, and
@@ -34,6 +34,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="ruleset to check against (a folder of rules/ or a path); default emrr-revised")
     group.addoption("--emrr-events", metavar="LOG", default=None,
                     help="the event log the files were made from, as ground truth (runs the gt-* checks)")
+    group.addoption("--emrr-expect", choices=("recipients", "reports"), default="recipients",
+                    help="with --emrr-events, which files of the log DIR must hold: every file of each recipient "
+                         "with a file in DIR (default), or of each (report, recipient) with one")
 
 
 def _wanted(config: pytest.Config) -> bool:
@@ -90,7 +93,8 @@ def _verdict(config: pytest.Config):
         from emrr.errors import UserError
 
         try:
-            state["verdict"] = check(state["directory"], state["rules"], events=state["events"])
+            state["verdict"] = check(state["directory"], state["rules"], events=state["events"],
+                                     expect=config.getoption("emrr_expect"))
         except UserError as exc:
             state["error"] = str(exc)
     if state["error"] is not None:

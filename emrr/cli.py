@@ -66,6 +66,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="findings kept per check (the total is always counted); 0 keeps all; default 1000")
     chk.add_argument("--events", help="event log directory the files were made from, as ground truth: "
                                       "runs the gt-* checks (docs/checks.md)")
+    chk.add_argument("--expect", choices=("recipients", "reports"), default="recipients",
+                     help="with --events, which files of the log the directory must hold: every file of each "
+                          "recipient that has a file in it (default), or only of each (report, recipient) that has "
+                          "one (a delivery split by report)")
     chk.set_defaults(handler=_check)
 
     cor = sub.add_parser("corpus", help="write a parser corpus: valid and broken deliveries with their expected "
@@ -200,7 +204,7 @@ def _check(args: argparse.Namespace) -> int:
     memory.keep_freed_memory()
     started = time.perf_counter()
     verdict = checker.check(args.directory, rules, select=selection["select"] or None, ignore=selection["ignore"],
-                            max_examples=max_examples, events=args.events)
+                            max_examples=max_examples, events=args.events, expect=args.expect)
     seconds = time.perf_counter() - started
     print(output.summary(verdict, args.directory, rules.name, seconds=seconds))
     if args.json:

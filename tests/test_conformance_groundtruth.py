@@ -212,6 +212,26 @@ def test_a_suppliers_own_folder_against_the_whole_event_log(tmp_path, golden_log
     assert "the event log gives PSUP01" in message and "PSUP01 has no file in this directory" in message
 
 
+def test_a_delivery_split_by_report_with_expect_reports(tmp_path, golden_log):
+    """protects gt-missing-file's scope: by default every file of a recipient present is expected
+    (the other reports' files are missing); with expect="reports" only each (report, recipient)
+    present is, so a pipeline that splits its files by report checks each part alone; a file of
+    a present pair still goes missing."""
+    root = tmp_path / "only-001"
+    for path in sorted(GOLDEN.rglob("ECOSMIG-001_*.csv")):
+        target = root / path.relative_to(GOLDEN)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, target)
+    assert "gt-missing-file" in check(root, RULES, events=golden_log).totals
+    verdict = check(root, RULES, events=golden_log, expect="reports")
+    assert verdict.totals == {}
+    assert any("--expect reports" in n for n in verdict.notes)
+    (root / A2).unlink()
+    assert gt_keys(check(root, RULES, events=golden_log, expect="reports")) == [(A2, None, None, "gt-missing-file")]
+    assert cli.main(["check", str(root), "--events", str(golden_log), "--expect", "reports"]) == 1
+    assert cli.main(["check", str(root), "--events", str(golden_log), "--expect", "files"]) == 2
+
+
 def test_a_missing_file_whose_records_all_went_elsewhere(tmp_path, golden_log):
     root = tmp_path / "reports"
     shutil.copytree(GOLDEN, root)
