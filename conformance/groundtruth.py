@@ -121,6 +121,9 @@ class GroundTruth:
         try:
             self.ref_root = self.tmp / "reference"
             engine.report(self.events, self.ref_root, rs, progress=False)
+            from rules.eventlog import EventLog
+
+            self.outages = EventLog.open(self.events).outages()  # runs that did not happen, for the messages
             manifest = json.loads((self.ref_root / engine.MANIFEST).read_text(encoding="utf-8"))
         except BaseException:
             self.close()
@@ -199,6 +202,15 @@ class GroundTruth:
         for report in self.rs.reports.values():
             Comparison(self, report).run()
 
+    def outage_at(self, report_id: str, t: int | None) -> str | None:
+        """The event log's outage that a run of ``report_id`` at ``t`` fell in, as words."""
+        fmt = self.rs.datetime_format
+        for rid, start, end in self.outages:
+            if t is not None and rid in (report_id, "*") and start <= t < end:
+                return (f"the event log records an outage of {'every report' if rid == '*' else rid} from "
+                        f"{show(start, fmt)} to {show(end, fmt)}: this run did not happen")
+        return None
+
     def in_scope(self, report_id: str, recipient: str) -> bool:
         """Whether the directory is expected to hold this recipient's files of this report."""
         return (report_id, recipient) in self.scope if self.expect == "reports" else recipient in self.scope
@@ -263,11 +275,13 @@ class GroundTruth:
             if f.fid in taken:
                 continue
             report = f.report
+            why = self.outage_at(report.id, f.created) or "the reference engine writes none (no record for this " \
+                "recipient in this run)"
             self.out.add("gt-unexpected-file", f.rel, None, None, problem=(
                 f"the event log gives no {report.id} file for {f.recipient} at the run created "
                 f"{show(f.created, fmt)}" + ("" if report.assignment == "previously_unreported" or f.window_start is None
                                              else f" for the window starting {show(f.window_start, fmt)}")
-                + ": the reference engine writes none (no record for this recipient in this run)"))
+                + f": {why}"))
 
     def location(self, report: Report, fid: int) -> tuple[str | None, int | None, int | None]:
         """Where a checked file's records are, as runs go: its partner's run, else its own."""
@@ -495,7 +509,10 @@ class Comparison:
                 if previously:
                     why = ("the first run whose window ends after the event and which runs after the reporting "
                            "system learned of it")
-                    if row["L_cre"] is not None:
+                    lost = gt.outage_at(self.report.id, row["L_cre"])
+                    if lost is not None:
+                        why += f"; {lost}"
+                    elif row["L_cre"] is not None:
                         why += ("; the event could not be reported yet in this run" if row["L_cre"] < ref.created
                                 else "; this run is later")
                 else:
