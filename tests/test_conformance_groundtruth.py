@@ -232,6 +232,24 @@ def test_a_delivery_split_by_report_with_expect_reports(tmp_path, golden_log):
     assert cli.main(["check", str(root), "--events", str(golden_log), "--expect", "files"]) == 2
 
 
+def test_a_run_the_outages_cancelled_is_said_to_have_not_happened(tmp_path, golden_log):
+    """protects the explanation of gt-unexpected-file and gt-wrong-run: a file made for a run that
+    the event log's outages cancelled (ECOSMIG-001 on 14 July) says the run did not happen, not
+    that the event could not be reported yet."""
+    root = tmp_path / "reports"
+    shutil.copytree(GOLDEN, root)
+    moved = "PSUP02/ECOSMIG-001_PSUP02_2_20230714060000.csv"
+    (root / moved).write_bytes((root / S2).read_bytes().replace(b"20230715T060000,20230714T000000,20230714T235959",
+                                                                 b"20230714T060000,20230713T000000,20230713T235959"))
+    (root / S2).unlink()
+    verdict = check(root, RULES, events=golden_log)
+    assert gt_keys(verdict) == [(moved, None, None, "gt-unexpected-file"), (moved, 2, None, "gt-wrong-run"),
+                                (S2, None, None, "gt-missing-file")]
+    for check_id in ("gt-unexpected-file", "gt-wrong-run"):
+        message = next(f.message for f in verdict if f.check == check_id)
+        assert "outage of ECOSMIG-001 from 20230713T000000 to 20230715T000000: this run did not happen" in message
+
+
 def test_a_missing_file_whose_records_all_went_elsewhere(tmp_path, golden_log):
     root = tmp_path / "reports"
     shutil.copytree(GOLDEN, root)
