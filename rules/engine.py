@@ -59,6 +59,7 @@ class Summary:
     resumed_files: int = 0
     wall_seconds: float = 0.0
     peak_rss_bytes: int = 0
+    too_long: dict[str, int] = field(default_factory=dict)  # "REPORT field" -> values over max_length
 
     def render(self) -> str:
         lines = [f"reports of {self.events} by ruleset {self.ruleset} -> {self.out}"]
@@ -70,6 +71,9 @@ class Summary:
         lines.append(f"  {'total':<11}  {total_f:>8,} files  {total_r:>12,} records"
                      + (f"  ({self.resumed_files:,} already written before --resume)" if self.resumed_files else ""))
         lines.append(f"  wall time {self.wall_seconds:.2f} s; peak memory {self.peak_rss_bytes / (1 << 20):,.0f} MiB")
+        for where, n in sorted(self.too_long.items()):
+            lines.append(f"  warning: {where}: {n:,} value(s) longer than the ruleset's max_length, written as they "
+                         "are (the checker reports each as field-length)")
         return "\n".join(lines)
 
     def as_dict(self) -> dict:
@@ -78,6 +82,7 @@ class Summary:
                 "files": sum(v.files for v in self.per_report.values()),
                 "records": sum(v.records for v in self.per_report.values()),
                 "resumed_files": self.resumed_files, "wall_seconds": self.wall_seconds,
+                "too_long": dict(sorted(self.too_long.items())),
                 "peak_rss_bytes": self.peak_rss_bytes}
 
 
@@ -193,6 +198,7 @@ class Formatter:
 
     def __init__(self, ruleset: Ruleset):
         self.rs = ruleset
+        self.too_long: dict[str, int] = defaultdict(int)  # "REPORT field" -> values over max_length
 
     def field_expr(self, f: Field) -> pl.Expr:
         if f.source_kind == "constant":
@@ -214,6 +220,12 @@ class Formatter:
         if frame.height == 0:
             return b"", np.zeros(1, dtype=np.int64)
         text = frame.select([self.field_expr(f) for f in report.detail])
+        # a ruleset may not hold what its own rules produce (the consultation draft's ECoS Status):
+        # written as it is, never cut, and counted for the summary
+        over = text.select([(pl.col(f.name).str.len_chars() > f.max_length).sum() for f in report.detail]).row(0)
+        for f, n in zip(report.detail, over):
+            if n:
+                self.too_long[f"{report.id} {f.name}"] += int(n)
         options = dict(include_header=False, separator=self.rs.delimiter, quote_char=self.rs.quote_char,
                        line_terminator=self.rs.line_terminator, quote_style="necessary", null_value="")
         buffer = io.BytesIO()
@@ -337,6 +349,7 @@ class Engine:
                        "event_log_fingerprint": self.log.fingerprint,
                        "period": {"start": _utc(self.log.period[0]).isoformat(),
                                   "end": _utc(self.log.period[1]).isoformat()}})
+        summary.too_long = dict(self.fmt.too_long)
         summary.wall_seconds = time.perf_counter() - started
         summary.peak_rss_bytes = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
         return summary

@@ -43,11 +43,15 @@ def test_checking_the_draft_shows_it_cannot_hold_installed(simulated, tmp_path):
     (no column header row names a field), and the checker judges them by each: the revision passes
     them, the draft finds exactly the ECoS Status values "Installed" too long for it."""
     log = simulated("demo")
-    engine.report(log.path, tmp_path / "revised", REVISED, progress=False)
-    engine.report(log.path, tmp_path / "draft", DRAFT, progress=False)
+    revised = engine.report(log.path, tmp_path / "revised", REVISED, progress=False)
+    draft = engine.report(log.path, tmp_path / "draft", DRAFT, progress=False)
     reports = {k: v for k, v in _digests(tmp_path / "draft").items()}
     assert reports == _digests(tmp_path / "revised")
     assert check(tmp_path / "draft", REVISED).totals == {}
     verdict = check(tmp_path / "draft", DRAFT, events=log.path)
     assert set(verdict.totals) == {"field-length"} and verdict.totals["field-length"] > 0
     assert all(f.field == "ECoS Status" and f.message.startswith("9 characters; at most 7") for f in verdict)
+    # the engine says so as it writes them, and the revision has nothing to say
+    assert revised.too_long == {}
+    assert draft.too_long == {"ECOSMIG-003 ECoS Status": verdict.totals["field-length"]}
+    assert "warning: ECOSMIG-003 ECoS Status: " in draft.render()
