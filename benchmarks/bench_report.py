@@ -35,26 +35,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-try:  # run as a script: benchmarks/ is on sys.path
-    from bench_simulate import (
-        _number,
-        git_commit,
-        git_dirty,
-        machine_info,
-        run_polled,
-        tail,
-        write_json_atomic,
-    )
-except ImportError:  # imported as benchmarks.bench_report
-    from benchmarks.bench_simulate import (
-        _number,
-        git_commit,
-        git_dirty,
-        machine_info,
-        run_polled,
-        tail,
-        write_json_atomic,
-    )
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the shared helpers, run as a script or imported
+from bench_simulate import _number, git_commit, git_dirty, machine_info, run_polled, tail, write_json_atomic  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_WORK = REPO_ROOT / "benchmarks" / ".work"

@@ -26,7 +26,7 @@ from conformance.fields import check_fields, field_masks, plainly_valid
 from conformance.findings import Collector, Verdict
 from conformance.formats import duration, epoch_expr, show
 from conformance.names import NamePattern
-from conformance.reading import _fid_line, body_frame, decode, details_frame, parse, read_bytes
+from conformance.reading import fid_line, body_frame, decode, details_frame, parse, read_bytes
 from conformance.records import FileInfo, FileRecords, Kinds, check_bodies, end_of_file
 from emrr.errors import UserError
 from rules import ruleset as rules
@@ -245,10 +245,7 @@ class Checker:
             del body
         batch.texts.clear()
         batch.rows.clear()
-        for fid in batch.fids:
-            info = self.files[fid]
-            self.records += info.details
-            end_of_file(info, self.rs, self.out)
+        self.files_done(batch)
         if report is None or frame is None or frame.height == 0:
             return
         if self.capture is not None:
@@ -277,7 +274,7 @@ class Checker:
         layout = self._fast[report.id]
         if layout is None or not batch.texts:
             return False
-        fid, line = _fid_line(batch.texts)
+        fid, line = fid_line(batch.texts)
         counts = [t[2] for t in batch.texts]
         infos = [self.files[t[0]] for t in batch.texts]
         low, high = np.iinfo(np.int64).min, np.iinfo(np.int64).max
@@ -291,12 +288,16 @@ class Checker:
         for info, count in zip(infos, counts):
             info.details += count
         batch.texts.clear()
-        for k in batch.fids:
-            info = self.files[k]
-            self.records += info.details
-            end_of_file(info, self.rs, self.out)
+        self.files_done(batch)
         self.kept[report.id].append(kept)
         return True
+
+    def files_done(self, batch: Batch) -> None:
+        """The batch's files, their detail records counted: the checks at each one's end."""
+        for fid in batch.fids:
+            info = self.files[fid]
+            self.records += info.details
+            end_of_file(info, self.rs, self.out)
 
     def ends(self) -> None:
         """The headers and trailers of every file, checked together."""

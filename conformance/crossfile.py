@@ -116,23 +116,35 @@ def _key_fields(report: Report, roles: Roles) -> set[int]:
     return out
 
 
-def kept_columns(report: Report) -> list[pl.Expr]:
-    """What a batch of detail records keeps for the checks across files (beside fid and line):
-    a date-time as seconds since the epoch (null when unreadable), an integer as a number (null
-    when it is not one), a text key as its compact pair (``text_key``)."""
+def kept_plan(report: Report) -> list[tuple[str, int]]:
+    """The columns a batch of detail records keeps for the checks across files (beside fid and
+    line), in order, as (kind, field index): "t" a date-time as seconds since the epoch (null when
+    unreadable), "n" an integer as a number (null when it is not one), "k" and "x" a text key as
+    its compact pair (``text_key``). ``kept_columns`` makes them from strings, the fast path
+    (``fastpath.kept_frame``) from bytes."""
     roles = Roles.of(report)
     keys = _key_fields(report, roles)
-    out = []
+    plan: list[tuple[str, int]] = []
     for i in roles.kept():
-        f = report.detail[i]
-        if f.type in ("datetime", "date") and i not in keys:
-            out.append(pl.col(f"t{i}"))  # seconds since the epoch, null when unreadable
-            continue
+        kind = report.detail[i].type
         if i in keys:
+            plan += [("k", i), ("x", i)]
+        if kind in ("datetime", "date"):
+            plan += [("t", i)]
+        elif kind == "integer":
+            plan += [("n", i)]
+    return plan
+
+
+def kept_columns(report: Report) -> list[pl.Expr]:
+    """``kept_plan`` as expressions over a batch's string columns ``c0``... and ``t{i}``."""
+    out = []
+    for kind, i in kept_plan(report):
+        if kind == "k":
             out.extend(text_key_exprs(i))
-        if f.type in ("datetime", "date"):
+        elif kind == "t":
             out.append(pl.col(f"t{i}"))
-        elif f.type == "integer":
+        elif kind == "n":
             out.append(pl.when(pl.col(f"c{i}").str.contains("^[0-9]{1,18}$"))
                        .then(pl.col(f"c{i}").cast(pl.Int64, strict=False)).alias(f"n{i}"))
     return out

@@ -79,18 +79,15 @@ def decode(data: bytes, rel: str, out: Collector, encoding: str, terminator: str
     else:
         try:
             text = data.decode(encoding)
+            valid = True
         except UnicodeDecodeError as exc:
             bad = sum(1 for _ in _invalid_lines(data, encoding))
             out.add("encoding", rel, data.count(b"\n", 0, exc.start) + 1, None,
                     problem=f"not {encoding}: byte {data[exc.start]:#04x} at offset {exc.start} ({exc.reason}); "
                             f"{bad} line(s) affected; read with replacement characters")
             text = data.decode(encoding, errors="replace")
-        else:
-            if utf8:
-                t = Text(data, *_breaks(data), text=text)
-                _line_endings(t, rel, out, terminator, quote_char)
-                return t
-        utf = text.encode("utf-8")
+            valid = False
+        utf = data if utf8 and valid else text.encode("utf-8")  # the text's UTF-8 bytes
         t = Text(utf, *_breaks(utf), text=text)
     _line_endings(t, rel, out, terminator, quote_char)
     return t
@@ -349,7 +346,7 @@ def _lines(texts: list[bytes], total: int) -> pl.Series:
     return pl.Series("l", [joined.decode("utf-8")], dtype=pl.String).str.split("\n").explode()
 
 
-def _fid_line(texts: list[tuple[int, int, int, bytes]]) -> tuple[np.ndarray, np.ndarray]:
+def fid_line(texts: list[tuple[int, int, int, bytes]]) -> tuple[np.ndarray, np.ndarray]:
     counts = np.array([t[2] for t in texts], dtype=np.int64)
     total = int(counts.sum())
     first_index = np.repeat(np.cumsum(counts) - counts, counts)
@@ -382,7 +379,7 @@ def details_frame(texts: list[tuple[int, int, int, bytes]], width: int, delimite
     del joined
     if frame.height != total or not frame.select((pl.col("c0") == detail).all()).item():
         return None
-    fid, line = _fid_line(texts)
+    fid, line = fid_line(texts)
     frame = frame.with_columns(pl.col(names[-1]).str.strip_suffix("\r"))
     return frame.select(_chunked(pl.Series("fid", fid), frame), _chunked(pl.Series("line", line), frame), *names)
 
@@ -418,7 +415,7 @@ def body_frame(texts: list[tuple[int, int, int, bytes]], rows: list[tuple[int, i
     from the csv module."""
     parts = []
     if texts:
-        fid, line = _fid_line(texts)
+        fid, line = fid_line(texts)
         fields = _lines([t[3] for t in texts], len(line)).str.strip_suffix("\r").str.split(delimiter)
         parts.append(pl.DataFrame({"fid": fid, "line": line, "fields": fields}))
     if rows:
