@@ -199,9 +199,10 @@ def _best(times: list[float]) -> dict[str, Any]:
 
 def run_ours(source: Path, work: Path, repeat: int) -> dict[str, Any]:
     """``check()`` on a folder holding ``source`` alone (under its recipient's folder)."""
-    from conformance.checker import check
+    from emrr.conformance.checker import check
+    from emrr.rules import ruleset as rules
+
     from emrr import memory
-    from rules import ruleset as rules
 
     tuned = memory.keep_freed_memory()  # as `emrr check` does (emrr/memory.py)
     folder = work / "one-file" / source.parent.name
@@ -228,7 +229,7 @@ def run_frictionless(source: Path, work: Path, repeat: int) -> dict[str, Any]:
         from frictionless import Resource, Schema
     except ImportError:
         return {"error": "frictionless is not installed: pip install -e '.[bench]' (frictionless>=5)"}
-    from rules import ruleset as rules
+    from emrr.rules import ruleset as rules
 
     rs = rules.load(None)
     descriptor = table_schema(rs)

@@ -1,4 +1,4 @@
-"""Measure the checker: ``python -m conformance.bench [--records N] [--demo DIR]``.
+"""Measure the checker: ``python -m emrr.conformance.bench [--records N] [--demo DIR]``.
 
 Writes one synthetic, valid ECOSMIG-001 file of N detail records (default 999,999) with the
 ruleset's own layout, checks it, and prints records per second; with ``--demo DIR`` also checks
@@ -15,9 +15,8 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
-
-from conformance.checker import check
-from rules import ruleset as rules
+from emrr.conformance.checker import check
+from emrr.rules import ruleset as rules
 
 UTC = dt.UTC
 

@@ -11,26 +11,26 @@ directory, an unknown ruleset).
 from __future__ import annotations
 
 import os
-import stat
 import re
+import stat
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import polars as pl
+from emrr.conformance import crossfile, fastpath
+from emrr.conformance.catalogue import CATALOGUE
+from emrr.conformance.fields import check_fields, field_masks, plainly_valid
+from emrr.conformance.findings import Collector, Verdict
+from emrr.conformance.formats import duration, epoch_expr, show
+from emrr.conformance.names import NamePattern
+from emrr.conformance.reading import body_frame, decode, details_frame, fid_line, parse, read_bytes
+from emrr.conformance.records import FileInfo, FileRecords, Kinds, check_bodies, end_of_file
+from emrr.rules import ruleset as rules
+from emrr.rules.ruleset import Report, Ruleset
 
-from conformance import crossfile, fastpath
-from conformance.catalogue import CATALOGUE
-from conformance.fields import check_fields, field_masks, plainly_valid
-from conformance.findings import Collector, Verdict
-from conformance.formats import duration, epoch_expr, show
-from conformance.names import NamePattern
-from conformance.reading import fid_line, body_frame, decode, details_frame, parse, read_bytes
-from conformance.records import FileInfo, FileRecords, Kinds, check_bodies, end_of_file
 from emrr.errors import UserError
-from rules import ruleset as rules
-from rules.ruleset import Report, Ruleset
 
 BATCH_ROWS = 500_000  # detail records gathered before their fields are checked
 PROBE_ROWS = 256  # headers or trailers up to which each is first tried in Python (fields.plainly_valid)
@@ -63,7 +63,7 @@ def check(directory: str | Path, ruleset: str | Path | Ruleset | None = None, *,
     truth = None
     ground = {c for c in enabled if CATALOGUE[c].family == "ground-truth"}
     if events is not None and ground:  # the reference first: a bad event log stops here (UserError)
-        from conformance.groundtruth import GroundTruth
+        from emrr.conformance.groundtruth import GroundTruth
 
         truth = GroundTruth(events, rs, out, expect=expect)
         truth.attach(checker)

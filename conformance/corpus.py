@@ -35,16 +35,16 @@ from pathlib import Path
 import jsonschema
 import pyarrow as pa
 import pyarrow.parquet as pq
+from emrr.conformance import mutations
+from emrr.conformance.catalogue import CATALOGUE
+from emrr.conformance.checker import check
+from emrr.conformance.mutations import Delivery
+from emrr.rules import engine
+from emrr.rules import ruleset as rules
+from emrr.rules.ruleset import Ruleset
+from emrr.rules.schedule import window
 
-from conformance import mutations
-from conformance.catalogue import CATALOGUE
-from conformance.checker import check
-from conformance.mutations import Delivery
 from emrr.errors import UserError
-from rules import engine
-from rules import ruleset as rules
-from rules.ruleset import Ruleset
-from rules.schedule import window
 
 FORMAT = "emrr-parser-corpus"
 FORMAT_VERSION = 1
@@ -497,7 +497,7 @@ def build_cases(builder: Builder) -> None:
 
 
 def schema() -> dict:
-    return json.loads(resources.files("conformance").joinpath("corpus.schema.json").read_text(encoding="utf-8"))
+    return json.loads(resources.files("emrr.conformance").joinpath("corpus.schema.json").read_text(encoding="utf-8"))
 
 
 def manifest(cases: list[Case], rs: Ruleset) -> dict:

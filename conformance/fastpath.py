@@ -24,9 +24,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
-
-from conformance.crossfile import Roles, kept_plan
-from rules.ruleset import Field, Report, Ruleset
+from emrr.conformance.crossfile import Roles, kept_plan
+from emrr.rules.ruleset import Field, Report, Ruleset
 
 # strftime directives read here: (width, lowest, highest); a Date or DateTime format made only of
 # these and literal ASCII characters is read on its bytes, any other goes the general way

@@ -12,10 +12,9 @@ from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
 import polars as pl
-
-from conformance.findings import Collector
-from conformance.formats import INTEGER, describe, parse_one, valid_expr
-from rules.ruleset import Field, Ruleset
+from emrr.conformance.findings import Collector
+from emrr.conformance.formats import INTEGER, describe, parse_one, valid_expr
+from emrr.rules.ruleset import Field, Ruleset
 
 
 def clip(value: str | None, width: int = 40) -> str:

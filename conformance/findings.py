@@ -6,7 +6,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 
-from conformance.catalogue import CATALOGUE, FAMILIES
+from emrr.conformance.catalogue import CATALOGUE, FAMILIES
 
 
 @dataclass(frozen=True, order=True)

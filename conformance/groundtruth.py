@@ -46,13 +46,12 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
-
-from conformance.catalogue import CATALOGUE
-from conformance.fields import clip
-from conformance.findings import Collector
-from conformance.formats import show
-from conformance.records import FileInfo, window_of
-from rules.ruleset import Report, Ruleset
+from emrr.conformance.catalogue import CATALOGUE
+from emrr.conformance.fields import clip
+from emrr.conformance.findings import Collector
+from emrr.conformance.formats import show
+from emrr.conformance.records import FileInfo, window_of
+from emrr.rules.ruleset import Report, Ruleset
 
 GT_CHECKS = frozenset(c.id for c in CATALOGUE.values() if c.family == "ground-truth")
 UNKNOWN = -1  # the partition of records whose file's creation date-time cannot be read
@@ -112,7 +111,7 @@ class GroundTruth:
 
     def __init__(self, events: str | Path, rs: Ruleset, out: Collector, workdir: str | Path | None = None,
                  expect: str = "recipients"):
-        from rules import engine
+        from emrr.rules import engine
 
         self.rs = rs
         self.out = out
@@ -121,7 +120,7 @@ class GroundTruth:
         try:
             self.ref_root = self.tmp / "reference"
             engine.report(self.events, self.ref_root, rs, progress=False)
-            from rules.eventlog import EventLog
+            from emrr.rules.eventlog import EventLog
 
             self.outages = EventLog.open(self.events).outages()  # runs that did not happen, for the messages
             manifest = json.loads((self.ref_root / engine.MANIFEST).read_text(encoding="utf-8"))

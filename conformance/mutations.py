@@ -39,13 +39,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from conformance.catalogue import CATALOGUE
-from conformance.findings import Collector
-from conformance.formats import parse_one, show
-from conformance.names import NamePattern
-from rules import ruleset as rules
-from rules.ruleset import Report, Ruleset
-from rules.schedule import run_times, window
+from emrr.conformance.catalogue import CATALOGUE
+from emrr.conformance.findings import Collector
+from emrr.conformance.formats import parse_one, show
+from emrr.conformance.names import NamePattern
+from emrr.rules import ruleset as rules
+from emrr.rules.ruleset import Report, Ruleset
+from emrr.rules.schedule import run_times, window
 
 NOT_PRODUCIBLE = {
     "file-unreadable": "a file the system cannot read (permissions, I/O error, dangling link) is a property "

@@ -9,10 +9,10 @@ import string
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
-from conformance.fields import clip
-from conformance.findings import Collector
-from conformance.formats import UTC, parse_one, whole_number
-from rules.ruleset import Ruleset
+from emrr.conformance.fields import clip
+from emrr.conformance.findings import Collector
+from emrr.conformance.formats import UTC, parse_one, whole_number
+from emrr.rules.ruleset import Ruleset
 
 
 @dataclass

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from conformance.catalogue import _CHECKS, CATALOGUE
-from conformance.findings import Finding, Verdict
+from emrr.conformance.catalogue import _CHECKS, CATALOGUE
+from emrr.conformance.findings import Finding, Verdict
 
 
 def _where(f: Finding) -> str:

@@ -19,8 +19,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from conformance.catalogue import _CHECKS
+from emrr.conformance.catalogue import _CHECKS
 
 SHOWN = 50  # findings written out per failed check
 _STATE = pytest.StashKey[dict]()
@@ -46,8 +45,9 @@ def _wanted(config: pytest.Config) -> bool:
 def pytest_configure(config: pytest.Config) -> None:
     if not _wanted(config):
         return
+    from emrr.rules import ruleset
+
     from emrr.errors import UserError
-    from rules import ruleset
 
     directory = Path(config.getoption("emrr_dir"))
     events = config.getoption("emrr_events")
@@ -89,7 +89,8 @@ def _verdict(config: pytest.Config):
     """The directory's verdict, checked once for the whole session."""
     state = config.stash[_STATE]
     if state["verdict"] is None and state["error"] is None:
-        from conformance.checker import check
+        from emrr.conformance.checker import check
+
         from emrr.errors import UserError
 
         try:

@@ -20,8 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
-
-from conformance.findings import Collector
+from emrr.conformance.findings import Collector
 
 BOM = codecs.BOM_UTF8
 _BREAKS = re.compile(r"\r\n|\r|\n")

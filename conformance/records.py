@@ -10,14 +10,13 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 import polars as pl
-
-from conformance.fields import clip
-from conformance.findings import Collector
-from conformance.formats import parse_one, show, whole_number
-from conformance.names import Name
-from conformance.reading import Parsed
-from rules.ruleset import Field, Report, Ruleset
-from rules.schedule import run_times, window
+from emrr.conformance.fields import clip
+from emrr.conformance.findings import Collector
+from emrr.conformance.formats import parse_one, show, whole_number
+from emrr.conformance.names import Name
+from emrr.conformance.reading import Parsed
+from emrr.rules.ruleset import Field, Report, Ruleset
+from emrr.rules.schedule import run_times, window
 
 CATCH_UP_LOOKBACK = 93 * 86400  # how far before its creation a made-up run's window may end
 

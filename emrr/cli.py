@@ -114,7 +114,7 @@ def _write_json_atomically(path: str, data: dict) -> None:
 
 
 def _simulate(args: argparse.Namespace) -> int:
-    from sim import run, scenario
+    from emrr.sim import run, scenario
 
     if args.workers < 1:
         raise UserError(f"--workers: expected a whole number of at least 1, got {args.workers}")
@@ -132,7 +132,7 @@ def _simulate(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from rules import engine, ruleset
+    from emrr.rules import engine, ruleset
 
     rules = ruleset.load(args.ruleset)
     summary = engine.report(args.events, args.out, rules, resume=args.resume,
@@ -146,8 +146,8 @@ def _report(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     import shutil
 
-    from rules import engine, ruleset
-    from sim import run, scenario
+    from emrr.rules import engine, ruleset
+    from emrr.sim import run, scenario
 
     if args.workers < 1:
         raise UserError(f"--workers: expected a whole number of at least 1, got {args.workers}")
@@ -172,7 +172,7 @@ def _run(args: argparse.Namespace) -> int:
         return 0
     import time
 
-    from conformance import checker, output
+    from emrr.conformance import checker, output
 
     started = time.perf_counter()  # what was just written, against the event log it came from
     verdict = checker.check(reports, rules, events=out / "events")
@@ -184,10 +184,10 @@ def _check(args: argparse.Namespace) -> int:
     """Exit 0: no error (warnings allowed); 1: at least one error; 2: the check could not run."""
     import time
 
-    from conformance import checker, output
-    from conformance.findings import parse_selection
     from emrr import memory
-    from rules import ruleset
+    from emrr.conformance import checker, output
+    from emrr.conformance.findings import parse_selection
+    from emrr.rules import ruleset
 
     selection = {}
     for option in ("select", "ignore"):
@@ -218,7 +218,7 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _corpus(args: argparse.Namespace) -> int:
-    from conformance import corpus
+    from emrr.conformance import corpus
 
     summary = corpus.write(args.directory)
     print(summary.render())

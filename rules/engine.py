@@ -24,13 +24,13 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
+from emrr.rules import schedule
+from emrr.rules.eventlog import EventLog, _kind, collect, ts
+from emrr.rules.recipients import TYPE_CODES, SupplyIndex, device_fuel, with_recipient
+from emrr.rules.ruleset import Field, Report, Ruleset
 from tqdm import tqdm
 
 from emrr.errors import UserError
-from rules import schedule
-from rules.eventlog import EventLog, _kind, collect, ts
-from rules.recipients import TYPE_CODES, SupplyIndex, device_fuel, with_recipient
-from rules.ruleset import Field, Report, Ruleset
 
 _PARTY = re.compile(r"^[A-Z0-9]{6}$")
 STATE = ".emrr-state.json"

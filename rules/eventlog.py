@@ -140,7 +140,7 @@ class EventLog:
         if manifest.is_file():
             try:
                 m = json.loads(manifest.read_text(encoding="utf-8"))
-                from sim.scenario import parse_instant
+                from emrr.sim.scenario import parse_instant
 
                 period = (parse_instant(m["period"]["start"]), parse_instant(m["period"]["end"]))
             except (ValueError, KeyError, TypeError):

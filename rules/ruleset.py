@@ -16,9 +16,9 @@ from typing import Any
 
 import jsonschema
 import yaml
+from emrr.sim.scenario import _line_index, format_path
 
 from emrr.errors import UserError
-from sim.scenario import _line_index, format_path
 
 DEFAULT_RULESET = "emrr-revised"
 RULES_DIR = Path(__file__).resolve().parent
@@ -29,7 +29,7 @@ _UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 def schema() -> dict[str, Any]:
-    return json.loads(resources.files("rules").joinpath("ruleset.schema.json").read_text(encoding="utf-8"))
+    return json.loads(resources.files("emrr.rules").joinpath("ruleset.schema.json").read_text(encoding="utf-8"))
 
 
 @dataclass(frozen=True)

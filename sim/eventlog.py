@@ -13,9 +13,8 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-
-from sim import identifiers
-from sim.model import (
+from emrr.sim import identifiers
+from emrr.sim.model import (
     EV_FAILURE,
     EV_FIRMWARE,
     EV_INSTALL,
@@ -33,7 +32,7 @@ from sim.model import (
     Shard,
     rng_for,
 )
-from sim.scenario import NEVER, Scenario
+from emrr.sim.scenario import NEVER, Scenario
 
 FORMAT = "emrr-event-log"
 FORMAT_VERSION = 1

@@ -27,8 +27,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import simpy
-
-from sim.scenario import NEVER, Scenario
+from emrr.sim.scenario import NEVER, Scenario
 
 DAY = 86_400
 # Device slots within a premises: the global device index is premise_index * 4 + slot.

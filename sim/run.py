@@ -18,12 +18,12 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import simpy
+from emrr.sim import eventlog
+from emrr.sim.model import Shard, shard_bounds
+from emrr.sim.scenario import Scenario, format_instant
 from tqdm import tqdm
 
 from emrr.errors import UserError
-from sim import eventlog
-from sim.model import Shard, shard_bounds
-from sim.scenario import Scenario, format_instant
 
 STREAM_OUTAGES = 1_000_003
 REPORT_IDS = tuple(f"ECOSMIG-00{i}" for i in range(1, 7))

@@ -35,7 +35,7 @@ MAX_SESSION_TRIES = 10_000
 
 def schema() -> dict[str, Any]:
     """The scenario JSON Schema shipped with the package."""
-    text = resources.files("sim").joinpath("scenario.schema.json").read_text(encoding="utf-8")
+    text = resources.files("emrr.sim").joinpath("scenario.schema.json").read_text(encoding="utf-8")
     return json.loads(text)
 
 
@@ -557,7 +557,7 @@ class _Resolver:
     def numbering(self, pop: dict, inst: dict, span: int) -> None:
         """Premises are numbered so that MPRNs (8 digits + 2 check digits) and MPANs stay unique:
         the initial premises, then room for NEW_PREMISES_STRIDE installs per shard."""
-        from sim.model import NEW_PREMISES_STRIDE
+        from emrr.sim.model import NEW_PREMISES_STRIDE
 
         premises = int(pop["premises"])
         shard = min(int(pop.get("shard_premises", 250_000)), premises)

@@ -12,15 +12,15 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from emrr.conformance import catalogue
+from emrr.conformance.catalogue import CATALOGUE
+from emrr.conformance.checker import check
+from emrr.rules import ruleset as rules
+from emrr.rules import schedule
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conformance import catalogue
-from conformance.catalogue import CATALOGUE
-from conformance.checker import check
 from emrr import cli
-from rules import ruleset as rules
-from rules import schedule
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = ROOT / "tests" / "golden" / "expected"
@@ -465,7 +465,7 @@ def test_max_examples_keeps_the_total(tmp_path):
 
 def test_checks_doc_is_generated_from_the_catalogue():
     assert (ROOT / "docs" / "checks.md").read_text(encoding="utf-8") == catalogue.render_markdown(), \
-        "docs/checks.md is stale: python -m conformance.catalogue > docs/checks.md"
+        "docs/checks.md is stale: python -m emrr.conformance.catalogue > docs/checks.md"
 
 
 def test_catalogue_is_closed():
@@ -496,7 +496,7 @@ def test_line_ending_counts_equal_bytes_count_at_every_step_boundary(data, step)
     """protects line-ending: the NumPy counts of LF, CR and CRLF (16-bit words at even and odd
     offsets, in steps) equal the plain ``bytes.count``, whatever the bytes and wherever a CRLF
     straddles a step."""
-    from conformance import reading
+    from emrr.conformance import reading
 
     saved = reading._STEP
     reading._STEP = step

@@ -11,14 +11,14 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+from emrr.conformance import corpus, mutations
+from emrr.conformance.catalogue import CATALOGUE
+from emrr.conformance.checker import check
+from emrr.conformance.corpus import Builder, CorpusMismatch
+from emrr.conformance.mutations import Change, Expected, Operator
+from emrr.rules import ruleset as rules
 
-from conformance import corpus, mutations
-from conformance.catalogue import CATALOGUE
-from conformance.checker import check
-from conformance.corpus import Builder, CorpusMismatch
-from conformance.mutations import Change, Expected, Operator
 from emrr import cli
-from rules import ruleset as rules
 
 ROOT = Path(__file__).resolve().parent.parent
 RULES = rules.load(None)

@@ -19,15 +19,14 @@ from unittest import mock
 
 import numpy as np
 import pytest
+from emrr.conformance import crossfile, fastpath
+from emrr.conformance.catalogue import CATALOGUE
+from emrr.conformance.checker import Checker, check
+from emrr.rules import engine
+from emrr.rules import ruleset as rules
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
-
-from conformance import crossfile, fastpath
-from conformance.catalogue import CATALOGUE
-from conformance.checker import Checker, check
-from rules import engine
-from rules import ruleset as rules
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN_DIR = ROOT / "tests" / "golden" / "expected"
@@ -248,9 +247,8 @@ def test_plainly_valid_never_hides_a_header_or_trailer_finding(record, edits):
     """protects the header and trailer field checks: a record ``fields.plainly_valid`` passes is
     one ``check_fields`` (Polars) finds nothing in."""
     import polars as pl
-
-    from conformance.fields import check_fields, plainly_valid
-    from conformance.findings import Collector
+    from emrr.conformance.fields import check_fields, plainly_valid
+    from emrr.conformance.findings import Collector
 
     row = record.split(",")
     for k, value in edits:

@@ -34,12 +34,11 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from emrr.conformance.catalogue import CATALOGUE, FAMILIES
+from emrr.conformance.checker import check
+from emrr.rules import ruleset as rules
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from conformance.catalogue import CATALOGUE, FAMILIES
-from conformance.checker import check
-from rules import ruleset as rules
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN_DIR = ROOT / "tests" / "golden" / "expected"

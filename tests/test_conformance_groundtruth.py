@@ -11,16 +11,16 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from emrr.conformance import groundtruth
+from emrr.conformance.catalogue import CATALOGUE
+from emrr.conformance.checker import check
+from emrr.conformance.findings import Finding, Verdict
+from emrr.rules import engine
+from emrr.rules import ruleset as rules
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conformance import groundtruth
-from conformance.catalogue import CATALOGUE
-from conformance.checker import check
-from conformance.findings import Finding, Verdict
 from emrr import cli
-from rules import engine
-from rules import ruleset as rules
 from tests.golden.build_log import build
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -418,7 +418,7 @@ def test_emrr_run_ends_with_the_verdict(tmp_path, capsys):
 
 
 def test_emrr_run_exits_1_when_its_check_finds_an_error(tmp_path, capsys, monkeypatch):
-    from conformance import checker
+    from emrr.conformance import checker
 
     seen = {}
 

@@ -9,13 +9,13 @@ import hashlib
 from pathlib import Path
 
 import pytest
+from emrr.conformance import mutations
+from emrr.conformance.catalogue import CATALOGUE
+from emrr.conformance.checker import check
+from emrr.conformance.mutations import ERROR_CHECKS, NOT_PRODUCIBLE, OPERATORS, NotApplicable
+from emrr.rules import engine
+from emrr.rules import ruleset as rules
 
-from conformance import mutations
-from conformance.catalogue import CATALOGUE
-from conformance.checker import check
-from conformance.mutations import ERROR_CHECKS, NOT_PRODUCIBLE, OPERATORS, NotApplicable
-from rules import engine
-from rules import ruleset as rules
 from tests.golden.build_log import build
 
 ROOT = Path(__file__).resolve().parent.parent

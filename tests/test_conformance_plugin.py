@@ -8,12 +8,12 @@ import tomllib
 from importlib.metadata import entry_points
 from pathlib import Path
 
+import emrr.conformance.checker  # noqa: F401 - imported here, kept by pytester's in-process runs:
+import emrr.conformance.groundtruth  # noqa: F401 - a native module (Polars) must not be imported twice
+import emrr.rules.engine  # noqa: F401
 import pytest
+from emrr.conformance.catalogue import CATALOGUE
 
-import conformance.checker  # noqa: F401 - imported here, kept by pytester's in-process runs:
-import conformance.groundtruth  # noqa: F401 - a native module (Polars) must not be imported twice
-import rules.engine  # noqa: F401
-from conformance.catalogue import CATALOGUE
 from tests.golden.build_log import build
 
 pytest_plugins = ["pytester"]
@@ -26,8 +26,8 @@ F2 = "PSUP02/ECOSMIG-006_PSUP02_1_20230801060000.csv"
 GROUND = sorted(c for c, spec in CATALOGUE.items() if spec.family == "ground-truth")
 # the installed package registers the plugin (pyproject's pytest11 entry point); a checkout that
 # was not reinstalled since gets it explicitly
-INSTALLED = any(e.name == "emrr" and e.value == "conformance.pytest_plugin" for e in entry_points(group="pytest11"))
-LOAD = [] if INSTALLED else ["-p", "conformance.pytest_plugin"]
+INSTALLED = any(e.name == "emrr" and e.value == "emrr.conformance.pytest_plugin" for e in entry_points(group="pytest11"))
+LOAD = [] if INSTALLED else ["-p", "emrr.conformance.pytest_plugin"]
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +41,7 @@ def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
 
 def test_entry_point_is_declared():
     data = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
-    assert data["project"]["entry-points"]["pytest11"] == {"emrr": "conformance.pytest_plugin"}
+    assert data["project"]["entry-points"]["pytest11"] == {"emrr": "emrr.conformance.pytest_plugin"}
 
 
 def test_without_emrr_dir_the_plugin_does_nothing(pytester):

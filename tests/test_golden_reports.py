@@ -22,7 +22,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rules import engine, ruleset
+from emrr.rules import engine, ruleset
+
 from tests.golden.build_log import build
 
 EXPECTED = Path(__file__).parent / "golden" / "expected"

@@ -11,8 +11,7 @@ from collections import defaultdict
 
 import mpan
 import pytest
-
-from sim.identifiers import mprn_is_valid
+from emrr.sim.identifiers import mprn_is_valid
 
 UTC = dt.timezone.utc
 DAY = dt.timedelta(days=1)

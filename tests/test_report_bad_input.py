@@ -21,9 +21,9 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from emrr.rules import ruleset as ruleset_mod
 
 from emrr import cli
-from rules import ruleset as ruleset_mod
 from tests.conftest import merge, scenario_dict, simulate_dict
 
 RULESET = ruleset_mod.RULES_DIR / ruleset_mod.DEFAULT_RULESET

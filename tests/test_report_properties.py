@@ -25,8 +25,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-
-from rules import engine, ruleset
+from emrr.rules import engine, ruleset
 
 SCENARIOS = ["demo", "late_data", "outages", "heavy_switching"]
 UTC = dt.timezone.utc

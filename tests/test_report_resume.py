@@ -35,7 +35,7 @@ RUN_FILES = {".emrr-state.json", JOURNAL, MANIFEST}
 # per report file, then the run manifest.
 DRIVER = r"""
 import os, signal, sys
-from rules import engine
+from emrr.rules import engine
 phase, n = sys.argv[1], int(sys.argv[2])
 real = os.replace
 calls = 0

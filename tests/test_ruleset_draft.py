@@ -8,9 +8,9 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from conformance.checker import check
-from rules import engine
-from rules import ruleset as rules
+from emrr.conformance.checker import check
+from emrr.rules import engine
+from emrr.rules import ruleset as rules
 
 REVISED = rules.load("emrr-revised")
 DRAFT = rules.load("emrr-consultation-draft")

@@ -29,12 +29,12 @@ from typing import Callable
 import jsonschema
 import pytest
 import yaml
+from emrr.sim import scenario
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from emrr import cli
 from emrr.errors import UserError
-from sim import scenario
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = ROOT / "scenarios"
