@@ -6,6 +6,7 @@ report engine and the conformance suite both read it, so a layout is declared on
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -15,9 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
-import yaml
-from emrr.sim.scenario import _line_index, format_path
 
+from emrr import yamlio
 from emrr.errors import UserError
 
 DEFAULT_RULESET = "emrr-revised"
@@ -126,33 +126,24 @@ def resolve_path(name_or_path: str | None) -> Path:
 
 
 def _read_yaml(path: Path) -> tuple[Any, dict]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UserError("file not found; expected a ruleset YAML file", file=str(path))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UserError(f"cannot read: {exc}", file=str(path))
-    try:
-        return yaml.safe_load(text), _line_index(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        at = f":{mark.line + 1}" if mark is not None else ""
-        raise UserError(f"invalid YAML: {getattr(exc, 'problem', None) or exc}", file=f"{path}{at}")
+    """A ruleset file through the one hardened loader (emrr.yamlio), refused unless a mapping."""
+    data, lines = yamlio.load_file(path, "a ruleset YAML file")
+    if not isinstance(data, dict):
+        raise UserError("expected a mapping at the top level", file=str(path), path="")
+    return data, lines
+
+
+@functools.lru_cache(maxsize=None)
+def _validator(definition: str) -> jsonschema.Draft202012Validator:
+    return jsonschema.Draft202012Validator({**schema(), "$ref": f"#/$defs/{definition}"})
 
 
 def _validate(data: Any, definition: str, path: Path, lines: dict) -> None:
-    root = schema()
-    validator = jsonschema.Draft202012Validator({**root, "$ref": f"#/$defs/{definition}"})
-    error = jsonschema.exceptions.best_match(validator.iter_errors(data))
-    if error is None:
-        return
-    where = tuple(error.absolute_path)
-    probe = where
-    while probe and probe not in lines:
-        probe = probe[:-1]
-    line = lines.get(probe)
-    raise UserError(f"expected a valid {definition} rule: {error.message}",
-                    file=f"{path}:{line}" if line else str(path), path=format_path(where))
+    error = yamlio.schema_error(_validator(definition), data)
+    if error is not None:
+        raise yamlio.error_at(str(path), lines, tuple(error.absolute_path),
+                              f"expected a valid {definition} rule: {error.message}")
+    yamlio.check_finite(data, str(path), lines)
 
 
 def _fields(items: list[dict]) -> tuple[Field, ...]:
@@ -177,15 +168,11 @@ def load(name_or_path: str | None = None) -> Ruleset:
     folder = resolve_path(name_or_path)
     main_path = folder / "ruleset.yaml"
     data, lines = _read_yaml(main_path)
-    if not isinstance(data, dict):
-        raise UserError("expected a mapping at the top level", file=str(main_path), path="")
     _validate(data, "ruleset", main_path, lines)
     reports = {}
     for report_id in data["reports"]:
         path = folder / f"{report_id}.yaml"
         raw, rlines = _read_yaml(path)
-        if not isinstance(raw, dict):
-            raise UserError("expected a mapping at the top level", file=str(path), path="")
         _validate(raw, "report", path, rlines)
         if raw["id"] != report_id:
             raise UserError(f"expected id {report_id} (the file's name), got {raw['id']}", file=str(path), path="id")
