@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import datetime as dt
 import io
 import json
 import os
@@ -49,22 +48,20 @@ import time
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # the shared helpers, run as a script or imported
-from bench_simulate import _number, git_commit, git_dirty, machine_info, run_polled, tail, write_json_atomic  # noqa: E402
+try:  # python -m benchmarks.bench_check, or imported by the tests
+    from benchmarks import _common as common
+except ImportError:  # run as a script: benchmarks/ is sys.path[0]
+    import _common as common  # type: ignore[no-redef]
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-if str(REPO_ROOT) not in sys.path:  # the checker, imported for the one-file comparison
-    sys.path.insert(0, str(REPO_ROOT))
-
-DEFAULT_REPORTS = REPO_ROOT / "out" / "national-reports"
-DEFAULT_WORK = REPO_ROOT / "benchmarks" / ".work"
-DEFAULT_OUT = REPO_ROOT / "benchmarks" / "results" / "check.json"
+DEFAULT_REPORTS = common.REPO_ROOT / "out" / "national-reports"
+DEFAULT_WORK = common.REPO_ROOT / "benchmarks" / ".work"
+DEFAULT_OUT = common.RESULTS_DIR / "check.json"
 REPORT_ID = "ECOSMIG-001"
 
 #: Targets from the issue.  "3 GB" is read as 3 * 10**9 bytes (the stricter reading); records/s
 #: is taken over the whole process wall time (interpreter start and ruleset load included).
 TARGET_RECORDS_PER_SECOND = 1_000_000
-TARGET_PEAK_RSS_BYTES = 3 * 10**9
+TARGET_PEAK_RSS_BYTES = common.THREE_GB
 TARGET_RATIO_VS_FRICTIONLESS = 40.0
 
 _SECONDS = re.compile(r"detail records in ([0-9.]+) s")
@@ -76,11 +73,6 @@ def load() -> dict[str, float]:
     return {"1min": round(one, 2), "5min": round(five, 2), "15min": round(fifteen, 2)}
 
 
-def _ratio(numerator: Any, denominator: Any) -> float | None:
-    a, b = _number(numerator), _number(denominator)
-    return a / b if a is not None and b else None
-
-
 # --------------------------------------------------------------------------- 1. the national output
 
 
@@ -88,29 +80,18 @@ def run_national(reports: Path, work: Path, timeout: float | None) -> dict[str, 
     """``emrr check`` on ``reports`` as a subprocess, polled; figures from its verdict JSON."""
     verdict_path = work / "check-national.json"
     cmd = [sys.executable, "-m", "emrr", "check", str(reports), "--json", str(verdict_path)]
-    result: dict[str, Any] = {"reports": str(reports), "command": cmd, "load_before": load()}
-    stdout_path, stderr_path = work / "check-national.stdout.txt", work / "check-national.stderr.txt"
-    try:
-        returncode, elapsed, peak, samples, timed_out = run_polled(cmd, stdout_path, stderr_path, timeout)
-    except OSError as exc:
-        result.update(returncode=None, error=f"cannot run: {exc}")
-        return result
+    result: dict[str, Any] = {"reports": str(reports), "load_before": load()}
+    # exit status 1: errors were found, which is a verdict, not a failure
+    result.update(common.run_polled(cmd, work, "check-national", timeout, ok_codes=(0, 1)))
     result.update(
         load_after=load(),
-        returncode=returncode,
-        process_wall_seconds=elapsed,
-        peak_tree_rss_bytes=peak,
-        rss_samples=samples,
         # the largest child waited for so far: this one (before it only git ran)
         child_ru_maxrss_bytes=resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024,
     )
-    if timed_out:
-        result["error"] = f"timed out after {timeout} s"
-    elif returncode not in (0, 1):  # 1: errors were found, which is a verdict, not a failure
-        result["error"] = f"exit code {returncode}"
     if "error" in result:
-        result["stderr_tail"] = tail(stderr_path)
         return result
+    stdout_path = work / "check-national.stdout.txt"
+    elapsed = result["process_wall_seconds"]
     try:
         verdict = json.loads(verdict_path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
@@ -126,10 +107,10 @@ def run_national(reports: Path, work: Path, timeout: float | None) -> dict[str, 
         warnings=verdict.get("warnings"),
         totals=verdict.get("totals"),
         checker_seconds=float(found.group(1)) if found else None,
-        records_per_second=_ratio(records, elapsed),
+        records_per_second=common.ratio(records, elapsed),
     )
-    result["checker_records_per_second"] = _ratio(records, result["checker_seconds"])
-    result["peak_rss_bytes"] = max(peak, result["child_ru_maxrss_bytes"])
+    result["checker_records_per_second"] = common.ratio(records, result["checker_seconds"])
+    result["peak_rss_bytes"] = max(result["peak_tree_rss_bytes"], result["child_ru_maxrss_bytes"])
     return result
 
 
@@ -217,8 +198,8 @@ def run_ours(source: Path, work: Path, repeat: int) -> dict[str, Any]:
         times.append(time.perf_counter() - started)
     result = _best(times)
     result.update(records=verdict.records, files=verdict.files, totals=verdict.totals, malloc_tuned=tuned,
-                  records_per_second=_ratio(verdict.records, result["best_seconds"]),
-                  median_records_per_second=_ratio(verdict.records, result["median_seconds"]))
+                  records_per_second=common.ratio(verdict.records, result["best_seconds"]),
+                  median_records_per_second=common.ratio(verdict.records, result["median_seconds"]))
     return result
 
 
@@ -259,8 +240,8 @@ def run_frictionless(source: Path, work: Path, repeat: int) -> dict[str, Any]:
         rows_validated=validated,
         valid=report.valid,
         errors=[e[:2] for e in report.flatten(["type", "note"])[:5]],
-        records_per_second=_ratio(rows, result["best_seconds"]),
-        median_records_per_second=_ratio(rows, result["median_seconds"]),
+        records_per_second=common.ratio(rows, result["best_seconds"]),
+        median_records_per_second=common.ratio(rows, result["median_seconds"]),
     )
     if validated is not None and validated != rows:
         result["warning"] = f"frictionless validated {validated} rows of {rows}"
@@ -282,9 +263,9 @@ def run_side_by_side(reports: Path, work: Path, repeat: int, skip_frictionless: 
             result["frictionless"] = run_frictionless(source, work, repeat)
         except Exception as exc:  # noqa: BLE001
             result["frictionless"] = {"error": repr(exc)}
-        result["ratio"] = _ratio((result["ours"]).get("records_per_second"),
+        result["ratio"] = common.ratio((result["ours"]).get("records_per_second"),
                                  (result["frictionless"]).get("records_per_second"))
-        result["median_ratio"] = _ratio((result["ours"]).get("median_records_per_second"),
+        result["median_ratio"] = common.ratio((result["ours"]).get("median_records_per_second"),
                                         (result["frictionless"]).get("median_records_per_second"))
     result["load_after"] = load()
     return result
@@ -295,9 +276,9 @@ def run_side_by_side(reports: Path, work: Path, repeat: int, skip_frictionless: 
 
 def evaluate_targets(results: dict[str, Any]) -> dict[str, bool | None]:
     national = results.get("national") or {}
-    rate = _number(national.get("records_per_second"))
-    rss = _number(national.get("peak_rss_bytes"))
-    ratio = _number((results.get("side_by_side") or {}).get("ratio"))
+    rate = common.number(national.get("records_per_second"))
+    rss = common.number(national.get("peak_rss_bytes"))
+    ratio = common.number((results.get("side_by_side") or {}).get("ratio"))
     return {
         "records_per_second_ge_1m": None if rate is None else rate >= TARGET_RECORDS_PER_SECOND,
         "peak_rss_le_3gb": None if rss is None else rss <= TARGET_PEAK_RSS_BYTES,
@@ -305,38 +286,29 @@ def evaluate_targets(results: dict[str, Any]) -> dict[str, bool | None]:
     }
 
 
-def _fmt(value: Any, spec: str) -> str:
-    return "-" if value is None else format(value, spec)
-
-
-def _mb(value: Any) -> float | None:
-    number = _number(value)
-    return None if number is None else number / 1e6
-
-
 def print_table(results: dict[str, Any]) -> None:
-    header = (f"{'run':<22} {'files':>7} {'records':>12} {'seconds':>9} {'records/s':>12} "
-              f"{'peak RSS MB':>11}  status")
-    print(header)
-    print("-" * len(header))
+    """Print a short human-readable table of the results."""
+    fmt, mb = common.fmt, common.mb
+    rows = []
     nat = results.get("national")
     if nat:
-        print(f"{'national (process)':<22} {_fmt(nat.get('files'), ',d'):>7} {_fmt(nat.get('records'), ',d'):>12} "
-              f"{_fmt(nat.get('process_wall_seconds'), '.2f'):>9} {_fmt(nat.get('records_per_second'), ',.0f'):>12} "
-              f"{_fmt(_mb(nat.get('peak_rss_bytes')), ',.0f'):>11}  {nat.get('error') or 'ok'}")
-        print(f"{'national (checker)':<22} {'':>7} {'':>12} {_fmt(nat.get('checker_seconds'), '.2f'):>9} "
-              f"{_fmt(nat.get('checker_records_per_second'), ',.0f'):>12}")
-    side = results.get("side_by_side")
+        rows.append(["national (process)", fmt(nat.get("files"), ",d"), fmt(nat.get("records"), ",d"),
+                     fmt(nat.get("process_wall_seconds"), ".2f"), fmt(nat.get("records_per_second"), ",.0f"),
+                     fmt(mb(nat.get("peak_rss_bytes")), ",.0f"), nat.get("error") or "ok"])
+        rows.append(["national (checker)", "", "", fmt(nat.get("checker_seconds"), ".2f"),
+                     fmt(nat.get("checker_records_per_second"), ",.0f")])
+    side = results.get("side_by_side") or {}
+    for key, label in (("ours", "one file: emrr check"), ("frictionless", "one file: frictionless")):
+        run = side.get(key)
+        if run:
+            rows.append([label, "1", fmt(run.get("records"), ",d"), fmt(run.get("best_seconds"), ".4f"),
+                         fmt(run.get("records_per_second"), ",.0f"), "",
+                         run.get("error") or run.get("warning") or run.get("skipped") or "ok"])
+    common.print_table([("run", "<22"), ("files", ">7"), ("records", ">12"), ("seconds", ">9"),
+                        ("records/s", ">12"), ("peak RSS MB", ">11"), ("status", "")], rows)
     if side:
-        for key, label in (("ours", "one file: emrr check"), ("frictionless", "one file: frictionless")):
-            run = side.get(key)
-            if not run:
-                continue
-            print(f"{label:<22} {'1':>7} {_fmt(run.get('records'), ',d'):>12} "
-                  f"{_fmt(run.get('best_seconds'), '.4f'):>9} {_fmt(run.get('records_per_second'), ',.0f'):>12} "
-                  f"{'':>11}  {run.get('error') or run.get('warning') or 'ok'}")
         print(f"\nratio (our records/s / frictionless's, best of {side.get('repeat')}): "
-              f"{_fmt(side.get('ratio'), '.1f')}x (median {_fmt(side.get('median_ratio'), '.1f')}x); "
+              f"{fmt(side.get('ratio'), '.1f')}x (median {fmt(side.get('median_ratio'), '.1f')}x); "
               f"file {side.get('file')}")
     checks = results.get("target_checks") or {}
     print("targets: " + ", ".join(f"{k} {'-' if v is None else ('PASS' if v else 'MISS')}" for k, v in checks.items()))
@@ -375,11 +347,7 @@ def main(argv: list[str] | None = None) -> int:
     work = args.work / "check"
     work.mkdir(parents=True, exist_ok=True)
     results: dict[str, Any] = {
-        "benchmark": "check",
-        "timestamp_utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "git_commit": git_commit(),
-        "git_dirty": git_dirty(),
-        "machine": machine_info(),
+        **common.provenance("check", False),
         "load_start": load(),
         "targets": {
             "national_records_per_second_min": TARGET_RECORDS_PER_SECOND,
@@ -402,7 +370,7 @@ def main(argv: list[str] | None = None) -> int:
                 shutil.rmtree(args.work, ignore_errors=True)
     results["load_end"] = load()
     results["target_checks"] = evaluate_targets(results)
-    write_json_atomic(args.out, results)
+    common.write_json_atomic(args.out, results)
     print_table(results)
     print(f"\nresults written to {args.out}")
     failed = [part for part in (results["national"], results["side_by_side"]) if part and "error" in part]

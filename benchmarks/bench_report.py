@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import datetime as dt
 import json
 import resource
 import shutil
@@ -35,13 +34,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # the shared helpers, run as a script or imported
-from bench_simulate import _number, git_commit, git_dirty, machine_info, run_polled, tail, write_json_atomic  # noqa: E402
+try:  # python -m benchmarks.bench_report, or imported by the tests
+    from benchmarks import _common as common
+except ImportError:  # run as a script: benchmarks/ is sys.path[0]
+    import _common as common  # type: ignore[no-redef]
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_WORK = REPO_ROOT / "benchmarks" / ".work"
-DEFAULT_OUT = REPO_ROOT / "benchmarks" / "results" / "report.json"
-QUICK_OUT = REPO_ROOT / "benchmarks" / "results" / "report-quick.json"
+DEFAULT_WORK = common.REPO_ROOT / "benchmarks" / ".work"
+DEFAULT_OUT = common.RESULTS_DIR / "report.json"
+QUICK_OUT = common.RESULTS_DIR / "report-quick.json"
 DEFAULT_SCENARIO = "national"
 QUICK_SCENARIO = "demo"
 SIMULATE_WORKERS = 2
@@ -52,7 +52,7 @@ SIMULATE_WORKERS = 2
 #: engine's own ``wall_seconds``.
 TARGET_SCENARIO = "national"
 TARGET_WALL_SECONDS = 120.0
-TARGET_PEAK_RSS_BYTES = 3 * 10**9
+TARGET_PEAK_RSS_BYTES = common.THREE_GB
 
 #: The baseline writes ECOSMIG-001 detail records (rules/emrr-revised/ECOSMIG-001.yaml).
 BASELINE_REPORT = "ECOSMIG-001"
@@ -67,63 +67,6 @@ BASELINE_COLUMNS = [
     "responsible_supplier",
 ]
 BASELINE_DATETIME = "%Y%m%dT%H%M%S"
-
-
-# --------------------------------------------------------------------------- subprocesses
-
-
-def run_polled(cmd: list[str], logs: Path, name: str, timeout: float | None) -> dict[str, Any]:
-    """Run ``cmd`` from the repo root, sampling its process tree's RSS every 0.2 s.
-
-    Returns its return code, wall time, peak tree RSS and number of samples, plus ``error`` and
-    the last lines of its stderr when it failed or timed out.  Its stdout and stderr go to
-    ``logs/NAME.stdout.txt`` and ``logs/NAME.stderr.txt``.
-    """
-    logs.mkdir(parents=True, exist_ok=True)
-    stdout_path = logs / f"{name}.stdout.txt"
-    stderr_path = logs / f"{name}.stderr.txt"
-    result: dict[str, Any] = {"command": cmd}
-    try:
-        returncode, elapsed, peak, samples, timed_out = run_polled(cmd, stdout_path, stderr_path, timeout)
-    except OSError as exc:  # e.g. the interpreter cannot be started
-        result.update(returncode=None, error=f"cannot run: {exc}")
-        return result
-    result.update(
-        returncode=returncode,
-        process_wall_seconds=elapsed,
-        peak_tree_rss_bytes=peak,
-        rss_samples=samples,
-    )
-    if timed_out:
-        result["error"] = f"timed out after {timeout} s"
-    elif returncode != 0:
-        result["error"] = f"exit code {returncode}"
-    if "error" in result:
-        result["stderr_tail"] = tail(stderr_path)
-    return result
-
-
-def read_summary(
-    path: Path, result: dict[str, Any], keys: tuple[str, ...]
-) -> dict[str, Any] | None:
-    """The summary JSON at ``path``, or None with ``result['error']`` set."""
-    try:
-        summary = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        result["error"] = f"cannot read summary JSON: {exc}"
-        return None
-    if not isinstance(summary, dict):
-        result["error"] = "summary JSON is not an object"
-        return None
-    missing = [k for k in keys if k not in summary]
-    if missing:
-        result["warning"] = f"summary JSON lacks: {', '.join(missing)}"
-    return summary
-
-
-def _ratio(numerator: Any, denominator: Any) -> float | None:
-    a, b = _number(numerator), _number(denominator)
-    return a / b if a is not None and b else None
 
 
 # --------------------------------------------------------------------------- steps
@@ -148,10 +91,10 @@ def run_simulate(scenario: str, events: Path, work: Path, timeout: float | None)
         str(summary_path),
     ]
     result: dict[str, Any] = {"scenario": scenario, "workers": SIMULATE_WORKERS}
-    result.update(run_polled(cmd, work / "logs", "simulate", timeout))
+    result.update(common.run_polled(cmd, work / "logs", "simulate", timeout))
     if "error" in result:
         return result
-    summary = read_summary(summary_path, result, ("devices", "attempts", "wall_seconds"))
+    summary = common.read_summary(summary_path, result, ("devices", "attempts", "wall_seconds"))
     if summary is not None:
         result.update(
             devices=summary.get("devices"),
@@ -180,10 +123,10 @@ def run_engine(events: Path, reports: Path, work: Path, timeout: float | None) -
         str(summary_path),
     ]
     result: dict[str, Any] = {}
-    result.update(run_polled(cmd, work / "logs", "report", timeout))
+    result.update(common.run_polled(cmd, work / "logs", "report", timeout))
     if "error" in result:
         return result
-    summary = read_summary(
+    summary = common.read_summary(
         summary_path, result, ("per_report", "files", "records", "wall_seconds", "peak_rss_bytes")
     )
     if summary is None:
@@ -198,11 +141,11 @@ def run_engine(events: Path, reports: Path, work: Path, timeout: float | None) -
         records=records,
         wall_seconds=summary.get("wall_seconds"),
         peak_rss_bytes=summary.get("peak_rss_bytes"),
-        records_per_second=_ratio(records, summary.get("wall_seconds")),
-        process_records_per_second=_ratio(records, process_wall),
+        records_per_second=common.ratio(records, summary.get("wall_seconds")),
+        process_records_per_second=common.ratio(records, process_wall),
         ecosmig001_records=ecosmig001,
-        ecosmig001_records_per_second=_ratio(ecosmig001, summary.get("wall_seconds")),
-        ecosmig001_process_records_per_second=_ratio(ecosmig001, process_wall),
+        ecosmig001_records_per_second=common.ratio(ecosmig001, summary.get("wall_seconds")),
+        ecosmig001_process_records_per_second=common.ratio(ecosmig001, process_wall),
         per_report=per_report,
     )
     return result
@@ -228,10 +171,10 @@ def run_baseline_child(
         str(result_path),
     ]
     result: dict[str, Any] = {}
-    result.update(run_polled(cmd, work / "logs", "baseline", timeout))
+    result.update(common.run_polled(cmd, work / "logs", "baseline", timeout))
     if "error" in result:
         return result
-    figures = read_summary(result_path, result, ("records", "wall_seconds", "peak_rss_bytes"))
+    figures = common.read_summary(result_path, result, ("records", "wall_seconds", "peak_rss_bytes"))
     if figures is not None:
         result.update(figures)
     return result
@@ -351,12 +294,12 @@ def evaluate_targets(engine: dict[str, Any]) -> dict[str, bool | None]:
     """Check the engine's figures against the issue's targets (None: no figure)."""
     walls = [
         v
-        for v in (_number(engine.get("wall_seconds")), _number(engine.get("process_wall_seconds")))
+        for v in (common.number(engine.get("wall_seconds")), common.number(engine.get("process_wall_seconds")))
         if v is not None
     ]
     rss = [
         v
-        for v in (_number(engine.get("peak_rss_bytes")), _number(engine.get("peak_tree_rss_bytes")))
+        for v in (common.number(engine.get("peak_rss_bytes")), common.number(engine.get("peak_tree_rss_bytes")))
         if v
     ]
     ok = "error" not in engine
@@ -366,34 +309,16 @@ def evaluate_targets(engine: dict[str, Any]) -> dict[str, bool | None]:
     }
 
 
-def _fmt(value: Any, spec: str) -> str:
-    """Format a number for the table, or '-' if absent."""
-    return "-" if value is None else format(value, spec)
-
-
-def _mb(value: Any) -> float | None:
-    number = _number(value)
-    return None if number is None else number / 1e6
-
-
 def print_table(results: dict[str, Any]) -> None:
     """Print a short human-readable table of the results."""
-    header = (
-        f"{'run':<16} {'files':>8} {'records':>12} {'wall s':>8} {'proc s':>8} "
-        f"{'records/s':>11} {'peak RSS MB':>11} {'tree RSS MB':>11}  status"
-    )
-    print(header)
-    print("-" * len(header))
+    fmt, mb = common.fmt, common.mb
+    rows = []
     sim = results.get("simulate")
     if sim:
-        print(
-            f"{'simulate':<16} {'-':>8} {_fmt(sim.get('attempts'), ',d'):>12} "
-            f"{_fmt(sim.get('wall_seconds'), '.1f'):>8} "
-            f"{_fmt(sim.get('process_wall_seconds'), '.1f'):>8} {'-':>11} "
-            f"{_fmt(_mb(sim.get('peak_rss_bytes')), ',.0f'):>11} "
-            f"{_fmt(_mb(sim.get('peak_tree_rss_bytes')), ',.0f'):>11}  "
-            f"{sim.get('error') or 'ok'} (records = attempts)"
-        )
+        rows.append(["simulate", "-", fmt(sim.get("attempts"), ",d"), fmt(sim.get("wall_seconds"), ".1f"),
+                     fmt(sim.get("process_wall_seconds"), ".1f"), "-", fmt(mb(sim.get("peak_rss_bytes")), ",.0f"),
+                     fmt(mb(sim.get("peak_tree_rss_bytes")), ",.0f"),
+                     f"{sim.get('error') or 'ok'} (records = attempts)"])
     eng = results.get("engine") or {}
     checks = results.get("target_checks") or {}
     failed = [k for k, ok in checks.items() if ok is False]
@@ -404,41 +329,31 @@ def print_table(results: dict[str, Any]) -> None:
         status = f"ok (targets are for {TARGET_SCENARIO}; {verdict})"
     else:
         status = "MISSES " + ", ".join(failed) if failed else "PASS (<= 120 s, <= 3 GB)"
-    print(
-        f"{'report (all)':<16} {_fmt(eng.get('files'), ',d'):>8} "
-        f"{_fmt(eng.get('records'), ',d'):>12} {_fmt(eng.get('wall_seconds'), '.1f'):>8} "
-        f"{_fmt(eng.get('process_wall_seconds'), '.1f'):>8} "
-        f"{_fmt(eng.get('process_records_per_second'), ',.0f'):>11} "
-        f"{_fmt(_mb(eng.get('peak_rss_bytes')), ',.0f'):>11} "
-        f"{_fmt(_mb(eng.get('peak_tree_rss_bytes')), ',.0f'):>11}  {status}"
-    )
+    rows.append(["report (all)", fmt(eng.get("files"), ",d"), fmt(eng.get("records"), ",d"),
+                 fmt(eng.get("wall_seconds"), ".1f"), fmt(eng.get("process_wall_seconds"), ".1f"),
+                 fmt(eng.get("process_records_per_second"), ",.0f"), fmt(mb(eng.get("peak_rss_bytes")), ",.0f"),
+                 fmt(mb(eng.get("peak_tree_rss_bytes")), ",.0f"), status])
     for rid, rep in sorted((eng.get("per_report") or {}).items()):
-        rate = (
-            eng.get("ecosmig001_process_records_per_second") if rid == BASELINE_REPORT else None
-        )
-        print(
-            f"  {rid:<14} {_fmt(rep.get('files'), ',d'):>8} {_fmt(rep.get('records'), ',d'):>12} "
-            f"{'':>8} {'':>8} {_fmt(rate, ',.0f'):>11}"
-        )
+        rate = eng.get("ecosmig001_process_records_per_second") if rid == BASELINE_REPORT else None
+        rows.append([f"  {rid}", fmt(rep.get("files"), ",d"), fmt(rep.get("records"), ",d"), "", "",
+                     fmt(rate, ",.0f")])
     base = results.get("baseline")
     if base:
-        print(
-            f"{'baseline csv':<16} {_fmt(base.get('files'), ',d'):>8} "
-            f"{_fmt(base.get('records'), ',d'):>12} {_fmt(base.get('wall_seconds'), '.1f'):>8} "
-            f"{_fmt(base.get('process_wall_seconds'), '.1f'):>8} "
-            f"{_fmt(base.get('records_per_second'), ',.0f'):>11} "
-            f"{_fmt(_mb(base.get('peak_rss_bytes')), ',.0f'):>11} "
-            f"{_fmt(_mb(base.get('peak_tree_rss_bytes')), ',.0f'):>11}  "
-            f"{base.get('error') or base.get('warning') or 'ok'}"
-        )
+        rows.append(["baseline csv", fmt(base.get("files"), ",d"), fmt(base.get("records"), ",d"),
+                     fmt(base.get("wall_seconds"), ".1f"), fmt(base.get("process_wall_seconds"), ".1f"),
+                     fmt(base.get("records_per_second"), ",.0f"), fmt(mb(base.get("peak_rss_bytes")), ",.0f"),
+                     fmt(mb(base.get("peak_tree_rss_bytes")), ",.0f"),
+                     base.get("error") or base.get("warning") or "ok"])
+    common.print_table([("run", "<16"), ("files", ">8"), ("records", ">12"), ("wall s", ">8"), ("proc s", ">8"),
+                        ("records/s", ">11"), ("peak RSS MB", ">11"), ("tree RSS MB", ">11"), ("status", "")], rows)
     speed = results.get("speedup_vs_baseline") or {}
     print(
         f"\nengine / baseline records/s, engine over its whole process wall time: "
-        f"ECOSMIG-001 only {_fmt(speed.get('ecosmig001'), '.1f')}x, "
-        f"all reports {_fmt(speed.get('all_reports'), '.1f')}x"
+        f"ECOSMIG-001 only {fmt(speed.get('ecosmig001'), '.1f')}x, "
+        f"all reports {fmt(speed.get('all_reports'), '.1f')}x"
         f"\n  (over the engine's own wall_seconds: ECOSMIG-001 "
-        f"{_fmt(speed.get('ecosmig001_engine_wall'), '.1f')}x, "
-        f"all {_fmt(speed.get('all_reports_engine_wall'), '.1f')}x)"
+        f"{fmt(speed.get('ecosmig001_engine_wall'), '.1f')}x, "
+        f"all {fmt(speed.get('all_reports_engine_wall'), '.1f')}x)"
     )
     print(f"event log: {(results.get('event_log') or {}).get('path')}")
 
@@ -501,7 +416,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def _baseline_child_main(args: argparse.Namespace) -> int:
     result = baseline(args.events, args.baseline_records, args.baseline_out)
-    write_json_atomic(args.out, result)
+    common.write_json_atomic(args.out, result)
     return 0
 
 
@@ -522,12 +437,7 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(stale, ignore_errors=True)
 
     results: dict[str, Any] = {
-        "benchmark": "report",
-        "timestamp_utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "git_commit": git_commit(),
-        "git_dirty": git_dirty(),
-        "machine": machine_info(),
-        "quick": args.quick,
+        **common.provenance("report", args.quick),
         "work": str(work),
         "targets": {
             "scenario": TARGET_SCENARIO,
@@ -570,17 +480,17 @@ def main(argv: list[str] | None = None) -> int:
             engine = results["engine"]
             base_rate = base.get("records_per_second")
             results["speedup_vs_baseline"] = {
-                "ecosmig001": _ratio(
+                "ecosmig001": common.ratio(
                     engine.get("ecosmig001_process_records_per_second"), base_rate
                 ),
-                "all_reports": _ratio(engine.get("process_records_per_second"), base_rate),
+                "all_reports": common.ratio(engine.get("process_records_per_second"), base_rate),
                 "basis": "engine records / engine process wall seconds (all six reports, "
                 "interpreter start included) over baseline records / baseline wall seconds "
                 "(dataset open to files closed)",
-                "ecosmig001_engine_wall": _ratio(
+                "ecosmig001_engine_wall": common.ratio(
                     engine.get("ecosmig001_records_per_second"), base_rate
                 ),
-                "all_reports_engine_wall": _ratio(engine.get("records_per_second"), base_rate),
+                "all_reports_engine_wall": common.ratio(engine.get("records_per_second"), base_rate),
                 "basis_engine_wall": "the same over the engine's own wall_seconds (its summary: "
                 "from the start of the run, after the log is opened and indexed)",
             }
@@ -601,7 +511,7 @@ def main(argv: list[str] | None = None) -> int:
                 if not with_contents:
                     work.rmdir()
 
-    write_json_atomic(args.out, results)
+    common.write_json_atomic(args.out, results)
     print_table(results)
     print(f"\nresults written to {args.out}")
     return 1 if failed else 0

@@ -326,7 +326,7 @@ at once), never cell by cell. A file is read once: its bytes for the encoding, t
 line endings, then its records; a file without any quote character is split on the delimiter
 by Polars (exact for CSV without quoting), any other by Python's `csv` module (RFC 4180
 quoting). Nothing in a file, however broken, stops the checker: a binary file, an empty file,
-a huge line or ragged rows each become findings. `python -m emrr.conformance.bench --demo DIR`
+a huge line or ragged rows each become findings. `benchmarks/bench_check_one.py --demo DIR`
 measures it (a synthetic ECOSMIG-001 file of 999,999 records, the most Rows Count can hold).
 
 ## Readings the checker takes

@@ -1,8 +1,10 @@
-"""Measure the checker: ``python -m emrr.conformance.bench [--records N] [--demo DIR]``.
+"""Measure the checker on one synthetic file: ``python benchmarks/bench_check_one.py [--records N] [--demo DIR]``.
 
-Writes one synthetic, valid ECOSMIG-001 file of N detail records (default 999,999) with the
-ruleset's own layout, checks it, and prints records per second; with ``--demo DIR`` also checks
-a report tree (e.g. the output of ``emrr run scenarios/demo.yaml``).
+Writes one synthetic, valid ECOSMIG-001 file of N detail records (default 999,999, the most
+Rows Count can hold) with the ruleset's own layout, checks it in this process (the ruleset loaded
+beforehand), and prints records per second; with ``--demo DIR`` also checks a report tree (e.g.
+the output of ``emrr run scenarios/demo.yaml``).  Nothing is written to benchmarks/results/:
+``bench_check.py`` records the checker's figures on the national output.
 """
 
 from __future__ import annotations
@@ -33,7 +35,8 @@ def synthetic_001(folder: Path, records: int, recipient: str = "PXX001", seed: i
     device_ids = ["-".join((h[0:2], h[2:4], h[4:6], h[6:8], h[8:10], h[10:12], h[12:14], h[14:16])) for h in hexes]
     frame = pl.DataFrame({"id": device_ids, "t": times}).select(
         pl.lit("10").alias("Record type"), pl.col("id").alias("Device ID"),
-        pl.lit("1312345678907").alias("MPxN"), pl.lit("ESME").alias("Device Type"), pl.lit("1057").alias("Manufacturer"),
+        pl.lit("1312345678907").alias("MPxN"), pl.lit("ESME").alias("Device Type"),
+        pl.lit("1057").alias("Manufacturer"),
         pl.lit("54342152").alias("Model"), pl.lit("00123402").alias("Firmware"),
         pl.from_epoch("t", time_unit="s").dt.strftime(rs.datetime_format).alias("Completion"),
     )
@@ -61,12 +64,15 @@ def measure(directory: Path) -> tuple[float, int, dict]:
     return time.perf_counter() - started, verdict.records, verdict.totals
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    """Check the synthetic file (and ``--demo DIR``) and print the figures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=999_999,
                         help="detail records (a file holds at most 999,999: Rows Count is Integer(6))")
     parser.add_argument("--demo", help="also check this report tree")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    if args.records < 1:
+        parser.error("--records must be at least 1")
     if args.demo:
         seconds, records, totals = measure(Path(args.demo))
         print(f"{args.demo}: {records:,} detail records in {seconds:.2f} s = {records / seconds:,.0f} records/s; "
