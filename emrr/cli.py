@@ -21,6 +21,47 @@ class _Parser(argparse.ArgumentParser):
         raise UserError(f"{self.prog}: {message}")
 
 
+# ----------------------------------------------------------------------------- options
+# One validation per option, shared by every command that takes it: a bad value is one line and
+# exit 2 before anything is read or written (argparse reports "argument --seed: expected ...").
+
+
+def _whole_number(text: str, least: int, most: int | None, what: str) -> int:
+    try:
+        value = int(text, 10)
+    except ValueError:
+        value = None
+    if value is None or value < least or (most is not None and value > most):
+        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
+    return value
+
+
+def seed_option(text: str) -> int:
+    """--seed: a whole number from 0 to 2**64 - 1 (NumPy's seed range)."""
+    return _whole_number(text, 0, 2**64 - 1, "a whole number from 0 to 2**64 - 1")
+
+
+def workers_option(text: str) -> int:
+    """--workers: a whole number of at least 1."""
+    return _whole_number(text, 1, None, "a whole number of at least 1")
+
+
+def count_option(text: str) -> int:
+    """--max-examples: a whole number of at least 0."""
+    return _whole_number(text, 0, None, "a whole number of at least 0")
+
+
+def out_option(text: str) -> str:
+    """--out: a directory to write, named by its last part (not '.', '..' or '/': outputs are
+    written beside it under a temporary name and renamed), and not an existing file."""
+    if Path(text).name in ("", ".."):
+        raise argparse.ArgumentTypeError(
+            f"expected a path ending in a directory name (not '.', '..' or '/'), got {text!r}")
+    if Path(text).exists() and not Path(text).is_dir():
+        raise argparse.ArgumentTypeError(f"expected a directory, got the file {text!r}")
+    return text
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="emrr", description="ECoS Migration Reporting Regime: simulator, reports, conformance.")
     parser.add_argument("--version", action="version", version=f"emrr {__version__}")
@@ -28,16 +69,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     sim = sub.add_parser("simulate", help="simulate a scenario into a Parquet event log")
     sim.add_argument("scenario", help="scenario YAML file (see docs/scenarios.md)")
-    sim.add_argument("--out", required=True, help="event log directory to write (replaced atomically)")
-    sim.add_argument("--seed", type=int, help="override the scenario's seed")
-    sim.add_argument("--workers", type=int, default=1, help="worker processes (outputs do not depend on it)")
+    sim.add_argument("--out", required=True, type=out_option, help="event log directory to write (replaced atomically)")
+    sim.add_argument("--seed", type=seed_option, help="override the scenario's seed")
+    sim.add_argument("--workers", type=workers_option, default=1,
+                     help="worker processes (outputs do not depend on it)")
     sim.add_argument("--summary-json", help="also write the summary as JSON to this file")
     sim.add_argument("--no-progress", action="store_true", help="no progress bar")
     sim.set_defaults(handler=_simulate)
 
     rep = sub.add_parser("report", help="turn an event log into the EMRR report files")
     rep.add_argument("--events", required=True, help="event log directory (docs/event-log.md)")
-    rep.add_argument("--out", required=True, help="report directory: OUT/<SEC Party ID>/<file name>")
+    rep.add_argument("--out", required=True, type=out_option, help="report directory: OUT/<SEC Party ID>/<file name>")
     rep.add_argument("--ruleset", default=None, help="ruleset name (a folder of rules/) or path; default emrr-revised")
     rep.add_argument("--resume", action="store_true", help="continue a run that was stopped")
     rep.add_argument("--summary-json", help="also write the summary as JSON to this file")
@@ -46,9 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="simulate a scenario and write its reports: OUT/events, OUT/reports")
     run.add_argument("scenario", help="scenario YAML file")
-    run.add_argument("--out", required=True, help="output directory")
-    run.add_argument("--seed", type=int, help="override the scenario's seed")
-    run.add_argument("--workers", type=int, default=1, help="simulation worker processes")
+    run.add_argument("--out", required=True, type=out_option, help="output directory")
+    run.add_argument("--seed", type=seed_option, help="override the scenario's seed")
+    run.add_argument("--workers", type=workers_option, default=1, help="simulation worker processes")
     run.add_argument("--ruleset", default=None, help="ruleset name or path; default emrr-revised")
     run.add_argument("--no-progress", action="store_true", help="no progress bars")
     run.add_argument("--no-check", action="store_true",
@@ -62,7 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     chk.add_argument("--junit", help="also write JUnit XML (one test case per check) to this file")
     chk.add_argument("--select", help="comma-separated check ids or families (file, record, field, cross-file) to run")
     chk.add_argument("--ignore", help="comma-separated check ids or families to skip")
-    chk.add_argument("--max-examples", type=int, default=1000,
+    chk.add_argument("--max-examples", type=count_option, default=1000,
                      help="findings kept per check (the total is always counted); 0 keeps all; default 1000")
     chk.add_argument("--events", help="event log directory the files were made from, as ground truth: "
                                       "runs the gt-* checks (docs/checks.md)")
@@ -116,12 +158,6 @@ def _write_json_atomically(path: str, data: dict) -> None:
 def _simulate(args: argparse.Namespace) -> int:
     from emrr.sim import run, scenario
 
-    if args.workers < 1:
-        raise UserError(f"--workers: expected a whole number of at least 1, got {args.workers}")
-    if args.seed is not None and not 0 <= args.seed < 2**64:
-        raise UserError(f"--seed: expected a whole number from 0 to 2**64 - 1, got {args.seed}")
-    if Path(args.out).name in ("", ".."):  # '.', '..', '/': no name to write beside and rename
-        raise UserError(f"--out: expected a path ending in a directory name (not '.', '..' or '/'), got {args.out!r}")
     scen = scenario.load(args.scenario, seed=args.seed)
     summary = run.simulate(scen, args.out, workers=args.workers, progress=False if args.no_progress else None)
     print(summary.render())
@@ -149,14 +185,12 @@ def _run(args: argparse.Namespace) -> int:
     from emrr.rules import engine, ruleset
     from emrr.sim import run, scenario
 
-    if args.workers < 1:
-        raise UserError(f"--workers: expected a whole number of at least 1, got {args.workers}")
     rules = ruleset.load(args.ruleset)
     scen = scenario.load(args.scenario, seed=args.seed)
     out = Path(args.out)
     if out.exists() and any(p.name not in ("events", "reports") for p in out.iterdir()):
-        raise UserError("holds files other than events/ and reports/ of an earlier run; expected an empty or new directory",
-                        file=str(out))
+        raise UserError("holds files other than events/ and reports/ of an earlier run; "
+                        "expected an empty or new directory", file=str(out))
     progress = False if args.no_progress else None
     summary = run.simulate(scen, out / "events", workers=args.workers, progress=progress)
     print(summary.render())
@@ -195,8 +229,6 @@ def _check(args: argparse.Namespace) -> int:
             selection[option] = parse_selection(getattr(args, option))
         except ValueError as exc:
             raise UserError(f"--{option}: {exc}")
-    if args.max_examples < 0:
-        raise UserError(f"--max-examples: expected a whole number of at least 0, got {args.max_examples}")
     if args.events is not None and not Path(args.events).is_dir():
         raise UserError("not a directory; expected an event log directory", file=args.events)
     rules = ruleset.load(args.ruleset)

@@ -1,0 +1,131 @@
+"""Bad options and broken rulesets on every command: one line, exit 2, nothing left behind.
+
+Protects the command line's contract (emrr/cli.py docstring; README "Bad input"): an option is
+validated once, for every command that takes it, before anything is read or written; a ruleset is
+read by the one hardened YAML loader (emrr.yamlio), so a value PyYAML cannot construct is a
+one-line error with file and line, never a traceback with exit 1 (which ``check`` reserves for
+"errors found").
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from emrr.rules.ruleset import RULES_DIR
+
+from emrr.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO = str(ROOT / "scenarios" / "demo.yaml")
+
+
+def run_cli(argv: list[str], capsys) -> tuple[int, str, str]:
+    status = main(argv)
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+def assert_one_line_error(status: int, err: str, *needles: str) -> None:
+    assert status == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("emrr: error: "), err
+    assert "Traceback" not in err
+    for needle in needles:
+        assert needle in lines[0], (needle, lines[0])
+
+
+def commands(out: Path, events: Path) -> dict[str, list[str]]:
+    """Every command that writes, with its options, ready to take one bad value."""
+    return {
+        "simulate": ["simulate", DEMO, "--out", str(out)],
+        "run": ["run", DEMO, "--out", str(out), "--no-check"],
+        "report": ["report", "--events", str(events), "--out", str(out)],
+    }
+
+
+BAD_OPTIONS = [
+    # (option, value, commands that take it, what the message names)
+    ("--seed", "-1", ("simulate", "run"), "--seed"),
+    ("--seed", "abc", ("simulate", "run"), "--seed"),
+    ("--seed", str(2**64), ("simulate", "run"), "--seed"),
+    ("--workers", "0", ("simulate", "run"), "--workers"),
+    ("--workers", "two", ("simulate", "run"), "--workers"),
+]
+
+
+@pytest.mark.parametrize("option,value,takers,needle", BAD_OPTIONS, ids=lambda v: str(v)[:12])
+@pytest.mark.parametrize("command", ["simulate", "run"])
+def test_bad_option_is_one_line_and_leaves_nothing(tmp_path, capsys, command, option, value, takers, needle):
+    """emrr run --seed -1 used to give a NumPy traceback, exit 1 and an empty folder (review B3)."""
+    out = tmp_path / "out"
+    argv = commands(out, tmp_path / "events")[command] + [option, value]
+    status, _, err = run_cli(argv, capsys)
+    assert_one_line_error(status, err, needle)
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("command", ["simulate", "run", "report"])
+@pytest.mark.parametrize("bad_out", [".", "..", "/", "a-file"])
+def test_bad_out_is_one_line_and_leaves_nothing(tmp_path, capsys, monkeypatch, command, bad_out):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a-file").write_text("not a directory")
+    argv = commands(Path(bad_out), tmp_path / "events")[command]
+    status, _, err = run_cli(argv, capsys)
+    assert_one_line_error(status, err, "--out")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]
+
+
+def test_max_examples_below_zero_is_one_line(tmp_path, capsys):
+    status, _, err = run_cli(["check", str(tmp_path), "--max-examples", "-1"], capsys)
+    assert_one_line_error(status, err, "--max-examples")
+
+
+def broken_ruleset(tmp_path: Path, edit) -> Path:
+    """A copy of the revised EMRR with ``edit`` applied to ECOSMIG-001.yaml's text."""
+    folder = tmp_path / "broken"
+    shutil.copytree(RULES_DIR / "emrr-revised", folder)
+    path = folder / "ECOSMIG-001.yaml"
+    path.write_text(edit(path.read_text(encoding="utf-8")), encoding="utf-8")
+    return folder
+
+
+BROKEN_YAML = {
+    # What PyYAML's safe loader crashes on (a traceback before emrr.yamlio).
+    "int-tag": (lambda t: t.replace("max_length: 23", "max_length: !!int abc", 1), "cannot read int value"),
+    "bool-tag": (lambda t: t.replace("mandatory: true", "mandatory: !!bool maybe", 1), "cannot read bool value"),
+    "syntax": (lambda t: t + "\n  : [unclosed\n", "invalid YAML"),
+    "repeated-key": (lambda t: t + "\nkind: detail\n", "repeated"),
+    "unknown-key": (lambda t: t + "\nbomb: 1\n", "bomb"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BROKEN_YAML))
+@pytest.mark.parametrize("command", ["check", "report", "run"])
+def test_broken_ruleset_yaml_is_one_line_on_every_command(tmp_path, capsys, case, command):
+    edit, needle = BROKEN_YAML[case]
+    folder = broken_ruleset(tmp_path, edit)
+    out = tmp_path / "out"
+    argv = {
+        "check": ["check", str(tmp_path), "--ruleset", str(folder)],
+        "report": ["report", "--events", str(tmp_path), "--out", str(out), "--ruleset", str(folder)],
+        "run": ["run", DEMO, "--out", str(out), "--ruleset", str(folder), "--no-check"],
+    }[command]
+    status, _, err = run_cli(argv, capsys)
+    assert_one_line_error(status, err, "ECOSMIG-001.yaml")
+    assert needle in err
+    assert not out.exists()
+
+
+def test_alias_bomb_in_a_ruleset_is_refused(tmp_path, capsys):
+    """A "billion laughs" document is refused by size, not expanded (emrr.yamlio.MAX_VALUES)."""
+    bomb = "a: &a [x, x, x, x, x, x, x, x, x, x]\n"
+    for level in "bcdefg":
+        previous = chr(ord(level) - 1)
+        bomb += f"{level}: &{level} [*{previous}, *{previous}, *{previous}, *{previous}, *{previous}, " \
+                f"*{previous}, *{previous}, *{previous}, *{previous}, *{previous}]\n"
+    folder = broken_ruleset(tmp_path, lambda t: t + "\nx-bomb:\n" + "".join("  " + line + "\n"
+                                                                          for line in bomb.splitlines()))
+    status, _, err = run_cli(["check", str(tmp_path), "--ruleset", str(folder)], capsys)
+    assert_one_line_error(status, err, "values once YAML aliases are expanded")
