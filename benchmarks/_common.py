@@ -9,6 +9,7 @@ Imported by ``bench_simulate.py``, ``bench_report.py`` and ``bench_check.py``, r
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import datetime as dt
 import json
@@ -254,15 +255,15 @@ def provenance(benchmark: str, quick: bool) -> dict[str, Any]:
     }
 
 
-def quick_out(benchmark: str) -> Path:
-    """Where a --quick run writes its figures by default: a temporary folder, never
-    benchmarks/results/ (smoke-test figures say nothing about national scale)."""
-    return Path(tempfile.gettempdir()) / "emrr-bench-quick" / f"{benchmark}.json"
-
-
-def in_results(path: Path) -> bool:
-    """Whether ``path`` is in benchmarks/results/ (where --quick must not write)."""
-    return path.resolve().parent == RESULTS_DIR.resolve()
+def results_path(parser: argparse.ArgumentParser, args: argparse.Namespace, benchmark: str, default: Path) -> None:
+    """Settle ``args.out``: ``default`` for a full run; for a --quick run a temporary file
+    (TMPDIR/emrr-bench-quick/BENCHMARK.json), and never a file in benchmarks/results/, where
+    smoke-test figures, which say nothing about national scale, would pass for recorded ones."""
+    if args.out is None:
+        args.out = Path(tempfile.gettempdir()) / "emrr-bench-quick" / f"{benchmark}.json" if args.quick else default
+    elif args.quick and args.out.resolve().parent == RESULTS_DIR.resolve():
+        parser.error(f"--quick does not write into {RESULTS_DIR.relative_to(REPO_ROOT)}/ (its figures are a smoke "
+                     "test, not a record); give --out elsewhere or leave it out")
 
 
 def write_json_atomic(path: Path, data: Any) -> None:

@@ -27,15 +27,20 @@ short table is printed.
 
 Usage::
 
-    python benchmarks/bench_check.py [--reports out/national-reports] [--repeat 5]
+    python benchmarks/bench_check.py [--reports out/national-reports] [--repeat 15]
         [--work benchmarks/.work] [--out benchmarks/results/check.json]
-        [--skip-national] [--skip-frictionless] [--timeout SECONDS] [--keep]
+        [--skip-national] [--skip-frictionless] [--timeout SECONDS] [--keep] [--quick]
+
+``--quick`` is the smoke test (tests/test_benchmarks_smoke.py): the demo scenario's reports are
+made first (``emrr run``) and go through the same two steps, in seconds, in a work folder of its
+own; frictionless runs only if installed; the figures go to a temporary file.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import importlib.util
 import io
 import json
 import os
@@ -44,6 +49,7 @@ import resource
 import shutil
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -63,6 +69,10 @@ REPORT_ID = "ECOSMIG-001"
 TARGET_RECORDS_PER_SECOND = 1_000_000
 TARGET_PEAK_RSS_BYTES = common.THREE_GB
 TARGET_RATIO_VS_FRICTIONLESS = 40.0
+
+DEFAULT_REPEAT = 15
+QUICK_REPEAT = 3
+QUICK_SCENARIO = "demo"
 
 _SECONDS = re.compile(r"detail records in ([0-9.]+) s")
 
@@ -290,6 +300,10 @@ def print_table(results: dict[str, Any]) -> None:
     """Print a short human-readable table of the results."""
     fmt, mb = common.fmt, common.mb
     rows = []
+    made = results.get("quick_reports")
+    if made:
+        rows.append([f"quick: {QUICK_SCENARIO} reports", "", "", fmt(made.get("process_wall_seconds"), ".2f"), "",
+                     fmt(mb(made.get("peak_tree_rss_bytes")), ",.0f"), made.get("error") or "ok (emrr run)"])
     nat = results.get("national")
     if nat:
         rows.append(["national (process)", fmt(nat.get("files"), ",d"), fmt(nat.get("records"), ",d"),
@@ -306,6 +320,8 @@ def print_table(results: dict[str, Any]) -> None:
                          run.get("error") or run.get("warning") or run.get("skipped") or "ok"])
     common.print_table([("run", "<22"), ("files", ">7"), ("records", ">12"), ("seconds", ">9"),
                         ("records/s", ">12"), ("peak RSS MB", ">11"), ("status", "")], rows)
+    if results.get("frictionless_skipped"):
+        print(f"frictionless skipped: {results['frictionless_skipped']}")
     if side:
         print(f"\nratio (our records/s / frictionless's, best of {side.get('repeat')}): "
               f"{fmt(side.get('ratio'), '.1f')}x (median {fmt(side.get('median_ratio'), '.1f')}x); "
@@ -316,53 +332,97 @@ def print_table(results: dict[str, Any]) -> None:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Command-line options."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--reports", type=Path, default=DEFAULT_REPORTS,
+    parser.add_argument("--reports", type=Path, default=None,
                         help="the report engine's national output (default out/national-reports)")
-    parser.add_argument("--repeat", type=int, default=15, help="timed runs of the one-file comparison (best kept)")
-    parser.add_argument("--work", type=Path, default=DEFAULT_WORK,
-                        help="work folder (default benchmarks/.work: /tmp is slow on the reference machine)")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--repeat", type=int, default=None,
+                        help=f"timed runs of the one-file comparison, best kept (default {DEFAULT_REPEAT}; "
+                        f"--quick {QUICK_REPEAT})")
+    parser.add_argument("--work", type=Path, default=None,
+                        help="work folder (default benchmarks/.work: /tmp is slow on the reference machine; "
+                        "--quick: a new folder in TMPDIR)")
+    parser.add_argument("--out", type=Path, default=None, help="default benchmarks/results/check.json")
     parser.add_argument("--timeout", type=float, default=None, help="kill the national check after this many seconds")
     parser.add_argument("--skip-national", action="store_true", help="only the one-file comparison")
     parser.add_argument("--skip-frictionless", action="store_true", help="no frictionless run")
     parser.add_argument("--keep", action="store_true", help="keep the work files (verdict JSON, logs, plain CSV)")
+    parser.add_argument("--quick", action="store_true",
+                        help=f"smoke test, in seconds: the reports of scenarios/{QUICK_SCENARIO}.yaml made first "
+                        "(emrr run) and checked by the same steps; frictionless only if installed (default out "
+                        "TMPDIR/emrr-bench-quick/check.json; never benchmarks/results/)")
     args = parser.parse_args(argv)
+    if args.quick and args.reports is not None:
+        parser.error(f"--quick checks the reports of scenarios/{QUICK_SCENARIO}.yaml it makes; leave --reports out")
+    if args.reports is None:
+        args.reports = DEFAULT_REPORTS
+    if args.repeat is None:
+        args.repeat = QUICK_REPEAT if args.quick else DEFAULT_REPEAT
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
+    if args.work is None:
+        # a quick run's own folder (removed at the end unless --keep), apart from a national run's
+        args.work = Path(tempfile.gettempdir()) / f"emrr-bench-check-quick-{os.getpid()}" if args.quick \
+            else DEFAULT_WORK
+    common.results_path(parser, args, "check", DEFAULT_OUT)
     return args
 
 
+def make_quick_reports(work: Path, timeout: float | None) -> dict[str, Any]:
+    """``emrr run scenarios/demo.yaml --out WORK/demo --no-check``: the reports a --quick run checks
+    (in WORK/demo/reports), polled like the other steps."""
+    out = work / QUICK_SCENARIO
+    cmd = [sys.executable, "-m", "emrr", "run", f"scenarios/{QUICK_SCENARIO}.yaml", "--out", str(out),
+           "--no-progress", "--no-check"]
+    result: dict[str, Any] = {"scenario": QUICK_SCENARIO, "reports": str(out / "reports")}
+    result.update(common.run_polled(cmd, work, "quick-run", timeout))
+    return result
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark, write the JSON, print the table; 1 if any step failed, 2 if there are no reports."""
     args = parse_args(argv)
-    reports = args.reports if args.reports.is_absolute() else (Path.cwd() / args.reports)
-    if not reports.is_dir():
+    reports: Path | None = args.reports if args.reports.is_absolute() else (Path.cwd() / args.reports)
+    if not args.quick and not reports.is_dir():
         print(f"bench_check: {args.reports} does not exist; write the national reports first:\n"
               f"  .venv/bin/python benchmarks/bench_report.py --keep   (reports kept in benchmarks/.work/reports)\n"
               f"  or: emrr simulate scenarios/national.yaml --out out/national && "
               f"emrr report --events out/national --out out/national-reports\n"
               f"then pass --reports DIR if they are elsewhere", file=sys.stderr)
         return 2
+    skip_frictionless = args.skip_frictionless
+    if args.quick and not skip_frictionless and importlib.util.find_spec("frictionless") is None:
+        skip_frictionless = True  # a smoke test runs without the bench extra; a full run reports it missing
     created_work = not args.work.exists()
     work = args.work / "check"
     work.mkdir(parents=True, exist_ok=True)
     results: dict[str, Any] = {
-        **common.provenance("check", False),
+        **common.provenance("check", args.quick),
         "load_start": load(),
         "targets": {
             "national_records_per_second_min": TARGET_RECORDS_PER_SECOND,
             "national_peak_rss_bytes_max": TARGET_PEAK_RSS_BYTES,
             "ratio_vs_frictionless_min": TARGET_RATIO_VS_FRICTIONLESS,
         },
+        "quick_reports": None,
+        "frictionless_skipped": None if skip_frictionless == args.skip_frictionless
+        else "frictionless is not installed (pip install -e '.[bench]')",
         "national": None,
         "side_by_side": None,
     }
     try:
-        if not args.skip_national:
+        if args.quick:
+            print(f"writing the reports of scenarios/{QUICK_SCENARIO}.yaml ...", file=sys.stderr, flush=True)
+            results["quick_reports"] = made = make_quick_reports(work, args.timeout)
+            reports = None if "error" in made else Path(made["reports"])  # recorded; nothing to check
+        if reports is not None and not args.skip_national:
             print(f"checking {reports} ...", file=sys.stderr, flush=True)
             results["national"] = run_national(reports, work, args.timeout)
-        print("one file: emrr check beside frictionless ...", file=sys.stderr, flush=True)
-        results["side_by_side"] = run_side_by_side(reports, work, args.repeat, args.skip_frictionless)
+            if args.quick:
+                results["national"]["note"] = "child_ru_maxrss_bytes covers the quick run's emrr run too"
+        if reports is not None:
+            print("one file: emrr check beside frictionless ...", file=sys.stderr, flush=True)
+            results["side_by_side"] = run_side_by_side(reports, work, args.repeat, skip_frictionless)
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
@@ -373,7 +433,8 @@ def main(argv: list[str] | None = None) -> int:
     common.write_json_atomic(args.out, results)
     print_table(results)
     print(f"\nresults written to {args.out}")
-    failed = [part for part in (results["national"], results["side_by_side"]) if part and "error" in part]
+    parts = (results["quick_reports"], results["national"], results["side_by_side"])
+    failed = [part for part in parts if part and "error" in part]
     side = results["side_by_side"] or {}
     failed += [run for run in (side.get("ours"), side.get("frictionless")) if run and "error" in run]
     return 1 if failed else 0

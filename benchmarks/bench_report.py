@@ -20,6 +20,9 @@ Usage::
     python benchmarks/bench_report.py [--scenario national | --events LOG]
         [--work benchmarks/.work] [--out benchmarks/results/report.json]
         [--keep] [--timeout SECONDS] [--quick]
+
+``--quick`` is the smoke test (tests/test_benchmarks_smoke.py): the demo scenario through the same
+steps, in seconds, in a work folder of its own; its figures go to a temporary file.
 """
 
 from __future__ import annotations
@@ -27,9 +30,11 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import resource
 import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -41,7 +46,6 @@ except ImportError:  # run as a script: benchmarks/ is sys.path[0]
 
 DEFAULT_WORK = common.REPO_ROOT / "benchmarks" / ".work"
 DEFAULT_OUT = common.RESULTS_DIR / "report.json"
-QUICK_OUT = common.RESULTS_DIR / "report-quick.json"
 DEFAULT_SCENARIO = "national"
 QUICK_SCENARIO = "demo"
 SIMULATE_WORKERS = 2
@@ -375,9 +379,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--work",
         type=Path,
-        default=DEFAULT_WORK,
+        default=None,
         help="work folder for the simulated log and the outputs (default benchmarks/.work; "
-        "not /tmp, where creating files is much slower on the reference machine)",
+        "not /tmp, where creating files is much slower on the reference machine; "
+        "--quick: a new folder in TMPDIR, so a smoke test never touches a national run's work)",
     )
     parser.add_argument(
         "--out",
@@ -399,8 +404,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--quick",
         action="store_true",
-        help=f"smoke test: scenario {QUICK_SCENARIO} (default out "
-        "benchmarks/results/report-quick.json)",
+        help=f"smoke test, in seconds: scenario {QUICK_SCENARIO} (default out "
+        "TMPDIR/emrr-bench-quick/report.json; never benchmarks/results/)",
     )
     # internal: the baseline run in a child process
     parser.add_argument("--baseline-child", action="store_true", help=argparse.SUPPRESS)
@@ -409,8 +414,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.events is None and args.scenario is None:
         args.scenario = QUICK_SCENARIO if args.quick else DEFAULT_SCENARIO
-    if args.out is None:
-        args.out = QUICK_OUT if args.quick else DEFAULT_OUT
+    if args.work is None:
+        # a quick run's own folder (created here, removed at the end unless --keep)
+        args.work = Path(tempfile.gettempdir()) / f"emrr-bench-report-quick-{os.getpid()}" if args.quick \
+            else DEFAULT_WORK
+    common.results_path(parser, args, "report", DEFAULT_OUT)
     return args
 
 

@@ -12,6 +12,9 @@ Usage::
     python benchmarks/bench_simulate.py [--scenarios regional national]
         [--baseline-devices 200000] [--workers 2]
         [--out benchmarks/results/simulate.json] [--quick]
+
+``--quick`` is the smoke test (tests/test_benchmarks_smoke.py): the demo scenario and a small
+baseline, through the same code, in seconds; its figures go to a temporary file.
 """
 
 from __future__ import annotations
@@ -31,7 +34,8 @@ except ImportError:  # run as a script: benchmarks/ is sys.path[0]
     from baseline_simpy import run_baseline  # type: ignore[no-redef]
 
 DEFAULT_OUT = common.RESULTS_DIR / "simulate.json"
-QUICK_OUT = common.RESULTS_DIR / "simulate-quick.json"
+QUICK_SCENARIOS = ["demo"]
+QUICK_BASELINE_DEVICES = 20_000
 
 #: Targets from the issue.
 TARGET_NATIONAL_WALL_SECONDS = 90.0
@@ -123,15 +127,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="smoke test: scenarios/demo.yaml and a 20,000-device baseline "
-        "(default out benchmarks/results/simulate-quick.json)",
+        help="smoke test, in seconds: scenarios/demo.yaml and a 20,000-device baseline "
+        "(default out TMPDIR/emrr-bench-quick/simulate.json; never benchmarks/results/)",
     )
     args = parser.parse_args(argv)
     if args.quick:
-        args.scenarios = ["demo"]
-        args.baseline_devices = 20_000
-    if args.out is None:
-        args.out = QUICK_OUT if args.quick else DEFAULT_OUT
+        args.scenarios = QUICK_SCENARIOS
+        args.baseline_devices = QUICK_BASELINE_DEVICES
+    common.results_path(parser, args, "simulate", DEFAULT_OUT)
     return args
 
 
