@@ -13,26 +13,12 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-from emrr.sim import identifiers
-from emrr.sim.model import (
-    EV_FAILURE,
-    EV_FIRMWARE,
-    EV_INSTALL,
-    EV_SKIP,
-    EV_SUCCESS,
-    EVENT_TYPES,
-    FUEL_ELECTRICITY,
-    NO_SUPPLIER,
-    SLOT_ESME,
-    SLOT_GPF,
-    SLOT_GSME,
-    STREAM_IDS,
-    STREAM_NOTIFY,
-    TYPE_NAMES,
-    Shard,
-    rng_for,
-)
+from emrr.sim import identifiers, streams
+from emrr.sim.model import EV_FAILURE, EV_FIRMWARE, EV_INSTALL, EV_SKIP, EV_SUCCESS, FUEL_ELECTRICITY, Shard
+from emrr.sim.population import NO_SUPPLIER, SLOT_ESME, SLOT_GPF, SLOT_GSME, TYPE_NAMES
 from emrr.sim.scenario import NEVER, Scenario
+
+from emrr.contract import EVENT_TYPES, FUELS
 
 FORMAT = "emrr-event-log"
 FORMAT_VERSION = 1
@@ -40,6 +26,7 @@ TIMESTAMP = pa.timestamp("s", tz="UTC")
 EVENT_ID_SHARD_SHIFT = 40
 LATE_SECONDS = 3600  # the summary counts a notification more than an hour late as late
 PARQUET_OPTIONS = {"compression": "lz4"}
+ERROR_KINDS = ["transient", "permanent"]  # the error_kind column, by error_permanent
 ROW_GROUP_ROWS = 64 * 1024  # events are in time order: small groups let readers skip by time
 # Statistics (min/max per row group) where readers prune on them: times and indices, not the
 # unique identifiers, whose statistics cost time and prune nothing.
@@ -157,32 +144,38 @@ class ShardWriter:
 
     def __init__(self, shard: Shard):
         self.shard = shard
-        self.s = shard.s
-        s, sh = self.s, shard
-        self.mpan = identifiers.make_mpans(sh.premise_global, s.seed, rng_for(s, sh.index, STREAM_IDS))
-        self.mprn = identifiers.make_mprns(sh.premise_global, s.seed)
-        self.device_ids = identifiers.format_eui64(identifiers.device_id_numbers(sh.dev_global, s.seed))
+        self.s = s = shard.s
+        self.pop = pop = shard.population
+        self.mpan = identifiers.make_mpans(pop.premise_global, s.seed, shard.stream(streams.IDS))
+        self.mprn = identifiers.make_mprns(pop.premise_global, s.seed)
+        self.device_ids = identifiers.format_eui64(identifiers.device_id_numbers(pop.dev_global, s.seed))
         self.suppliers = list(s.party_ids)
         self.types = list(TYPE_NAMES)
         self.manufacturer = [c[1] for c in s.combos]
         self.model = [c[2] for c in s.combos]
         self.firmware = [c[3] for c in s.combos]
-        # MPxN per device (EMRR App. A notes): ESME -> MPAN, GSME -> MPRN, GPF -> MPRN when a
-        # gas meter is connected, else the MPAN of the electricity import meter, else none.
-        prem = sh.dev_premise
-        slot = sh.dev_slot
-        use_mprn = (slot == SLOT_GSME) | ((slot == SLOT_GPF) & sh.has_gas[prem])
-        use_mpan = ~use_mprn & ((slot == SLOT_ESME) | sh.has_elec[prem])
+        self._mpxn_table()
+
+    def _mpxn_table(self) -> None:
+        """Each device's MPxN as a row of one character table (``mpxn_chars``, ``mpxn_index``).
+
+        EMRR App. A notes: ESME -> MPAN, GSME -> MPRN, GPF -> MPRN when a gas meter is
+        connected, else the MPAN of the electricity import meter, else none.
+        """
+        pop = self.pop
+        prem = pop.dev_premise
+        slot = pop.dev_slot
+        use_mprn = (slot == SLOT_GSME) | ((slot == SLOT_GPF) & pop.has_gas[prem])
+        use_mpan = ~use_mprn & ((slot == SLOT_ESME) | pop.has_elec[prem])
         # MPxN characters, one row per premises' MPAN then per premises' MPRN, padded to 13.
-        n_p = len(sh.premise_global)
+        n_p = len(pop.premise_global)
         chars = np.zeros((2 * n_p + 1, 13), dtype=np.uint8)
         chars[:n_p] = np.frombuffer(self.mpan.buffers()[2], dtype=np.uint8, count=13 * n_p).reshape(n_p, 13)
         chars[n_p:2 * n_p, :10] = np.frombuffer(self.mprn.buffers()[2], dtype=np.uint8,
                                                 count=10 * n_p).reshape(n_p, 10)
         self.mpxn_chars = chars
         self.mpxn_width = np.concatenate([np.full(n_p, 13), np.full(n_p, 10), [0]]).astype(np.int32)
-        n_prem = len(sh.premise_global)
-        self.mpxn_index = np.where(use_mprn, n_prem + prem, np.where(use_mpan, prem, 2 * n_prem))
+        self.mpxn_index = np.where(use_mprn, n_p + prem, np.where(use_mpan, prem, 2 * n_p))
 
     def mpxn(self, index: np.ndarray) -> pa.StringArray:
         """MPxN strings for rows of ``mpxn_chars`` (the last row: none, a null)."""
@@ -201,43 +194,45 @@ class ShardWriter:
     # ------------------------------------------------------------------ tables
 
     def devices(self) -> pa.Table:
-        sh = self.shard
-        installed = sh.dev_installed_at >= 0
+        """The ``devices`` table: every device, with its combination at the start."""
+        pop = self.pop
+        installed = pop.dev_installed_at >= 0
         return pa.Table.from_arrays([
-            pa.array(sh.dev_global, type=pa.int64()),
+            pa.array(pop.dev_global, type=pa.int64()),
             self.device_ids,
-            _coded(self.types, sh.dev_slot),
-            pa.array(sh.premise_global[sh.dev_premise], type=pa.int64()),
+            _coded(self.types, pop.dev_slot),
+            pa.array(pop.premise_global[pop.dev_premise], type=pa.int64()),
             self.mpxn(self.mpxn_index),
-            _coded(self.manufacturer, sh.initial_combo),
-            _coded(self.model, sh.initial_combo),
-            _coded(self.firmware, sh.initial_combo),
-            _timestamps(sh.dev_installed_at, installed),
+            _coded(self.manufacturer, pop.initial_combo),
+            _coded(self.model, pop.initial_combo),
+            _coded(self.firmware, pop.initial_combo),
+            _timestamps(pop.dev_installed_at, installed),
             pa.array(installed),
         ], schema=DEVICES_SCHEMA)
 
     def premises(self) -> pa.Table:
-        sh = self.shard
-        installed = sh.premise_installed_at >= 0
+        """The ``premises`` table: every premises, with its suppliers at the start (or at install)."""
+        pop = self.pop
+        installed = pop.premise_installed_at >= 0
         return pa.Table.from_arrays([
-            pa.array(sh.premise_global, type=pa.int64()),
-            pc_if(self.mpan, sh.has_elec),
-            pc_if(self.mprn, sh.has_gas),
-            pa.array(sh.has_elec),
-            pa.array(sh.has_gas),
-            _coded(self.suppliers, np.maximum(sh.initial_elec_supplier, 0), sh.initial_elec_supplier != NO_SUPPLIER),
-            _coded(self.suppliers, np.maximum(sh.initial_gas_supplier, 0), sh.initial_gas_supplier != NO_SUPPLIER),
-            _timestamps(sh.premise_installed_at, installed),
+            pa.array(pop.premise_global, type=pa.int64()),
+            pc_if(self.mpan, pop.has_elec),
+            pc_if(self.mprn, pop.has_gas),
+            pa.array(pop.has_elec),
+            pa.array(pop.has_gas),
+            _coded(self.suppliers, np.maximum(pop.initial_elec_supplier, 0), pop.initial_elec_supplier != NO_SUPPLIER),
+            _coded(self.suppliers, np.maximum(pop.initial_gas_supplier, 0), pop.initial_gas_supplier != NO_SUPPLIER),
+            _timestamps(pop.premise_installed_at, installed),
         ], schema=PREMISES_SCHEMA)
 
     def supply_changes(self) -> pa.Table:
-        sh = self.shard
-        c = sh.supply.columns()
+        """The ``supply_changes`` table, in time order."""
+        c = self.shard.supply.columns()
         order = np.lexsort((c["fuel"], c["premise"], c["time"]))
         c = {k: v[order] for k, v in c.items()}
         return pa.Table.from_arrays([
-            pa.array(sh.premise_global[c["premise"]], type=pa.int64()),
-            _coded(["electricity", "gas"], c["fuel"]),
+            pa.array(self.pop.premise_global[c["premise"]], type=pa.int64()),
+            _coded(list(FUELS), c["fuel"]),
             _coded(self.suppliers, c["losing"]),
             _coded(self.suppliers, c["gaining"]),
             _timestamps(c["time"]),
@@ -249,21 +244,29 @@ class ShardWriter:
         ESME: the electricity supplier; GSME: the gas supplier; GPF: the gas supplier when a
         gas meter is connected, else the electricity supplier, else none (spec/003 §25).
         A change of supplier at the same second as an event already applies to it.
+
+        This is deliberately the simulator's own copy of the rule the report engine implements
+        with its ``supplier_at`` primitive (the event log's ``responsible_supplier`` column is
+        written from it): the two are written independently, so that the engine's recipients
+        can be checked against an oracle rather than against themselves.
         """
-        sh = self.shard
-        prem = sh.dev_premise[device].astype(np.int64)
-        slot = sh.dev_slot[device]
-        gas = (slot == SLOT_GSME) | ((slot == SLOT_GPF) & sh.has_gas[prem])
+        pop = self.pop
+        prem = pop.dev_premise[device].astype(np.int64)
+        slot = pop.dev_slot[device]
+        gas = (slot == SLOT_GSME) | ((slot == SLOT_GPF) & pop.has_gas[prem])
         fuel = np.where(gas, 1, 0)
-        has_fuel = np.where(gas, sh.has_gas[prem], sh.has_elec[prem])
-        initial = np.where(gas, sh.initial_gas_supplier[prem], sh.initial_elec_supplier[prem]).astype(np.int16)
-        c = sh.supply.columns()
+        has_fuel = np.where(gas, pop.has_gas[prem], pop.has_elec[prem])
+        initial = np.where(gas, pop.initial_gas_supplier[prem], pop.initial_elec_supplier[prem]).astype(np.int16)
+        c = self.shard.supply.columns()
         result = initial.copy()
         if len(c["premise"]):
-            # Only events of a premises and fuel that had a change of supplier need a look-up.
-            span = np.int64(1) << np.int64(36)  # seconds: ~2,000 years from the epoch
+            # Only events of a premises and fuel that had a change of supplier need a look-up:
+            # one sorted int64 key (premises, fuel) << 36 | time per change, searched by each
+            # event's key. 2^36 seconds is about 2,000 years from the epoch, so times never
+            # spill into the (premises, fuel) part.
+            span = np.int64(1) << np.int64(36)
             change_slot = c["premise"].astype(np.int64) * 2 + c["fuel"]
-            changed = np.zeros(2 * len(sh.premise_global), dtype=bool)
+            changed = np.zeros(2 * len(pop.premise_global), dtype=bool)
             changed[change_slot] = True
             slot_of_event = prem * 2 + fuel
             look = np.flatnonzero(changed[slot_of_event])
@@ -276,66 +279,76 @@ class ShardWriter:
             result[look] = np.where(found, gaining[np.maximum(pos, 0)], initial[look])
         return np.where(has_fuel, result, NO_SUPPLIER).astype(np.int16)
 
-    def events(self) -> pa.Table:
-        s, sh = self.s, self.shard
-        e = sh.events.columns()
-        # The log covers [start, end): a session that ends after the period is not known in it.
-        inside = e["time"] < s.end
-        e = {k: v[inside] for k, v in e.items()}
-        rng = rng_for(s, sh.index, STREAM_NOTIFY)
+    def _notifications(self, e: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """When the reporting system learns of each event, which events are notified twice, and
+        how much later the second time (from the shard's notification stream, in this order)."""
+        s = self.s
+        rng = self.shard.stream(streams.NOTIFY)
         n = len(e["device"])
         reportable = (e["type"] == EV_SUCCESS) | (e["type"] == EV_FAILURE) | (e["type"] == EV_INSTALL)
-        # Late notification: when the reporting system learned of the event.
         latency = s.latency.sample(rng, n)
         late = rng.random(n) < s.late_probability
         latency = np.where(late, s.late_latency.sample(rng, n), latency)
         notified = e["time"] + np.where(reportable, latency, 0)
-        # Duplicated notifications: the same event again, a little later.
         is_dup = reportable & (rng.random(n) < s.duplicate_probability)
         dup_delay = np.zeros(n, dtype=np.int64)
         dup_delay[is_dup] = s.duplicate_delay.sample(rng, int(is_dup.sum()))
+        return notified, is_dup, dup_delay
+
+    def events(self) -> pa.Table:
+        """The ``events`` table: every event of the period in time order, duplicates right after
+        their original; sets ``counts`` for the run summary."""
+        s, pop = self.s, self.pop
+        e = self.shard.events.columns()
+        # The log covers [start, end): a session that ends after the period is not known in it.
+        inside = e["time"] < s.end
+        e = {k: v[inside] for k, v in e.items()}
+        notified, is_dup, dup_delay = self._notifications(e)
         # Event order: time, then device, then event type; event_id numbers the events in it.
-        order = self._time_order(e["time"], sh.dev_global[e["device"]], e["type"])
+        n = len(e["device"])
+        order = self._time_order(e["time"], pop.dev_global[e["device"]], e["type"])
         event_id = np.empty(n, dtype=np.int64)
-        event_id[order] = (np.int64(sh.index) << EVENT_ID_SHARD_SHIFT) + np.arange(n, dtype=np.int64)
+        event_id[order] = (np.int64(self.shard.index) << EVENT_ID_SHARD_SHIFT) + np.arange(n, dtype=np.int64)
         rows = np.repeat(order, 1 + is_dup[order])  # a duplicate right after its original
         duplicate = np.zeros(len(rows), dtype=bool)
         duplicate[1:] = rows[1:] == rows[:-1]
         notified_all = notified[rows] + np.where(duplicate, dup_delay[rows], 0)
         col = {k: v[rows] for k, v in e.items()}
+        self.counts = self._counts(col["type"][~duplicate], col["error"][~duplicate],
+                                   (notified_all - col["time"])[~duplicate], int(duplicate.sum()))
+        return self._events_table(col, event_id[rows], notified_all, duplicate)
+
+    def _events_table(self, col: dict[str, np.ndarray], event_id: np.ndarray, notified: np.ndarray,
+                      duplicate: np.ndarray) -> pa.Table:
+        s, pop = self.s, self.pop
         dev = col["device"]
         etype = col["type"]
         is_attempt = (etype == EV_SUCCESS) | (etype == EV_FAILURE)
         failed = etype == EV_FAILURE
         err = np.maximum(col["error"], 0)
         supplier = self.responsible_supplier(dev, col["time"])
-        has_supplier = supplier != NO_SUPPLIER
-        kinds = ["transient", "permanent"]
-        self.counts = self._counts(etype[~duplicate], col["error"][~duplicate],
-                                   (notified_all - col["time"])[~duplicate], int(duplicate.sum()))
         return pa.Table.from_arrays([
-            pa.array(event_id[rows]),
+            pa.array(event_id),
             _coded(list(EVENT_TYPES), etype),
-            pa.array(sh.dev_global[dev], type=pa.int64()),
-            identifiers.format_eui64(identifiers.device_id_numbers(sh.dev_global[dev], s.seed)),
-            _coded(self.types, sh.dev_slot[dev]),
-            pa.array(sh.premise_global[sh.dev_premise[dev]], type=pa.int64()),
+            pa.array(pop.dev_global[dev], type=pa.int64()),
+            identifiers.format_eui64(identifiers.device_id_numbers(pop.dev_global[dev], s.seed)),
+            _coded(self.types, pop.dev_slot[dev]),
+            pa.array(pop.premise_global[pop.dev_premise[dev]], type=pa.int64()),
             self.mpxn(self.mpxn_index[dev]),
             _coded(self.manufacturer, col["combo"]),
             _coded(self.model, col["combo"]),
             _coded(self.firmware, col["combo"]),
             _timestamps(col["time"]),
-            _timestamps(notified_all),
+            _timestamps(notified),
             pa.array(duplicate),
             pa.array(col["attempt"], mask=~is_attempt, type=pa.int16()),
             _timestamps(col["session_start"], is_attempt),
             pa.array(col["tries"], mask=~is_attempt, type=pa.int16()),
             _coded(s.error_codes, err, failed),
             pa.array(s.error_sub_codes[err], mask=~failed, type=pa.int32()),
-            _coded(kinds, s.error_permanent[err].astype(np.int64), failed),
-            _coded(self.suppliers, np.maximum(supplier, 0), has_supplier),
+            _coded(ERROR_KINDS, s.error_permanent[err].astype(np.int64), failed),
+            _coded(self.suppliers, np.maximum(supplier, 0), supplier != NO_SUPPLIER),
         ], schema=EVENTS_SCHEMA)
-
 
     def _time_order(self, time: np.ndarray, device: np.ndarray, etype: np.ndarray) -> np.ndarray:
         """Indices sorting events by (time, device, type), with one int64 key when they fit in it."""

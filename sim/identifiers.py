@@ -13,6 +13,11 @@ import pyarrow as pa
 MPAN_WEIGHTS = np.array([3, 5, 7, 13, 17, 19, 23, 29, 31, 37, 41, 43], dtype=np.int64)
 _HEX = np.frombuffer(b"0123456789ABCDEF", dtype=np.uint8)
 _M64 = np.uint64(0xFFFFFFFFFFFFFFFF)
+MPRN_SPACE = 9 * 10**7  # make_mprns: 8 digits unique per premises, the first 1-9
+# Premises numbering: the initial premises 0..premises-1, then each shard's new premises from
+# premises + shard * NEW_PREMISES_STRIDE, so that shards number their installs independently.
+# The scenario checks that every number stays below MPRN_SPACE (10-digit MPRNs stay unique).
+NEW_PREMISES_STRIDE = 1_000_000
 
 
 def fixed_width_strings(chars: np.ndarray) -> pa.StringArray:
@@ -96,7 +101,7 @@ def make_mpans(premise_index: np.ndarray, seed: int, rng: np.random.Generator) -
 
 def make_mprns(premise_index: np.ndarray, seed: int) -> pa.StringArray:
     """Unique 10-digit MPRNs: 8 digits unique per premises (first digit 1-9) and 2 check digits."""
-    space = 9 * 10**7
+    space = MPRN_SPACE
     unique = (premise_index.astype(np.int64) * 7_368_787 + (seed % space)) % space + 10**7
     chars = np.empty((len(unique), 10), dtype=np.uint8)
     rows = _write_digits(unique, chars, 0, 8)

@@ -15,17 +15,15 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import pyarrow as pa
 import simpy
-from emrr.sim import eventlog
+from emrr.sim import actors, eventlog, streams
 from emrr.sim.model import Shard, shard_bounds
 from emrr.sim.scenario import Scenario, format_instant
 from tqdm import tqdm
 
 from emrr.errors import UserError
 
-STREAM_OUTAGES = 1_000_003
 REPORT_IDS = tuple(f"ECOSMIG-00{i}" for i in range(1, 7))
 
 
@@ -87,7 +85,8 @@ class Summary:
             f"  late notifications   {self.late_notifications:>12,}   duplicated {self.duplicated_notifications:,}",
             f"  report-run outages   {self.outages:>12,}",
             f"  event rows           {self.event_rows:>12,}",
-            f"  wall time            {self.wall_seconds:>12.2f} s   ({self.devices / max(self.wall_seconds, 1e-9):,.0f} devices/s)",
+            f"  wall time            {self.wall_seconds:>12.2f} s   "
+            f"({self.devices / max(self.wall_seconds, 1e-9):,.0f} devices/s)",
             f"  peak memory          {self.peak_rss_bytes / mib:>12,.0f} MiB (largest process"
             + (f"; parent {self.peak_rss_parent_bytes / mib:,.0f} MiB, largest worker "
                f"{self.peak_rss_worker_bytes / mib:,.0f} MiB)" if self.peak_rss_worker_bytes else ")"),
@@ -105,7 +104,7 @@ def _peak_rss(who: int) -> int:
 def simulate_shard(scenario: Scenario, index: int, bounds: tuple[int, int], out: str) -> dict:
     """Simulate one shard and write its part of each table; return its counts."""
     shard = Shard(scenario, index, bounds, scenario.premises)
-    shard.run()
+    actors.run(shard)
     writer = eventlog.ShardWriter(shard)
     name = f"part-{index:05d}.parquet"
     root = Path(out)
@@ -118,8 +117,8 @@ def simulate_shard(scenario: Scenario, index: int, bounds: tuple[int, int], out:
     return {
         "index": index,
         "files": files,
-        "devices": int(len(shard.dev_global)),
-        "premises": int(len(shard.premise_global)),
+        "devices": int(len(shard.population.dev_global)),
+        "premises": int(len(shard.population.premise_global)),
         **writer.counts,
         "failures_by_error": Counter(writer.counts["failures_by_error"]),
         "changes_of_supplier": int(len(shard.supply.columns()["premise"])),
@@ -164,7 +163,7 @@ def report_outages(scenario: Scenario) -> list[tuple[str, int, int]]:
     """
     windows = list(scenario.outage_windows)
     if scenario.outage_random_per_year > 0:
-        rng = np.random.default_rng([scenario.seed, STREAM_OUTAGES])
+        rng = streams.for_run(scenario.seed, streams.OUTAGES)
         env = simpy.Environment(initial_time=scenario.start)
         mean_gap = 365 * 86_400 / scenario.outage_random_per_year
 
@@ -280,7 +279,8 @@ def simulate(scenario: Scenario, out: str | Path, workers: int = 1, progress: bo
         summary.outages = len(outages)
         tables = {
             "suppliers": eventlog.write_table(eventlog.suppliers_table(scenario), tmp / "suppliers.parquet"),
-            "non_migratable": eventlog.write_table(eventlog.non_migratable_table(scenario), tmp / "non_migratable.parquet"),
+            "non_migratable": eventlog.write_table(eventlog.non_migratable_table(scenario),
+                                                   tmp / "non_migratable.parquet"),
             "outages": eventlog.write_table(eventlog.outages_table(outages), tmp / "outages.parquet"),
         }
         _write_manifest(tmp, scenario, results, tables, summary)
