@@ -365,7 +365,7 @@ class Comparison:
         term = rs.line_terminator.encode()
         start = data.find(term) + len(term) if rs.header else 0
         end = data.rfind(term, 0, len(data) - len(term)) + len(term) if rs.trailer else len(data)
-        return data[start:max(start, end)].decode(rs.raw.get("csv", {}).get("encoding", "utf-8"))
+        return data[start:max(start, end)].decode(rs.encoding)
 
     def _split_all(self, files: list[RefFile], bodies: list[str]) -> pl.DataFrame | None:
         """Every body at once by Polars' CSV reader, when no quote character is in them (exact:

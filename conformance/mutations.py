@@ -181,8 +181,8 @@ class Delivery:
         self.root = Path(root)
         self.rs = rs
         self.pattern = NamePattern(rs)
-        self.folder = rs.raw.get("file_name", {}).get("folder")
-        self.encoding = rs.raw.get("csv", {}).get("encoding", "utf-8")
+        self.folder = rs.folder
+        self.encoding = rs.encoding
         self.files: dict[str, ReportFile] = {}
         self._rows: dict[str, list[list[str]]] = {}
         for folder, dirs, names in os.walk(self.root):

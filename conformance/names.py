@@ -42,7 +42,7 @@ class NamePattern:
             parts.append(f"(?P<{group}>.+?)" if group else ".+?")
         self.regex = re.compile("".join(parts), re.DOTALL)
         self.suffix = PurePosixPath(rs.file_pattern).suffix
-        self.folder = rs.raw.get("file_name", {}).get("folder")
+        self.folder = rs.folder
         self.example = rs.file_name("ECOSMIG-001", "PXX999", 10, dt.datetime(2021, 12, 6, 6, tzinfo=UTC))
         self.report_prefix = re.compile("|".join(re.escape(r) for r in sorted(rs.reports)) + r"[_\-.]", re.IGNORECASE)
 

@@ -25,9 +25,10 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 from emrr.rules import schedule
-from emrr.rules.eventlog import EventLog, _kind, collect, ts
-from emrr.rules.recipients import TYPE_CODES, SupplyIndex, device_fuel, with_recipient
+from emrr.rules.eventlog import EventLog, kind_of
+from emrr.rules.recipients import SupplyIndex
 from emrr.rules.ruleset import Field, Report, Ruleset
+from emrr.rules.selection import ASSIGNMENTS, Selection
 from tqdm import tqdm
 
 from emrr.errors import UserError
@@ -281,29 +282,31 @@ class Engine:
         outages = log.outages()
         self.runs = {rid: schedule.Runs.build(r, start, end, outages) for rid, r in ruleset.reports.items()}
         self._check_columns()
-        self.supply = SupplyIndex(log)
-        self._nm_candidates: dict | None = None
+        self.selection = Selection(ruleset, log, SupplyIndex(log))
 
     def _check_columns(self) -> None:
-        """A rule citing a column the event log lacks, or of a type its field cannot take, is an
-        error before anything is written."""
-        derived = {"ecos_status": "str", "devices_count": "int", "classified_at": "time",
-                   "activity_date": "time", "recipient": "str", "created": "time", "run_idx": "int"}
+        """A rule citing a column its rows lack (neither the event log's nor one its assignment
+        derives), or of a type its field cannot take, is an error before anything is written."""
         schema = self.log.tables["events"].collect_schema()
         fits = {"datetime": {"time"}, "date": {"time"}, "integer": {"int"}, "text": {"str", "int"}}
         for report in self.rs.reports.values():
             where = str(self.rs.path / f"{report.id}.yaml")
-            known = {**derived, **{c: "int" for c in report.counts}}
+            assignment = ASSIGNMENTS[report.assignment]
+            known = assignment.columns(report)
             cited = [(f.source, f) for f in report.detail if f.source_kind == "column"]
             cited += [(c, None) for c in (*report.order_by, *report.group_by)]
             for name, rule in cited:
                 if name in known:
                     kind = known[name]
-                elif name in schema:
-                    kind = _kind(schema[name])
-                else:
+                elif assignment.event_columns and name in schema:
+                    kind = kind_of(schema[name])
+                elif assignment.event_columns:
                     raise UserError(f"report {report.id} cites column {name!r}, which the event log's events table "
                                     f"lacks; expected one of {', '.join(sorted(schema.names()))}", file=where)
+                else:
+                    raise UserError(f"report {report.id} cites column {name!r}, which its assignment "
+                                    f"{assignment.name} does not give; expected one of {', '.join(sorted(known))}",
+                                    file=where)
                 if rule is not None and kind not in fits[rule.type] and kind != "null":
                     raise UserError(f"report {report.id} field {rule.name!r} is {rule.type} but column {name!r} "
                                     f"holds {kind} values", file=where)
@@ -317,7 +320,7 @@ class Engine:
         t = _utc(start).replace(day=1, hour=0, minute=0, second=0)
         out = []
         while int(t.timestamp()) < end:
-            nxt = schedule._add_months(t, 1)
+            nxt = schedule.add_months(t, 1)
             mid = t.replace(day=16)
             out += [(int(t.timestamp()), int(mid.timestamp())), (int(mid.timestamp()), int(nxt.timestamp()))]
             t = nxt
@@ -354,201 +357,9 @@ class Engine:
         summary.peak_rss_bytes = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
         return summary
 
-    # ------------------------------------------------------------------ rows per assignment
-
     def rows(self, report: Report, runs: schedule.Runs, a: int, b: int) -> pl.DataFrame:
-        """The detail rows of runs a..b-1, with run_idx (the run whose window they belong to),
-        created (the run that produces the file) and recipient."""
-        kind = report.assignment
-        if kind == "previously_unreported":
-            return self._previously_unreported(report, runs, a, b)
-        if kind == "window_activity":
-            return self._window_activity(report, runs, a, b)
-        if kind == "non_migratable_snapshot":
-            return self._non_migratable(report, runs, a, b)
-        return self._gaining_supplier(report, runs, a, b)
-
-    def _created(self, runs: schedule.Runs, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """For windowed reports: the run that makes up each run (itself, or the next that happens
-        when it fell in an outage: catch-up), and whether there is one in the span."""
-        n = len(runs.times)
-        if self.rs.summary_outages == "skip":
-            producer = np.where(runs.happens[idx], idx, n)
-        else:
-            producer = runs.next_happening[idx]
-        ok = producer < n
-        created = np.where(ok, runs.times[np.minimum(producer, n - 1)], 0)
-        return created, ok
-
-    def _previously_unreported(self, report: Report, runs, a: int, b: int) -> pl.DataFrame:
-        happening = np.flatnonzero(runs.happens)
-        inside = happening[(happening >= a) & (happening < b)]
-        if len(inside) == 0:
-            return pl.DataFrame()
-        before = happening[happening < a]
-        predicate = pl.col("occurred_at") <= ts(runs.window_end[b - 1])
-        if len(before):
-            p = before[-1]
-            predicate &= (pl.col("occurred_at") > ts(runs.window_end[p])) | (pl.col("notified_at") > ts(runs.times[p]))
-        needed = sorted({c for c in report.columns} | {"occurred_at", "notified_at", "premise_index", "device_type",
-                                                        "device_id"} | set(report.order_by))
-        frame = collect(self.log.events(report.event_types).filter(predicate).select(needed))
-        idx = runs.assign(frame["occurred_at"].to_numpy(), frame["notified_at"].to_numpy())
-        frame = frame.with_columns(pl.Series("run_idx", idx)).filter(
-            (pl.col("run_idx") >= a) & (pl.col("run_idx") < b))
-        frame = frame.with_columns(pl.Series("created", runs.times[frame["run_idx"].to_numpy()]))
-        return with_recipient(frame, self.supply, "occurred_at")
-
-    def _window_activity(self, report: Report, runs, a: int, b: int) -> pl.DataFrame:
-        lo, hi = int(runs.window_start[a]), int(runs.window_end[b - 1])
-        frame = collect(self.log.events(report.event_types)
-                        .filter(pl.col("occurred_at").is_between(ts(lo), ts(hi)))
-                        .select("event_type", "occurred_at", "notified_at", "premise_index", "device_type"))
-        occ = frame["occurred_at"].to_numpy()
-        idx = np.searchsorted(runs.window_end, occ, side="left")
-        in_range = (idx >= a) & (idx < b)
-        idx = np.where(in_range, idx, a)
-        created, ok = self._created(runs, idx)
-        keep = in_range & ok & (runs.window_start[idx] <= occ) & (frame["notified_at"].to_numpy() <= created)
-        frame = frame.with_columns(pl.Series("run_idx", idx), pl.Series("created", created)).filter(pl.Series(keep))
-        frame = with_recipient(frame, self.supply, "occurred_at").filter(pl.col("recipient").is_not_null())
-        counts = [pl.col("event_type").eq(t).sum().alias(name) for name, t in report.counts.items()]
-        return (frame.with_columns((pl.col("occurred_at") // 86400 * 86400).alias("activity_date"))
-                .group_by(["run_idx", "created", "recipient", "activity_date"]).agg(counts))
-
-    def _nm_devices(self) -> dict:
-        """Devices that are ever on a Non-Migratable combination, as arrays: their initial
-        combination, firmware upgrades and migration, read once (ECOSMIG-004 snapshots)."""
-        if self._nm_candidates is not None:
-            return self._nm_candidates
-        keys = ["device_type", "manufacturer", "model", "firmware_version"]
-        nm = collect(self.log.tables["non_migratable"].select(*keys, "classified_at"))
-        on_nm = pl.lit(False)
-        for row in nm.iter_rows(named=True):
-            on_nm = on_nm | pl.all_horizontal([pl.col(k) == row[k] for k in keys])
-        upgrades = collect(self.log.tables["events"].filter(pl.col("event_type") == "firmware_upgrade")
-                           .select("device_index", "occurred_at", *keys))
-        onto_nm = upgrades.join(nm.select(keys), on=keys, how="semi")["device_index"].unique()
-        devices = collect(self.log.tables["devices"]
-                          .filter(on_nm | pl.col("device_index").is_in(onto_nm.implode()))
-                          .select("device_index", *keys, "premise_index", "installed_at")).sort("device_index")
-        combo = pl.concat_str([pl.col(k) for k in keys], separator="/")
-        names = sorted(set(devices.select(combo)[:, 0].to_list()) | set(upgrades.select(combo)[:, 0].to_list())
-                       | set(nm.select(combo)[:, 0].to_list()))
-        code = {n: i for i, n in enumerate(names)}
-        classified_at = np.full(len(names), np.iinfo(np.int64).max, dtype=np.int64)
-        for n, t in zip(nm.select(combo)[:, 0].to_list(), nm["classified_at"].to_list()):
-            classified_at[code[n]] = t
-        index = devices["device_index"].to_numpy()
-        ups = upgrades.filter(pl.col("device_index").is_in(pl.Series(index).implode()))
-        pos = np.searchsorted(index, ups["device_index"].to_numpy())
-        span = np.int64(1) << np.int64(36)
-        up_key = pos.astype(np.int64) * span + ups["occurred_at"].to_numpy()
-        order = np.argsort(up_key, kind="stable")
-        success = collect(self.log.events(["migration_success"])
-                          .filter(pl.col("device_index").is_in(pl.Series(index).implode()))
-                          .select("device_index", "occurred_at", "notified_at")).sort("occurred_at")
-        success = success.unique(subset=["device_index"], keep="first")
-        s_pos = np.searchsorted(index, success["device_index"].to_numpy())
-        never = np.iinfo(np.int64).max
-        succ_occ = np.full(len(index), never, dtype=np.int64)
-        succ_notif = np.full(len(index), never, dtype=np.int64)
-        succ_occ[s_pos] = success["occurred_at"].to_numpy()
-        succ_notif[s_pos] = success["notified_at"].to_numpy()
-        types = devices["device_type"].replace_strict(TYPE_CODES, default=3, return_dtype=pl.Int8).to_numpy()
-        self._nm_candidates = {
-            "names": names, "classified_at": classified_at, "premise": devices["premise_index"].to_numpy(),
-            "type": types, "tcos": devices["installed_at"].is_null().to_numpy(),
-            "initial": np.array([code[n] for n in devices.select(combo)[:, 0].to_list()], dtype=np.int64),
-            "up_key": up_key[order], "up_combo": np.array([code[n] for n in ups.select(combo)[:, 0].to_list()],
-                                                          dtype=np.int64)[order],
-            "succ_occ": succ_occ, "succ_notif": succ_notif,
-        }
-        return self._nm_candidates
-
-    def _non_migratable(self, report: Report, runs, a: int, b: int) -> pl.DataFrame:
-        d = self._nm_devices()
-        n = len(d["premise"])
-        span = np.int64(1) << np.int64(36)
-        parts = []
-        for i in range(a, b):
-            created, ok = self._created(runs, np.array([i]))
-            if not ok[0] or n == 0:
-                continue
-            at, made = int(runs.window_end[i]), int(created[0])
-            combo = d["initial"].copy()
-            if len(d["up_key"]):  # the firmware at the snapshot: the last upgrade at or before it
-                slot = np.arange(n, dtype=np.int64)
-                j = np.searchsorted(d["up_key"], slot * span + at, side="right") - 1
-                jc = np.maximum(j, 0)
-                moved = (j >= 0) & (d["up_key"][jc] // span == slot)
-                combo = np.where(moved, d["up_combo"][jc], combo)
-            migrated = (d["succ_occ"] <= at) & (d["succ_notif"] <= made)
-            keep = (d["classified_at"][combo] <= at) & d["tcos"] & ~migrated
-            if not keep.any():
-                continue
-            supplier = self.supply.codes(d["premise"][keep], d["type"][keep], np.full(int(keep.sum()), at))
-            combo = combo[keep]
-            has = supplier >= 0
-            pair = supplier[has].astype(np.int64) * len(d["names"]) + combo[has]
-            values, counts = np.unique(pair, return_counts=True)
-            names = [d["names"][v % len(d["names"])].split("/") for v in values]
-            parts.append(pl.DataFrame({
-                "recipient": self.supply.names_of(values // len(d["names"])),
-                "device_type": [x[0] for x in names], "manufacturer": [x[1] for x in names],
-                "model": [x[2] for x in names], "firmware_version": [x[3] for x in names],
-                "classified_at": d["classified_at"][values % len(d["names"])],
-                "devices_count": counts.astype(np.int64),
-                "run_idx": np.full(len(values), i, dtype=np.int64),
-                "created": np.full(len(values), made, dtype=np.int64),
-            }))
-        return pl.concat(parts) if parts else pl.DataFrame()
-
-    def _gaining_devices(self, ws: int, we: int) -> pl.DataFrame:
-        """Devices whose premises changed supplier for the device's fuel in [ws, we] (ECOSMIG-003)."""
-        changed = collect(self.log.tables["supply_changes"].filter(pl.col("occurred_at").is_between(ts(ws), ts(we)))
-                          .select("premise_index", "fuel").unique())
-        if changed.height == 0:
-            return pl.DataFrame({"device_index": []}, schema={"device_index": pl.Int64})
-        premises = collect(self.log.tables["premises"].select("premise_index", "has_gas", "has_electricity")
-                           .filter(pl.col("premise_index").is_in(changed["premise_index"].unique().implode())))
-        return (collect(self.log.tables["devices"].select("device_index", "premise_index", "device_type")
-                        .filter(pl.col("premise_index").is_in(changed["premise_index"].unique().implode())))
-                .join(premises, on="premise_index", how="left")
-                .with_columns(device_fuel().alias("fuel"))
-                .join(changed, on=["premise_index", "fuel"], how="semi")
-                .select(pl.col("device_index").cast(pl.Int64)))
-
-    def _gaining_supplier(self, report: Report, runs, a: int, b: int) -> pl.DataFrame:
-        needed = sorted(set(report.columns) - {"ecos_status"} | {"device_index", "event_id", "event_type",
-                        "occurred_at", "notified_at", "premise_index", "device_type", "attempt_number"})
-        parts = []
-        for i in range(a, b):
-            created, ok = self._created(runs, np.array([i]))
-            if not ok[0]:
-                continue
-            ws, we, made = int(runs.window_start[i]), int(runs.window_end[i]), int(created[0])
-            gaining = self._gaining_devices(ws, we)
-            if gaining.height == 0:
-                continue
-            history = collect(self.log.events(report.event_types)
-                              .filter(pl.col("device_index").is_in(gaining["device_index"].implode())
-                                      & (pl.col("occurred_at") <= ts(we)) & (pl.col("notified_at") <= ts(made)))
-                              .select(needed))
-            latest = (history.sort(["occurred_at", "event_id"])
-                      .group_by("device_index", maintain_order=True).last())
-            if latest.height == 0:
-                continue
-            status = pl.col("event_type").replace_strict(report.status, default=None)
-            latest = latest.with_columns(
-                status.alias("ecos_status"),
-                pl.col("attempt_number").fill_null(0),
-                pl.lit(we, dtype=pl.Int64).alias("snapshot_at"),
-                pl.lit(i, dtype=pl.Int64).alias("run_idx"),
-                pl.lit(made, dtype=pl.Int64).alias("created"),
-            )
-            parts.append(with_recipient(latest, self.supply, "snapshot_at"))
-        return pl.concat(parts, how="diagonal_relaxed") if parts else pl.DataFrame()
+        """The detail rows of runs a..b-1 by the report's assignment (rules/selection.py)."""
+        return ASSIGNMENTS[report.assignment].rows(self.selection, report, runs, a, b)
 
     # ------------------------------------------------------------------ files
 
@@ -585,8 +396,8 @@ class Engine:
                   "created": created, "window_start": int(runs.window_start[run_idx]),
                   "window_end": int(runs.window_end[run_idx]), "rows_count": count}
         content = self.fmt.record(self.rs.header, values) + body + self.fmt.record(self.rs.trailer, values)
-        name = self.rs.file_name(report.id, recipient, sequence, _utc(created))
-        entry = {"path": f"{recipient}/{name}", "report_id": report.id, "recipient": recipient,
+        entry = {"path": self.rs.file_path(report.id, recipient, sequence, _utc(created)),
+                 "report_id": report.id, "recipient": recipient,
                  "sequence": sequence, "created": _utc(created).isoformat(),
                  "window_start": _utc(values["window_start"]).isoformat(),
                  "window_end": _utc(values["window_end"]).isoformat(), "records": count,

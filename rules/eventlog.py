@@ -64,7 +64,8 @@ def collect(frame: pl.LazyFrame) -> pl.DataFrame:
     return df.with_columns(casts) if casts else df
 
 
-def _kind(dtype: pl.DataType) -> str:
+def kind_of(dtype: pl.DataType) -> str:
+    """The kind (int, str, time, bool, null) of a Polars or Parquet column type, as REQUIRED names them."""
     if dtype.is_integer():
         return "int"
     if dtype in (pl.String, pl.Categorical) or isinstance(dtype, (pl.Categorical, pl.Enum)):
@@ -111,7 +112,8 @@ class EventLog:
             if not files:
                 if table in OPTIONAL:
                     continue
-                raise UserError(f"missing table {table!r}; expected {table}/*.parquet or {table}.parquet", file=str(root))
+                raise UserError(f"missing table {table!r}; expected {table}/*.parquet or {table}.parquet",
+                                file=str(root))
             for f in files:  # every part: a later one may differ from the first
                 digest.update(f"{f.relative_to(root)}\n".encode())
                 try:
@@ -121,7 +123,7 @@ class EventLog:
                 for column, kind in columns.items():
                     if column not in schema:
                         raise UserError(f"missing column {column!r} of table {table}; expected {kind}", file=str(f))
-                    got = _kind(schema[column])
+                    got = kind_of(schema[column])
                     if got != kind and got != "null":
                         raise UserError(f"column {column!r} has type {schema[column]}; expected {kind}", file=str(f))
                 if table == "events":

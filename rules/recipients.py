@@ -22,6 +22,34 @@ TYPE_CODES = {"GPF": 0, "ESME": 1, "GSME": 2}
 _SPAN = np.int64(1) << np.int64(36)  # seconds; times are below 2**36 (year 4147)
 
 
+class Timeline:
+    """Values that change at instants, one timeline per slot (a premises and fuel, a device):
+    the value of a slot at ``t`` is the one its last change at or before ``t`` set.
+
+    The changes are held as one sorted array of keys (slot, instant) packed in an int64, so a
+    look-up for millions of (slot, t) pairs is one binary search.
+    """
+
+    def __init__(self, slot: np.ndarray, at: np.ndarray, value: np.ndarray):
+        key = slot.astype(np.int64) * _SPAN + at.astype(np.int64)
+        order = np.argsort(key, kind="stable")  # stable: of two changes at one instant, the later written wins
+        self.key = key[order]
+        self.value = value[order]
+
+    def __len__(self) -> int:
+        return len(self.key)
+
+    def at(self, slot: np.ndarray, t: np.ndarray | int, default: np.ndarray) -> np.ndarray:
+        """The value of each slot at ``t`` (a change at ``t`` itself applies), else ``default``."""
+        if not len(self.key):
+            return default
+        slot = slot.astype(np.int64)
+        i = np.searchsorted(self.key, slot * _SPAN + np.asarray(t, dtype=np.int64), side="right") - 1
+        ic = np.maximum(i, 0)
+        found = (i >= 0) & (self.key[ic] // _SPAN == slot)
+        return np.where(found, self.value[ic], default)
+
+
 def _codes(column: pl.Series, code: dict[str, int]) -> np.ndarray:
     """Supplier names -> codes (-1 for none), through the categories when the column has them."""
     if isinstance(column.dtype, (pl.Categorical, pl.Enum)):
@@ -75,10 +103,8 @@ class SupplyIndex:
             raise UserError("supply_changes names a premise_index the premises table lacks",
                             file=str(log.root / "supply_changes"))
         fuel = (c["fuel"] == "gas").to_numpy().astype(np.int64)
-        key = (pos.astype(np.int64) * 2 + fuel) * _SPAN + c["occurred_at"].to_numpy().astype(np.int64)
-        order = np.argsort(key, kind="stable")
-        self.change_key = key[order]
-        self.change_gaining = c["gaining_supplier"].replace_strict(code, default=-1, return_dtype=pl.Int32).to_numpy()[order]
+        gaining = c["gaining_supplier"].replace_strict(code, default=-1, return_dtype=pl.Int32).to_numpy()
+        self.changes = Timeline(pos.astype(np.int64) * 2 + fuel, c["occurred_at"].to_numpy(), gaining)
 
     def _position(self, premise_index: np.ndarray) -> np.ndarray:
         if self.dense is not None:  # premise numbers are compact: one array look-up
@@ -90,28 +116,32 @@ class SupplyIndex:
         ok = found & (self.premise[pos] == premise_index) if found else np.zeros(len(premise_index), bool)
         return np.where(ok, pos, -1)
 
-    def codes(self, premise_index: np.ndarray, device_type: np.ndarray, at: np.ndarray) -> np.ndarray:
-        """Supplier codes (index into ``names``; -1 for none) of devices at times ``at``.
+    def supplier_at(self, premise_index: np.ndarray, fuel: np.ndarray, at: np.ndarray | int) -> np.ndarray:
+        """The supplier code (index into ``names``; -1 for none or an unknown premises) of each
+        premises for ``fuel`` (GAS or ELECTRICITY) at ``at``: the gaining supplier of its last
+        change of supplier at or before ``at``, else its initial supplier (docs/event-log.md)."""
+        return self._supplier_at(self._position(premise_index), fuel, at)
+
+    def _supplier_at(self, pos: np.ndarray, fuel: np.ndarray, at: np.ndarray | int) -> np.ndarray:
+        known = pos >= 0
+        pos = np.maximum(pos, 0)
+        result = self.changes.at(pos.astype(np.int64) * 2 + fuel, at, self.initial[fuel, pos])
+        return np.where(known, result, -1)
+
+    def codes(self, premise_index: np.ndarray, device_type: np.ndarray, at: np.ndarray | int) -> np.ndarray:
+        """Supplier codes (index into ``names``; -1 for none) of devices at times ``at``: the
+        Responsible Supplier (spec/003 §25: a GPF follows gas when a gas meter is on the hub).
 
         ``device_type`` holds TYPE_CODES values (GPF 0, ESME 1, GSME 2, other 3).
         """
         pos = self._position(premise_index)
         known = pos >= 0
-        pos = np.maximum(pos, 0)
-        gas_meter = self.has_gas[pos]
-        elec_meter = self.has_elec[pos]
+        gas_meter = self.has_gas[np.maximum(pos, 0)]
+        elec_meter = self.has_elec[np.maximum(pos, 0)]
         gsme, esme, gpf = device_type == 2, device_type == 1, device_type == 0
         fuel = np.where(gsme, GAS, np.where(esme, ELECTRICITY, np.where(gas_meter, GAS, ELECTRICITY)))
         has_fuel = known & np.where(gsme, gas_meter, np.where(esme, elec_meter, gpf & (gas_meter | elec_meter)))
-        result = self.initial[fuel, pos]
-        if len(self.change_key):
-            slot = pos.astype(np.int64) * 2 + fuel
-            key = slot * _SPAN + at.astype(np.int64)
-            i = np.searchsorted(self.change_key, key, side="right") - 1
-            ic = np.maximum(i, 0)
-            found = (i >= 0) & (self.change_key[ic] // _SPAN == slot)
-            result = np.where(found, self.change_gaining[ic], result)
-        return np.where(has_fuel, result, -1)
+        return np.where(has_fuel, self._supplier_at(pos, fuel, at), -1)
 
     def names_of(self, codes: np.ndarray) -> pl.Series:
         table = pl.Series("recipient", self.names + [None], dtype=pl.String)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
+from emrr.rules.selection import ASSIGNMENTS
 
 from emrr import yamlio
 from emrr.errors import UserError
@@ -100,10 +101,18 @@ class Ruleset:
     delimiter: str
     quote_char: str
     line_terminator: str
+    encoding: str  # csv.encoding: how the files' bytes are text
+    folder: str  # file_name.folder: the folder of a recipient's files, e.g. "{recipient}"
 
     def file_name(self, report_id: str, recipient: str, sequence: int, created) -> str:
         seq = str(sequence).zfill(self.sequence_padding) if self.sequence_padding else str(sequence)
         return self.file_pattern.format(report_id=report_id, recipient=recipient, sequence=seq, created=created)
+
+    def file_path(self, report_id: str, recipient: str, sequence: int, created) -> str:
+        """A file's path in a delivery: ``folder``/``file_name``, the folder formatted like the name."""
+        name = self.file_name(report_id, recipient, sequence, created)
+        folder = self.folder.format(recipient=recipient, report_id=report_id)
+        return f"{folder}/{name}" if folder else name
 
 
 def parse_duration(text: str) -> tuple[int, int]:
@@ -122,7 +131,8 @@ def resolve_path(name_or_path: str | None) -> Path:
     if _NAME.match(name_or_path) and (RULES_DIR / name_or_path).is_dir():
         return RULES_DIR / name_or_path
     known = sorted(p.name for p in RULES_DIR.iterdir() if (p / "ruleset.yaml").is_file())
-    raise UserError(f"unknown ruleset {name_or_path!r}; expected one of {', '.join(known)} or a path to a ruleset folder")
+    raise UserError(f"unknown ruleset {name_or_path!r}; expected one of {', '.join(known)} "
+                    "or a path to a ruleset folder")
 
 
 def _read_yaml(path: Path) -> tuple[Any, dict]:
@@ -163,6 +173,17 @@ def _fields(items: list[dict]) -> tuple[Field, ...]:
     return tuple(out)
 
 
+def _check_selection(assignment: str, rule: str, path: Path) -> None:
+    """The assignment is a registered selection strategy, and it honours the recipient rule."""
+    if assignment not in ASSIGNMENTS:
+        raise UserError(f"expected one of {', '.join(ASSIGNMENTS)}, got {assignment!r}", file=str(path),
+                        path="select.assignment")
+    supported = ASSIGNMENTS[assignment].recipient_rules
+    if rule not in supported:
+        raise UserError(f"expected a recipient rule that assignment {assignment} supports "
+                        f"({', '.join(sorted(supported))}), got {rule!r}", file=str(path), path="recipient.rule")
+
+
 def load(name_or_path: str | None = None) -> Ruleset:
     """Load and validate a ruleset; every error names the file, line and YAML path."""
     folder = resolve_path(name_or_path)
@@ -196,6 +217,7 @@ def load(name_or_path: str | None = None) -> Ruleset:
         if len_s <= 0 and len_m <= 0:
             raise UserError("expected a positive length", file=str(path), path="schedule.window.length")
         sel = raw["select"]
+        _check_selection(sel["assignment"], raw["recipient"]["rule"], path)
         reports[report_id] = Report(
             id=raw["id"], title=raw["title"], clause=raw["clause"], kind=raw["kind"],
             titles_accepted=(raw["title"], *raw.get("title_also", {}).get("titles", ())),
@@ -224,4 +246,5 @@ def load(name_or_path: str | None = None) -> Ruleset:
         sequence_first=int(data["sequence"]["first"]), sequence_max=int(data["sequence"]["max"]),
         produce_empty=bool(data["empty_reports"]["produce"]), summary_outages=data["outages"]["summary_reports"],
         delimiter=csv["delimiter"], quote_char=csv["quote_char"], line_terminator=csv["line_terminator"],
+        encoding=csv["encoding"], folder=data["file_name"]["folder"],
     )

@@ -20,7 +20,8 @@ def _utc(seconds: int) -> dt.datetime:
     return dt.datetime.fromtimestamp(int(seconds), UTC)
 
 
-def _add_months(t: dt.datetime, months: int) -> dt.datetime:
+def add_months(t: dt.datetime, months: int) -> dt.datetime:
+    """``t`` moved by whole calendar months (the day must exist in the month reached)."""
     index = t.year * 12 + (t.month - 1) + months
     return t.replace(year=index // 12, month=index % 12 + 1)
 
@@ -48,7 +49,7 @@ def window(w: Window, run: int) -> tuple[int, int]:
         anchor = t.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
     end = anchor + dt.timedelta(seconds=w.end_offset)
     after = end + dt.timedelta(seconds=1)
-    start = _add_months(after, -w.length_months) if w.length_months else after - dt.timedelta(seconds=w.length_seconds)
+    start = add_months(after, -w.length_months) if w.length_months else after - dt.timedelta(seconds=w.length_seconds)
     return int(start.timestamp()), int(end.timestamp())
 
 
@@ -90,3 +91,13 @@ class Runs:
         first = np.maximum(by_window, by_notice)
         nxt = np.append(self.next_happening, n)
         return nxt[np.minimum(first, n)]
+
+    def made(self, idx: np.ndarray, catch_up: bool) -> tuple[np.ndarray, np.ndarray]:
+        """For windowed reports (outages ``summary_reports``): the creation time of the file that
+        makes up each run ``idx`` (the run itself, or with ``catch_up`` the next that happens when
+        it fell in an outage), and whether one in the span does (else the time is 0)."""
+        n = len(self.times)
+        producer = self.next_happening[idx] if catch_up else np.where(self.happens[idx], idx, n)
+        ok = producer < n
+        created = np.where(ok, self.times[np.minimum(producer, n - 1)], 0)
+        return created, ok

@@ -1,0 +1,206 @@
+"""What a report selects: the selection strategies a ruleset names in ``select.assignment``.
+
+Each ``Assignment`` is one way of turning the event log into a report's detail rows for a span
+of runs: its row function, the columns it derives beside the event log's, and the recipient
+rules (the moment at which the Responsible Supplier is taken) it can honour. They are registered
+by name in ``ASSIGNMENTS``; the ruleset schema's enum is tested against it, a name it lacks is an
+error, and so is a ``recipient.rule`` the report's assignment does not support (docs/rulesets.md).
+
+Every row function returns the rows of runs ``a..b-1`` with ``run_idx`` (the run whose window
+they belong to), ``created`` (the time of the run that produces the file) and ``recipient``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+import polars as pl
+from emrr.rules.eventlog import EventLog, collect, ts
+from emrr.rules.nonmigratable import KEYS, Candidates
+from emrr.rules.recipients import SupplyIndex, device_fuel, with_recipient
+
+if TYPE_CHECKING:  # annotations only: the ruleset loader imports this module to validate against it
+    from emrr.rules.ruleset import Report, Ruleset
+    from emrr.rules.schedule import Runs
+
+# Recipient rules: the moment at which a record's Responsible Supplier is taken.
+AT_EVENT = "responsible_supplier_at_event"
+AT_WINDOW_END = "responsible_supplier_at_window_end"
+RECIPIENT_RULES: dict[str, str] = {
+    AT_EVENT: "when the event happened (its occurred_at)",
+    AT_WINDOW_END: "at the end of the reporting window of the run whose file holds the record",
+}
+# Columns every assignment gives its rows (a layout may cite them).
+COMMON = {"recipient": "str", "created": "time", "run_idx": "int"}
+
+
+class Selection:
+    """What the row functions share in one engine run: the ruleset, the event log and who
+    supplies whom; the Non-Migratable candidates are read once, when first needed."""
+
+    def __init__(self, ruleset: Ruleset, log: EventLog, supply: SupplyIndex):
+        self.rs = ruleset
+        self.log = log
+        self.supply = supply
+        self._candidates: Candidates | None = None
+
+    @property
+    def candidates(self) -> Candidates:
+        if self._candidates is None:
+            self._candidates = Candidates.read(self.log)
+        return self._candidates
+
+    def made(self, runs: Runs, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The file creation time of each windowed run ``idx`` under the ruleset's outage policy."""
+        return runs.made(idx, catch_up=self.rs.summary_outages == "catch_up")
+
+    def with_recipient(self, frame: pl.DataFrame, report: Report, runs: Runs) -> pl.DataFrame:
+        """``frame`` (with ``run_idx``, ``premise_index``, ``device_type``, ``occurred_at``) with
+        ``recipient``: the Responsible Supplier at the moment the report's recipient rule names."""
+        if report.recipient_rule == AT_EVENT:
+            return with_recipient(frame, self.supply, "occurred_at")
+        frame = frame.with_columns(pl.Series("recipient_at", runs.window_end[frame["run_idx"].to_numpy()],
+                                             dtype=pl.Int64))
+        return with_recipient(frame, self.supply, "recipient_at").drop("recipient_at")
+
+
+RowFunction = Callable[[Selection, "Report", "Runs", int, int], pl.DataFrame]
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """One selection strategy: how a report's rows are found, what it derives, whom it can address."""
+
+    name: str
+    rows: RowFunction
+    derives: Mapping[str, str]  # column -> kind (int, str, time) of the columns it makes
+    recipient_rules: frozenset[str]  # the recipient rules it honours
+    event_columns: bool = True  # whether the event log's columns reach the rows (else only what it derives)
+    counts: bool = False  # whether each name of select.counts is a derived integer column
+
+    def columns(self, report: Report) -> dict[str, str]:
+        """The columns (beyond the event log's, when ``event_columns``) a layout may cite."""
+        return {**COMMON, **self.derives, **({c: "int" for c in report.counts} if self.counts else {})}
+
+
+def previously_unreported(sel: Selection, report: Report, runs: Runs, a: int, b: int) -> pl.DataFrame:
+    """Each event once, in the first run that happens whose window ends at or after it and which
+    runs at or after the reporting system learned of it (EMRR §3.1.6)."""
+    happening = np.flatnonzero(runs.happens)
+    inside = happening[(happening >= a) & (happening < b)]
+    if len(inside) == 0:
+        return pl.DataFrame()
+    before = happening[happening < a]
+    predicate = pl.col("occurred_at") <= ts(runs.window_end[b - 1])
+    if len(before):
+        p = before[-1]
+        predicate &= (pl.col("occurred_at") > ts(runs.window_end[p])) | (pl.col("notified_at") > ts(runs.times[p]))
+    needed = sorted({c for c in report.columns} | {"occurred_at", "notified_at", "premise_index", "device_type",
+                                                    "device_id"} | set(report.order_by))
+    frame = collect(sel.log.events(report.event_types).filter(predicate).select(needed))
+    idx = runs.assign(frame["occurred_at"].to_numpy(), frame["notified_at"].to_numpy())
+    frame = frame.with_columns(pl.Series("run_idx", idx)).filter(
+        (pl.col("run_idx") >= a) & (pl.col("run_idx") < b))
+    frame = frame.with_columns(pl.Series("created", runs.times[frame["run_idx"].to_numpy()]))
+    return sel.with_recipient(frame, report, runs)
+
+
+def window_activity(sel: Selection, report: Report, runs: Runs, a: int, b: int) -> pl.DataFrame:
+    """One row per recipient and day of the window with events, counted by ``select.counts``
+    (events known at the run; ECOSMIG-005)."""
+    lo, hi = int(runs.window_start[a]), int(runs.window_end[b - 1])
+    frame = collect(sel.log.events(report.event_types)
+                    .filter(pl.col("occurred_at").is_between(ts(lo), ts(hi)))
+                    .select("event_type", "occurred_at", "notified_at", "premise_index", "device_type"))
+    occ = frame["occurred_at"].to_numpy()
+    idx = np.searchsorted(runs.window_end, occ, side="left")
+    in_range = (idx >= a) & (idx < b)
+    idx = np.where(in_range, idx, a)
+    created, ok = sel.made(runs, idx)
+    keep = in_range & ok & (runs.window_start[idx] <= occ) & (frame["notified_at"].to_numpy() <= created)
+    frame = frame.with_columns(pl.Series("run_idx", idx), pl.Series("created", created)).filter(pl.Series(keep))
+    frame = sel.with_recipient(frame, report, runs).filter(pl.col("recipient").is_not_null())
+    counts = [pl.col("event_type").eq(t).sum().alias(name) for name, t in report.counts.items()]
+    return (frame.with_columns((pl.col("occurred_at") // 86400 * 86400).alias("activity_date"))
+            .group_by(["run_idx", "created", "recipient", "activity_date"]).agg(counts))
+
+
+def non_migratable_snapshot(sel: Selection, report: Report, runs: Runs, a: int, b: int) -> pl.DataFrame:
+    """Per run: the Non-Migratable snapshot at its window end (rules/nonmigratable.py; ECOSMIG-004)."""
+    parts = []
+    for i in range(a, b):
+        created, ok = sel.made(runs, np.array([i]))
+        if not ok[0]:
+            continue
+        counted = sel.candidates.snapshot(sel.supply, int(runs.window_end[i]), int(created[0]))
+        if counted is None:
+            continue
+        parts.append(counted.with_columns(pl.lit(i, dtype=pl.Int64).alias("run_idx"),
+                                          pl.lit(int(created[0]), dtype=pl.Int64).alias("created")))
+    return pl.concat(parts) if parts else pl.DataFrame()
+
+
+def gaining_devices(log: EventLog, ws: int, we: int) -> pl.DataFrame:
+    """Devices whose premises changed supplier for the device's fuel in [ws, we] (ECOSMIG-003)."""
+    changed = collect(log.tables["supply_changes"].filter(pl.col("occurred_at").is_between(ts(ws), ts(we)))
+                      .select("premise_index", "fuel").unique())
+    if changed.height == 0:
+        return pl.DataFrame({"device_index": []}, schema={"device_index": pl.Int64})
+    premises = collect(log.tables["premises"].select("premise_index", "has_gas", "has_electricity")
+                       .filter(pl.col("premise_index").is_in(changed["premise_index"].unique().implode())))
+    return (collect(log.tables["devices"].select("device_index", "premise_index", "device_type")
+                    .filter(pl.col("premise_index").is_in(changed["premise_index"].unique().implode())))
+            .join(premises, on="premise_index", how="left")
+            .with_columns(device_fuel().alias("fuel"))
+            .join(changed, on=["premise_index", "fuel"], how="semi")
+            .select(pl.col("device_index").cast(pl.Int64)))
+
+
+def gaining_supplier_history(sel: Selection, report: Report, runs: Runs, a: int, b: int) -> pl.DataFrame:
+    """Per run: each gaining device's latest event at the window end (known at the run), with its
+    ``ecos_status`` by ``select.status`` (ECOSMIG-003; §2.2.5)."""
+    needed = sorted(set(report.columns) - {"ecos_status"} | {"device_index", "event_id", "event_type",
+                    "occurred_at", "notified_at", "premise_index", "device_type", "attempt_number"})
+    parts = []
+    for i in range(a, b):
+        created, ok = sel.made(runs, np.array([i]))
+        if not ok[0]:
+            continue
+        ws, we, made = int(runs.window_start[i]), int(runs.window_end[i]), int(created[0])
+        gaining = gaining_devices(sel.log, ws, we)
+        if gaining.height == 0:
+            continue
+        history = collect(sel.log.events(report.event_types)
+                          .filter(pl.col("device_index").is_in(gaining["device_index"].implode())
+                                  & (pl.col("occurred_at") <= ts(we)) & (pl.col("notified_at") <= ts(made)))
+                          .select(needed))
+        latest = (history.sort(["occurred_at", "event_id"])
+                  .group_by("device_index", maintain_order=True).last())
+        if latest.height == 0:
+            continue
+        status = pl.col("event_type").replace_strict(report.status, default=None)
+        latest = latest.with_columns(
+            status.alias("ecos_status"),
+            pl.col("attempt_number").fill_null(0),
+            pl.lit(i, dtype=pl.Int64).alias("run_idx"),
+            pl.lit(made, dtype=pl.Int64).alias("created"),
+        )
+        parts.append(sel.with_recipient(latest, report, runs))
+    return pl.concat(parts, how="diagonal_relaxed") if parts else pl.DataFrame()
+
+
+ASSIGNMENTS: dict[str, Assignment] = {a.name: a for a in (
+    Assignment("previously_unreported", previously_unreported, {}, frozenset({AT_EVENT, AT_WINDOW_END})),
+    Assignment("window_activity", window_activity, {"activity_date": "time"}, frozenset({AT_EVENT, AT_WINDOW_END}),
+               event_columns=False, counts=True),
+    # a snapshot has no event: its moment is the window end
+    Assignment("non_migratable_snapshot", non_migratable_snapshot,
+               {**{k: "str" for k in KEYS}, "classified_at": "time", "devices_count": "int"},
+               frozenset({AT_WINDOW_END}), event_columns=False),
+    # the Gaining Supplier is who supplies the premises after its change of supplier: at the window end
+    Assignment("gaining_supplier_history", gaining_supplier_history, {"ecos_status": "str"},
+               frozenset({AT_WINDOW_END})),
+)}
