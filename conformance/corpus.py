@@ -2,8 +2,8 @@
 
 ``write(DIR)`` (``emrr corpus DIR``) writes ``DIR/cases/<case-id>/<party>/<name>.csv`` and
 ``DIR/manifest.json``, which ``corpus.schema.json`` describes (docs/corpus.md). The deliveries are
-the report engine's output for two event logs built by hand here (``REFERENCE``: the log of the
-golden report files; ``EDGE``: values that trip naive parsers), so the corpus is the same, byte
+the report engine's output for two event logs built by hand (conformance/logs/: ``reference``, the
+log of the golden report files; ``edge``, values that trip naive parsers), so the corpus is the same, byte
 for byte, every time. It holds:
 
 - a valid case per report (its files of the reference delivery) and the whole delivery;
@@ -21,7 +21,6 @@ an invalid case exactly its expected error findings. A case that does not is a b
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import io
 import json
 import os
@@ -33,11 +32,10 @@ from importlib import resources
 from pathlib import Path
 
 import jsonschema
-import pyarrow as pa
-import pyarrow.parquet as pq
-from emrr.conformance import mutations
+from emrr.conformance import handlog, mutations
 from emrr.conformance.catalogue import CATALOGUE
 from emrr.conformance.checker import check
+from emrr.conformance.handlog import HandLog
 from emrr.conformance.mutations import Delivery
 from emrr.rules import engine
 from emrr.rules import ruleset as rules
@@ -49,8 +47,6 @@ from emrr.errors import UserError
 FORMAT = "emrr-parser-corpus"
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
-UTC = dt.UTC
-TS = pa.timestamp("s", tz="UTC")
 
 
 class CorpusMismatch(AssertionError):
@@ -59,203 +55,18 @@ class CorpusMismatch(AssertionError):
 
 # =========================================================================== hand-built event logs
 
-
-def mpan(core12: str) -> str:
-    """A 13-digit MPAN core: 12 digits and their check digit."""
-    primes = (3, 5, 7, 13, 17, 19, 23, 29, 31, 37, 41, 43)
-    return core12 + str(sum(int(d) * p for d, p in zip(core12, primes)) % 11 % 10)
-
-
-def device_id(n: int) -> str:
-    return "00-00-00-00-00-00-" + f"{n >> 8:02X}-{n & 0xFF:02X}"
-
-
-@dataclass(frozen=True)
-class HandLog:
-    """An event log as plain data (docs/event-log.md columns). Times are ISO strings, UTC."""
-
-    name: str
-    period: tuple[str, str]
-    suppliers: tuple[tuple[str, str], ...]
-    premises: tuple[tuple, ...]  # (index, has electricity, has gas, electricity supplier, gas supplier)
-    devices: dict[int, tuple]  # index: (type, premises, mpxn, (manufacturer, model, firmware), installed_at)
-    events: tuple[tuple, ...]  # (event_id, type, device, occurred, notified, attempt, error code, sub code)
-    supply_changes: tuple[tuple, ...] = ()  # (premises, fuel, losing, gaining, occurred)
-    non_migratable: tuple[tuple, ...] = ()  # (type, manufacturer, model, firmware, classified)
-    outages: tuple[tuple, ...] = ()  # (report id, start, end)
-
-
-def _t(text: str | None) -> dt.datetime | None:
-    return dt.datetime.fromisoformat(text).replace(tzinfo=UTC) if text else None
-
-
-ESME = ("1057", "54342152", "00123402")
-GSME = ("1057", "64341152", "00223402")
-GSME_NM = ("10A5", "21010101", "01000007")
-GPF = ("1042", "CA010203", "00050001")
-
-# The log of tests/golden (the golden report files are the engine's answer to it): two suppliers
-# with files, one without; a GPF reporting to the gas supplier, one following electricity after a
-# change of supplier; installs; a Non-Migratable firmware; a late notification; a duplicated
-# notification; outages of ECOSMIG-001 (records carried forward) and ECOSMIG-005 (made up later).
-REFERENCE = HandLog(
-    name="reference",
-    period=("2023-07-01T00:00:00", "2023-08-03T00:00:00"),
-    suppliers=(("PSUP01", "One"), ("PSUP02", "Two"), ("PSUP03", "Three")),
-    premises=((1, True, True, "PSUP01", "PSUP02", None), (2, True, False, "PSUP01", None, None),
-              (3, True, True, "PSUP02", "PSUP01", "2023-07-20T07:00:00"), (4, False, True, None, "PSUP01", None)),
-    devices={
-        4: ("GPF", 1, "3938424403", GPF, None), 5: ("ESME", 1, "1312345678907", ESME, None),
-        6: ("GSME", 1, "3938424403", GSME, None), 8: ("GPF", 2, "1412345678901", GPF, None),
-        9: ("ESME", 2, "1412345678901", ESME, None), 12: ("GPF", 3, "1234567810", GPF, "2023-07-20T08:00:00"),
-        13: ("ESME", 3, "1511122233342", ESME, "2023-07-21T10:00:00"),
-        14: ("GSME", 3, "1234567810", GSME, "2023-07-22T11:00:00"),
-        16: ("GPF", 4, "8765432106", GPF, None), 17: ("GSME", 4, "8765432106", GSME_NM, None),
-    },
-    events=(
-        (1, "migration_success", 5, "2023-07-03T01:10:00", "2023-07-03T01:15:00", 1, None, None),
-        (2, "migration_failure", 6, "2023-07-03T05:00:00", "2023-07-03T05:05:00", 1, "EC101", 1),
-        (2, "migration_failure", 6, "2023-07-03T05:00:00", "2023-07-03T13:00:00", 1, "EC101", 1),  # duplicated
-        (3, "migration_success", 4, "2023-07-03T02:00:00", "2023-07-03T02:03:00", 1, None, None),
-        (4, "migration_failure", 8, "2023-07-04T13:00:00", "2023-07-04T13:02:00", 1, "EC205", 10),
-        (5, "migration_success", 9, "2023-07-05T10:00:00", "2023-07-05T10:01:00", 1, None, None),
-        (6, "migration_failure", 6, "2023-07-10T03:00:00", "2023-07-11T09:30:00", 2, "EC101", 2),  # late
-        (7, "migration_success", 6, "2023-07-12T14:00:00", "2023-07-12T14:02:00", 3, None, None),
-        (8, "install", 12, "2023-07-20T08:00:00", "2023-07-20T08:01:00", None, None, None),
-        (9, "install", 13, "2023-07-21T10:00:00", "2023-07-21T10:05:00", None, None, None),
-        (10, "install", 14, "2023-07-22T11:00:00", "2023-07-22T11:10:00", None, None, None),
-    ),
-    supply_changes=((2, "electricity", "PSUP01", "PSUP02", "2023-07-05T20:00:00"),),
-    non_migratable=(("GSME", *GSME_NM, "2023-07-05T00:00:00"),),
-    outages=(("ECOSMIG-001", "2023-07-13T00:00:00", "2023-07-15T00:00:00"),
-             ("ECOSMIG-005", "2023-07-17T00:00:00", "2023-07-17T12:00:00")),
-)
-
-# Values at their maximum length (Device Manufacturer and Device Model 30, Firmware Version 8,
-# MPAN 13, Error Code 5, Error Sub Code 6 digits): identifiers, as the EMRR's examples are.
-MAX_DEVICE = ("0123456789ABCDEF0123456789ABCD", "FEDCBA9876543210FEDCBA98765432", "FFFFFFFF")
-_EDGE_ESMES = tuple(range(3, 14))  # premises 3..13: one success a day for eleven days (sequence numbers > 9)
-
-# Edge cases: a premises whose two fuels change supplier in July, so the gaining supplier's
-# ECOSMIG-003 holds an Installed, a Success and a Failure; a device at the maximum lengths; a
-# Non-Migratable model at the maximum lengths; an outage that makes one ECOSMIG-004 run produce
-# two files (its own window and the missed run's).
-EDGE = HandLog(
-    name="edge",
-    period=("2023-07-01T00:00:00", "2023-08-03T00:00:00"),
-    suppliers=(("PEDGE1", "Edge One"), ("PEDGE2", "Edge Two")),
-    premises=((1, True, True, "PEDGE1", "PEDGE1", None), (2, True, False, "PEDGE1", None, None),
-              *((p, True, False, "PEDGE1", None, None) for p in _EDGE_ESMES),
-              (14, False, True, None, "PEDGE2", None)),
-    devices={
-        4: ("GPF", 1, "4100000017", GPF, "2023-07-02T08:00:00"),
-        5: ("ESME", 1, mpan("160000000001"), ESME, None),
-        6: ("GSME", 1, "4100000017", GSME, None),
-        8: ("GPF", 2, mpan("170000000002"), GPF, None),
-        9: ("ESME", 2, mpan("170000000002"), MAX_DEVICE, None),
-        **{p * 4 + 1: ("ESME", p, mpan(f"18{p:010d}"), ESME, None) for p in _EDGE_ESMES},
-        56: ("GPF", 14, "4200000014", GPF, None),
-        58: ("GSME", 14, "4200000014", MAX_DEVICE, None),
-    },
-    events=(
-        (1, "install", 4, "2023-07-02T08:00:00", "2023-07-02T08:01:00", None, None, None),
-        (2, "migration_success", 5, "2023-07-03T01:30:00", "2023-07-03T01:35:00", 1, None, None),
-        (3, "migration_failure", 6, "2023-07-04T02:00:00", "2023-07-04T02:02:00", 1, "EC101", 0),
-        (4, "migration_failure", 9, "2023-07-05T03:00:00", "2023-07-05T03:01:00", 1, "EZ999", 999999),
-        (5, "migration_success", 9, "2023-07-06T02:00:00", "2023-07-06T02:01:00", 2, None, None),
-        *((10 + p, "migration_success", p * 4 + 1, f"2023-07-{4 + p:02d}T01:00:00", f"2023-07-{4 + p:02d}T01:04:00",
-           1, None, None) for p in _EDGE_ESMES),
-    ),
-    supply_changes=((1, "electricity", "PEDGE1", "PEDGE2", "2023-07-15T12:00:00"),
-                    (1, "gas", "PEDGE1", "PEDGE2", "2023-07-15T12:00:00")),
-    non_migratable=(("GSME", *MAX_DEVICE, "2023-07-03T00:00:00"),),
-    outages=(("ECOSMIG-004", "2023-07-24T00:00:00", "2023-07-24T12:00:00"),),
-)
-
+# The hand-built logs (conformance/logs/*.yaml): ``reference`` is the golden log of tests/golden,
+# ``edge`` holds values that trip naive parsers.
+REFERENCE = handlog.load("reference")
+EDGE = handlog.load("edge")
 LOGS = {log.name: log for log in (REFERENCE, EDGE)}
-
-
-def build_log(log: HandLog, root: str | Path) -> Path:
-    """Write ``log`` as an event log folder (docs/event-log.md) at ``root``."""
-    root = Path(root)
-    root.mkdir(parents=True, exist_ok=True)
-    rows = [(e, log.devices[e[2]]) for e in log.events]
-    events = pa.table({
-        "event_id": pa.array([e[0] for e, _ in rows], pa.int64()),
-        "event_type": pa.array([e[1] for e, _ in rows], pa.string()),
-        "device_index": pa.array([e[2] for e, _ in rows], pa.int64()),
-        "device_id": pa.array([device_id(e[2]) for e, _ in rows], pa.string()),
-        "device_type": pa.array([d[0] for _, d in rows], pa.string()),
-        "premise_index": pa.array([d[1] for _, d in rows], pa.int64()),
-        "mpxn": pa.array([d[2] for _, d in rows], pa.string()),
-        "manufacturer": pa.array([d[3][0] for _, d in rows], pa.string()),
-        "model": pa.array([d[3][1] for _, d in rows], pa.string()),
-        "firmware_version": pa.array([d[3][2] for _, d in rows], pa.string()),
-        "occurred_at": pa.array([_t(e[3]) for e, _ in rows], TS),
-        "notified_at": pa.array([_t(e[4]) for e, _ in rows], TS),
-        "attempt_number": pa.array([e[5] for e, _ in rows], pa.int32()),
-        "error_code": pa.array([e[6] for e, _ in rows], pa.string()),
-        "error_sub_code": pa.array([e[7] for e, _ in rows], pa.int32()),
-    })
-    ids = sorted(log.devices)
-    dev = [log.devices[i] for i in ids]
-    devices = pa.table({
-        "device_index": pa.array(ids, pa.int64()),
-        "device_id": pa.array([device_id(i) for i in ids], pa.string()),
-        "device_type": pa.array([d[0] for d in dev], pa.string()),
-        "premise_index": pa.array([d[1] for d in dev], pa.int64()),
-        "mpxn": pa.array([d[2] for d in dev], pa.string()),
-        "manufacturer": pa.array([d[3][0] for d in dev], pa.string()),
-        "model": pa.array([d[3][1] for d in dev], pa.string()),
-        "firmware_version": pa.array([d[3][2] for d in dev], pa.string()),
-        "installed_at": pa.array([_t(d[4]) for d in dev], TS),
-    })
-    premises = pa.table({
-        "premise_index": pa.array([p[0] for p in log.premises], pa.int64()),
-        "has_electricity": pa.array([p[1] for p in log.premises], pa.bool_()),
-        "has_gas": pa.array([p[2] for p in log.premises], pa.bool_()),
-        "electricity_supplier": pa.array([p[3] for p in log.premises], pa.string()),
-        "gas_supplier": pa.array([p[4] for p in log.premises], pa.string()),
-        "installed_at": pa.array([_t(p[5]) for p in log.premises], TS),
-    })
-    supply_changes = pa.table({
-        "premise_index": pa.array([c[0] for c in log.supply_changes], pa.int64()),
-        "fuel": pa.array([c[1] for c in log.supply_changes], pa.string()),
-        "losing_supplier": pa.array([c[2] for c in log.supply_changes], pa.string()),
-        "gaining_supplier": pa.array([c[3] for c in log.supply_changes], pa.string()),
-        "occurred_at": pa.array([_t(c[4]) for c in log.supply_changes], TS),
-    })
-    non_migratable = pa.table({
-        "device_type": pa.array([n[0] for n in log.non_migratable], pa.string()),
-        "manufacturer": pa.array([n[1] for n in log.non_migratable], pa.string()),
-        "model": pa.array([n[2] for n in log.non_migratable], pa.string()),
-        "firmware_version": pa.array([n[3] for n in log.non_migratable], pa.string()),
-        "classified_at": pa.array([_t(n[4]) for n in log.non_migratable], TS),
-    })
-    outages = pa.table({
-        "report_id": pa.array([o[0] for o in log.outages], pa.string()),
-        "start": pa.array([_t(o[1]) for o in log.outages], TS),
-        "end": pa.array([_t(o[2]) for o in log.outages], TS),
-    })
-    suppliers = pa.table({"party_id": pa.array([s[0] for s in log.suppliers], pa.string()),
-                          "name": pa.array([s[1] for s in log.suppliers], pa.string())})
-    for name, table in (("events", events), ("devices", devices), ("premises", premises),
-                        ("supply_changes", supply_changes)):
-        (root / name).mkdir(exist_ok=True)
-        pq.write_table(table, root / name / "part-00000.parquet")
-    for name, table in (("non_migratable", non_migratable), ("outages", outages), ("suppliers", suppliers)):
-        pq.write_table(table, root / f"{name}.parquet")
-    (root / "manifest.json").write_text(json.dumps({
-        "format": "emrr-event-log", "period": {"start": log.period[0] + "Z", "end": log.period[1] + "Z"},
-    }), encoding="utf-8")
-    return root
 
 
 def deliver(log: HandLog, work: str | Path, rs: Ruleset) -> Path:
     """The report engine's delivery for ``log`` (built under ``work``): ``work/reports``."""
     work = Path(work)
     out = work / "reports"
-    engine.report(build_log(log, work / "events"), out, rs, progress=False)
+    engine.report(handlog.build(log, work / "events"), out, rs, progress=False)
     return out
 
 

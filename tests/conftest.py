@@ -47,7 +47,8 @@ class EventLog:
         self.supply_changes = pq.read_table(path / "supply_changes")
         self.non_migratable = pq.read_table(path / "non_migratable.parquet")
         self.outages = pq.read_table(path / "outages.parquet")
-        self.scenario = scenario.load(SCENARIOS / f"{summary.scenario}.yaml") if summary and (SCENARIOS / f"{summary.scenario}.yaml").exists() else None
+        file = SCENARIOS / f"{summary.scenario}.yaml" if summary else None
+        self.scenario = scenario.load(file) if file is not None and file.exists() else None
 
     def rows(self, table: str = "events", where=None) -> list[dict]:
         data = getattr(self, table).to_pylist()
@@ -55,6 +56,15 @@ class EventLog:
 
 
 _CACHE: dict[str, EventLog] = {}
+
+
+@pytest.fixture(scope="session")
+def golden_log(tmp_path_factory) -> Path:
+    """The golden event log (conformance/logs/reference.yaml) as Parquet, built once per session:
+    tests/golden/expected holds the engine's answer to it."""
+    from tests.golden import build
+
+    return build(tmp_path_factory.mktemp("golden-log") / "log")
 
 
 @pytest.fixture(scope="session")

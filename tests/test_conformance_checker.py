@@ -44,7 +44,7 @@ SUCC = "Quantity of Migrations Successfully Completed"
 FAIL = "Quantity of Failed Migration Attempts"
 
 # The golden files are the engine's answer to a hand-built log with two late notifications
-# (tests/golden/build_log.py): a late record is allowed, and reported as a warning.
+# (conformance/logs/reference.yaml): a late record is allowed, and reported as a warning.
 ALL = set(CATALOGUE)  # every check, the opt-in late-record included
 BASELINE = {(S1, 2, "Migration Completion DateTime", "late-record"), (D2, 2, "Migration Failed DateTime", "late-record")}
 

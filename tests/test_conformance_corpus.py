@@ -4,6 +4,8 @@ case's verdict the checker's, every operator and every report present."""
 
 from __future__ import annotations
 
+import copy as copy_module
+import datetime as dt
 import json
 import re
 import shutil
@@ -11,7 +13,8 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from emrr.conformance import corpus, mutations
+import yaml
+from emrr.conformance import corpus, handlog, mutations
 from emrr.conformance.catalogue import CATALOGUE
 from emrr.conformance.checker import check
 from emrr.conformance.corpus import Builder, CorpusMismatch
@@ -96,7 +99,8 @@ def test_every_case_gives_its_expected_verdict(corpora, manifest):
         assert errors == expected, case["id"]
         assert case["expected_checks"] == sorted({c for _, _, c in expected})
         assert case["expected_checks"] == sorted(mutations.OPERATORS[case["operator"]].checks)
-        assert case["defect"]["file"] in case["files"] or case["defect"]["file"] in {f["file"] for f in case["findings"]}
+        defect = case["defect"]["file"]
+        assert defect in case["files"] or defect in {f["file"] for f in case["findings"]}
 
 
 def test_every_operator_and_every_report_appears(manifest):
@@ -115,21 +119,24 @@ def test_edge_cases_hold_what_they_claim(corpora, manifest):
     assert {"valid-maximum-length-fields", "valid-empty-optional-fields", "valid-quoted-empty-optional-fields",
             "valid-quoted-fields-not-needed", "valid-all-ecos-statuses", "valid-catch-up-window-after-outage",
             "valid-two-files-from-one-run", "valid-sequence-numbers-above-nine", "valid-late-records"} <= ids
-    text = "".join(p.read_text(encoding="utf-8") for p in (root / "cases" / "valid-quoted-empty-optional-fields").rglob("*.csv"))
-    assert ',"",' in text
+    def text(case_id: str) -> str:
+        return "".join(p.read_text(encoding="utf-8") for p in (root / "cases" / case_id).rglob("*.csv"))
+
+    assert ',"",' in text("valid-quoted-empty-optional-fields")
     quoted = (root / "cases" / "valid-quoted-fields-not-needed").rglob("*.csv")
     assert all(line.startswith('"') for p in quoted for line in p.read_text(encoding="utf-8").splitlines())
-    statuses = "".join(p.read_text(encoding="utf-8") for p in (root / "cases" / "valid-all-ecos-statuses").rglob("*.csv"))
+    statuses = text("valid-all-ecos-statuses")
     assert all(f",{s}," in statuses for s in ("Success", "Failure", "Installed"))
-    longest = max(len(v) for p in (root / "cases" / "valid-maximum-length-fields").rglob("*.csv")
-                  for v in re.split(r"[,\r\n]", p.read_text(encoding="utf-8")) if not v.startswith(("Summary", "Detail")))
+    longest = max(len(v) for v in re.split(r"[,\r\n]", text("valid-maximum-length-fields"))
+                  if not v.startswith(("Summary", "Detail")))
     assert longest == 30
     assert "valid-catch-up-window-after-outage" in ids and "summary-reconciliation-incomplete" not in next(
         c for c in manifest["cases"] if c["id"] == "valid-catch-up-window-after-outage")["expected_warnings"]
 
 
 def test_reference_delivery_is_the_golden_one(corpora):
-    """The corpus's own hand-built log (conformance/corpus.py) is the golden log: the same files."""
+    """The corpus's reference log is the golden log (conformance/logs/reference.yaml, held once):
+    its delivery is tests/golden/expected, file for file."""
     assert _tree(corpora[0] / "cases" / "valid-reference-delivery") == _tree(GOLDEN)
 
 
@@ -154,6 +161,30 @@ def test_docs_name_every_operator():
     doc = (ROOT / "docs" / "corpus.md").read_text(encoding="utf-8")
     missing = [op for op in mutations.OPERATORS if f"`{op}`" not in doc]
     assert not missing, missing
+
+
+def test_hand_logs_are_data_checked_by_their_schema():
+    """protects the hand-built logs held once as data (conformance/logs/*.yaml, described by
+    conformance/handlog.schema.json): every shipped log loads; a row short of a value, a time
+    YAML would read as a date-time, an unknown device model and an unknown event type are each
+    an error naming the file and where in it."""
+    assert handlog.names() == ["edge", "reference"]
+    jsonschema.Draft202012Validator.check_schema(handlog.schema())
+    data = yaml.safe_load((ROOT / "conformance" / "logs" / "reference.yaml").read_text(encoding="utf-8"))
+    assert handlog.parse(yaml.safe_dump(data), "x.yaml") == handlog.load("reference")
+
+    def broken(edit) -> str:
+        copy = copy_module.deepcopy(data)
+        edit(copy)
+        with pytest.raises(ValueError) as caught:
+            handlog.parse(yaml.safe_dump(copy), "x.yaml")
+        return str(caught.value)
+
+    assert "x.yaml: at devices.rows.0" in broken(lambda d: d["devices"]["rows"][0].pop())
+    assert "x.yaml: at events.rows.0.3" in broken(lambda d: d["events"]["rows"][0].__setitem__(
+        3, dt.datetime(2023, 7, 3, 1, 10)))
+    assert "GSME_X" in broken(lambda d: d["devices"]["rows"][0].__setitem__(4, "GSME_X"))
+    assert "unknown event type 'migrated'" in broken(lambda d: d["events"]["rows"][0].__setitem__(1, "migrated"))
 
 
 # --------------------------------------------------------------------------- failing loudly

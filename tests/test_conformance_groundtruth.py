@@ -21,7 +21,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from emrr import cli
-from tests.golden.build_log import build
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = ROOT / "tests" / "golden" / "expected"
@@ -43,12 +42,6 @@ F2 = "PSUP02/ECOSMIG-006_PSUP02_1_20230801060000.csv"
 SEQ = "Report Sequence Number"
 SUCC = "Quantity of Migrations Successfully Completed"
 EXTRA_001 = b"10,00-00-00-00-00-00-00-33,1312345678907,ESME,1057,54342152,00123402,20230705T120000"
-
-
-@pytest.fixture(scope="module")
-def golden_log(tmp_path_factory) -> Path:
-    """The hand-built event log the golden files are the engine's answer to."""
-    return build(tmp_path_factory.mktemp("golden-log") / "log")
 
 
 def gt_keys(verdict) -> list[tuple]:

@@ -16,19 +16,16 @@ from emrr.conformance.mutations import ERROR_CHECKS, NOT_PRODUCIBLE, OPERATORS, 
 from emrr.rules import engine
 from emrr.rules import ruleset as rules
 
-from tests.golden.build_log import build
-
 ROOT = Path(__file__).resolve().parent.parent
 RULES = rules.load(None)
 OPERATOR_IDS = sorted(OPERATORS)
 
 
 @pytest.fixture(scope="session")
-def golden_delivery(tmp_path_factory) -> Path:
-    """The engine's report files for the golden log (tests/golden/build_log.py)."""
-    tmp = tmp_path_factory.mktemp("mutations-golden")
-    out = tmp / "reports"
-    engine.report(build(tmp / "log"), out, RULES, progress=False)
+def golden_delivery(tmp_path_factory, golden_log) -> Path:
+    """The engine's report files for the golden log (conformance/logs/reference.yaml)."""
+    out = tmp_path_factory.mktemp("mutations-golden") / "reports"
+    engine.report(golden_log, out, RULES, progress=False)
     return out
 
 

@@ -14,7 +14,7 @@ import emrr.rules.engine  # noqa: F401
 import pytest
 from emrr.conformance.catalogue import CATALOGUE
 
-from tests.golden.build_log import build
+from tests.golden import build
 
 pytest_plugins = ["pytester"]
 
@@ -26,7 +26,8 @@ F2 = "PSUP02/ECOSMIG-006_PSUP02_1_20230801060000.csv"
 GROUND = sorted(c for c, spec in CATALOGUE.items() if spec.family == "ground-truth")
 # the installed package registers the plugin (pyproject's pytest11 entry point); a checkout that
 # was not reinstalled since gets it explicitly
-INSTALLED = any(e.name == "emrr" and e.value == "emrr.conformance.pytest_plugin" for e in entry_points(group="pytest11"))
+INSTALLED = any(e.name == "emrr" and e.value == "emrr.conformance.pytest_plugin"
+                for e in entry_points(group="pytest11"))
 LOAD = [] if INSTALLED else ["-p", "emrr.conformance.pytest_plugin"]
 
 

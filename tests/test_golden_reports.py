@@ -1,4 +1,4 @@
-"""Golden files: a tiny hand-built event log (tests/golden/build_log.py) and every report file it
+"""Golden files: a tiny hand-built event log (conformance/logs/reference.yaml) and every report file it
 must give, written out by hand from the EMRR (spec/001 App. A, App. B) and DESIGN.md, compared
 byte for byte.
 
@@ -24,7 +24,7 @@ from pathlib import Path
 
 from emrr.rules import engine, ruleset
 
-from tests.golden.build_log import build
+from tests.golden import build
 
 EXPECTED = Path(__file__).parent / "golden" / "expected"
 

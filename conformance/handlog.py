@@ -1,0 +1,165 @@
+"""Event logs built by hand, held as data: ``conformance/logs/<name>.yaml``.
+
+A hand log is a small event log (docs/event-log.md) written out row by row, so that the report
+files the engine makes from it can be written out by hand too. Each file is one log, described
+by ``handlog.schema.json``: its period, the reports its delivery holds files of, named device
+models, and one table per table of the event log (``columns`` then ``rows``). Times are UTC
+(``...Z``); a device's Device ID is made from its index (``device_id``).
+
+- ``reference``: the golden log. tests/golden/expected holds the engine's answer to it, byte for
+  byte, and the parser corpus's valid reference delivery is that answer.
+- ``edge``: values that trip naive parsers (maximum lengths, every ECoS Status, sequence numbers
+  above 9, two files made by one run), for the corpus's edge cases.
+
+``build(load("reference"), ROOT)`` writes the log as an event-log folder of Parquet files, the
+one writer the tests and the corpus share.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import jsonschema
+import pyarrow as pa
+import pyarrow.parquet as pq
+import yaml
+
+from emrr.contract import EVENT_TYPES
+
+TS = pa.timestamp("s", tz="UTC")
+
+# The Arrow type of every column a hand log writes (docs/event-log.md). ``device_model`` in the
+# data names a model of ``device_models``, written as its three columns.
+_MODEL = (("manufacturer", pa.string()), ("model", pa.string()), ("firmware_version", pa.string()))
+SCHEMAS: dict[str, pa.Schema] = {
+    "events": pa.schema([
+        ("event_id", pa.int64()), ("event_type", pa.string()), ("device_index", pa.int64()),
+        ("device_id", pa.string()), ("device_type", pa.string()), ("premise_index", pa.int64()),
+        ("mpxn", pa.string()), *_MODEL, ("occurred_at", TS), ("notified_at", TS), ("attempt_number", pa.int32()),
+        ("error_code", pa.string()), ("error_sub_code", pa.int32()),
+    ]),
+    "devices": pa.schema([
+        ("device_index", pa.int64()), ("device_id", pa.string()), ("device_type", pa.string()),
+        ("premise_index", pa.int64()), ("mpxn", pa.string()), *_MODEL, ("installed_at", TS),
+    ]),
+    "premises": pa.schema([
+        ("premise_index", pa.int64()), ("has_electricity", pa.bool_()), ("has_gas", pa.bool_()),
+        ("electricity_supplier", pa.string()), ("gas_supplier", pa.string()), ("installed_at", TS),
+    ]),
+    "supply_changes": pa.schema([
+        ("premise_index", pa.int64()), ("fuel", pa.string()), ("losing_supplier", pa.string()),
+        ("gaining_supplier", pa.string()), ("occurred_at", TS),
+    ]),
+    "non_migratable": pa.schema([("device_type", pa.string()), *_MODEL, ("classified_at", TS)]),
+    "outages": pa.schema([("report_id", pa.string()), ("start", TS), ("end", TS)]),
+    "suppliers": pa.schema([("party_id", pa.string()), ("name", pa.string())]),
+}
+PARTITIONED = ("events", "devices", "premises", "supply_changes")  # a folder of parts; the others one file
+
+
+def device_id(index: int) -> str:
+    """A device's Device ID (8 octets, EUI-64 style) made from its index."""
+    return "00-00-00-00-00-00-" + f"{index >> 8:02X}-{index & 0xFF:02X}"
+
+
+@dataclass(frozen=True)
+class HandLog:
+    """An event log as plain data: each table a list of rows keyed by column."""
+
+    name: str
+    description: str
+    period: tuple[str, str]  # ISO 8601, UTC ("...Z")
+    reports: tuple[str, ...]  # the reports the engine's delivery for this log holds files of
+    models: dict[str, dict[str, str]]
+    tables: dict[str, list[dict]]
+
+    def rows(self, table: str) -> list[dict]:
+        return self.tables[table]
+
+
+def schema() -> dict:
+    """handlog.schema.json: the shape of a hand log file."""
+    text = resources.files("emrr.conformance").joinpath("handlog.schema.json").read_text(encoding="utf-8")
+    return json.loads(text)
+
+
+def names() -> list[str]:
+    """The hand logs shipped with the package."""
+    folder = resources.files("emrr.conformance").joinpath("logs")
+    return sorted(p.name.removesuffix(".yaml") for p in folder.iterdir() if p.name.endswith(".yaml"))
+
+
+def load(name: str) -> HandLog:
+    """The shipped hand log ``name`` (conformance/logs/<name>.yaml), validated."""
+    text = resources.files("emrr.conformance").joinpath("logs", f"{name}.yaml").read_text(encoding="utf-8")
+    return parse(text, f"logs/{name}.yaml")
+
+
+def parse(text: str, where: str) -> HandLog:
+    """A hand log from its YAML text; ``where`` names it in errors (a bug in our own data)."""
+    data = yaml.safe_load(text)
+    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema()).iter_errors(data))
+    if error is not None:
+        path = ".".join(str(p) for p in error.absolute_path)
+        raise ValueError(f"{where}: at {path or 'the top'}: {error.message}")
+    tables = {name: [dict(zip(table["columns"], row)) for row in table["rows"]]
+              for name, table in data.items() if isinstance(table, dict) and "columns" in table}
+    models = data["device_models"]
+    for row in tables["events"]:
+        if row["event_type"] not in EVENT_TYPES:
+            raise ValueError(f"{where}: event {row['event_id']}: unknown event type {row['event_type']!r}")
+    devices = {row["device_index"] for row in tables["devices"]}
+    unknown = ({r["device_index"] for r in tables["events"]} - devices) | {
+        r["device_model"] for r in tables["devices"] + tables["non_migratable"] if r["device_model"] not in models}
+    if unknown:
+        raise ValueError(f"{where}: unknown devices or device models {sorted(map(str, unknown))}")
+    return HandLog(data["name"], data["description"], (data["period"]["start"], data["period"]["end"]),
+                   tuple(data["reports"]), models, tables)
+
+
+def _time(text: str | None) -> dt.datetime | None:
+    return None if text is None else dt.datetime.fromisoformat(text).astimezone(dt.UTC)
+
+
+def _columns(log: HandLog) -> dict[str, dict[str, list]]:
+    """Every table as columns, with the values the data leaves implicit filled in."""
+    devices = {d["device_index"]: d for d in log.rows("devices")}
+
+    def expand(row: dict) -> dict:
+        out = dict(row)
+        if "device_model" in out:
+            out.update(log.models[out.pop("device_model")])
+        return out
+
+    rows = {
+        "events": [{**expand(devices[e["device_index"]]), **e, "device_id": device_id(e["device_index"])}
+                   for e in log.rows("events")],
+        "devices": [{**expand(d), "device_id": device_id(d["device_index"])}
+                    for d in sorted(log.rows("devices"), key=lambda d: d["device_index"])],
+        **{name: [expand(r) for r in log.rows(name)]
+           for name in ("premises", "supply_changes", "non_migratable", "outages", "suppliers")},
+    }
+    return {name: {c: [r.get(c) for r in table] for c in SCHEMAS[name].names} for name, table in rows.items()}
+
+
+def build(log: HandLog, root: str | Path) -> Path:
+    """Write ``log`` as an event log folder (docs/event-log.md) at ``root``; return ``root``."""
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    for name, columns in _columns(log).items():
+        arrays = [pa.array([_time(v) for v in columns[f.name]] if f.type == TS else columns[f.name], f.type)
+                  for f in SCHEMAS[name]]
+        table = pa.Table.from_arrays(arrays, schema=SCHEMAS[name])
+        if name in PARTITIONED:
+            (root / name).mkdir(exist_ok=True)
+            pq.write_table(table, root / name / "part-00000.parquet")
+        else:
+            pq.write_table(table, root / f"{name}.parquet")
+    (root / "manifest.json").write_text(json.dumps({
+        "format": "emrr-event-log", "period": {"start": log.period[0], "end": log.period[1]},
+    }), encoding="utf-8")
+    return root
