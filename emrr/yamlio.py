@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import os
 import re
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +28,7 @@ import yaml
 from emrr.errors import UserError
 
 MAX_VALUES = 1_000_000  # values in a document once its aliases are expanded
+MAX_BYTES = 4 << 20  # a scenario or ruleset file: the national scenario is 5 KB, a report's rules 3 KB
 
 Lines = dict[tuple, int]
 
@@ -62,10 +65,23 @@ _SafeLoader.add_constructor("tag:yaml.org,2002:timestamp", _SafeLoader.construct
 
 
 def read_text(path: str | Path, what: str) -> str:
-    """The UTF-8 text of ``path``; ``what`` names the expected file in errors ("a scenario YAML file")."""
+    """The UTF-8 text of ``path``; ``what`` names the expected file in errors ("a scenario YAML file").
+
+    Only a regular file of at most MAX_BYTES is read, and never more than that: a FIFO (which would
+    block), a device (``/dev/zero`` never ends) or a 50 MB file is refused at once.
+    """
     where = str(path)
     try:
-        return Path(path).read_text(encoding="utf-8")
+        info = os.stat(path)
+        if stat.S_ISDIR(info.st_mode):
+            raise IsADirectoryError
+        if not stat.S_ISREG(info.st_mode):
+            raise UserError(f"not a regular file (a device, FIFO or socket); expected {what}", file=where)
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_BYTES + 1)
+        if len(data) > MAX_BYTES:
+            raise UserError(f"larger than {MAX_BYTES >> 20} MB; expected {what}", file=where)
+        return data.decode("utf-8")
     except FileNotFoundError:
         raise UserError(f"file not found; expected {what}", file=where)
     except IsADirectoryError:

@@ -13,9 +13,9 @@ import shutil
 from pathlib import Path
 
 import pytest
-from emrr.rules.ruleset import RULES_DIR
 
 from emrr.cli import main
+from emrr.rules.ruleset import RULES_DIR
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = str(ROOT / "scenarios" / "demo.yaml")
