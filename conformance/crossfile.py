@@ -14,13 +14,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import polars as pl
+
 from emrr.conformance.catalogue import CATALOGUE
 from emrr.conformance.findings import Collector
 from emrr.conformance.formats import show
 from emrr.conformance.records import FileInfo
+from emrr.contract import MIGRATION_FAILURE as FAILURE
+from emrr.contract import MIGRATION_SUCCESS as SUCCESS
 from emrr.rules.ruleset import Report, Ruleset
 
-SUCCESS, FAILURE = "migration_success", "migration_failure"
 MAX_WINDOW = 92 * 86400  # a summary window longer than this is a `window` finding, not reconciled
 
 

@@ -9,6 +9,8 @@ checker name event types through these constants, never as string literals.
 
 from __future__ import annotations
 
+import datetime as dt
+
 MIGRATION_SUCCESS = "migration_success"  # a device's credentials replaced: the attempt that succeeded
 MIGRATION_FAILURE = "migration_failure"  # an attempt (one session) that ended in failure
 PREVALIDATION_SKIP = "prevalidation_skip"  # selected, then skipped by pre-validation: not an attempt
@@ -23,3 +25,12 @@ FUELS: tuple[str, ...] = ("electricity", "gas")
 # The tables of an event log (docs/event-log.md), each a folder of Parquet parts.
 TABLES: tuple[str, ...] = ("events", "devices", "premises", "supply_changes", "suppliers", "non_migratable",
                            "outages")
+
+
+def parse_instant(text: str) -> int:
+    """An instant as manifest.json writes it (``period``: ``2023-07-01T00:00:00Z``; a date alone is
+    its midnight, a time without a zone is UTC) -> seconds since the epoch."""
+    value = dt.datetime.fromisoformat(text.replace(" ", "T").replace("Z", "+00:00"))
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.timezone.utc)
+    return int(value.timestamp())

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import polars as pl
 
+from emrr.contract import parse_instant
 from emrr.errors import UserError
 
 # table -> {column: kind}; kinds: int, str, time, bool
@@ -142,8 +143,6 @@ class EventLog:
         if manifest.is_file():
             try:
                 m = json.loads(manifest.read_text(encoding="utf-8"))
-                from emrr.sim.scenario import parse_instant
-
                 period = (parse_instant(m["period"]["start"]), parse_instant(m["period"]["end"]))
             except (ValueError, KeyError, TypeError):
                 period = None
