@@ -24,14 +24,14 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
+from tqdm import tqdm
+
+from emrr.errors import UserError
 from emrr.rules import schedule
 from emrr.rules.eventlog import EventLog, kind_of
 from emrr.rules.recipients import SupplyIndex
 from emrr.rules.ruleset import Field, Report, Ruleset
 from emrr.rules.selection import ASSIGNMENTS, Selection
-from tqdm import tqdm
-
-from emrr.errors import UserError
 
 _PARTY = re.compile(r"^[A-Z0-9]{6}$")
 STATE = ".emrr-state.json"

@@ -15,10 +15,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
-from emrr.rules.eventlog import EventLog, collect
-from emrr.rules.recipients import TYPE_CODES, SupplyIndex, Timeline
 
 from emrr.contract import FIRMWARE_UPGRADE, MIGRATION_SUCCESS
+from emrr.rules.eventlog import EventLog, collect
+from emrr.rules.recipients import TYPE_CODES, SupplyIndex, Timeline
 
 KEYS = ("device_type", "manufacturer", "model", "firmware_version")  # a combination (device model)
 NEVER = np.iinfo(np.int64).max

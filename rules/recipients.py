@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import numpy as np
 import polars as pl
-from emrr.rules.eventlog import EventLog, collect
 
 from emrr.errors import UserError
+from emrr.rules.eventlog import EventLog, collect
 
 GAS, ELECTRICITY = 1, 0
 TYPE_CODES = {"GPF": 0, "ESME": 1, "GSME": 2}

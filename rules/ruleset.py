@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
-from emrr.rules.selection import ASSIGNMENTS
 
 from emrr import yamlio
 from emrr.errors import UserError
+from emrr.rules.selection import ASSIGNMENTS
 
 DEFAULT_RULESET = "emrr-revised"
 RULES_DIR = Path(__file__).resolve().parent

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from croniter import croniter
+
 from emrr.rules.ruleset import Report, Window
 
 UTC = dt.timezone.utc

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
+
 from emrr.rules.eventlog import EventLog, collect, ts
 from emrr.rules.nonmigratable import KEYS, Candidates
 from emrr.rules.recipients import SupplyIndex, device_fuel, with_recipient
