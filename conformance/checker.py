@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
+
 from emrr.conformance import crossfile, fastpath
 from emrr.conformance.catalogue import CATALOGUE
 from emrr.conformance.fields import check_fields, field_masks, plainly_valid
@@ -27,10 +28,9 @@ from emrr.conformance.formats import duration, epoch_expr, show
 from emrr.conformance.names import NamePattern
 from emrr.conformance.reading import body_frame, decode, details_frame, fid_line, parse, read_bytes
 from emrr.conformance.records import FileInfo, FileRecords, Kinds, check_bodies, end_of_file
+from emrr.errors import UserError
 from emrr.rules import ruleset as rules
 from emrr.rules.ruleset import Report, Ruleset
-
-from emrr.errors import UserError
 
 BATCH_ROWS = 500_000  # detail records gathered before their fields are checked
 PROBE_ROWS = 256  # headers or trailers up to which each is first tried in Python (fields.plainly_valid)
@@ -121,7 +121,7 @@ class Checker:
         self.rs = rs
         self.out = out
         self.pattern = NamePattern(rs)
-        self.encoding = rs.raw.get("csv", {}).get("encoding", "utf-8")
+        self.encoding = rs.encoding
         self.files: list[FileInfo] = []
         self.records = 0
         self.ignored = 0
@@ -232,7 +232,8 @@ class Checker:
             return
         report = self.rs.reports[rid] if rid is not None else None
         frame = None
-        if report is not None and not batch.rows and self.capture is None and self.fast_flush(report, batch):
+        if report is not None and not batch.rows and self.capture is None and batch.size <= fastpath.MAX_ROWS \
+                and self.fast_flush(report, batch):
             return
         if report is not None and not batch.rows:
             frame = details_frame(batch.texts, len(report.detail), self.rs.delimiter, self.kinds.detail_of(report))

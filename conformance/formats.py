@@ -50,7 +50,8 @@ def describe(field_type: str, fmt: str) -> str:
         return "an Integer (digits only)"
     shape = fmt.replace("%Y", "YYYY").replace("%m", "MM").replace("%d", "DD").replace("%H", "hh") \
         .replace("%M", "mm").replace("%S", "ss")
-    return f"a {'DateTime' if field_type == 'datetime' else 'Date'} ({shape}, a real {'date-time' if field_type == 'datetime' else 'date'})"
+    kind, real = ("DateTime", "date-time") if field_type == "datetime" else ("Date", "date")
+    return f"a {kind} ({shape}, a real {real})"
 
 
 def valid_expr(col: pl.Expr, field_type: str, datetime_format: str, date_format: str) -> pl.Expr | None:
@@ -73,12 +74,20 @@ def epoch_expr(col: pl.Expr, field_type: str, datetime_format: str, date_format:
     return pl.when(shaped).then(parsed).otherwise(None)
 
 
-SANE = (0, 32503680000)  # 1970 to 3000: dates the checker does calendar arithmetic on
+# The years of the date-times the checker does calendar arithmetic on (a header's, a file name's,
+# and those the fast path reads on bytes); one outside them is unreadable there (the Polars reading
+# of a detail field, ``epoch_expr``, has no such bound and decides alone).
+YEARS = (1970, 2999)
+SANE = (int(dt.datetime(YEARS[0], 1, 1, tzinfo=UTC).timestamp()),
+        int(dt.datetime(YEARS[1] + 1, 1, 1, tzinfo=UTC).timestamp()))  # YEARS as [start, end) seconds
 
 
 @lru_cache(maxsize=65536)
 def parse_one(value: str | None, field_type: str, datetime_format: str, date_format: str) -> int | None:
-    """The same reading as ``epoch_expr`` for one value (a header or a file name)."""
+    """The same reading as ``epoch_expr`` for one value (a header or a file name), within YEARS.
+    Its twin in Python, not ``epoch_expr`` on a one-value frame: that costs about 190 us a value
+    against 10 us, and the regional scenario's check reads 5,833 distinct values (about 1.1 s).
+    tests/test_conformance_fastpath.py compares the two on generated values."""
     if value is None:
         return None
     fmt = datetime_format if field_type == "datetime" else date_format

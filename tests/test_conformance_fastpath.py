@@ -6,11 +6,14 @@ Each test runs the checker twice on the same files, once as it runs and once wit
 switched off, and compares every finding (file, line, field, check, message), the totals, the
 record count and the frames kept for the checks across files. Hand-made cases pin the edges (a
 Device ID in lower case, a 30 February, an empty optional field, a value of more bytes than
-characters); Hypothesis then breaks detail records of the golden files at random.
+characters); every field rule of the registry (``fields.FIELD_RULES``) is broken on every field
+that carries it, in detail records (fast path against Polars) and in headers and trailers (plain
+Python against Polars); Hypothesis then breaks detail records of the golden files at random.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import shutil
 import tempfile
@@ -19,14 +22,16 @@ from unittest import mock
 
 import numpy as np
 import pytest
-from emrr.conformance import crossfile, fastpath
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from polars.testing import assert_frame_equal
+
+from emrr.conformance import crossfile, fastpath, fields
 from emrr.conformance.catalogue import CATALOGUE
 from emrr.conformance.checker import Checker, check
 from emrr.rules import engine
 from emrr.rules import ruleset as rules
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-from polars.testing import assert_frame_equal
+from emrr.rules.ruleset import Field
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN_DIR = ROOT / "tests" / "golden" / "expected"
@@ -36,7 +41,8 @@ GOLDEN = {p.relative_to(GOLDEN_DIR).as_posix(): p.read_bytes() for p in sorted(G
 
 
 def _run(directory: Path, fast: bool, select: set[str] | None = None):
-    """(findings as dicts, totals, records, kept frames by report, batches the fast path took)."""
+    """(findings as dicts, totals, records, kept frames by report, batches the fast path took);
+    the fast path is tried on a batch of any size (``fastpath.MAX_ROWS`` lifted)."""
     frames: dict = {}
     taken = []
     real_init = crossfile.CrossFile.__init__
@@ -52,7 +58,7 @@ def _run(directory: Path, fast: bool, select: set[str] | None = None):
         return done
 
     with mock.patch.object(crossfile.CrossFile, "__init__", spy_init), \
-            mock.patch.object(Checker, "fast_flush", spy_fast):
+            mock.patch.object(Checker, "fast_flush", spy_fast), mock.patch.object(fastpath, "MAX_ROWS", 1 << 62):
         verdict = check(directory, RS, select=select)
     return [f.as_dict() for f in verdict], verdict.totals, verdict.records, frames, sum(taken)
 
@@ -181,6 +187,166 @@ def test_split_refuses_lines_of_another_width():
     assert fastpath.split(b"\n10,a,b,c,d", 2, 3, ord(",")) is None
 
 
+# --------------------------------------------------------------------------- the field rules, once
+
+
+def breaking(f: Field, rule: str) -> list[str]:
+    """Values that break (or, for a value of more bytes than characters, come near to breaking)
+    ``rule`` on field ``f``; every rule of ``fields.FIELD_RULES`` has some."""
+    return {
+        "mandatory": [""],
+        "length": ["9" * (f.max_length + 1), "Ü" * f.max_length, "Ü" * (f.max_length + 1)],
+        "type": {"integer": ["1a", "-1", "+1"], "datetime": ["20230230T011000", "20230703 011000", "19691231T235959"],
+                 "date": ["20230631", "2023-07-03"], "text": []}[f.type],
+        "minimum": [str((f.minimum or 0) - 1), "0" * f.max_length],
+        "enum": [(f.enum or ("x",))[0].lower(), "Pending"],
+        "constant": [f.source + "x", f.source.lower(), ""],
+        "mandatory_when": [""],
+        "empty_unless": ["1"],
+    }[rule]
+
+
+def test_field_rules_name_every_attribute_of_field():
+    """protects deliverable 1 of issue 8 (review B1): every attribute of ``Field`` is read by a
+    rule of ``fields.FIELD_RULES`` or declared no rule, so a new attribute cannot be missed; each
+    rule is reported by a field check of the catalogue."""
+    read = {a for r in fields.FIELD_RULES.values() for a in r.reads}
+    assert read.isdisjoint(fields.NOT_RULES)
+    assert {a.name for a in dataclasses.fields(Field)} == read | set(fields.NOT_RULES)
+    for rule in fields.FIELD_RULES.values():
+        assert CATALOGUE[rule.check].family == "field", rule
+        assert breaking(RS.header[1], rule.name) is not None  # every rule is broken by the tests below
+
+
+def test_every_backend_declares_the_rules_it_implements():
+    """protects fail-closed backends (review B1): the Polars masks implement every rule; the
+    header/trailer Python path and the byte fast path declare a subset of the registry."""
+    assert fields.POLARS_IMPLEMENTS == set(fields.FIELD_RULES)
+    assert fields.PLAIN_IMPLEMENTS <= set(fields.FIELD_RULES)
+    assert fastpath.IMPLEMENTS <= set(fields.FIELD_RULES)
+
+
+@dataclasses.dataclass(frozen=True)
+class PatternedField(Field):
+    """A Field with an attribute the registry does not know (as a rule added the obvious way)."""
+
+    pattern: str | None = None
+
+
+def test_a_rule_a_backend_does_not_implement_makes_it_give_way(monkeypatch):
+    """protects review B1's defect: a field carrying a rule a backend does not implement (an
+    attribute outside the registry, or a registered rule outside the backend's list) makes the
+    fast path and the header/trailer path give way, and the Polars masks refuse it loudly."""
+    report = RS.reports["ECOSMIG-003"]
+    assert fastpath.Layout.of(report, RS, "10", False) is not None
+    monkeypatch.setattr(fastpath, "IMPLEMENTS", fastpath.IMPLEMENTS - {"enum"})
+    assert fastpath.Layout.of(report, RS, "10", False) is None  # ECoS Status has an enum
+    assert fastpath.Layout.of(RS.reports["ECOSMIG-001"], RS, "10", False) is not None
+    monkeypatch.undo()
+    patterned = PatternedField(**dataclasses.asdict(report.detail[2]), pattern="^[0-9]{13}$")
+    detail = (*report.detail[:2], patterned, *report.detail[3:])
+    assert "?pattern" in fields.carried(patterned)
+    assert fastpath.Layout.of(dataclasses.replace(report, detail=detail), RS, "10", False) is None
+    header = (*RS.header[:2], PatternedField(**dataclasses.asdict(RS.header[2]), pattern="^P"), *RS.header[3:])
+    row = next(iter(HEADERS)).split(",")
+    assert fields.plainly_valid(row, RS.header, RS) and not fields.plainly_valid(row, header, RS)
+    from emrr.conformance.findings import Collector
+
+    with pytest.raises(AssertionError, match="pattern"):
+        fields.field_masks(detail, RS, Collector(EVERY_CHECK))
+
+
+def _largest(report_id: str) -> str:
+    return max((rel for rel in GOLDEN if rel.rsplit("/", 1)[-1].startswith(report_id + "_")),
+               key=lambda rel: (GOLDEN[rel].count(b"\r\n"), rel))
+
+
+# field 0, the Record type, broken makes the line another record (record-type): not a field case
+RULE_CASES = [(rid, i, rule) for rid, report in RS.reports.items() for i, f in enumerate(report.detail)
+              for rule in sorted(fields.carried(f)) if i > 0]
+
+
+@pytest.mark.parametrize("report_id, index, rule", RULE_CASES)
+def test_every_field_rule_broken_gives_the_same_findings_both_ways(tmp_path, report_id, index, rule):
+    """protects deliverable 1 of issue 8: each rule a detail field carries, broken on every
+    detail record of a file, is found by the general way (the break is real) and the fast path
+    gives the same findings, totals and kept frames."""
+    rel = _largest(report_id)
+    f = RS.reports[report_id].detail[index]
+    found = set()
+    for k, value in enumerate(breaking(f, rule)):
+        lines = GOLDEN[rel].split(b"\r\n")
+        for n in range(1, len(lines) - 2):
+            row = lines[n].split(b",")
+            row[index] = value.encode()
+            lines[n] = b",".join(row)
+        directory = _write(tmp_path / f"d{k}", {rel: b"\r\n".join(lines)})
+        assert_same(directory, EVERY_CHECK)
+        found |= {(x.field, x.check) for x in check(directory, RS, select=EVERY_CHECK)}
+    assert (f.name, fields.FIELD_RULES[rule].check) in found
+
+
+HEADERS = sorted({data.split(b"\r\n")[0].decode() for data in GOLDEN.values()})
+TRAILERS = sorted({data.split(b"\r\n")[-2].decode() for data in GOLDEN.values()})
+
+
+def _polars_findings(row: list[str], layout: tuple[Field, ...]) -> dict[str, int]:
+    import polars as pl
+
+    from emrr.conformance.findings import Collector
+
+    out = Collector(EVERY_CHECK)
+    frame = pl.DataFrame({"fid": [0], "line": [1], **{f"c{i}": [v] for i, v in enumerate(row)}},
+                         schema={"fid": pl.Int32, "line": pl.Int64, **{f"c{i}": pl.String for i in range(len(row))}})
+    fields.check_fields(frame, layout, RS, out, lambda fid: "f.csv")
+    return out.verdict().totals
+
+
+@pytest.mark.parametrize("kind", ["header", "trailer"])
+def test_every_field_rule_broken_in_headers_and_trailers_is_never_hidden(kind):
+    """protects deliverable 1 of issue 8: each rule a header or trailer field carries, broken,
+    is found by the Polars masks, and the plain Python path never calls that record valid."""
+    layout, record = (RS.header, HEADERS[0]) if kind == "header" else (RS.trailer, TRAILERS[0])
+    for i, f in enumerate(layout):
+        for rule in sorted(fields.carried(f)):
+            if rule == "constant" and i == 0:
+                continue  # the record type: record-type's, not a field check
+            found = set()
+            for value in breaking(f, rule):
+                row = record.split(",")
+                row[i] = value
+                totals = _polars_findings(row, layout)
+                found |= set(totals)
+                if totals:
+                    assert not fields.plainly_valid(row, layout, RS), (f.name, rule, value)
+            assert fields.FIELD_RULES[rule].check in found, (f.name, rule)
+
+
+def test_parse_one_reads_as_epoch_expr_within_the_years():
+    """protects one date reading (review B1): ``formats.parse_one`` (one value, for headers and
+    names) gives what ``formats.epoch_expr`` (Polars, for detail fields) gives, within
+    ``formats.YEARS``, on generated values of several formats."""
+    import polars as pl
+
+    from emrr.conformance import formats
+
+    rnd = random.Random(11)
+    for field_type, fmt in (("datetime", "%Y%m%dT%H%M%S"), ("date", "%Y%m%d"), ("datetime", "%Y%m%d%H%M%S"),
+                            ("datetime", "%Y-%m-%d %H:%M:%S"), ("date", "%d/%m/%Y")):
+        values = []
+        for _ in range(1500):
+            year = rnd.choice([0, 1, 1969, 1970, 2000, 2024, 2100, 2999, 3000, 9999, rnd.randrange(10000)])
+            value = fmt
+            for d, number in (("Y", year), ("m", rnd.randrange(14)), ("d", rnd.randrange(33)), ("H", rnd.randrange(25)),
+                              ("M", rnd.randrange(61)), ("S", rnd.randrange(61))):
+                value = value.replace(f"%{d}", f"{number:0{4 if d == 'Y' else 2}d}")
+            values.append(rnd.choice([value, value, value, value[:-1], value + "0", " " + value]))
+        polars = pl.select(formats.epoch_expr(pl.Series(values, dtype=pl.String), field_type, fmt, fmt)).to_series()
+        low, high = formats.SANE
+        expected = [t if t is not None and low <= t < high else None for t in polars.to_list()]
+        assert [formats.parse_one(v, field_type, fmt, fmt) for v in values] == expected, fmt
+
+
 # --------------------------------------------------------------------------- generated cases
 
 VALUES = ["", " ", "0", "1", "01", "10", "99", "000001", "999999999", "1000000000", "0000000000000000001", "1a",
@@ -193,7 +359,8 @@ VALUES = ["", " ", "0", "1", "01", "10", "99", "000001", "999999999", "100000000
 
 @st.composite
 def broken_delivery(draw):
-    """The golden tree with a few detail fields replaced, lines duplicated or dropped."""
+    """The golden tree with a few detail fields replaced (by values of every kind, and by values
+    breaking each rule of the field, ``breaking``), lines duplicated or dropped."""
     files = dict(GOLDEN)
     detail_files = [rel for rel, data in GOLDEN.items() if data.count(b"\r\n") > 2]
     for _ in range(draw(st.integers(1, 4))):
@@ -202,10 +369,13 @@ def broken_delivery(draw):
         n = draw(st.integers(1, len(lines) - 3))
         action = draw(st.sampled_from(["field", "field", "field", "copy", "drop"]))
         if action == "field":
-            fields = lines[n].split(b",")
-            k = draw(st.integers(0, len(fields) - 1))
-            fields[k] = draw(st.sampled_from(VALUES)).encode()
-            lines[n] = b",".join(fields)
+            row = lines[n].split(b",")
+            k = draw(st.integers(0, len(row) - 1))
+            layout = RS.reports[rel.rsplit("/", 1)[-1].split("_")[0]].detail
+            near = [v for rule in sorted(fields.carried(layout[k])) for v in breaking(layout[k], rule)] \
+                if k < len(layout) else []
+            row[k] = draw(st.sampled_from(VALUES + near)).encode()  # any value, or one breaking the field's rules
+            lines[n] = b",".join(row)
         elif action == "copy":
             lines.insert(n, lines[n])
         elif len(lines) > 4:
@@ -236,10 +406,6 @@ def test_timeformat_reads_only_fixed_digit_formats():
                           [28, 29, 28, 29])
 
 
-HEADERS = sorted({data.split(b"\r\n")[0].decode() for data in GOLDEN.values()})
-TRAILERS = sorted({data.split(b"\r\n")[-2].decode() for data in GOLDEN.values()})
-
-
 @settings(max_examples=400, deadline=None, derandomize=True)
 @given(st.sampled_from(HEADERS + TRAILERS), st.lists(st.tuples(st.integers(0, 8), st.sampled_from(VALUES)),
                                                       max_size=3))
@@ -247,6 +413,7 @@ def test_plainly_valid_never_hides_a_header_or_trailer_finding(record, edits):
     """protects the header and trailer field checks: a record ``fields.plainly_valid`` passes is
     one ``check_fields`` (Polars) finds nothing in."""
     import polars as pl
+
     from emrr.conformance.fields import check_fields, plainly_valid
     from emrr.conformance.findings import Collector
 
