@@ -10,14 +10,19 @@ editing YAML, not code (issue 8 deliverables 2, 4 and 5; STYLE.md "Registries, n
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import io
+import json
 import shutil
 from collections.abc import Callable
+from importlib import resources
 from pathlib import Path
 
 import pytest
 import yaml
 
+from emrr import cli
 from emrr.conformance import handlog
 from emrr.contract import EVENT_TYPES
 from emrr.errors import UserError
@@ -167,3 +172,83 @@ def test_engine_writes_in_the_rulesets_folder(golden_log, tmp_path):
     engine.report(golden_log, tmp_path / "out", rs, progress=False)
     paths = [p.relative_to(tmp_path / "out").as_posix() for p in (tmp_path / "out").rglob("*.csv")]
     assert paths and all(p.split("/")[1] == p.split("/")[2].split("_")[0] for p in paths), paths
+
+
+# --------------------------------------------------------------------------- a new report, a changed rule: data only
+
+
+def run_cli(*argv: str) -> tuple[int, str, str]:
+    """``emrr`` in-process: (exit status, stdout, stderr)."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        status = cli.main(list(argv))
+    return status, out.getvalue(), err.getvalue()
+
+
+def report_and_check(events: Path, rules: Path, out: Path) -> dict:
+    """``emrr report --ruleset PATH`` then ``emrr check --ruleset PATH --events LOG`` (ground
+    truth); both must succeed. Returns the check's JSON verdict."""
+    status, _, stderr = run_cli("report", "--events", str(events), "--out", str(out), "--ruleset", str(rules),
+                                "--no-progress")
+    assert status == 0, stderr
+    verdict = out.parent / f"{out.name}-verdict.json"
+    status, stdout, stderr = run_cli("check", str(out), "--ruleset", str(rules), "--events", str(events),
+                                     "--json", str(verdict))
+    assert status == 0, stdout + stderr
+    return json.loads(verdict.read_text(encoding="utf-8"))
+
+
+def add_skipped_report(folder: Path) -> None:
+    """ECOSMIG-007 (hypothetical, the review's experiment (a)): a daily detail report of the
+    devices pre-validation skipped, made from ECOSMIG-001's file with an existing selection, and
+    listed in ruleset.yaml; all of it edited as data."""
+    data = yaml.safe_load((folder / "ECOSMIG-001.yaml").read_text(encoding="utf-8"))
+    data.update(id="ECOSMIG-007", title="Detail Report: ECoS Migrations Skipped by Pre-validation",
+                clause="Hypothetical: a new report written as data (issue 8)")
+    data["select"].update(event_types=["prevalidation_skip"], clause="EMRR §3.1.6 (previously unreported)")
+    data["detail"]["fields"][-1]["name"] = "Pre-validation Skip DateTime"
+    (folder / "ECOSMIG-007.yaml").write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True),
+                                             encoding="utf-8")
+    edit_yaml(folder / "ruleset.yaml", lambda main: main["reports"].append("ECOSMIG-007"))
+
+
+def test_a_new_report_is_an_edit_to_data_only(simulated, tmp_path):
+    """Issue 8 deliverable 5: a report added to a copy of the ruleset, with an existing selection,
+    is made by ``emrr report --ruleset PATH`` and passes ``emrr check --ruleset PATH --events LOG``
+    without one finding; the other reports' files are those of the shipped ruleset."""
+    log = simulated("demo").path
+    skipped = sum(1 for t in simulated("demo").events.column("event_type").to_pylist() if t == "prevalidation_skip")
+    assert skipped, "the demo scenario should log pre-validation skips"
+    folder = copy_ruleset(tmp_path)
+    add_skipped_report(folder)
+    verdict = report_and_check(log, folder, tmp_path / "out")
+    assert (verdict["errors"], verdict["warnings"], verdict["totals"]) == (0, 0, {})
+    new = files_of(tmp_path / "out", "ECOSMIG-007")
+    assert new and all("Detail Report: ECoS Migrations Skipped by Pre-validation" in text for text in new.values())
+    engine.report(log, tmp_path / "shipped", ruleset.load(), progress=False)
+    for report_id in ruleset.load().reports:
+        assert files_of(tmp_path / "out", report_id) == files_of(tmp_path / "shipped", report_id), report_id
+
+
+def test_a_changed_recipient_rule_is_an_edit_to_data_only(tmp_path):
+    """Issue 8 deliverable 5 and docs/rulesets.md "recipient": ECOSMIG-006 set, as data, to the
+    Responsible Supplier at the end of the month. On the golden log with one more change of supplier
+    (premises 3's electricity, PSUP02 -> PSUP01 on 2023-07-25, after ESME 13's install on the 21st),
+    ESME 13's install goes to PSUP01 instead of PSUP02, and the files pass the checks with the event
+    log as ground truth without one finding."""
+    data = yaml.safe_load(resources.files("emrr.conformance").joinpath("logs", "reference.yaml")
+                          .read_text(encoding="utf-8"))
+    data["supply_changes"]["rows"].append([3, "electricity", "PSUP02", "PSUP01", "2023-07-25T09:00:00Z"])
+    log = handlog.build(handlog.parse(yaml.safe_dump(data, sort_keys=False), "switched.yaml"), tmp_path / "log")
+    folder = copy_ruleset(tmp_path)
+    set_recipient_rule(folder, "ECOSMIG-006", AT_WINDOW_END)
+    verdict = report_and_check(log, folder, tmp_path / "out")
+    assert (verdict["errors"], verdict["warnings"], verdict["totals"]) == (0, 0, {})
+    engine.report(log, tmp_path / "shipped", ruleset.load(), progress=False)
+    esme_13 = handlog.device_id(13)
+
+    def holders(out: Path) -> set[str]:
+        return {path.split("/")[0] for path, text in files_of(out, "ECOSMIG-006").items() if esme_13 in text}
+
+    assert holders(tmp_path / "shipped") == {"PSUP02"}
+    assert holders(tmp_path / "out") == {"PSUP01"}
