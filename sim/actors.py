@@ -25,6 +25,7 @@ from collections.abc import Generator
 from dataclasses import dataclass
 
 import numpy as np
+
 from emrr.sim import streams
 from emrr.sim.model import (
     EV_FAILURE,

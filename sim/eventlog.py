@@ -13,12 +13,12 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from emrr.contract import EVENT_TYPES, FUELS
 from emrr.sim import identifiers, streams
 from emrr.sim.model import EV_FAILURE, EV_FIRMWARE, EV_INSTALL, EV_SKIP, EV_SUCCESS, FUEL_ELECTRICITY, Shard
 from emrr.sim.population import NO_SUPPLIER, SLOT_ESME, SLOT_GPF, SLOT_GSME, TYPE_NAMES
 from emrr.sim.scenario import NEVER, Scenario
-
-from emrr.contract import EVENT_TYPES, FUELS
 
 FORMAT = "emrr-event-log"
 FORMAT_VERSION = 1

@@ -19,10 +19,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import simpy
-from emrr.sim import population, streams
-from emrr.sim.identifiers import NEW_PREMISES_STRIDE  # noqa: F401  TEMPORARY: scenario.py imports it from here
-from emrr.sim.population import DAY, Population
-from emrr.sim.scenario import Scenario
 
 from emrr.contract import (
     EVENT_TYPES,
@@ -32,6 +28,9 @@ from emrr.contract import (
     MIGRATION_SUCCESS,
     PREVALIDATION_SKIP,
 )
+from emrr.sim import population, streams
+from emrr.sim.population import DAY, Population
+from emrr.sim.scenario import Scenario
 
 # Event type codes: positions in the event-log contract's EVENT_TYPES (the ``event_type`` column).
 EV_SUCCESS = EVENT_TYPES.index(MIGRATION_SUCCESS)

@@ -12,10 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from emrr.sim.identifiers import NEW_PREMISES_STRIDE
-from emrr.sim.scenario import Scenario
 
 from emrr.contract import DEVICE_TYPES
+from emrr.sim.identifiers import NEW_PREMISES_STRIDE
+from emrr.sim.scenario import Scenario
 
 DAY = 86_400
 # Device slots within a premises: the global device index is premise_index * 4 + slot.

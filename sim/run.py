@@ -17,14 +17,12 @@ from pathlib import Path
 
 import pyarrow as pa
 import simpy
-from emrr.sim import actors, eventlog, streams
-from emrr.sim.model import Shard, shard_bounds
-from emrr.sim.scenario import Scenario, format_instant
 from tqdm import tqdm
 
 from emrr.errors import UserError
-
-REPORT_IDS = tuple(f"ECOSMIG-00{i}" for i in range(1, 7))
+from emrr.sim import actors, eventlog, streams
+from emrr.sim.model import Shard, shard_bounds
+from emrr.sim.scenario import Scenario, format_instant
 
 
 @dataclass
@@ -159,19 +157,21 @@ _LIBC = _load_libc()
 def report_outages(scenario: Scenario) -> list[tuple[str, int, int]]:
     """Scheduled report runs that do not happen: the scenario's windows plus random ones.
 
-    Random outages arrive as a Poisson process (a SimPy process) and hit one report each.
+    Random outages arrive as a Poisson process (a SimPy process) and hit one report each, drawn
+    uniformly from the scenario's ``outages.random.reports``: the simulator knows no report ids.
     """
     windows = list(scenario.outage_windows)
     if scenario.outage_random_per_year > 0:
         rng = streams.for_run(scenario.seed, streams.OUTAGES)
         env = simpy.Environment(initial_time=scenario.start)
         mean_gap = 365 * 86_400 / scenario.outage_random_per_year
+        reports = scenario.outage_random_reports
 
         def outage_arrivals():
             while True:
                 yield env.timeout(int(rng.exponential(mean_gap)) + 1)
                 length = int(scenario.outage_random_duration.sample(rng, 1)[0])
-                report = REPORT_IDS[int(rng.integers(0, len(REPORT_IDS)))]
+                report = reports[int(rng.integers(0, len(reports)))]
                 windows.append((report, int(env.now), int(env.now) + max(length, 1)))
 
         env.process(outage_arrivals())

@@ -12,7 +12,7 @@ import functools
 import json
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -22,12 +22,11 @@ import numpy as np
 
 from emrr import yamlio
 from emrr.errors import UserError
+from emrr.sim.identifiers import MPRN_SPACE, NEW_PREMISES_STRIDE
 
-DEVICE_TYPES = ("ESME", "GSME", "GPF")
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 NEVER = np.iinfo(np.int64).max  # "not classified" / "not installed"
 SHARE_TOLERANCE = 1e-6
-MPRN_SPACE = 9 * 10**7  # identifiers.make_mprns: 8 unique digits, the first 1-9
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 MAX_DURATION = 36500 * 86400  # 100 years: keeps every instant well inside int64 milliseconds
 MAX_SESSION_TRIES = 10_000
@@ -169,7 +168,7 @@ class Scenario:
     outage_windows: list[tuple[str, int, int]]
     outage_random_per_year: float
     outage_random_duration: Delay
-    extra: dict[str, Any] = field(default_factory=dict)
+    outage_random_reports: tuple[str, ...]  # each random outage hits one, drawn uniformly in this order
 
     @property
     def party_ids(self) -> list[str]:
@@ -196,7 +195,7 @@ def loads(text: str, where: str = "<scenario>", seed: int | None = None) -> Scen
     yamlio.check_finite(data, where, lines)
     if seed is not None:
         data["seed"] = seed
-    return _Resolver(data, where, lines).resolve()
+    return _resolve(data, where, lines)
 
 
 
@@ -273,13 +272,19 @@ def _expected(error: jsonschema.ValidationError) -> str:
     return "a valid value"
 
 
-class _Resolver:
-    """Semantic checks the schema cannot express, then index tables for the model."""
+# --------------------------------------------------------------------------- resolving, section by section
+#
+# The schema has checked every value's form; what follows are the checks it cannot express
+# (docs/scenarios.md "Checks the schema cannot express"), one function per scenario section,
+# each returning its part of the ``Scenario``'s fields.
 
-    def __init__(self, data: dict, where: str, lines: dict[tuple, int]):
-        self.d = data
-        self.where = where
-        self.lines = lines
+
+@dataclass(frozen=True)
+class _Source:
+    """Where the scenario came from, so that every error names the file, the line and the YAML path."""
+
+    where: str
+    lines: dict[tuple, int]
 
     def fail(self, path: tuple, message: str) -> UserError:
         return yamlio.error_at(self.where, self.lines, path, message)
@@ -289,296 +294,376 @@ class _Resolver:
         if abs(total - 1.0) > SHARE_TOLERANCE:
             raise self.fail(path, f"expected {what} to add up to 1, they add up to {total:.6g}")
 
-    # -- parts ------------------------------------------------------------
-
-    def resolve(self) -> Scenario:
-        d = self.d
-        start, end = parse_instant(d["period"]["start"]), parse_instant(d["period"]["end"])
-        if end <= start:
-            raise self.fail(("period", "end"), f"expected a date-time after period.start ({d['period']['start']}), got {d['period']['end']}")
-        suppliers = self.suppliers()
-        pop = d["population"]
-        self.numbering(pop, d.get("installs") or {}, end - start)
-        combos, combo_weights = self.catalogue()
-        nm_at, nm_p, combos = self.non_migratable(combos)
-        campaigns, combos = self.campaigns(combos, start, end)
-        n = len(combos)
-        nm_at = np.concatenate([nm_at, np.full(n - len(nm_at), NEVER, dtype=np.int64)])
-        nm_p = np.concatenate([nm_p, np.zeros(n - len(nm_p))])
-        mig = d["migration"]
-        migration_start = parse_instant(mig["start"])
-        if migration_start < start:
-            raise self.fail(("migration", "start"), f"expected a date on or after period.start ({d['period']['start']})")
-        if pop["gas_share"] > 0 and "GSME" not in combo_weights:
-            raise self.fail(("population", "catalogue"), "expected at least one GSME model, since gas_share > 0")
-        if pop["electricity_share"] > 0 and "ESME" not in combo_weights:
-            raise self.fail(("population", "catalogue"), "expected at least one ESME model, since electricity_share > 0")
-        if "GPF" not in combo_weights:
-            raise self.fail(("population", "catalogue"), "expected at least one GPF model: every premises has a Communications Hub")
-        offsets, timeout = self.session(mig["session"])
-        codes, subs, weights, permanent = self.errors(mig["errors"])
-        cos = d.get("change_of_supplier") or {
-            "electricity_rate_per_year": 0.0, "gas_rate_per_year": 0.0,
-            "dual_fuel_correlation": 0.0, "mix": [{"from": "*", "to": "*", "weight": 1}],
-        }
-        gaining, leave = self.mix(cos["mix"], suppliers)
-        inst = d.get("installs") or {}
-        notif = d.get("notifications") or {}
-        outages = d.get("outages") or {}
-        windows = []
-        for i, w in enumerate(outages.get("windows", [])):
-            ws, we = parse_instant(w["start"]), parse_instant(w["end"])
-            if we <= ws:
-                raise self.fail(("outages", "windows", i, "end"), "expected a date-time after the window's start")
-            windows.append((w.get("report", "*"), ws, we))
-        rnd = outages.get("random") or {"per_year": 0, "duration": None}
-        confirmation = Delay.from_spec(mig["session"].get("confirmation_delay"), Delay("uniform", 10, 120))
-        for key, spec in (("latency", notif.get("latency")), ("late_latency", notif.get("late_latency")),
-                          ("duplicate_delay", notif.get("duplicate_delay"))):
-            self.check_delay(("notifications", key), spec)
-        self.check_delay(("migration", "session", "confirmation_delay"), mig["session"].get("confirmation_delay"))
-        for key in ("gpf_on_network_delay", "commissioning_delay"):
-            self.check_delay(("installs", key), inst.get(key))
-        self.check_delay(("outages", "random", "duration"), rnd.get("duration"))
-        return Scenario(
-            path=self.where, raw=d, name=d["name"], seed=int(d["seed"]), start=start, end=end,
-            suppliers=suppliers, premises=int(pop["premises"]), gas_share=float(pop["gas_share"]),
-            electricity_share=float(pop["electricity_share"]),
-            same_supplier_share=float(pop.get("same_supplier_share", 0.8)),
-            shard_premises=int(pop.get("shard_premises", 250_000)),
-            combos=combos, combo_weights=combo_weights, nm_classified_at=nm_at,
-            nm_success_before=nm_p, campaigns=campaigns,
-            migration_start=migration_start,
-            capacity=tuple(int(mig["capacity"][w]) for w in WEEKDAYS),
-            batch_times=tuple(sorted(int(t[:2]) * 3600 + int(t[3:]) * 60 for t in mig["batch_start_times"])),
-            batch_spread=parse_duration(mig.get("batch_spread", "0s")),
-            skip_probability=float((mig.get("prevalidation_skip") or {}).get("probability", 0.0)),
-            reselect_after=parse_duration((mig.get("prevalidation_skip") or {}).get("reselect_after", "7d")),
-            try_offsets=offsets, session_timeout=timeout, confirmation_delay=confirmation,
-            success_probability=self.success(mig["success_probability"], combos, nm_at, nm_p),
-            error_codes=codes, error_sub_codes=subs, error_weights=weights, error_permanent=permanent,
-            further_attempt_interval=parse_duration(mig["further_attempt_interval"]),
-            further_attempt_jitter=parse_duration(mig.get("further_attempt_jitter", "0s")),
-            max_attempts=int(mig["max_attempts"]),
-            cos_electricity_rate=float(cos["electricity_rate_per_year"]),
-            cos_gas_rate=float(cos["gas_rate_per_year"]),
-            cos_correlation=float(cos["dual_fuel_correlation"]), cos_gaining=gaining, cos_leave_factor=leave,
-            installs_per_day=float(inst.get("per_day", 0.0)),
-            install_gas_share=float(inst.get("gas_share", pop["gas_share"])),
-            install_electricity_share=float(inst.get("electricity_share", pop["electricity_share"])),
-            gpf_on_network_delay=Delay.from_spec(inst.get("gpf_on_network_delay"), Delay("fixed", 0)),
-            commissioning_delay=Delay.from_spec(inst.get("commissioning_delay"), Delay("fixed", 0)),
-            latency=Delay.from_spec(notif.get("latency"), Delay("fixed", 0)),
-            late_probability=float(notif.get("late_probability", 0.0)),
-            late_latency=Delay.from_spec(notif.get("late_latency"), Delay("fixed", 86400)),
-            duplicate_probability=float(notif.get("duplicate_probability", 0.0)),
-            duplicate_delay=Delay.from_spec(notif.get("duplicate_delay"), Delay("uniform", 60, 3600)),
-            outage_windows=windows,
-            outage_random_per_year=float(rnd["per_year"]),
-            outage_random_duration=Delay.from_spec(rnd.get("duration"), Delay("fixed", 6 * 3600)),
-        )
-
-    def numbering(self, pop: dict, inst: dict, span: int) -> None:
-        """Premises are numbered so that MPRNs (8 digits + 2 check digits) and MPANs stay unique:
-        the initial premises, then room for NEW_PREMISES_STRIDE installs per shard."""
-        from emrr.sim.model import NEW_PREMISES_STRIDE
-
-        premises = int(pop["premises"])
-        shard = min(int(pop.get("shard_premises", 250_000)), premises)
-        shards = -(-premises // shard)
-        if premises + shards * NEW_PREMISES_STRIDE > MPRN_SPACE:
-            # the most premises p with p + ceil(p / shard) * stride <= space: k shards hold at most
-            # min(k * shard, space - k * stride) premises; the best k is near space / (shard + stride)
-            k0 = MPRN_SPACE // (shard + NEW_PREMISES_STRIDE)
-            most = max(min(k * shard, MPRN_SPACE - k * NEW_PREMISES_STRIDE) for k in range(max(1, k0 - 1), k0 + 2))
-            raise self.fail(("population", "premises"), f"expected at most about {max(most, 0):,} premises with "
-                            f"shard_premises {shard:,} (10-digit MPRNs must stay unique), got {premises:,}")
-        per_shard = float(inst.get("per_day", 0.0)) * (span / 86_400 + 1) * shard / premises
-        if per_shard + 10 * per_shard ** 0.5 >= NEW_PREMISES_STRIDE:
-            raise self.fail(("installs", "per_day"), f"expected fewer installs: about {per_shard:,.0f} new premises "
-                            f"per shard over the period, at most {NEW_PREMISES_STRIDE:,} fit (lower per_day or "
-                            "population.shard_premises)")
-
-    def check_delay(self, path: tuple, spec: dict | None) -> None:
+    def delay(self, path: tuple, spec: dict | None, default: Delay) -> Delay:
+        """The delay at ``path`` (``default`` when absent); a uniform one's max must be at least its min."""
         if spec and spec["distribution"] == "uniform" and parse_duration(spec["min"]) > parse_duration(spec["max"]):
             raise self.fail(path + ("max",), "expected max to be at least min")
+        return Delay.from_spec(spec, default)
 
-    def suppliers(self) -> list[Supplier]:
-        from faker import Faker
 
-        faker = Faker("en_GB")
-        faker.seed_instance(int(self.d["seed"]))
-        seen: dict[str, int] = {}
-        out = []
-        for i, s in enumerate(self.d["suppliers"]):
-            if s["party_id"] in seen:
-                raise self.fail(("suppliers", i, "party_id"), f"expected a unique SEC Party ID; {s['party_id']} is also suppliers[{seen[s['party_id']]}]")
-            seen[s["party_id"]] = i
-            name = s.get("name") or f"{faker.company()} Energy"
-            out.append(Supplier(s["party_id"], name, float(s["share"]), s.get("group", "other")))
-        self.check_sum([s.share for s in out], ("suppliers",), "the suppliers' shares")
-        return out
+def _resolve(d: dict, where: str, lines: dict[tuple, int]) -> Scenario:
+    """The semantic checks, section by section, then the resolved scenario."""
+    src = _Source(where, lines)
+    start, end = parse_instant(d["period"]["start"]), parse_instant(d["period"]["end"])
+    if end <= start:
+        raise src.fail(("period", "end"), f"expected a date-time after period.start ({d['period']['start']}), "
+                       f"got {d['period']['end']}")
+    suppliers = _suppliers(d, src)
+    population = _population(d, src, end - start)
+    return Scenario(
+        path=where, raw=d, name=d["name"], seed=int(d["seed"]), start=start, end=end, suppliers=suppliers,
+        **population,
+        **_migration(d, src, start, population["combos"]),
+        **_change_of_supplier(d.get("change_of_supplier"), src, suppliers),
+        **_installs(d.get("installs") or {}, d["population"], src),
+        **_notifications(d.get("notifications") or {}, src),
+        **_outages(d.get("outages") or {}, src),
+    )
 
-    def catalogue(self) -> tuple[list[tuple[str, str, str, str]], dict[str, tuple[np.ndarray, np.ndarray]]]:
-        combos: list[tuple[str, str, str, str]] = []
-        per_type: dict[str, list[tuple[int, float]]] = {}
-        type_shares: dict[str, list[float]] = {}
-        seen: set[tuple[str, str, str]] = set()
-        for i, entry in enumerate(self.d["population"]["catalogue"]):
-            key = (entry["device_type"], entry["manufacturer"], entry["model"])
-            if key in seen:
-                raise self.fail(("population", "catalogue", i), f"expected each device type/manufacturer/model once; {'/'.join(key)} is repeated")
-            seen.add(key)
-            fw = entry["firmware"]
-            self.check_sum([f["share"] for f in fw], ("population", "catalogue", i, "firmware"), "firmware shares of a model")
-            versions = [f["version"] for f in fw]
-            if len(set(versions)) != len(versions):
-                raise self.fail(("population", "catalogue", i, "firmware"), "expected each firmware version once per model")
-            type_shares.setdefault(entry["device_type"], []).append(entry["share"])
-            for f in fw:
-                per_type.setdefault(entry["device_type"], []).append((len(combos), entry["share"] * f["share"]))
-                combos.append(key + (f["version"],))
-        for dtype, shares in type_shares.items():
-            total = math.fsum(shares)
-            if abs(total - 1.0) > SHARE_TOLERANCE:
-                raise self.fail(("population", "catalogue"), f"expected the shares of the {dtype} models to add up to 1, they add up to {total:.6g}")
-        weights = {}
-        for dtype, pairs in per_type.items():
-            idx = np.array([p[0] for p in pairs], dtype=np.int32)
-            prob = np.array([p[1] for p in pairs], dtype=np.float64)
-            weights[dtype] = (idx, prob / prob.sum())
-        return combos, weights
 
-    def _combo_index(self, combos: list, key: tuple, path: tuple, add: bool = False) -> int:
-        if key in combos:
-            return combos.index(key)
-        models = {c[:3] for c in combos}
-        if key[:3] not in models:
-            raise self.fail(path, f"expected a device type/manufacturer/model of the catalogue; {'/'.join(key[:3])} is not in population.catalogue")
-        if not add:
-            raise self.fail(path, f"expected a firmware version of the catalogue; {'/'.join(key)} is not in population.catalogue")
-        combos.append(key)
-        return len(combos) - 1
+def _suppliers(d: dict, src: _Source) -> list[Supplier]:
+    """Each supplier once, shares adding up to 1; a name made by Faker from the seed when none is given."""
+    from faker import Faker
 
-    def non_migratable(self, combos: list) -> tuple[np.ndarray, np.ndarray, list]:
-        at = np.full(len(combos), NEVER, dtype=np.int64)
-        p = np.zeros(len(combos))
-        for i, nm in enumerate(self.d["population"].get("non_migratable", [])):
-            key = (nm["device_type"], nm["manufacturer"], nm["model"], nm["firmware"])
-            c = self._combo_index(combos, key, ("population", "non_migratable", i), add=True)
-            if c >= len(at):
-                at = np.concatenate([at, [NEVER]])
-                p = np.concatenate([p, [0.0]])
-            if at[c] != NEVER:
-                raise self.fail(("population", "non_migratable", i), "expected each combination once")
-            at[c] = parse_instant(nm["classified_at"])
-            p[c] = float(nm.get("success_probability_before", 0.0))
-        return at, p, combos
+    faker = Faker("en_GB")
+    faker.seed_instance(int(d["seed"]))
+    seen: dict[str, int] = {}
+    out = []
+    for i, s in enumerate(d["suppliers"]):
+        if s["party_id"] in seen:
+            raise src.fail(("suppliers", i, "party_id"), f"expected a unique SEC Party ID; {s['party_id']} is "
+                           f"also suppliers[{seen[s['party_id']]}]")
+        seen[s["party_id"]] = i
+        name = s.get("name") or f"{faker.company()} Energy"
+        out.append(Supplier(s["party_id"], name, float(s["share"]), s.get("group", "other")))
+    src.check_sum([s.share for s in out], ("suppliers",), "the suppliers' shares")
+    return out
 
-    def campaigns(self, combos: list, start: int, end: int) -> tuple[list[Campaign], list]:
-        out = []
-        for i, c in enumerate(self.d["population"].get("firmware_campaigns", [])):
-            path = ("population", "firmware_campaigns", i)
-            base = (c["device_type"], c["manufacturer"], c["model"])
-            src = self._combo_index(combos, base + (c["from_firmware"],), path + ("from_firmware",))
-            if c["to_firmware"] == c["from_firmware"]:
-                raise self.fail(path + ("to_firmware",), "expected a firmware version other than from_firmware")
-            dst = self._combo_index(combos, base + (c["to_firmware"],), path + ("to_firmware",), add=True)
-            duration = parse_duration(c["duration"])
-            if duration <= 0:
-                raise self.fail(path + ("duration",), "expected a positive duration")
-            out.append(Campaign(src, dst, parse_instant(c["start"]), duration, float(c["coverage"])))
-        return out, combos
 
-    def session(self, s: dict) -> tuple[np.ndarray, int]:
-        gaps = [parse_duration(g) for g in s["retry_intervals"]]
-        for i in range(1, len(gaps)):
-            if gaps[i] < gaps[i - 1]:
-                raise self.fail(("migration", "session", "retry_intervals", i), "expected retry intervals that do not decrease (spec/003 §35: increasing intervals)")
-        if any(g <= 0 for g in gaps):
-            raise self.fail(("migration", "session", "retry_intervals"), "expected positive intervals")
-        timeout = parse_duration(s["timeout"])
-        if timeout <= 0:
-            raise self.fail(("migration", "session", "timeout"), "expected a positive duration")
-        if len(gaps) + timeout // gaps[-1] > MAX_SESSION_TRIES:
-            raise self.fail(("migration", "session", "timeout"),
-                            f"expected at most {MAX_SESSION_TRIES:,} tries in a session; timeout {s['timeout']} "
-                            f"with retries every {s['retry_intervals'][-1]} makes {len(gaps) + timeout // gaps[-1]:,}")
-        offsets = [0]
-        for g in gaps:
-            if offsets[-1] + g >= timeout:
-                break
-            offsets.append(offsets[-1] + g)
-        # The last gap repeats until the time-out: "increasing intervals" then steady.
-        while offsets[-1] + gaps[-1] < timeout:
-            offsets.append(offsets[-1] + gaps[-1])
-        return np.array(offsets, dtype=np.int64), timeout
+# -- population
 
-    def errors(self, table: list) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
-        seen = set()
-        for i, e in enumerate(table):
-            key = (e["code"], e["sub_code"])
-            if key in seen:
-                raise self.fail(("migration", "errors", i), f"expected each code/sub-code once; {key[0]}/{key[1]} is repeated")
-            seen.add(key)
-        weights = np.array([float(e["weight"]) for e in table])
-        return ([e["code"] for e in table], np.array([e["sub_code"] for e in table], dtype=np.int32),
-                weights / weights.sum(), np.array([e["kind"] == "permanent" for e in table]))
 
-    def success(self, sp: dict, combos: list, nm_at: np.ndarray, nm_p: np.ndarray) -> np.ndarray:
-        by_type = sp.get("by_device_type", {})
-        by_model = sp.get("by_model", {})
-        models = {f"{c[1]}/{c[2]}" for c in combos}
-        for key in by_model:
-            if key not in models:
-                raise self.fail(("migration", "success_probability", "by_model", key), "expected manufacturer/model of a catalogue model")
-        out = np.empty(len(combos))
-        for i, c in enumerate(combos):
-            out[i] = by_model.get(f"{c[1]}/{c[2]}", by_type.get(c[0], sp["default"]))
-        return out
+def _population(d: dict, src: _Source, span: int) -> dict[str, Any]:
+    """The population section: numbering limits, the catalogue's combinations, Non-Migratable ones and
+    firmware campaigns (which may add firmware versions to the combinations)."""
+    pop = d["population"]
+    _check_numbering(pop, d.get("installs") or {}, span, src)
+    combos, combo_weights = _catalogue(pop["catalogue"], src)
+    nm_at, nm_p = _non_migratable(pop.get("non_migratable", []), combos, src)
+    campaigns = _campaigns(pop.get("firmware_campaigns", []), combos, src)
+    n = len(combos)
+    for dtype, share in (("GSME", pop["gas_share"]), ("ESME", pop["electricity_share"])):
+        if share > 0 and dtype not in combo_weights:
+            share_key = "gas_share" if dtype == "GSME" else "electricity_share"
+            raise src.fail(("population", "catalogue"), f"expected at least one {dtype} model, since {share_key} > 0")
+    if "GPF" not in combo_weights:
+        raise src.fail(("population", "catalogue"),
+                       "expected at least one GPF model: every premises has a Communications Hub")
+    return dict(
+        premises=int(pop["premises"]), gas_share=float(pop["gas_share"]),
+        electricity_share=float(pop["electricity_share"]),
+        same_supplier_share=float(pop.get("same_supplier_share", 0.8)),
+        shard_premises=int(pop.get("shard_premises", 250_000)),
+        combos=combos, combo_weights=combo_weights,
+        nm_classified_at=np.concatenate([nm_at, np.full(n - len(nm_at), NEVER, dtype=np.int64)]),
+        nm_success_before=np.concatenate([nm_p, np.zeros(n - len(nm_p))]),
+        campaigns=campaigns,
+    )
 
-    def mix(self, mix: list, suppliers: list[Supplier]) -> tuple[np.ndarray, np.ndarray]:
-        """Conditional gaining-supplier probabilities P(gaining | losing) from the mix weights.
 
-        A mix row ``from -> to: weight`` says that share of switches goes from the group (or
-        supplier) ``from`` to ``to``; within a row, losing and gaining suppliers are taken in
-        proportion to their market shares, a supplier never gaining from itself. Returns the
-        conditional matrix and each supplier's leave factor (see the end of this function).
-        """
-        ids = [s.party_id for s in suppliers]
-        groups = {s.group for s in suppliers}
-        share = np.array([s.share for s in suppliers])
-        n = len(ids)
-        joint = np.zeros((n, n))
+def _check_numbering(pop: dict, inst: dict, span: int, src: _Source) -> None:
+    """Premises are numbered so that MPRNs (8 digits + 2 check digits) and MPANs stay unique:
+    the initial premises, then room for NEW_PREMISES_STRIDE installs per shard."""
+    premises = int(pop["premises"])
+    shard = min(int(pop.get("shard_premises", 250_000)), premises)
+    shards = -(-premises // shard)
+    if premises + shards * NEW_PREMISES_STRIDE > MPRN_SPACE:
+        # the most premises p with p + ceil(p / shard) * stride <= space: k shards hold at most
+        # min(k * shard, space - k * stride) premises; the best k is near space / (shard + stride)
+        k0 = MPRN_SPACE // (shard + NEW_PREMISES_STRIDE)
+        most = max(min(k * shard, MPRN_SPACE - k * NEW_PREMISES_STRIDE) for k in range(max(1, k0 - 1), k0 + 2))
+        raise src.fail(("population", "premises"), f"expected at most about {max(most, 0):,} premises with "
+                       f"shard_premises {shard:,} (10-digit MPRNs must stay unique), got {premises:,}")
+    per_shard = float(inst.get("per_day", 0.0)) * (span / 86_400 + 1) * shard / premises
+    if per_shard + 10 * per_shard ** 0.5 >= NEW_PREMISES_STRIDE:
+        raise src.fail(("installs", "per_day"), f"expected fewer installs: about {per_shard:,.0f} new premises "
+                       f"per shard over the period, at most {NEW_PREMISES_STRIDE:,} fit (lower per_day or "
+                       "population.shard_premises)")
 
-        def members(name: str, path: tuple) -> np.ndarray:
-            if name == "*":
-                return np.ones(n, dtype=bool)
-            if name in ids:
-                return np.array([i == name for i in ids])
-            if name in groups:
-                return np.array([s.group == name for s in suppliers])
-            raise self.fail(path, f"expected a supplier party_id, a supplier group or '*'; {name!r} is neither (suppliers: {', '.join(ids)}; groups: {', '.join(sorted(groups))})")
 
-        for i, row in enumerate(mix):
-            path = ("change_of_supplier", "mix", i)
-            f = members(row["from"], path + ("from",))
-            t = members(row["to"], path + ("to",))
-            w = share[:, None] * share[None, :] * f[:, None] * t[None, :]
-            np.fill_diagonal(w, 0.0)
-            if w.sum() > 0:
-                joint += row["weight"] * w / w.sum()
-        totals = joint.sum(axis=1)
-        if n > 1:
-            for i in range(n):
-                if totals[i] == 0 and share[i] > 0:
-                    raise self.fail(("change_of_supplier", "mix"), f"expected a row that lets customers leave {ids[i]} (group {suppliers[i].group})")
-        with np.errstate(invalid="ignore", divide="ignore"):
-            out = np.where(totals[:, None] > 0, joint / np.where(totals > 0, totals, 1)[:, None], 0.0)
-            # Customers of a supplier leave in proportion to its part of all switches over its
-            # market share, so the switches reproduce the mix (the average rate is unchanged).
-            leave = np.where(share > 0, (totals / totals.sum()) / np.where(share > 0, share, 1), 0.0)
-        return out, leave
+def _catalogue(catalogue: list, src: _Source) -> tuple[list[tuple[str, str, str, str]],
+                                                       dict[str, tuple[np.ndarray, np.ndarray]]]:
+    """Every (device type, manufacturer, model, firmware) combination, and per device type the
+    combinations' indices and probabilities (model share times firmware share)."""
+    combos: list[tuple[str, str, str, str]] = []
+    per_type: dict[str, list[tuple[int, float]]] = {}
+    type_shares: dict[str, list[float]] = {}
+    seen: set[tuple[str, str, str]] = set()
+    for i, entry in enumerate(catalogue):
+        path = ("population", "catalogue", i)
+        key = (entry["device_type"], entry["manufacturer"], entry["model"])
+        if key in seen:
+            raise src.fail(path, f"expected each device type/manufacturer/model once; {'/'.join(key)} is repeated")
+        seen.add(key)
+        fw = entry["firmware"]
+        src.check_sum([f["share"] for f in fw], path + ("firmware",), "firmware shares of a model")
+        versions = [f["version"] for f in fw]
+        if len(set(versions)) != len(versions):
+            raise src.fail(path + ("firmware",), "expected each firmware version once per model")
+        type_shares.setdefault(entry["device_type"], []).append(entry["share"])
+        for f in fw:
+            per_type.setdefault(entry["device_type"], []).append((len(combos), entry["share"] * f["share"]))
+            combos.append(key + (f["version"],))
+    for dtype, shares in type_shares.items():
+        src.check_sum(shares, ("population", "catalogue"), f"the shares of the {dtype} models")
+    weights = {}
+    for dtype, pairs in per_type.items():
+        idx = np.array([p[0] for p in pairs], dtype=np.int32)
+        prob = np.array([p[1] for p in pairs], dtype=np.float64)
+        weights[dtype] = (idx, prob / prob.sum())
+    return combos, weights
+
+
+def _combo_index(combos: list, key: tuple, path: tuple, src: _Source, add: bool = False) -> int:
+    """The index of combination ``key``; with ``add``, a new firmware version of a catalogue model is appended."""
+    if key in combos:
+        return combos.index(key)
+    models = {c[:3] for c in combos}
+    if key[:3] not in models:
+        raise src.fail(path, f"expected a device type/manufacturer/model of the catalogue; {'/'.join(key[:3])} "
+                       "is not in population.catalogue")
+    if not add:
+        raise src.fail(path, f"expected a firmware version of the catalogue; {'/'.join(key)} is not in "
+                       "population.catalogue")
+    combos.append(key)
+    return len(combos) - 1
+
+
+def _non_migratable(entries: list, combos: list, src: _Source) -> tuple[np.ndarray, np.ndarray]:
+    """Per combination: when it was classified Non-Migratable (NEVER if not) and the success probability
+    of an attempt before that; appends the combinations it names that the catalogue lacks."""
+    at = np.full(len(combos), NEVER, dtype=np.int64)
+    p = np.zeros(len(combos))
+    for i, nm in enumerate(entries):
+        key = (nm["device_type"], nm["manufacturer"], nm["model"], nm["firmware"])
+        c = _combo_index(combos, key, ("population", "non_migratable", i), src, add=True)
+        if c >= len(at):
+            at = np.concatenate([at, [NEVER]])
+            p = np.concatenate([p, [0.0]])
+        if at[c] != NEVER:
+            raise src.fail(("population", "non_migratable", i), "expected each combination once")
+        at[c] = parse_instant(nm["classified_at"])
+        p[c] = float(nm.get("success_probability_before", 0.0))
+    return at, p
+
+
+def _campaigns(entries: list, combos: list, src: _Source) -> list[Campaign]:
+    """The firmware campaigns; appends the target firmware versions the catalogue lacks."""
+    out = []
+    for i, c in enumerate(entries):
+        path = ("population", "firmware_campaigns", i)
+        base = (c["device_type"], c["manufacturer"], c["model"])
+        src_combo = _combo_index(combos, base + (c["from_firmware"],), path + ("from_firmware",), src)
+        if c["to_firmware"] == c["from_firmware"]:
+            raise src.fail(path + ("to_firmware",), "expected a firmware version other than from_firmware")
+        dst = _combo_index(combos, base + (c["to_firmware"],), path + ("to_firmware",), src, add=True)
+        duration = parse_duration(c["duration"])
+        if duration <= 0:
+            raise src.fail(path + ("duration",), "expected a positive duration")
+        out.append(Campaign(src_combo, dst, parse_instant(c["start"]), duration, float(c["coverage"])))
+    return out
+
+
+# -- migration
+
+
+def _migration(d: dict, src: _Source, start: int, combos: list) -> dict[str, Any]:
+    """The migration section: capacity and batches, sessions, outcomes, further attempts."""
+    mig = d["migration"]
+    migration_start = parse_instant(mig["start"])
+    if migration_start < start:
+        raise src.fail(("migration", "start"), f"expected a date on or after period.start ({d['period']['start']})")
+    offsets, timeout = _session(mig["session"], src)
+    codes, subs, weights, permanent = _errors(mig["errors"], src)
+    skip = mig.get("prevalidation_skip") or {}
+    return dict(
+        migration_start=migration_start,
+        capacity=tuple(int(mig["capacity"][w]) for w in WEEKDAYS),
+        batch_times=tuple(sorted(int(t[:2]) * 3600 + int(t[3:]) * 60 for t in mig["batch_start_times"])),
+        batch_spread=parse_duration(mig.get("batch_spread", "0s")),
+        skip_probability=float(skip.get("probability", 0.0)),
+        reselect_after=parse_duration(skip.get("reselect_after", "7d")),
+        try_offsets=offsets, session_timeout=timeout,
+        confirmation_delay=src.delay(("migration", "session", "confirmation_delay"),
+                                     mig["session"].get("confirmation_delay"), Delay("uniform", 10, 120)),
+        success_probability=_success(mig["success_probability"], combos, src),
+        error_codes=codes, error_sub_codes=subs, error_weights=weights, error_permanent=permanent,
+        further_attempt_interval=parse_duration(mig["further_attempt_interval"]),
+        further_attempt_jitter=parse_duration(mig.get("further_attempt_jitter", "0s")),
+        max_attempts=int(mig["max_attempts"]),
+    )
+
+
+def _session(s: dict, src: _Source) -> tuple[np.ndarray, int]:
+    """The offsets of a session's tries from its start, and its time-out (spec/003 §35)."""
+    path = ("migration", "session")
+    gaps = [parse_duration(g) for g in s["retry_intervals"]]
+    for i in range(1, len(gaps)):
+        if gaps[i] < gaps[i - 1]:
+            raise src.fail(path + ("retry_intervals", i),
+                           "expected retry intervals that do not decrease (spec/003 §35: increasing intervals)")
+    if any(g <= 0 for g in gaps):
+        raise src.fail(path + ("retry_intervals",), "expected positive intervals")
+    timeout = parse_duration(s["timeout"])
+    if timeout <= 0:
+        raise src.fail(path + ("timeout",), "expected a positive duration")
+    if len(gaps) + timeout // gaps[-1] > MAX_SESSION_TRIES:
+        raise src.fail(path + ("timeout",),
+                       f"expected at most {MAX_SESSION_TRIES:,} tries in a session; timeout {s['timeout']} "
+                       f"with retries every {s['retry_intervals'][-1]} makes {len(gaps) + timeout // gaps[-1]:,}")
+    offsets = [0]
+    for g in gaps:
+        if offsets[-1] + g >= timeout:
+            break
+        offsets.append(offsets[-1] + g)
+    # The last gap repeats until the time-out: "increasing intervals" then steady.
+    while offsets[-1] + gaps[-1] < timeout:
+        offsets.append(offsets[-1] + gaps[-1])
+    return np.array(offsets, dtype=np.int64), timeout
+
+
+def _errors(table: list, src: _Source) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
+    """The error table: codes, sub-codes, normalised weights, and which errors are permanent."""
+    seen = set()
+    for i, e in enumerate(table):
+        key = (e["code"], e["sub_code"])
+        if key in seen:
+            raise src.fail(("migration", "errors", i), f"expected each code/sub-code once; {key[0]}/{key[1]} "
+                           "is repeated")
+        seen.add(key)
+    weights = np.array([float(e["weight"]) for e in table])
+    return ([e["code"] for e in table], np.array([e["sub_code"] for e in table], dtype=np.int32),
+            weights / weights.sum(), np.array([e["kind"] == "permanent" for e in table]))
+
+
+def _success(sp: dict, combos: list, src: _Source) -> np.ndarray:
+    """Per combination, the probability that a session succeeds: by model, else by device type, else the default."""
+    by_type = sp.get("by_device_type", {})
+    by_model = sp.get("by_model", {})
+    models = {f"{c[1]}/{c[2]}" for c in combos}
+    for key in by_model:
+        if key not in models:
+            raise src.fail(("migration", "success_probability", "by_model", key),
+                           "expected manufacturer/model of a catalogue model")
+    out = np.empty(len(combos))
+    for i, c in enumerate(combos):
+        out[i] = by_model.get(f"{c[1]}/{c[2]}", by_type.get(c[0], sp["default"]))
+    return out
+
+
+# -- change of supplier, installs, notifications, outages
+
+
+def _change_of_supplier(cos: dict | None, src: _Source, suppliers: list[Supplier]) -> dict[str, Any]:
+    """The change-of-supplier section; none means no switches."""
+    cos = cos or {"electricity_rate_per_year": 0.0, "gas_rate_per_year": 0.0,
+                  "dual_fuel_correlation": 0.0, "mix": [{"from": "*", "to": "*", "weight": 1}]}
+    gaining, leave = _mix(cos["mix"], suppliers, src)
+    return dict(cos_electricity_rate=float(cos["electricity_rate_per_year"]),
+                cos_gas_rate=float(cos["gas_rate_per_year"]),
+                cos_correlation=float(cos["dual_fuel_correlation"]), cos_gaining=gaining, cos_leave_factor=leave)
+
+
+def _mix(mix: list, suppliers: list[Supplier], src: _Source) -> tuple[np.ndarray, np.ndarray]:
+    """Conditional gaining-supplier probabilities P(gaining | losing) from the mix weights.
+
+    A mix row ``from -> to: weight`` says that share of switches goes from the group (or
+    supplier) ``from`` to ``to``; within a row, losing and gaining suppliers are taken in
+    proportion to their market shares, a supplier never gaining from itself. Returns the
+    conditional matrix and each supplier's leave factor (see the end of this function).
+    """
+    ids = [s.party_id for s in suppliers]
+    share = np.array([s.share for s in suppliers])
+    n = len(ids)
+    joint = np.zeros((n, n))
+    for i, row in enumerate(mix):
+        path = ("change_of_supplier", "mix", i)
+        f = _members(row["from"], suppliers, path + ("from",), src)
+        t = _members(row["to"], suppliers, path + ("to",), src)
+        w = share[:, None] * share[None, :] * f[:, None] * t[None, :]
+        np.fill_diagonal(w, 0.0)
+        if w.sum() > 0:
+            joint += row["weight"] * w / w.sum()
+    totals = joint.sum(axis=1)
+    if n > 1:
+        for i in range(n):
+            if totals[i] == 0 and share[i] > 0:
+                raise src.fail(("change_of_supplier", "mix"), f"expected a row that lets customers leave {ids[i]} "
+                               f"(group {suppliers[i].group})")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = np.where(totals[:, None] > 0, joint / np.where(totals > 0, totals, 1)[:, None], 0.0)
+        # Customers of a supplier leave in proportion to its part of all switches over its
+        # market share, so the switches reproduce the mix (the average rate is unchanged).
+        leave = np.where(share > 0, (totals / totals.sum()) / np.where(share > 0, share, 1), 0.0)
+    return out, leave
+
+
+def _members(name: str, suppliers: list[Supplier], path: tuple, src: _Source) -> np.ndarray:
+    """Which suppliers a mix row's ``from`` or ``to`` names: a party_id, a group, or '*' (all)."""
+    ids = [s.party_id for s in suppliers]
+    groups = {s.group for s in suppliers}
+    if name == "*":
+        return np.ones(len(ids), dtype=bool)
+    if name in ids:
+        return np.array([i == name for i in ids])
+    if name in groups:
+        return np.array([s.group == name for s in suppliers])
+    raise src.fail(path, f"expected a supplier party_id, a supplier group or '*'; {name!r} is neither "
+                   f"(suppliers: {', '.join(ids)}; groups: {', '.join(sorted(groups))})")
+
+
+def _installs(inst: dict, pop: dict, src: _Source) -> dict[str, Any]:
+    """The installs section; none means no installs. Fuel shares default to the population's."""
+    return dict(
+        installs_per_day=float(inst.get("per_day", 0.0)),
+        install_gas_share=float(inst.get("gas_share", pop["gas_share"])),
+        install_electricity_share=float(inst.get("electricity_share", pop["electricity_share"])),
+        gpf_on_network_delay=src.delay(("installs", "gpf_on_network_delay"), inst.get("gpf_on_network_delay"),
+                                       Delay("fixed", 0)),
+        commissioning_delay=src.delay(("installs", "commissioning_delay"), inst.get("commissioning_delay"),
+                                      Delay("fixed", 0)),
+    )
+
+
+def _notifications(notif: dict, src: _Source) -> dict[str, Any]:
+    """The notifications section; none means every event is known at once, and once."""
+    path = ("notifications",)
+    return dict(
+        latency=src.delay(path + ("latency",), notif.get("latency"), Delay("fixed", 0)),
+        late_probability=float(notif.get("late_probability", 0.0)),
+        late_latency=src.delay(path + ("late_latency",), notif.get("late_latency"), Delay("fixed", 86400)),
+        duplicate_probability=float(notif.get("duplicate_probability", 0.0)),
+        duplicate_delay=src.delay(path + ("duplicate_delay",), notif.get("duplicate_delay"),
+                                  Delay("uniform", 60, 3600)),
+    )
+
+
+def _outages(outages: dict, src: _Source) -> dict[str, Any]:
+    """The outages section: explicit windows, and the random outages with the reports they may hit."""
+    windows = []
+    for i, w in enumerate(outages.get("windows", [])):
+        ws, we = parse_instant(w["start"]), parse_instant(w["end"])
+        if we <= ws:
+            raise src.fail(("outages", "windows", i, "end"), "expected a date-time after the window's start")
+        windows.append((w.get("report", "*"), ws, we))
+    rnd = outages.get("random") or {"per_year": 0, "duration": None, "reports": []}
+    return dict(
+        outage_windows=windows,
+        outage_random_per_year=float(rnd["per_year"]),
+        outage_random_duration=src.delay(("outages", "random", "duration"), rnd.get("duration"),
+                                         Delay("fixed", 6 * 3600)),
+        outage_random_reports=tuple(rnd["reports"]),
+    )
 
 
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")

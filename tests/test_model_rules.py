@@ -11,6 +11,7 @@ from collections import defaultdict
 
 import mpan
 import pytest
+
 from emrr.sim.identifiers import mprn_is_valid
 
 UTC = dt.timezone.utc
@@ -45,14 +46,16 @@ def test_no_attempt_on_a_non_migratable_combination_after_its_classification(sim
             checked += 1
             assert r["session_started_at"] < classified[key], r
     # Devices on the combination exist and were left alone after classification.
-    on_combo = [d for d in log.rows("devices") if (d["device_type"], d["manufacturer"], d["model"], d["firmware_version"]) in classified]
+    on_combo = [d for d in log.rows("devices")
+                if (d["device_type"], d["manufacturer"], d["model"], d["firmware_version"]) in classified]
     assert on_combo
 
 
 def test_firmware_campaign_makes_parked_devices_migratable(simulated):
     """spec/003 §34: a firmware upgrade moves devices off a Non-Migratable combination; they are then migrated."""
     log = simulated("firmware_fix")
-    upgraded = {r["device_index"]: r["occurred_at"] for r in log.rows(where=lambda r: r["event_type"] == "firmware_upgrade")}
+    upgraded = {r["device_index"]: r["occurred_at"]
+                for r in log.rows(where=lambda r: r["event_type"] == "firmware_upgrade")}
     assert upgraded
     nm = log.rows("non_migratable")[0]
     migrated_after = [r for r in log.rows(where=lambda r: r["event_type"] == "migration_success")
@@ -227,7 +230,8 @@ def test_mpxn_of_each_device_type(simulated):
     premises = {p["premise_index"]: p for p in log.rows("premises")}
     for d in log.rows("devices"):
         p = premises[d["premise_index"]]
-        expected = {"ESME": p["mpan"], "GSME": p["mprn"], "GPF": p["mprn"] if p["has_gas"] else p["mpan"]}[d["device_type"]]
+        expected = {"ESME": p["mpan"], "GSME": p["mprn"],
+                    "GPF": p["mprn"] if p["has_gas"] else p["mpan"]}[d["device_type"]]
         assert d["mpxn"] == expected
 
 
@@ -268,7 +272,8 @@ def test_duplicated_notifications_repeat_the_event_exactly(simulated):
             if copy is original[0]:
                 continue
             assert copy["notified_at"] >= original[0]["notified_at"]
-            for key in ("event_type", "device_id", "occurred_at", "attempt_number", "error_code", "responsible_supplier"):
+            for key in ("event_type", "device_id", "occurred_at", "attempt_number", "error_code",
+                        "responsible_supplier"):
                 assert copy[key] == original[0][key]
 
 
@@ -322,8 +327,26 @@ def test_every_install_in_the_period_has_exactly_one_install_event(simulated):
     the last day's included."""
     log = simulated("demo")
     end = as_instant(log.scenario.end)
-    installed = {d["device_index"]: d["installed_at"] for d in log.rows("devices", where=lambda d: d["ecos_credentials_at_install"])}
+    installed = {d["device_index"]: d["installed_at"]
+                 for d in log.rows("devices", where=lambda d: d["ecos_credentials_at_install"])}
     events = [r for r in log.rows(where=lambda r: r["event_type"] == "install" and not r["duplicate"])]
     assert sorted(r["device_index"] for r in events) == sorted(d for d, t in installed.items() if t < end)
     assert all(r["occurred_at"] == installed[r["device_index"]] for r in events)
     assert any(r["occurred_at"] >= end - DAY for r in events)
+
+
+def test_random_outages_hit_only_the_reports_the_scenario_lists(tmp_path):
+    """The simulator knows no report ids (issue 8 deliverable 4, EMRR §3.1.6 outages): each random outage
+    hits one report drawn from outages.random.reports, so a report a ruleset adds gets outages too, and
+    '*' in the list stops every report."""
+    from tests.conftest import EventLog, merge, scenario_dict, simulate_dict
+
+    listed = ["ECOSMIG-007", "XYZ-001", "*"]
+    data = merge(scenario_dict("demo"), {
+        "name": "outage-reports", "population": {"premises": 300},
+        "outages": {"windows": [], "random": {"per_year": 200, "reports": listed}},
+    })
+    log = EventLog(tmp_path / "log", simulate_dict(data, tmp_path / "log"))
+    hit = [r["report_id"] for r in log.rows("outages")]
+    assert len(hit) > 20  # about 50 over the three months
+    assert set(hit) == set(listed)

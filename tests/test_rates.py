@@ -25,7 +25,8 @@ def test_first_attempt_failure_rate_by_device_type_matches_success_probability(s
                      and not r["duplicate"] and r["attempt_number"] == 1)
     groups: dict[str, list[int]] = {}
     sp = s.raw["migration"]["success_probability"]
-    non_migratable = {(r["device_type"], r["manufacturer"], r["model"], r["firmware_version"]) for r in log.rows("non_migratable")}
+    non_migratable = {(r["device_type"], r["manufacturer"], r["model"], r["firmware_version"])
+                      for r in log.rows("non_migratable")}
     for r in first:
         if (r["device_type"], r["manufacturer"], r["model"], r["firmware_version"]) in non_migratable:
             continue  # attempted before classification: success_probability_before applies
@@ -69,7 +70,8 @@ def test_change_of_supplier_rates_match_the_configured_yearly_rates(tmp_path):
     alone = max(0.0, cos["gas_rate_per_year"] - cos["dual_fuel_correlation"] * cos["electricity_rate_per_year"])
     expected_g = (cos["dual_fuel_correlation"] * cos["electricity_rate_per_year"] * n_dual + alone * n_gas) * years
     assert within(len(gas), expected_g, expected_g), (len(gas), expected_g)
-    together = {(c["premise_index"], c["occurred_at"]) for c in elec} & {(c["premise_index"], c["occurred_at"]) for c in gas}
+    together = ({(c["premise_index"], c["occurred_at"]) for c in elec}
+                & {(c["premise_index"], c["occurred_at"]) for c in gas})
     expected_t = cos["dual_fuel_correlation"] * len(elec) * n_dual / n_elec
     assert within(len(together), expected_t, expected_t), (len(together), expected_t)
     # Nobody switches to the supplier they already have.

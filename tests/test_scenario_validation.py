@@ -29,12 +29,12 @@ from typing import Callable
 import jsonschema
 import pytest
 import yaml
-from emrr.sim import scenario
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from emrr import cli
 from emrr.errors import UserError
+from emrr.sim import scenario
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = ROOT / "scenarios"
@@ -202,7 +202,8 @@ CASES = [
          at="installs.per_day", line_has="per_day"),
     Case("invalid-calendar-date-unquoted", CONTENT, _text("end: 2023-10-01", "end: 2023-02-30"), "real date",
          at="period.end", line_has="2023-02-30"),
-    Case("invalid-calendar-date-quoted", CONTENT, _set("population", "non_migratable", 0, "classified_at", "2023-13-01"),
+    Case("invalid-calendar-date-quoted", CONTENT,
+         _set("population", "non_migratable", 0, "classified_at", "2023-13-01"),
          "real date", at="population.non_migratable[0].classified_at", line_has="classified_at"),
     Case("hour-25", CONTENT, _set("outages", "windows", 0, "end", "2023-08-10T25:00:00Z"), "real date",
          at="outages.windows[0].end", line_has="end"),
@@ -253,6 +254,13 @@ CASES = [
          "at least min", at="installs.commissioning_delay.max", line_has="max"),
     Case("outage-window-ends-before-start", CONTENT, _set("outages", "windows", 0, "end", "2023-08-10T10:00:00Z"),
          "after the window's start", at="outages.windows[0].end", line_has="end"),
+    # ---- outages name their reports: the simulator knows no report ids (issue 8 deliverable 4)
+    Case("random-outages-without-reports", CONTENT, _edit(lambda d: d["outages"]["random"].pop("reports")),
+         "'reports' is a required property", at="outages.random", line_has="random"),
+    Case("random-outage-report-not-a-report-id", CONTENT, _set("outages", "random", "reports", ["ECOSMIG-1"]),
+         "'ECOSMIG-1' is not in the expected form", at="outages.random.reports[0]", line_has="ECOSMIG-1"),
+    Case("outage-window-report-not-a-report-id", CONTENT, _set("outages", "windows", 0, "report", "all"),
+         "'all' is not in the expected form", at="outages.windows[0].report", line_has="report"),
     # ---- command-line arguments
     Case("workers-0", ARG, lambda tmp, text: write(tmp, text), "--workers", args=("--workers", "0")),
     Case("seed-negative", ARG, lambda tmp, text: write(tmp, text), "--seed", args=("--seed", "-1")),
@@ -278,7 +286,8 @@ def check_error(case: Case, path: Path, out: Path, status: int, stdout: str, std
         assert m, f"no FILE:LINE: in {line!r}"
         if case.line_has:
             reported = path.read_text(encoding="utf-8").splitlines()[int(m.group(1)) - 1]
-            assert case.line_has in reported, f"line {m.group(1)} is {reported!r}, expected it to hold {case.line_has!r}"
+            assert case.line_has in reported, \
+                f"line {m.group(1)} is {reported!r}, expected it to hold {case.line_has!r}"
     if case.kind == CONTENT:
         assert f": at {case.at}: " in line, f"YAML path {case.at!r} not named in {line!r}"
     assert not out.exists(), f"{out} was created"
@@ -449,6 +458,17 @@ def test_schema_is_valid_json_schema():
     jsonschema.Draft202012Validator.check_schema(scenario.schema())
 
 
+def test_an_outage_names_a_report_in_the_rulesets_form():
+    """Outages name their reports as a ruleset does (issue 8 deliverable 4: the simulator knows no report
+    ids): the scenario schema's report is the ruleset schema's report_id, or '*' for every report."""
+    from importlib import resources
+
+    rules = json.loads(resources.files("emrr.rules").joinpath("ruleset.schema.json").read_text(encoding="utf-8"))
+    report_id = rules["$defs"]["report_id"]["pattern"]
+    assert report_id.startswith("^") and report_id.endswith("$")
+    assert scenario.schema()["$defs"]["report"]["pattern"] == f"^({report_id[1:-1]}|\\*)$"
+
+
 def test_yaml_anchors_and_merge_keys_still_work(demo_text: str):
     """Alias handling (alias-bomb guard, duplicate-key check) keeps ordinary anchors/merges working."""
     text = replace(demo_text, "  latency: {distribution: uniform, min: 5s, max: 10m}",
@@ -533,8 +553,9 @@ def test_mutated_demo_gives_scenario_or_user_error(edits):
 
 
 YAML_ALPHABET = st.sampled_from(list(":-[]{}!&*#|>'\"\n\t %@`,.?0123456789abcxyz_\\") +
-                                ["!!int ", "!!float ", "!!bool ", "!!timestamp ", "!!binary ", "!!python/name:os.system",
-                                 "&a ", "*a", "<<: ", "name: ", "seed: ", "period:\n  start: ", "2023-02-30", "\x00",
+                                ["!!int ", "!!float ", "!!bool ", "!!timestamp ", "!!binary ",
+                                 "!!python/name:os.system", "&a ", "*a", "<<: ", "name: ", "seed: ",
+                                 "period:\n  start: ", "2023-02-30", "\x00",
                                  "\ufeff", ".nan", ".inf", "- ", "\n  "])
 
 
