@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import hashlib
 import io
 import json
 import os
@@ -18,7 +19,7 @@ import re
 import resource
 import shutil
 import time
-from collections import Counter, defaultdict
+from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -409,8 +410,6 @@ class Engine:
 
 
 def _sha256(content: bytes) -> str:
-    import hashlib
-
     return hashlib.sha256(content).hexdigest()
 
 
@@ -421,4 +420,4 @@ def report(events: str | Path, out: str | Path, ruleset: Ruleset, resume: bool =
     return Engine(ruleset, log, out, resume=resume, progress=progress).run()
 
 
-__all__ = ["Engine", "Summary", "report", "Counter"]
+__all__ = ["Engine", "Summary", "report"]

@@ -89,6 +89,23 @@ def _files(root: Path, table: str) -> list[Path]:
     return []
 
 
+def _period(root: Path, events: pl.LazyFrame) -> tuple[int, int]:
+    """The log's period [start, end): manifest.json's, else the whole UTC days from the first
+    event to the last notification."""
+    manifest = root / "manifest.json"
+    if manifest.is_file():
+        try:
+            m = json.loads(manifest.read_text(encoding="utf-8"))
+            return parse_instant(m["period"]["start"]), parse_instant(m["period"]["end"])
+        except (ValueError, KeyError, TypeError):
+            pass  # no usable period: worked out from the events as for anyone's log
+    span = collect(events.select(pl.col("occurred_at").min().alias("a"), pl.col("notified_at").max().alias("b")))
+    a, b = span["a"][0], span["b"][0]
+    if a is None:
+        raise UserError("the events table is empty and there is no manifest.json with a period", file=str(root))
+    return int(a) - int(a) % 86400, int(b) - int(b) % 86400 + 86400
+
+
 @dataclass
 class EventLog:
     """Checked lazy frames of an event log, times as Int64 seconds since the epoch (UTC)."""
@@ -132,7 +149,6 @@ class EventLog:
             all_files.extend(files)
             tables[table] = pl.scan_parquet([str(f) for f in files])
         manifest = root / "manifest.json"
-        period = None
         if manifest.is_file():  # the simulator's manifest holds every file's SHA-256
             digest.update(manifest.read_bytes())
         else:  # anyone else's log: its content decides whether a run may be resumed
@@ -140,19 +156,7 @@ class EventLog:
                 with open(f, "rb") as handle:
                     for block in iter(lambda: handle.read(1 << 20), b""):
                         digest.update(block)
-        if manifest.is_file():
-            try:
-                m = json.loads(manifest.read_text(encoding="utf-8"))
-                period = (parse_instant(m["period"]["start"]), parse_instant(m["period"]["end"]))
-            except (ValueError, KeyError, TypeError):
-                period = None
-        if period is None:
-            span = collect(tables["events"].select(pl.col("occurred_at").min().alias("a"),
-                                                   pl.col("notified_at").max().alias("b")))
-            a, b = span["a"][0], span["b"][0]
-            if a is None:
-                raise UserError("the events table is empty and there is no manifest.json with a period", file=str(root))
-            period = (int(a) - int(a) % 86400, int(b) - int(b) % 86400 + 86400)
+        period = _period(root, tables["events"])
         return cls(root, tables, period, digest.hexdigest(), "duplicate" in events_schema)
 
     def events(self, types: tuple[str, ...] | list[str]) -> pl.LazyFrame:

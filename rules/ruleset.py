@@ -184,50 +184,52 @@ def _check_selection(assignment: str, rule: str, path: Path) -> None:
                         f"({', '.join(sorted(supported))}), got {rule!r}", file=str(path), path="recipient.rule")
 
 
+def _report(path: Path, report_id: str) -> Report:
+    """One report file of a ruleset, validated; every error names the file and YAML path."""
+    raw, rlines = _read_yaml(path)
+    _validate(raw, "report", path, rlines)
+    if raw["id"] != report_id:
+        raise UserError(f"expected id {report_id} (the file's name), got {raw['id']}", file=str(path), path="id")
+    names = [f["name"] for f in raw["detail"]["fields"]]
+    for i, f in enumerate(raw["detail"]["fields"]):
+        for key in ("mandatory_when", "empty_unless"):
+            if key in f and f[key]["field"] not in names:
+                raise UserError(f"expected the name of a field of this record, got {f[key]['field']!r}",
+                                file=str(path), path=f"detail.fields[{i}].{key}.field")
+    sched = raw["schedule"]
+    try:
+        from croniter import croniter
+
+        croniter(sched["cron"])
+    except (ValueError, KeyError) as exc:
+        raise UserError(f"expected a cron expression: {exc}", file=str(path), path="schedule.cron")
+    end_s, end_m = parse_duration(sched["window"]["end_offset"])
+    len_s, len_m = parse_duration(sched["window"]["length"])
+    if end_m:
+        raise UserError("expected an end_offset in s, m, h or d", file=str(path), path="schedule.window.end_offset")
+    if len_s <= 0 and len_m <= 0:
+        raise UserError("expected a positive length", file=str(path), path="schedule.window.length")
+    sel = raw["select"]
+    _check_selection(sel["assignment"], raw["recipient"]["rule"], path)
+    return Report(
+        id=raw["id"], title=raw["title"], clause=raw["clause"], kind=raw["kind"],
+        titles_accepted=(raw["title"], *raw.get("title_also", {}).get("titles", ())),
+        recipient_rule=raw["recipient"]["rule"], cron=sched["cron"],
+        window=Window(sched["window"]["anchor"], end_s, len_s, len_m),
+        assignment=sel["assignment"], event_types=tuple(sel.get("event_types", ())),
+        status=dict(sel.get("status", {})), group_by=tuple(sel.get("group_by", ())),
+        counts=dict(sel.get("counts", {})), order_by=tuple(sel.get("order_by", ())),
+        detail=_fields(raw["detail"]["fields"]), raw=raw,
+    )
+
+
 def load(name_or_path: str | None = None) -> Ruleset:
     """Load and validate a ruleset; every error names the file, line and YAML path."""
     folder = resolve_path(name_or_path)
     main_path = folder / "ruleset.yaml"
     data, lines = _read_yaml(main_path)
     _validate(data, "ruleset", main_path, lines)
-    reports = {}
-    for report_id in data["reports"]:
-        path = folder / f"{report_id}.yaml"
-        raw, rlines = _read_yaml(path)
-        _validate(raw, "report", path, rlines)
-        if raw["id"] != report_id:
-            raise UserError(f"expected id {report_id} (the file's name), got {raw['id']}", file=str(path), path="id")
-        names = [f["name"] for f in raw["detail"]["fields"]]
-        for i, f in enumerate(raw["detail"]["fields"]):
-            for key in ("mandatory_when", "empty_unless"):
-                if key in f and f[key]["field"] not in names:
-                    raise UserError(f"expected the name of a field of this record, got {f[key]['field']!r}",
-                                    file=str(path), path=f"detail.fields[{i}].{key}.field")
-        sched = raw["schedule"]
-        try:
-            from croniter import croniter
-
-            croniter(sched["cron"])
-        except (ValueError, KeyError) as exc:
-            raise UserError(f"expected a cron expression: {exc}", file=str(path), path="schedule.cron")
-        end_s, end_m = parse_duration(sched["window"]["end_offset"])
-        len_s, len_m = parse_duration(sched["window"]["length"])
-        if end_m:
-            raise UserError("expected an end_offset in s, m, h or d", file=str(path), path="schedule.window.end_offset")
-        if len_s <= 0 and len_m <= 0:
-            raise UserError("expected a positive length", file=str(path), path="schedule.window.length")
-        sel = raw["select"]
-        _check_selection(sel["assignment"], raw["recipient"]["rule"], path)
-        reports[report_id] = Report(
-            id=raw["id"], title=raw["title"], clause=raw["clause"], kind=raw["kind"],
-            titles_accepted=(raw["title"], *raw.get("title_also", {}).get("titles", ())),
-            recipient_rule=raw["recipient"]["rule"], cron=sched["cron"],
-            window=Window(sched["window"]["anchor"], end_s, len_s, len_m),
-            assignment=sel["assignment"], event_types=tuple(sel.get("event_types", ())),
-            status=dict(sel.get("status", {})), group_by=tuple(sel.get("group_by", ())),
-            counts=dict(sel.get("counts", {})), order_by=tuple(sel.get("order_by", ())),
-            detail=_fields(raw["detail"]["fields"]), raw=raw,
-        )
+    reports = {report_id: _report(folder / f"{report_id}.yaml", report_id) for report_id in data["reports"]}
     for key in ("datetime", "date"):
         fmt = data["formats"][key]
         if not _STRFTIME.match(fmt):

@@ -58,7 +58,7 @@ class Selection:
         """The file creation time of each windowed run ``idx`` under the ruleset's outage policy."""
         return runs.made(idx, catch_up=self.rs.summary_outages == "catch_up")
 
-    def with_recipient(self, frame: pl.DataFrame, report: Report, runs: Runs) -> pl.DataFrame:
+    def add_recipient(self, frame: pl.DataFrame, report: Report, runs: Runs) -> pl.DataFrame:
         """``frame`` (with ``run_idx``, ``premise_index``, ``device_type``, ``occurred_at``) with
         ``recipient``: the Responsible Supplier at the moment the report's recipient rule names."""
         if report.recipient_rule == AT_EVENT:
@@ -106,7 +106,7 @@ def previously_unreported(sel: Selection, report: Report, runs: Runs, a: int, b:
     frame = frame.with_columns(pl.Series("run_idx", idx)).filter(
         (pl.col("run_idx") >= a) & (pl.col("run_idx") < b))
     frame = frame.with_columns(pl.Series("created", runs.times[frame["run_idx"].to_numpy()]))
-    return sel.with_recipient(frame, report, runs)
+    return sel.add_recipient(frame, report, runs)
 
 
 def window_activity(sel: Selection, report: Report, runs: Runs, a: int, b: int) -> pl.DataFrame:
@@ -123,7 +123,7 @@ def window_activity(sel: Selection, report: Report, runs: Runs, a: int, b: int) 
     created, ok = sel.made(runs, idx)
     keep = in_range & ok & (runs.window_start[idx] <= occ) & (frame["notified_at"].to_numpy() <= created)
     frame = frame.with_columns(pl.Series("run_idx", idx), pl.Series("created", created)).filter(pl.Series(keep))
-    frame = sel.with_recipient(frame, report, runs).filter(pl.col("recipient").is_not_null())
+    frame = sel.add_recipient(frame, report, runs).filter(pl.col("recipient").is_not_null())
     counts = [pl.col("event_type").eq(t).sum().alias(name) for name, t in report.counts.items()]
     return (frame.with_columns((pl.col("occurred_at") // 86400 * 86400).alias("activity_date"))
             .group_by(["run_idx", "created", "recipient", "activity_date"]).agg(counts))
@@ -189,7 +189,7 @@ def gaining_supplier_history(sel: Selection, report: Report, runs: Runs, a: int,
             pl.lit(i, dtype=pl.Int64).alias("run_idx"),
             pl.lit(made, dtype=pl.Int64).alias("created"),
         )
-        parts.append(sel.with_recipient(latest, report, runs))
+        parts.append(sel.add_recipient(latest, report, runs))
     return pl.concat(parts, how="diagonal_relaxed") if parts else pl.DataFrame()
 
 
