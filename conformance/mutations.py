@@ -111,7 +111,11 @@ class Operator:
         this operator to the copy."""
         rs = ruleset if ruleset is not None else rules.load(None)
         copy_delivery(source, target)
-        change = self.fn(Delivery(target, rs))
+        return self.mutate(Delivery(target, rs))
+
+    def mutate(self, d: Delivery) -> Mutation:
+        """Apply this operator to the delivery ``d`` in place."""
+        change = self.fn(d)
         mutation = Mutation(self.id, change.description, change.file, change.line,
                             tuple(sorted(set(change.expected), key=Expected.key)))
         if mutation.checks != self.checks:  # an operator that contradicts its declaration is a bug
@@ -160,6 +164,26 @@ def copy_delivery(source: str | Path, target: str | Path) -> None:
 
 
 # --------------------------------------------------------------------------- a delivery to edit
+
+# A file's bytes as physical lines and fields, with no CSV reading: what Delivery's raw edits are
+# made of, and what a fuzzer mutating bytes in memory uses too.
+
+
+def split_lines(data: bytes, terminator: str = "\r\n") -> list[bytes]:
+    """``data`` split at ``terminator`` (the last item is b"" when it ends with one)."""
+    return data.split(terminator.encode())
+
+
+def join_lines(lines: list[bytes], terminator: str = "\r\n") -> bytes:
+    return terminator.encode().join(lines)
+
+
+def replace_field(line: bytes, index: int, value: bytes, delimiter: str = ",") -> bytes:
+    """``line`` with its field ``index`` (split at ``delimiter``, no quoting) replaced by ``value``."""
+    parts = line.split(delimiter.encode())
+    parts[index] = value
+    return delimiter.encode().join(parts)
+
 
 
 @dataclass(frozen=True)
@@ -318,6 +342,127 @@ class Delivery:
         new = self.name_for(f.report.id, f.recipient, sequence, created)
         self.write_rows(f.rel, rows)
         return self.move(f.rel, new)
+
+
+    # ------------------------------------------------------------------ raw edits
+    # A defect a CSV writer would not write (a bare quote, a byte that is not UTF-8, a record
+    # split wrongly) is made on the file's lines as bytes: split at the ruleset's line terminator
+    # and, within a line, at its delimiter, with no quoting. Text is encoded in the ruleset's
+    # encoding with surrogateescape, so "\udcff" stands for the byte FF (as os.fsencode does).
+
+    def encode(self, text: str | bytes) -> bytes:
+        return text if isinstance(text, bytes) else text.encode(self.encoding, "surrogateescape")
+
+    def lines(self, rel: str) -> list[bytes]:
+        """The file's physical lines (the last is b"" when the file ends with a line terminator)."""
+        return split_lines(self.read_bytes(rel), self.rs.line_terminator)
+
+    def write_lines(self, rel: str, lines: list[bytes]) -> None:
+        self.write_bytes(rel, join_lines(lines, self.rs.line_terminator))
+
+    def set_field(self, rel: str, line: int, index: int, value: str | bytes, repeat: int = 1) -> bytes:
+        """Replace field ``index`` of ``line`` with ``value`` (``repeat`` times over); the old value."""
+        lines = self.lines(rel)
+        old = lines[line - 1].split(self.rs.delimiter.encode())[index]
+        lines[line - 1] = replace_field(lines[line - 1], index, self.encode(value) * repeat, self.rs.delimiter)
+        self.write_lines(rel, lines)
+        return old
+
+    def set_line(self, rel: str, line: int, text: str | bytes) -> bytes:
+        """Replace line ``line``; the old line."""
+        lines = self.lines(rel)
+        old, lines[line - 1] = lines[line - 1], self.encode(text)
+        self.write_lines(rel, lines)
+        return old
+
+    def insert_line(self, rel: str, line: int, text: str | bytes, recount: bool = False) -> None:
+        """Insert ``text`` as line ``line`` (the lines from there on move down); with ``recount``,
+        the trailer's Rows Count is made right again, so that only the defect meant is there."""
+        lines = self.lines(rel)
+        lines.insert(line - 1, self.encode(text))
+        self.write_lines(rel, self._recounted(rel, lines) if recount else lines)
+
+    def delete_line(self, rel: str, line: int, recount: bool = False) -> bytes:
+        """Remove line ``line`` and return it; ``recount`` as for ``insert_line``."""
+        lines = self.lines(rel)
+        old = lines.pop(line - 1)
+        self.write_lines(rel, self._recounted(rel, lines) if recount else lines)
+        return old
+
+    def move_line(self, rel: str, line: int, to: str, to_line: int) -> None:
+        """A record taken out of one file and put into another (or the same) at ``to_line``,
+        both Rows Counts made right: a record delivered in the wrong file."""
+        self.insert_line(to, to_line, self.delete_line(rel, line, recount=True), recount=True)
+
+    def _recounted(self, rel: str, lines: list[bytes]) -> list[bytes]:
+        f = self.files.get(rel)
+        detail = (f.report.detail[0].source if f is not None else "10").encode() + self.rs.delimiter.encode()
+        trailer = self.rs.trailer[0].source.encode() + self.rs.delimiter.encode()
+        count = sum(1 for line in lines if line.startswith(detail))
+        out = list(lines)
+        for k, line in enumerate(out):
+            if line.startswith(trailer):
+                parts = line.split(self.rs.delimiter.encode())
+                parts[self.trailer_index("rows_count")] = str(count).encode()
+                out[k] = self.rs.delimiter.encode().join(parts)
+        return out
+
+    def write(self, rel: str, text: str | bytes) -> None:
+        """A file of ``rel`` holding exactly ``text`` (created or replaced)."""
+        self.write_bytes(rel, self.encode(text))
+        if self.pattern.is_candidate(rel.rpartition("/")[2]):
+            self._index(rel)
+
+    def append(self, rel: str, text: str | bytes) -> None:
+        self.write_bytes(rel, self.read_bytes(rel) + self.encode(text))
+
+    def prepend(self, rel: str, text: str | bytes) -> None:
+        self.write_bytes(rel, self.encode(text) + self.read_bytes(rel))
+
+    def replace(self, rel: str, old: str | bytes, new: str | bytes) -> None:
+        """Every ``old`` of the file's bytes replaced with ``new``."""
+        self.write_bytes(rel, self.read_bytes(rel).replace(self.encode(old), self.encode(new)))
+
+    def delete(self, rel: str) -> None:
+        (self.root / rel).unlink()
+        self.files.pop(rel, None)
+        self._rows.pop(rel, None)
+
+    def symlink(self, rel: str) -> None:
+        """A dangling symbolic link named ``rel`` (a file the system cannot read)."""
+        path = self.root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.symlink_to(self.root / "nowhere" / "at-all.csv")
+
+    def edit(self, step: dict) -> Mutation | None:
+        """One edit given as data: ``{"op": <a name of EDITS>, "file": ..., <its arguments>}``, or
+        ``{"operator": <an id of OPERATORS>}`` (which returns its Mutation)."""
+        if "operator" in step:
+            return OPERATORS[step["operator"]].mutate(self)
+        args = dict(step)
+        op = args.pop("op")
+        if op not in EDITS:
+            raise ValueError(f"unknown edit {op!r}; expected one of {sorted(EDITS)}")
+        EDITS[op](self, **args)
+        return None
+
+
+# The edits a test or a case file names as data (Delivery.edit), with their arguments.
+EDITS: dict[str, Callable[..., object]] = {
+    "set_field": lambda d, file, line, index, value, repeat=1: d.set_field(file, line, index, value, repeat),
+    "set_line": lambda d, file, line, text: d.set_line(file, line, text),
+    "insert_line": lambda d, file, line, text, recount=False: d.insert_line(file, line, text, recount),
+    "delete_line": lambda d, file, line, recount=False: d.delete_line(file, line, recount),
+    "move_line": lambda d, file, line, to, to_line: d.move_line(file, line, to, to_line),
+    "write": lambda d, file, text: d.write(file, text),
+    "append": lambda d, file, text: d.append(file, text),
+    "prepend": lambda d, file, text: d.prepend(file, text),
+    "replace": lambda d, file, old, new: d.replace(file, old, new),
+    "rename": lambda d, file, to: d.move(file, to),
+    "renumber": lambda d, file, sequence: d.renumber(d.files[file], sequence=sequence),
+    "delete": lambda d, file: d.delete(file),
+    "symlink": lambda d, file: d.symlink(file),
+}
 
 
 def _change(file: str, line: int | None, description: str, *expected: tuple) -> Change:

@@ -34,11 +34,13 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from emrr.conformance.catalogue import CATALOGUE, FAMILIES
-from emrr.conformance.checker import check
-from emrr.rules import ruleset as rules
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+from emrr.conformance.catalogue import CATALOGUE, FAMILIES
+from emrr.conformance.checker import check
+from emrr.conformance.mutations import join_lines, split_lines
+from emrr.rules import ruleset as rules
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN_DIR = ROOT / "tests" / "golden" / "expected"
@@ -139,88 +141,110 @@ def mutation(draw, kinds=tuple(ANY_OPS)):
 
 
 def _lines(data: bytes) -> list[bytes]:
-    return data.split(b"\r\n")
+    return split_lines(data)
+
+
+# Byte mutations: a file's bytes, however broken; records are not read.
+
+
+def _at(data: bytes, position: int, extra: int = 0) -> int:
+    return position % (len(data) + extra) if data or extra else 0
+
+
+def _endings(data: bytes, style: str) -> bytes:
+    if style == "mixed":
+        return b"".join(line + (b"\r\n", b"\n", b"\r")[k % 3] for k, line in enumerate(_lines(data)))
+    if style == "none":
+        return data.rstrip(b"\r\n")
+    return data.replace(b"\r\n", style.encode())
+
+
+BYTE_OPS = {
+    "flip": lambda data, i, bit: data[:_at(data, i)] + bytes([data[_at(data, i)] ^ (1 << bit)])
+    + data[_at(data, i) + 1:] if data else data,
+    "set": lambda data, i, byte: data[:_at(data, i)] + bytes([byte]) + data[_at(data, i) + 1:] if data else data,
+    "insert": lambda data, i, token: data[:_at(data, i, 1)] + token + data[_at(data, i, 1):],
+    "delete": lambda data, i, n: data[:_at(data, i, 1)] + data[_at(data, i, 1) + n:],
+    "truncate": lambda data, i: data[:_at(data, i, 1)],
+    "nul": lambda data, i: data[:_at(data, i, 1)] + b"\x00" + data[_at(data, i, 1):],
+    "bom": lambda data, bom: bom + data,
+    "reencode": lambda data, encoding: data.decode("utf-8", "replace").encode(encoding, "replace"),
+    "endings": _endings,
+}
+
+
+# Record mutations: on the file's lines and fields (split as mutations.Delivery's raw edits
+# split them), in place.
+
+
+def _swap(lines: list[bytes], i: int, j: int) -> None:
+    i, j = i % len(lines), j % len(lines)
+    lines[i], lines[j] = lines[j], lines[i]
+
+
+def _fields(lines: list[bytes], i: int, edit) -> None:
+    """``edit(parts, ...)`` on the fields of line ``i`` (modulo the line count)."""
+    i %= len(lines)
+    parts = lines[i].split(b",")
+    edit(parts)
+    lines[i] = b",".join(parts)
+
+
+def _drop(parts: list[bytes], j: int) -> None:
+    if len(parts) > 1:
+        del parts[j % len(parts)]
+
+
+def _quote(parts: list[bytes], j: int) -> None:
+    k = j % len(parts)
+    parts[k] = b'"' + parts[k] + (b'"' if j % 3 else b"")  # sometimes left open
+
+
+def _event(lines: list[bytes], i: int, device: str, stamp: str, attempts: str) -> None:
+    """A detail record's device, last date-time and Number of Attempts."""
+    i = 1 + i % max(1, len(lines) - 3)  # between the header and the trailer
+    if i >= len(lines):
+        return
+    parts = lines[i].split(b",")
+    if len(parts) > 1:
+        parts[1] = device.encode()
+    stamps = [k for k, v in enumerate(parts) if len(v) == 15 and v[8:9] == b"T"]
+    if stamps:
+        parts[stamps[-1]] = stamp.encode()
+    if len(parts) == 11:  # ECOSMIG-002
+        parts[8] = attempts.encode()
+    if len(parts) == 12:  # ECOSMIG-003: the status, which decides whether Error Code may be empty
+        parts[7] = ("Success", "Failure", "Installed")[len(attempts) % 3].encode()
+    lines[i] = b",".join(parts)
+
+
+def _text(value: str) -> bytes:
+    return value.encode("utf-8", "surrogateescape")
+
+
+LINE_OPS = {
+    "dup_line": lambda lines, i: lines.insert(i % len(lines), lines[i % len(lines)]),
+    "del_line": lambda lines, i: lines.pop(i % len(lines)),
+    "swap_lines": _swap,
+    "shuffle": lambda lines, seed: random.Random(seed).shuffle(lines),
+    "field": lambda lines, i, j, value: _fields(lines, i, lambda p: p.__setitem__(j % len(p), _text(value))),
+    "add_field": lambda lines, i, j, value: _fields(lines, i, lambda p: p.insert(j % len(p), _text(value))),
+    "drop_field": lambda lines, i, j: _fields(lines, i, lambda p: _drop(p, j)),
+    "quote": lambda lines, i, j: _fields(lines, i, lambda p: _quote(p, j)),
+    "event": _event,
+    "copy_line": lambda lines, rel, i, j: lines.insert(i % (len(lines) + 1),
+                                                       _lines(GOLDEN[rel])[j % len(_lines(GOLDEN[rel]))]),
+}
 
 
 def apply(data: bytes, op: tuple) -> bytes:
     """One mutation of a file's bytes."""
     kind, *args = op
-    n = len(data)
-    if kind == "flip":
-        if not n:
-            return data
-        i = args[0] % n
-        return data[:i] + bytes([data[i] ^ (1 << args[1])]) + data[i + 1:]
-    if kind == "set":
-        if not n:
-            return data
-        i = args[0] % n
-        return data[:i] + bytes([args[1]]) + data[i + 1:]
-    if kind == "insert":
-        i = args[0] % (n + 1)
-        return data[:i] + args[1] + data[i:]
-    if kind == "delete":
-        i = args[0] % (n + 1)
-        return data[:i] + data[i + args[1]:]
-    if kind == "truncate":
-        return data[:args[0] % (n + 1)]
-    if kind == "nul":
-        i = args[0] % (n + 1)
-        return data[:i] + b"\x00" + data[i:]
-    if kind == "bom":
-        return args[0] + data
-    if kind == "reencode":
-        return data.decode("utf-8", "replace").encode(args[0], "replace")
-    if kind == "endings":
-        if args[0] == "mixed":
-            lines = _lines(data)
-            return b"".join(line + (b"\r\n", b"\n", b"\r")[k % 3] for k, line in enumerate(lines))
-        if args[0] == "none":
-            return data.rstrip(b"\r\n")
-        return data.replace(b"\r\n", args[0].encode())
+    if kind in BYTE_OPS:
+        return BYTE_OPS[kind](data, *args)
     lines = _lines(data)
-    if kind == "dup_line":
-        i = args[0] % len(lines)
-        lines.insert(i, lines[i])
-    elif kind == "del_line":
-        del lines[args[0] % len(lines)]
-    elif kind == "swap_lines":
-        i, j = args[0] % len(lines), args[1] % len(lines)
-        lines[i], lines[j] = lines[j], lines[i]
-    elif kind == "shuffle":
-        random.Random(args[0]).shuffle(lines)
-    elif kind in ("field", "add_field", "drop_field", "quote"):
-        i = args[0] % len(lines)
-        parts = lines[i].split(b",")
-        j = args[1] % len(parts)
-        if kind == "field":
-            parts[j] = args[2].encode("utf-8", "surrogateescape")
-        elif kind == "add_field":
-            parts.insert(j, args[2].encode("utf-8", "surrogateescape"))
-        elif kind == "drop_field" and len(parts) > 1:
-            del parts[j]
-        elif kind == "quote":
-            parts[j] = b'"' + parts[j] + (b'"' if args[1] % 3 else b"")  # sometimes left open
-        lines[i] = b",".join(parts)
-    elif kind == "event":  # a detail record's device, last date-time and Number of Attempts
-        i = 1 + args[0] % max(1, len(lines) - 3)  # between the header and the trailer
-        if i >= len(lines):
-            return data
-        parts = lines[i].split(b",")
-        if len(parts) > 1:
-            parts[1] = args[1].encode()
-        stamps = [k for k, v in enumerate(parts) if len(v) == 15 and v[8:9] == b"T"]
-        if stamps:
-            parts[stamps[-1]] = args[2].encode()
-        if len(parts) == 11:  # ECOSMIG-002
-            parts[8] = args[3].encode()
-        if len(parts) == 12:  # ECOSMIG-003: the status, which decides whether Error Code may be empty
-            parts[7] = ("Success", "Failure", "Installed")[len(args[3]) % 3].encode()
-        lines[i] = b",".join(parts)
-    elif kind == "copy_line":
-        other = _lines(GOLDEN[args[0]])
-        lines.insert(args[1] % (len(lines) + 1), other[args[2] % len(other)])
-    return b"\r\n".join(lines)
+    LINE_OPS[kind](lines, *args)
+    return join_lines(lines)
 
 
 @st.composite

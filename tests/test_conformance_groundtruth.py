@@ -11,131 +11,42 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from emrr.conformance import groundtruth
-from emrr.conformance.catalogue import CATALOGUE
-from emrr.conformance.checker import check
-from emrr.conformance.findings import Finding, Verdict
-from emrr.rules import engine
-from emrr.rules import ruleset as rules
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from emrr import cli
+from emrr.conformance import groundtruth
+from emrr.conformance.catalogue import CATALOGUE
+from emrr.conformance.checker import check
+from emrr.conformance.findings import Finding, Verdict
+from emrr.conformance.mutations import Delivery
+from emrr.rules import engine
+from emrr.rules import ruleset as rules
+from tests import cases, golden
 
 ROOT = Path(__file__).resolve().parent.parent
-GOLDEN = ROOT / "tests" / "golden" / "expected"
+GOLDEN = golden.EXPECTED
 RULES = rules.load(None)
 
-A1 = "PSUP01/ECOSMIG-001_PSUP01_1_20230704060000.csv"
-A2 = "PSUP01/ECOSMIG-001_PSUP01_2_20230706060000.csv"
-A3 = "PSUP01/ECOSMIG-001_PSUP01_3_20230707060000.csv"  # not written by the engine
-S1 = "PSUP02/ECOSMIG-001_PSUP02_1_20230704060000.csv"
-S2 = "PSUP02/ECOSMIG-001_PSUP02_2_20230715060000.csv"
-D1 = "PSUP02/ECOSMIG-002_PSUP02_1_20230703120000.csv"
-D2 = "PSUP02/ECOSMIG-002_PSUP02_2_20230711120000.csv"
-B = "PSUP02/ECOSMIG-003_PSUP02_1_20230802080000.csv"
-E4 = "PSUP01/ECOSMIG-004_PSUP01_4_20230731060000.csv"
-C1 = "PSUP01/ECOSMIG-005_PSUP01_1_20230710060000.csv"
-C2 = "PSUP02/ECOSMIG-005_PSUP02_1_20230710060000.csv"
-F1 = "PSUP01/ECOSMIG-006_PSUP01_1_20230801060000.csv"
-F2 = "PSUP02/ECOSMIG-006_PSUP02_1_20230801060000.csv"
-SEQ = "Report Sequence Number"
-SUCC = "Quantity of Migrations Successfully Completed"
-EXTRA_001 = b"10,00-00-00-00-00-00-00-33,1312345678907,ESME,1057,54342152,00123402,20230705T120000"
+CASES = cases.load("groundtruth")  # tests/cases/groundtruth.json: the hand-made defects, as data
+
+A1 = golden.file("ECOSMIG-001", "PSUP01", 1)
+A2 = golden.file("ECOSMIG-001", "PSUP01", 2)
+S2 = golden.file("ECOSMIG-001", "PSUP02", 2)
+D1 = golden.file("ECOSMIG-002", "PSUP02", 1)
+B = golden.file("ECOSMIG-003", "PSUP02", 1)
+F1 = golden.file("ECOSMIG-006", "PSUP01", 1)
+F2 = golden.file("ECOSMIG-006", "PSUP02", 1)
 
 
 def gt_keys(verdict) -> list[tuple]:
-    return sorted((k for k in verdict.tuples() if k[3].startswith("gt-")),
-                  key=lambda k: (k[0], -1 if k[1] is None else k[1], k[2] or "", k[3]))
+    return sorted((k for k in verdict.tuples() if k[3].startswith("gt-")), key=cases.order)
 
 
-# --------------------------------------------------------------------------- editing a copy of the golden tree
-
-
-def _lines(root: Path, rel: str) -> list[bytes]:
-    return (root / rel).read_bytes().split(b"\r\n")  # the last item is b"" (the file ends CRLF)
-
-
-def _put(root: Path, rel: str, lines: list[bytes]) -> None:
-    (root / rel).parent.mkdir(parents=True, exist_ok=True)
-    (root / rel).write_bytes(b"\r\n".join(lines))
-
-
-def _recount(lines: list[bytes]) -> list[bytes]:
-    """The trailer's Rows Count made right again, so that only the defect meant is there."""
-    details = sum(1 for line in lines if line.startswith(b"10,"))
-    return [b"99,%d,DCC Controlled" % details if line.startswith(b"99,") else line for line in lines]
-
-
-def take(root: Path, rel: str, line: int) -> bytes:
-    lines = _lines(root, rel)
-    record = lines.pop(line - 1)
-    _put(root, rel, _recount(lines))
-    return record
-
-
-def insert(root: Path, rel: str, line: int, record: bytes) -> None:
-    lines = _lines(root, rel)
-    lines.insert(line - 1, record)
-    _put(root, rel, _recount(lines))
-
-
-def set_field(root: Path, rel: str, line: int, index: int, value: bytes) -> None:
-    lines = _lines(root, rel)
-    parts = lines[line - 1].split(b",")
-    parts[index] = value
-    lines[line - 1] = b",".join(parts)
-    _put(root, rel, lines)
-
-
-def move(src: str, src_line: int, dst: str, dst_line: int):
-    return lambda root: insert(root, dst, dst_line, take(root, src, src_line))
-
-
-def new_file(root: Path) -> None:
-    """An ECOSMIG-001 file for a run at which the engine writes none for PSUP01."""
-    lines = _lines(root, A2)
-    lines[0] = (b"00,ECOSMIG-001,PSUP01,3,Detail Report: ECoS Migrations Completed Successfully,20230707T060000,"
-                b"20230706T000000,20230706T235959,DCC Controlled")
-    lines[1] = EXTRA_001.replace(b"20230705T120000", b"20230706T120000")
-    _put(root, A3, lines)
-
-
-def renumber(root: Path) -> None:
-    """The last ECOSMIG-004 file of PSUP01 numbered 5 instead of 4 (name and header)."""
-    lines = _lines(root, E4)
-    (root / E4).unlink()
-    parts = lines[0].split(b",")
-    parts[3] = b"5"
-    lines[0] = b",".join(parts)
-    _put(root, E4.replace("_4_", "_5_"), lines)
-
-
-CASES = [
-    # (id, edit, the ground-truth findings expected: (file, line, field, check))
-    ("record-to-another-supplier", move(F1, 3, F2, 3), [(F2, 3, None, "gt-wrong-recipient")]),
-    ("summary-line-to-another-supplier", move(C1, 4, C2, 3), [(C2, 3, None, "gt-wrong-recipient")]),
-    ("record-to-a-later-run", move(A1, 2, A2, 3), [(A2, 3, None, "gt-wrong-run")]),
-    ("late-record-to-an-earlier-run", move(S2, 2, S1, 3), [(S1, 3, None, "gt-wrong-run")]),
-    ("record-to-another-supplier-and-run", move(A1, 2, S2, 3),
-     [(S2, 3, None, "gt-wrong-recipient"), (S2, 3, None, "gt-wrong-run")]),
-    ("field-changed", lambda root: set_field(root, D1, 2, 2, b"3938424404"), [(D1, 2, "MPxN", "gt-field-mismatch")]),
-    ("status-changed", lambda root: set_field(root, B, 3, 7, b"Installed"), [(B, 3, "ECoS Status", "gt-field-mismatch")]),
-    ("event-time-changed", lambda root: set_field(root, D2, 2, 9, b"20230710T040000"),
-     [(D2, 2, "Migration Failed DateTime", "gt-field-mismatch")]),
-    ("attempt-number-changed", lambda root: set_field(root, D2, 2, 10, b"3"),
-     [(D2, 2, "Number of Attempts", "gt-field-mismatch")]),
-    ("summary-count-changed", lambda root: set_field(root, C1, 2, 2, b"2"), [(C1, 2, SUCC, "gt-field-mismatch")]),
-    ("snapshot-count-changed", lambda root: set_field(root, E4, 2, 6, b"7"), [(E4, 2, "Devices Count", "gt-field-mismatch")]),
-    ("record-deleted", lambda root: take(root, F1, 3), [(F1, None, None, "gt-missing-record")]),
-    ("record-invented", lambda root: insert(root, A2, 3, EXTRA_001), [(A2, 3, None, "gt-unexpected-record")]),
-    ("record-repeated", lambda root: insert(root, A2, 3, _lines(root, A2)[1]), [(A2, 3, None, "gt-unexpected-record")]),
-    ("file-deleted", lambda root: (root / B).unlink(), [(B, None, None, "gt-missing-file")]),
-    ("file-invented", new_file, [(A3, None, None, "gt-unexpected-file"), (A3, 2, None, "gt-unexpected-record")]),
-    ("file-renumbered", renumber, [(E4.replace("_4_", "_5_"), 1, SEQ, "gt-field-mismatch")]),
-    ("header-window-changed", lambda root: set_field(root, C1, 1, 6, b"20230626T000000"),
-     [(C1, 1, "Report Applicable Start DateTime", "gt-field-mismatch")]),
-]
+def golden_copy(tmp: Path) -> Delivery:
+    """A copy of the golden delivery to edit (mutations.Delivery)."""
+    shutil.copytree(GOLDEN, tmp / "reports")
+    return Delivery(tmp / "reports", RULES)
 
 
 def test_golden_files_give_no_ground_truth_finding(golden_log):
@@ -145,35 +56,34 @@ def test_golden_files_give_no_ground_truth_finding(golden_log):
     assert any("22 record(s) of the directory matched one" in n for n in verdict.notes)
 
 
-@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
+@pytest.mark.parametrize("case", CASES["cases"], ids=[c["id"] for c in CASES["cases"]])
 def test_hand_made_defect_gives_exactly_its_ground_truth_findings(tmp_path, golden_log, case):
-    _, edit, expected = case
-    root = tmp_path / "reports"
-    shutil.copytree(GOLDEN, root)
-    edit(root)
-    verdict = check(root, RULES, events=golden_log)
-    assert gt_keys(verdict) == sorted(expected, key=lambda k: (k[0], -1 if k[1] is None else k[1], k[2] or "", k[3]))
+    """Each case of tests/cases/groundtruth.json: exactly its ground-truth findings."""
+    assert CASES["events"] == "reference"  # the golden log
+    d = cases.prepare(CASES, case, tmp_path / "reports", RULES)
+    verdict = check(d.root, RULES, events=golden_log)
+    assert gt_keys(verdict) == [cases.key(f) for f in case["findings"]]
     assert all(f.severity == "error" for f in verdict if f.check.startswith("gt-"))
 
 
 def test_every_ground_truth_check_has_a_defect():
-    assert {k[3] for case in CASES for k in case[2]} == groundtruth.GT_CHECKS
+    assert {f["check"] for case in CASES["cases"] for f in case["findings"]} == groundtruth.GT_CHECKS
 
 
 def test_findings_explain_themselves(tmp_path, golden_log):
-    root = tmp_path / "reports"
-    shutil.copytree(GOLDEN, root)
-    move(A1, 2, S2, 3)(root)
-    take(root, F1, 3)
-    set_field(root, D1, 2, 2, b"3938424404")
-    (root / B).unlink()
-    by_check = {f.check: f.message for f in check(root, RULES, events=golden_log) if f.check.startswith("gt-")}
+    d = golden_copy(tmp_path)
+    d.move_line(A1, 2, S2, 3)
+    d.delete_line(F1, 3, recount=True)
+    d.set_field(D1, 2, 2, "3938424404")
+    d.delete(B)
+    by_check = {f.check: f.message for f in check(d.root, RULES, events=golden_log) if f.check.startswith("gt-")}
     assert re.search(r"Device ID '00-00-00-00-00-00-00-05'.*delivered to PSUP02; the event log gives PSUP01 .*"
                      + re.escape(A1), by_check["gt-wrong-recipient"])
     assert "the run created 20230715T060000" in by_check["gt-wrong-run"]
     assert "the run created 20230704T060000" in by_check["gt-wrong-run"] and A1 in by_check["gt-wrong-run"]
     assert "'3938424404'; the event log gives '3938424403'" == by_check["gt-field-mismatch"]
-    assert "00-00-00-00-00-00-00-0E" in by_check["gt-missing-record"] and "20230722T110000" in by_check["gt-missing-record"]
+    assert "00-00-00-00-00-00-00-0E" in by_check["gt-missing-record"]
+    assert "20230722T110000" in by_check["gt-missing-record"]
     assert "ECOSMIG-003 for PSUP02" in by_check["gt-missing-file"] and "2 record(s)" in by_check["gt-missing-file"]
 
 
@@ -198,7 +108,8 @@ def test_a_suppliers_own_folder_against_the_whole_event_log(tmp_path, golden_log
     assert gt_keys(verdict) == [] and verdict.errors == 0
     assert any("the files of 1 recipient(s) with no file in the directory (PSUP01) were not expected here" in n
                for n in verdict.notes)
-    insert(root, "ECOSMIG-006_PSUP02_1_20230801060000.csv", 3, _lines(GOLDEN, F1)[2])  # PSUP01's device
+    d = Delivery(root, RULES)
+    d.insert_line(F2.rpartition("/")[2], 3, Delivery(GOLDEN, RULES).lines(F1)[2], recount=True)  # PSUP01's device
     verdict = check(root, RULES, events=golden_log)
     assert gt_keys(verdict) == [("ECOSMIG-006_PSUP02_1_20230801060000.csv", 3, None, "gt-wrong-recipient")]
     message = next(f.message for f in verdict if f.check == "gt-wrong-recipient")
@@ -229,13 +140,11 @@ def test_a_run_the_outages_cancelled_is_said_to_have_not_happened(tmp_path, gold
     """protects the explanation of gt-unexpected-file and gt-wrong-run: a file made for a run that
     the event log's outages cancelled (ECOSMIG-001 on 14 July) says the run did not happen, not
     that the event could not be reported yet."""
-    root = tmp_path / "reports"
-    shutil.copytree(GOLDEN, root)
+    d = golden_copy(tmp_path)
     moved = "PSUP02/ECOSMIG-001_PSUP02_2_20230714060000.csv"
-    (root / moved).write_bytes((root / S2).read_bytes().replace(b"20230715T060000,20230714T000000,20230714T235959",
-                                                                 b"20230714T060000,20230713T000000,20230713T235959"))
-    (root / S2).unlink()
-    verdict = check(root, RULES, events=golden_log)
+    d.replace(S2, "20230715T060000,20230714T000000,20230714T235959", "20230714T060000,20230713T000000,20230713T235959")
+    d.move(S2, moved)
+    verdict = check(d.root, RULES, events=golden_log)
     assert gt_keys(verdict) == [(moved, None, None, "gt-unexpected-file"), (moved, 2, None, "gt-wrong-run"),
                                 (S2, None, None, "gt-missing-file")]
     for check_id in ("gt-unexpected-file", "gt-wrong-run"):
@@ -244,19 +153,18 @@ def test_a_run_the_outages_cancelled_is_said_to_have_not_happened(tmp_path, gold
 
 
 def test_a_missing_file_whose_records_all_went_elsewhere(tmp_path, golden_log):
-    root = tmp_path / "reports"
-    shutil.copytree(GOLDEN, root)
-    insert(root, A2, 2, _lines(root, A1)[1])
-    (root / A1).unlink()
-    verdict = check(root, RULES, events=golden_log)
+    d = golden_copy(tmp_path)
+    d.insert_line(A2, 2, d.lines(A1)[1], recount=True)
+    d.delete(A1)
+    verdict = check(d.root, RULES, events=golden_log)
     assert gt_keys(verdict) == [(A1, None, None, "gt-missing-file"), (A2, 2, None, "gt-wrong-run")]
     assert "1 of its records are in other files" in next(f.message for f in verdict if f.check == "gt-missing-file")
 
 
 def test_selection_and_no_event_log(tmp_path, golden_log):
-    root = tmp_path / "reports"
-    shutil.copytree(GOLDEN, root)
-    take(root, F1, 3)
+    d = golden_copy(tmp_path)
+    d.delete_line(F1, 3, recount=True)
+    root = d.root
     assert gt_keys(check(root, RULES)) == []  # without the event log: not run
     assert "need the event log" in " ".join(check(root, RULES).notes)
     assert gt_keys(check(root, RULES, events=golden_log, ignore={"gt-missing-record"})) == []
@@ -298,20 +206,22 @@ def test_the_demo_broken_by_hand(simulated, tmp_path):
     by_run: dict[str, list[str]] = {}
     for rel in files:
         by_run.setdefault(rel.rsplit("_", 1)[1], []).append(rel)
+    lines = Delivery(root, RULES).lines
     run, (a, b, *_) = next((k, v) for k, v in sorted(by_run.items())
-                           if len(v) >= 2 and len(_lines(root, v[0])) > 7 and len(_lines(root, v[1])) > 3)
+                           if len(v) >= 2 and len(lines(v[0])) > 7 and len(lines(v[1])) > 3)
     party = a.split("/")[0]
     later = next(r for r in files if r.startswith(party + "/") and r.rsplit("_", 1)[1] > run)
-    insert(root, b, 2, take(root, a, 2))  # another supplier, same run
-    insert(root, later, 2, take(root, a, 2))  # same supplier, a later run
-    set_field(root, a, 2, 4, b"ZZZZ")  # Device Manufacturer
-    record = take(root, a, len(_lines(root, a)) - 2)  # the last detail record (then the trailer, then b"")
-    insert(root, a, 2, b"10,FF-FF-FF-FF-FF-FF-FF-FF" + record[record.index(b",", 3):])  # a device nobody has
+    d = Delivery(root, RULES)
+    d.move_line(a, 2, b, 2)  # another supplier, same run
+    d.move_line(a, 2, later, 2)  # same supplier, a later run
+    d.set_field(a, 2, 4, "ZZZZ")  # Device Manufacturer
+    record = d.delete_line(a, len(d.lines(a)) - 2, recount=True)  # the last detail record (then the trailer, b"")
+    d.insert_line(a, 2, b"10,FF-FF-FF-FF-FF-FF-FF-FF" + record[record.index(b",", 3):], recount=True)  # nobody's
     verdict = check(root, RULES, events=log.path)
     assert gt_keys(verdict) == sorted([
         (b, 2, None, "gt-wrong-recipient"), (later, 2, None, "gt-wrong-run"),
         (a, 3, "Device Manufacturer", "gt-field-mismatch"), (a, None, None, "gt-missing-record"),
-        (a, 2, None, "gt-unexpected-record")], key=lambda k: (k[0], -1 if k[1] is None else k[1], k[2] or "", k[3]))
+        (a, 2, None, "gt-unexpected-record")], key=cases.order)
 
 
 # --------------------------------------------------------------------------- never crashes
@@ -376,9 +286,9 @@ def test_cli_check_with_events(tmp_path, golden_log, capsys):
 
     assert cli.main(["check", str(GOLDEN), "--events", str(golden_log)]) == 0
     assert "ground truth" in capsys.readouterr().out
-    root = tmp_path / "reports"
-    shutil.copytree(GOLDEN, root)
-    move(F1, 3, F2, 3)(root)
+    d = golden_copy(tmp_path)
+    d.move_line(F1, 3, F2, 3)
+    root = d.root
     x = tmp_path / "v.xml"
     assert cli.main(["check", str(root), "--events", str(golden_log), "--junit", str(x)]) == 1
     out = capsys.readouterr().out

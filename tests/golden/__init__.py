@@ -14,3 +14,13 @@ EXPECTED = Path(__file__).parent / "expected"
 def build(root: Path) -> Path:
     """Write the golden event log as an event-log folder (docs/event-log.md) at ``root``."""
     return handlog.build(handlog.load("reference"), root)
+
+
+def file(report_id: str, recipient: str, sequence: int) -> str:
+    """The golden file of (report, recipient, sequence number), relative to ``EXPECTED``: tests
+    name the files they edit by what they are, not by restating their names."""
+    found = sorted(p.relative_to(EXPECTED).as_posix()
+                   for p in EXPECTED.glob(f"{recipient}/{report_id}_{recipient}_{sequence}_*.csv"))
+    if len(found) != 1:
+        raise KeyError(f"no single golden file of {report_id} for {recipient} numbered {sequence}: {found}")
+    return found[0]
