@@ -11,105 +11,36 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import jsonschema
 import pytest
-from emrr.conformance import catalogue
-from emrr.conformance.catalogue import CATALOGUE
-from emrr.conformance.checker import check
-from emrr.rules import ruleset as rules
-from emrr.rules import schedule
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from emrr import cli
+from emrr.conformance import catalogue, mutations
+from emrr.conformance.catalogue import CATALOGUE
+from emrr.conformance.checker import check
+from emrr.conformance.mutations import Delivery
+from emrr.rules import ruleset as rules
+from emrr.rules import schedule
+from tests import cases, golden
 
 ROOT = Path(__file__).resolve().parent.parent
-GOLDEN = ROOT / "tests" / "golden" / "expected"
+GOLDEN = golden.EXPECTED
 RULES = rules.load(None)
 
-A = "PSUP01/ECOSMIG-001_PSUP01_1_20230704060000.csv"
-A2 = "PSUP01/ECOSMIG-001_PSUP01_2_20230706060000.csv"
-B = "PSUP02/ECOSMIG-003_PSUP02_1_20230802080000.csv"
-C = "PSUP01/ECOSMIG-005_PSUP01_1_20230710060000.csv"
-C2 = "PSUP02/ECOSMIG-005_PSUP02_2_20230724060000.csv"
-D = "PSUP02/ECOSMIG-002_PSUP02_1_20230703120000.csv"
-D2 = "PSUP02/ECOSMIG-002_PSUP02_2_20230711120000.csv"
-E2 = "PSUP01/ECOSMIG-004_PSUP01_2_20230717060000.csv"
-E3 = "PSUP01/ECOSMIG-004_PSUP01_3_20230724060000.csv"
-E4 = "PSUP01/ECOSMIG-004_PSUP01_4_20230731060000.csv"
-F6 = "PSUP02/ECOSMIG-006_PSUP02_1_20230801060000.csv"
-F601 = "PSUP01/ECOSMIG-006_PSUP01_1_20230801060000.csv"
-S1 = "PSUP02/ECOSMIG-001_PSUP02_2_20230715060000.csv"
+CASES = cases.load("checker")  # tests/cases/checker.json: the hand-broken files, as data
+
+A = golden.file("ECOSMIG-001", "PSUP01", 1)
+A2 = golden.file("ECOSMIG-001", "PSUP01", 2)
+S2 = golden.file("ECOSMIG-001", "PSUP02", 2)
 SEQ = "Report Sequence Number"
-SUCC = "Quantity of Migrations Successfully Completed"
-FAIL = "Quantity of Failed Migration Attempts"
+A_DETAIL = "10,00-00-00-00-00-00-00-05,1312345678907,ESME,1057,54342152,00123402,20230703T011000"
 
 # The golden files are the engine's answer to a hand-built log with two late notifications
 # (conformance/logs/reference.yaml): a late record is allowed, and reported as a warning.
 ALL = set(CATALOGUE)  # every check, the opt-in late-record included
-BASELINE = {(S1, 2, "Migration Completion DateTime", "late-record"), (D2, 2, "Migration Failed DateTime", "late-record")}
-
-HEADER_002 = ("00,ECOSMIG-002,PSUP02,3,Detail Report: ECoS Migrations Completed Unsuccessfully,20230713T000000,"
-              "20230712T170000,20230712T225959,DCC Controlled")
-HEADER_001 = ("00,ECOSMIG-001,PSUP01,3,Detail Report: ECoS Migrations Completed Successfully,20230707T060000,"
-              "20230706T000000,20230706T235959,DCC Controlled")
-A_DETAIL = "10,00-00-00-00-00-00-00-05,1312345678907,ESME,1057,54342152,00123402,20230703T011000"
-
-
-# --------------------------------------------------------------------------- editing a copy of the golden tree
-
-
-def _lines(root: Path, rel: str) -> list[bytes]:
-    return (root / rel).read_bytes().split(b"\r\n")
-
-
-def _put(root: Path, rel: str, lines: list[bytes]) -> None:
-    (root / rel).write_bytes(b"\r\n".join(lines))
-
-
-def apply(root: Path, edit: tuple) -> None:
-    """One edit, as data: (kind, file, ...)."""
-    kind, rel, *args = edit
-    path = root / rel
-    if kind == "field":  # ("field", file, line, index, value)
-        line, index, value = args
-        lines = _lines(root, rel)
-        parts = lines[line - 1].split(b",")
-        parts[index] = value if isinstance(value, bytes) else value.encode()
-        lines[line - 1] = b",".join(parts)
-        _put(root, rel, lines)
-    elif kind == "line":  # ("line", file, line, text or None to delete)
-        line, text = args
-        lines = _lines(root, rel)
-        if text is None:
-            del lines[line - 1]
-        else:
-            lines[line - 1] = text.encode()
-        _put(root, rel, lines)
-    elif kind == "insert":  # ("insert", file, before line, text)
-        line, text = args
-        lines = _lines(root, rel)
-        lines.insert(line - 1, text.encode())
-        _put(root, rel, lines)
-    elif kind == "write":  # ("write", file, bytes or str)
-        (data,) = args
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data if isinstance(data, bytes) else data.encode())
-    elif kind == "replace":  # ("replace", file, old bytes, new bytes)
-        old, new = args
-        path.write_bytes(path.read_bytes().replace(old, new))
-    elif kind == "prefix":
-        (data,) = args
-        path.write_bytes(data + path.read_bytes())
-    elif kind == "rename":  # ("rename", file, new file)
-        (new,) = args
-        (root / new).parent.mkdir(parents=True, exist_ok=True)
-        path.rename(root / new)
-    elif kind == "delete":
-        path.unlink()
-    elif kind == "symlink":
-        path.symlink_to(root / "nowhere" / "at-all.csv")
-    else:
-        raise ValueError(kind)
+BASELINE = {cases.key(f) for f in CASES["baseline"]}
 
 
 def golden_copy(tmp: Path) -> Path:
@@ -120,120 +51,25 @@ def golden_copy(tmp: Path) -> Path:
 
 def found(root: Path) -> list[tuple]:
     verdict = check(root, RULES, select=ALL)
-    return sorted((k for k in verdict.tuples() if k not in BASELINE), key=_order)
-
-
-def _order(key: tuple) -> tuple:
-    file, line, field, check_id = key
-    return (file, -1 if line is None else line, field or "", check_id)
+    return sorted((k for k in verdict.tuples() if k not in BASELINE), key=cases.order)
 
 
 # --------------------------------------------------------------------------- the broken files
 
-CASES = [
-    # (id, edits, expected (file, line, field, check) beyond the golden baseline)
-    ("datetime-format", [("field", A, 2, 7, "2023-07-03T0110")],
-     [(A, 2, "Migration Completion DateTime", "field-type")]),
-    ("integer-type", [("field", D, 2, 8, "1x")], [(D, 2, "Error Sub Code", "field-type")]),
-    ("field-too-long", [("field", A, 2, 2, "13123456789071")], [(A, 2, "MPxN", "field-length")]),
-    ("huge-field", [("field", A, 2, 5, "x" * 3_000_000)], [(A, 2, "Device Model", "field-length")]),
-    ("missing-mandatory", [("field", A, 2, 5, "")], [(A, 2, "Device Model", "field-mandatory")]),
-    ("bad-enum", [("field", B, 3, 7, "Succes")], [(B, 3, "ECoS Status", "field-enum")]),
-    ("conditions", [("field", B, 2, 8, ""), ("field", B, 3, 8, "EC101")],
-     [(B, 2, "Error Code", "field-condition"), (B, 3, "Error Code", "field-condition")]),
-    ("wrong-title", [("field", A, 1, 4, "Detail Report: ECoS Migrations")], [(A, 1, "Report Title", "field-constant")]),
-    ("wrong-classification", [("field", A, 3, 2, "DCC controlled")], [(A, 3, "DCC Classification", "field-constant")]),
-    ("unknown-report-in-header", [("field", A, 1, 1, "ECOSMIG-009")],
-     [(A, 1, "Report Identifier", "field-enum"), (A, 1, "Report Identifier", "header-file-name")]),
-    ("trailer-count-wrong", [("field", A, 3, 1, "2")], [(A, 3, "Rows Count", "trailer-rows-count")]),
-    ("lf-line-ends", [("replace", A, b"\r\n", b"\n")], [(A, 1, None, "line-ending")]),
-    ("bom", [("prefix", A, b"\xef\xbb\xbf")], [(A, 1, None, "bom")]),
-    ("not-utf8", [("field", A, 2, 4, b"10\xff7")], [(A, 2, None, "encoding")]),
-    ("header-recipient-not-file-name", [("field", A, 1, 2, "PSUP02")],
-     [(A, 1, "Report Recipient", "header-file-name")]),
-    ("sequence-padded-in-name", [("rename", A, "PSUP01/ECOSMIG-001_PSUP01_01_20230704060000.csv")],
-     [("PSUP01/ECOSMIG-001_PSUP01_01_20230704060000.csv", None, None, "file-name")]),
-    ("wrong-folder", [("rename", A, "PSUP02/ECOSMIG-001_PSUP01_1_20230704060000.csv")],
-     [("PSUP02/ECOSMIG-001_PSUP01_1_20230704060000.csv", None, None, "file-name")]),
-    ("not-a-report", [("write", "notes.csv", "hello\r\n")],
-     [("notes.csv", None, None, "file-name"), ("notes.csv", 1, None, "record-order"),
-      ("notes.csv", 1, None, "record-order"), ("notes.csv", 1, "Record type", "record-type")]),
-    ("dangling-symlink", [("symlink", "PSUP01/broken.csv")],
-     [("PSUP01/broken.csv", None, None, "file-name"), ("PSUP01/broken.csv", None, None, "file-unreadable")]),
-    ("sequence-gap", [("rename", A2, "PSUP01/ECOSMIG-001_PSUP01_3_20230706060000.csv"),
-                      ("field", "PSUP01/ECOSMIG-001_PSUP01_3_20230706060000.csv", 1, 3, "3")],
-     [("PSUP01/ECOSMIG-001_PSUP01_3_20230706060000.csv", 1, SEQ, "sequence-gap")]),
-    # a blank line after the trailer: one finding, not a cascade of record-order findings
-    ("trailing-blank-lines", [("write", A, (GOLDEN / A).read_bytes() + b"\r\n\r\n")],
-     [(A, 4, None, "record-type"), (A, 5, None, "record-type")]),
-    # the delivery begins part-way through the history (as App. B's example, number 10): a warning
-    ("sequence-start", [("delete", "PSUP01/ECOSMIG-004_PSUP01_1_20230710060000.csv")],
-     [("PSUP01/ECOSMIG-004_PSUP01_2_20230717060000.csv", 1, SEQ, "sequence-start")]),
-    ("report-without-extension", [("rename", A2, "PSUP01/ECOSMIG-001_PSUP01_2_20230706060000")],
-     [("PSUP01/ECOSMIG-001_PSUP01_2_20230706060000", None, None, "file-name")]),
-    ("report-extension-upper-case", [("rename", A2, "PSUP01/ECOSMIG-001_PSUP01_2_20230706060000.CSV")],
-     [("PSUP01/ECOSMIG-001_PSUP01_2_20230706060000.CSV", None, None, "file-name")]),
-    ("sequence-repeat", [("rename", E3, "PSUP01/ECOSMIG-004_PSUP01_2_20230724060000.csv"),
-                         ("field", "PSUP01/ECOSMIG-004_PSUP01_2_20230724060000.csv", 1, 3, "2")],
-     [("PSUP01/ECOSMIG-004_PSUP01_2_20230724060000.csv", 1, SEQ, "sequence-repeat"), (E4, 1, SEQ, "sequence-gap")]),
-    ("sequence-order", [("rename", E2, "PSUP01/ECOSMIG-004_PSUP01_3_20230717060000.csv"),
-                        ("field", "PSUP01/ECOSMIG-004_PSUP01_3_20230717060000.csv", 1, 3, "3"),
-                        ("rename", E3, "PSUP01/ECOSMIG-004_PSUP01_2_20230724060000.csv"),
-                        ("field", "PSUP01/ECOSMIG-004_PSUP01_2_20230724060000.csv", 1, 3, "2")],
-     [("PSUP01/ECOSMIG-004_PSUP01_2_20230724060000.csv", 1, SEQ, "sequence-order")]),
-    ("empty-report", [("line", E4, 2, None), ("field", E4, 2, 1, "0")], [(E4, None, None, "empty-report")]),
-    ("zero-bytes", [("write", "PSUP01/ECOSMIG-006_PSUP01_2_20230901060000.csv", b"")],
-     [("PSUP01/ECOSMIG-006_PSUP01_2_20230901060000.csv", None, None, "empty-report")]),
-    ("binary-garbage", [("write", "PSUP01/ECOSMIG-001_PSUP01_3_20230707060000.csv",
-                         b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)))],
-     [("PSUP01/ECOSMIG-001_PSUP01_3_20230707060000.csv", 3, None, "encoding")]),
-    ("duplicate-success", [("write", "PSUP01/ECOSMIG-001_PSUP01_3_20230707060000.csv",
-                            f"{HEADER_001}\r\n{A_DETAIL}\r\n99,1,DCC Controlled\r\n")],
-     [("PSUP01/ECOSMIG-001_PSUP01_3_20230707060000.csv", 2, None, "duplicate-record"),
-      ("PSUP01/ECOSMIG-001_PSUP01_3_20230707060000.csv", 2, "Migration Completion DateTime", "late-record")]),
-    ("duplicate-day-in-summary", [("insert", C, 3, "10,20230703,1,0"), ("field", C, 6, 1, "4")],
-     [(C, 3, None, "duplicate-record")]),
-    ("duplicate-model-in-snapshot", [("insert", E4, 3, "10,GSME,10A5,21010101,01000007,20230705T000000,1"),
-                                     ("field", E4, 4, 1, "2")],
-     [(E4, 3, None, "duplicate-record")]),
-    ("failure-after-success", [("write", "PSUP02/ECOSMIG-002_PSUP02_3_20230713000000.csv",
-                                (f"{HEADER_002}\r\n10,00-00-00-00-00-00-00-06,3938424403,GSME,1057,64341152,"
-                                 "00223402,EC101,3,20230712T180000,3\r\n99,1,DCC Controlled\r\n"))],
-     [(C2, 3, FAIL, "summary-reconciliation"),
-      ("PSUP02/ECOSMIG-002_PSUP02_3_20230713000000.csv", 2, None, "failure-after-success")]),
-    ("attempts-not-increasing", [("field", D, 2, 10, "3")], [(D2, 2, "Number of Attempts", "attempt-order")]),
-    ("attempts-zero", [("field", D2, 2, 10, "0")],
-     [(D2, 2, "Number of Attempts", "field-range"), (D2, 2, "Number of Attempts", "attempt-order")]),
-    ("csv-syntax-in-header", [("field", A, 1, 4, '"Detail Report: ECoS Migrations Completed Successfully"x')],
-     [(A, 1, None, "csv-syntax")]),  # the unreadable header is not also "missing"
-    ("unterminated-quote", [("field", A, 3, 2, '"DCC Controlled')],
-     [(A, 3, None, "csv-syntax")]),  # nor the unreadable trailer
-    # a quote left open in a detail record: that line is the finding, the records after it are read
-    ("unterminated-quote-in-a-detail", [("field", F601, 2, 2, '"1234567810')],
-     [(F601, 2, None, "csv-syntax")]),  # and the Rows Count is not compared: the count is unknown
-    # RFC 4180 read strictly where Python's csv module is lenient (§2.5), and no cascade after it
-    ("bare-quote-in-unquoted-field", [("line", A, 2, A_DETAIL.replace("ESME", 'ES"ME'))], [(A, 2, None, "csv-syntax")]),
-    ("space-after-closing-quote", [("line", A, 2, A_DETAIL.replace("ESME", '"ESME" '))], [(A, 2, None, "csv-syntax")]),
-    # a line break inside a quoted field is data, not a record's end; a record's own end is checked
-    ("line-feed-inside-quoted-field", [("line", A, 2, A_DETAIL.replace(",1057,", ',"10\n57",'))], []),
-    ("carriage-return-inside-quoted-field", [("line", A, 2, A_DETAIL.replace(",1057,", ',"10\r57",'))], []),
-    ("record-ending-lf-in-quoted-file", [("line", A, 2, A_DETAIL.replace(",1057,", ',"1057",')),
-                                         ("replace", A, b"T011000\r\n", b"T011000\n")],
-     [(A, 2, None, "line-ending")]),
-    ("quoted-fields-are-fine", [("line", A, 2, ",".join(f'"{v}"' for v in A_DETAIL.split(",")))], []),
-    ("ragged-row", [("line", A, 2, A_DETAIL.rsplit(",", 1)[0])], [(A, 2, None, "field-count")]),
-    ("unknown-record-type", [("insert", A, 3, "20,foo")], [(A, 3, "Record type", "record-type")]),
-    ("blank-line", [("insert", A, 3, "")], [(A, 3, None, "record-type")]),
-    ("no-trailer", [("line", A, 3, None)], [(A, 2, None, "record-order")]),
-    ("off-schedule", [("rename", A, "PSUP01/ECOSMIG-001_PSUP01_1_20230704070000.csv"),
-                      ("field", "PSUP01/ECOSMIG-001_PSUP01_1_20230704070000.csv", 1, 5, "20230704T070000")],
-     [("PSUP01/ECOSMIG-001_PSUP01_1_20230704070000.csv", 1, "Report Creation DateTime", "run-time-schedule")]),
-    ("wrong-window", [("field", A, 1, 6, "20230702T000000")], [(A, 1, "Report Applicable Start DateTime", "window")]),
-    ("after-window", [("field", F6, 2, 3, "20230801T000000")], [(F6, 2, "Device Status DateTime", "detail-time-window")]),
-    ("summary-does-not-reconcile", [("field", C, 2, 2, "2")], [(C, 2, SUCC, "summary-reconciliation")]),
-    ("summary-detail-files-missing", [("field", C, 4, 2, "2"), ("delete", S1)],
-     [(C, 4, SUCC, "summary-reconciliation-incomplete"), (C2, 3, SUCC, "summary-reconciliation-incomplete")]),
-]
+
+def test_case_file_is_valid_and_names_every_edit_of_delivery():
+    """protects the case files' format (tests/cases/cases.schema.json): the schema is a valid
+    schema, its edits are exactly mutations.EDITS, and it rejects a case it should not accept."""
+    validator = cases.validator()
+    jsonschema.Draft202012Validator.check_schema(cases.schema())
+    named = {e["properties"]["op"]["const"] for e in cases.schema()["$defs"]["edit"]["oneOf"][1:]}
+    assert named == set(mutations.EDITS)
+    case = CASES["cases"][0]
+    for broken in ({**case, "edits": [{"op": "explode", "file": A}]}, {**case, "findings": [{"file": A}]},
+                   {**case, "edits": [{"operator": "bom", "file": A}]}, {k: v for k, v in case.items() if k != "id"}):
+        assert not validator.is_valid({**CASES, "cases": [broken]}), broken
+    assert all(step["operator"] in mutations.OPERATORS for c in CASES["cases"] for step in c["edits"]
+               if "operator" in step)
 
 
 def test_golden_files_give_no_finding_and_when_selected_only_their_two_late_records():
@@ -245,17 +81,15 @@ def test_golden_files_give_no_finding_and_when_selected_only_their_two_late_reco
     assert set(check(GOLDEN, RULES, select=ALL).tuples()) == BASELINE
 
 
-@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
+@pytest.mark.parametrize("case", CASES["cases"], ids=[c["id"] for c in CASES["cases"]])
 def test_broken_file_gives_exactly_its_findings(tmp_path, case):
-    _, edits, expected = case
-    root = golden_copy(tmp_path)
-    for edit in edits:
-        apply(root, edit)
-    assert found(root) == sorted(expected, key=_order)
+    """Each case of tests/cases/checker.json: exactly its findings (file, line, field, check)."""
+    cases.prepare(CASES, case, tmp_path / "reports", RULES)
+    assert found(tmp_path / "reports") == [cases.key(f) for f in case["findings"]]
 
 
 def test_every_check_of_the_catalogue_has_a_broken_file():
-    covered = {key[3] for case in CASES for key in case[2]} | {k[3] for k in BASELINE}
+    covered = {f["check"] for case in CASES["cases"] for f in case["findings"]} | {k[3] for k in BASELINE}
     # the ground-truth checks need an event log: tests/test_conformance_groundtruth.py
     assert covered == {c for c, spec in CATALOGUE.items() if spec.family != "ground-truth"}
 
@@ -287,8 +121,8 @@ def test_outage_output_with_catch_up_windows_gives_no_error(tmp_path):
     for entry in manifest["files"]:
         report = RULES.reports[entry["report_id"]]
         created = int(dt.datetime.fromisoformat(entry["created"]).timestamp())
-        if schedule.window(report.window, created)[0] != int(dt.datetime.fromisoformat(entry["window_start"]).timestamp()):
-            made_up += 1
+        start = int(dt.datetime.fromisoformat(entry["window_start"]).timestamp())
+        made_up += schedule.window(report.window, created)[0] != start
     assert made_up > 0  # the scenario does exercise catch-up windows
     verdict = check(out / "reports", RULES)
     assert verdict.errors == 0, verdict[:5]
@@ -407,7 +241,7 @@ def test_cli_exit_status_json_and_junit(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "late-record" in out and "PASS" in out
     root = golden_copy(tmp_path)
-    apply(root, ("field", A, 2, 2, "13123456789071"))
+    Delivery(root, RULES).set_field(A, 2, 2, "13123456789071")
     j, x = tmp_path / "v.json", tmp_path / "v.xml"
     assert cli.main(["check", str(root), "--json", str(j), "--junit", str(x)]) == 1
     data = json.loads(j.read_text())
@@ -453,9 +287,10 @@ def test_names_that_are_not_utf8_or_printable_are_escaped(tmp_path, capsys):
 
 
 def test_max_examples_keeps_the_total(tmp_path):
-    root = golden_copy(tmp_path)
-    for rel in (A, A2, S1):
-        apply(root, ("replace", rel, b"\r\n", b"\n"))
+    d = Delivery(golden_copy(tmp_path), RULES)
+    for rel in (A, A2, S2):
+        d.replace(rel, "\r\n", "\n")
+    root = d.root
     verdict = check(root, RULES, max_examples=1)
     assert verdict.totals["line-ending"] == 3 and sum(f.check == "line-ending" for f in verdict) == 1
 
@@ -531,11 +366,12 @@ def test_report_title_as_spelled_in_the_section_heading_is_accepted(tmp_path, re
     """protects field-constant on the Report Title: App. A spells ECOSMIG-004's and -006's names
     two ways (table of reports, section heading); the ruleset's title_also lists the other, and
     the checker accepts either, but nothing else."""
-    root = golden_copy(tmp_path)
-    rel = next(p for p in sorted(root.rglob(f"{report_id}_*.csv"))).relative_to(root).as_posix()
-    apply(root, ("field", rel, 1, 4, title))
+    d = Delivery(golden_copy(tmp_path), RULES)
+    root = d.root
+    rel = d.of(report_id)[0].rel
+    d.set_field(rel, 1, 4, title)
     assert found(root) == []
-    apply(root, ("field", rel, 1, 4, title.upper()))
+    d.set_field(rel, 1, 4, title.upper())
     assert found(root) == [(rel, 1, "Report Title", "field-constant")]
 
 
