@@ -58,7 +58,7 @@ def out_option(text: str) -> str:
         raise argparse.ArgumentTypeError(
             f"expected a path ending in a directory name (not '.', '..' or '/'), got {text!r}")
     if Path(text).exists() and not Path(text).is_dir():
-        raise argparse.ArgumentTypeError(f"expected a directory, got the file {text!r}")
+        raise argparse.ArgumentTypeError(f"{text!r} is not a directory; expected a directory to write")
     return text
 
 

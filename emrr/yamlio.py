@@ -77,7 +77,7 @@ def read_text(path: str | Path, what: str) -> str:
             raise IsADirectoryError
         if not stat.S_ISREG(info.st_mode):
             raise UserError(f"not a regular file (a device, FIFO or socket); expected {what}", file=where)
-        with open(path, "rb") as handle:
+        with Path(path).open("rb") as handle:
             data = handle.read(MAX_BYTES + 1)
         if len(data) > MAX_BYTES:
             raise UserError(f"larger than {MAX_BYTES >> 20} MB; expected {what}", file=where)

@@ -322,14 +322,14 @@ def test_bad_input_real_process(case: Case, tmp_path: Path, demo_text: str):
 def test_unreadable_file_even_as_root(tmp_path: Path, demo_text: str, monkeypatch, capsys):
     """The unreadable-file branch, exercised even as root: a PermissionError on read is one line, exit 2."""
     path = write(tmp_path, demo_text)
-    real_read_text = Path.read_text
+    real_open = Path.open
 
-    def read_text(self, *args, **kwargs):
-        if self == path:
+    def open_(self, *args, **kwargs):
+        if self == Path(path):
             raise PermissionError(13, "Permission denied", str(self))
-        return real_read_text(self, *args, **kwargs)
+        return real_open(self, *args, **kwargs)
 
-    monkeypatch.setattr(Path, "read_text", read_text)
+    monkeypatch.setattr(Path, "open", open_)
     out = tmp_path / "out"
     status, stdout, stderr = run_main(["simulate", path, "--out", out, "--no-progress"], capsys)
     check_error(Case("unreadable", FILE, None, "cannot read: Permission denied"), path, out, status, stdout, stderr)
@@ -403,7 +403,8 @@ def test_out_without_a_directory_name(out: str, tmp_path: Path, demo_text: str, 
     here.mkdir()
     monkeypatch.chdir(here)
     status, stdout, stderr = run_main(["simulate", path, "--out", out, "--no-progress"], capsys)
-    assert status == 2 and stderr.count("\n") == 1 and stderr.startswith("emrr: error: --out: "), stderr
+    assert status == 2 and stderr.count("\n") == 1 and stderr.startswith("emrr: error: "), stderr
+    assert "argument --out: " in stderr
     assert list(here.iterdir()) == [] and sorted(p.name for p in tmp_path.iterdir()) == ["empty", "small.yaml"]
 
 
