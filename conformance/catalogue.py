@@ -1,7 +1,11 @@
 """The closed catalogue of conformance checks: every problem the checker can report, as data.
 
 A check has a stable id (never reused, never renamed), a severity, the clause it enforces, a
-plain sentence saying what it looks at, and a message template filled in for each finding.
+plain sentence saying what it looks at, and its messages: templates with named slots (``template``,
+and named ``forms`` where a check finds problems of different shapes), filled in for each finding
+with the values an emitter passes (``Collector.add``); no emitter writes a sentence of its own. A
+slot named ``note`` holds a detail that really varies (a library's own error text, the reason a
+run did not happen).
 ``docs/checks.md`` is generated from this module (``python -m emrr.conformance.catalogue``) and a test
 keeps it up to date.
 """
@@ -27,12 +31,19 @@ class Check:
     description: str
     template: str
     default: bool = True  # False: runs only when selected (--select), e.g. an informative warning
+    forms: tuple[tuple[str, str], ...] = ()  # (name, template): the other shapes of its message
 
-    def message(self, **values: object) -> str:
-        return self.template.format(**values)
+    def message(self, form: str | None = None, /, **values: object) -> str:
+        """The finding's sentence: ``template`` (or the form named ``form``) filled with ``values``
+        (a slot without a value is a bug: KeyError)."""
+        return (self.template if form is None else dict(self.forms)[form]).format(**values)
+
+    def templates(self) -> list[tuple[str | None, str]]:
+        """Every template of the check: (None, the main one), then (name, template) of each form."""
+        return [(None, self.template), *self.forms]
 
 
-_CHECKS = (
+CHECKS = (
     # ------------------------------------------------------------------ file
     Check("file-unreadable", "file", ERROR, "EMRR §3.1.1",
           "File unreadable",
@@ -44,12 +55,23 @@ _CHECKS = (
           "{created}.csv` in the revised EMRR): a known report, a sequence number written with the "
           "ruleset's padding, a real creation date-time; a file kept in a recipient's folder is in "
           "its recipient's folder.",
-          "{problem}"),
+          "the name does not follow the pattern {pattern!r}; expected a name like {example!r}",
+          forms=(("extension", "the name ends with {ending!r}; expected {suffix!r}, as in {example!r}"),
+                 ("no-extension", "the name has no extension; expected {suffix!r}, as in {example!r}"),
+                 ("report", "unknown report {report!r} in the name; expected one of {allowed}"),
+                 ("sequence", "sequence number {sequence} in the name is not a whole number"),
+                 ("padding", "sequence number {sequence!r} in the name; expected {expected!r} ({padding})"),
+                 ("created", "creation date-time {created!r} in the name is not a real date-time {format!r} "
+                             "from {first} to {last}"),
+                 ("folder", "the file is in folder {folder!r}; expected the recipient's folder {expected!r}"))),
     Check("encoding", "file", ERROR, "EMRR §3.2.2; DESIGN.md \"Records\" (UTF-8)",
           "Encoding",
           "The file is text in the ruleset's encoding (UTF-8): no byte sequence that is not UTF-8 "
           "and no NUL byte (a binary file is reported once and not read further).",
-          "{problem}"),
+          "not {encoding}: byte {byte:#04x} at offset {offset} ({reason}); {lines} line(s) affected; read with "
+          "replacement characters",
+          forms=(("binary", "a binary file: NUL byte at offset {offset}; expected {encoding} text. Not read "
+                            "further"),)),
     Check("bom", "file", ERROR, "DESIGN.md \"Records\" (UTF-8 without BOM)",
           "Byte order mark",
           "The file does not start with a UTF-8 byte order mark.",
@@ -59,30 +81,45 @@ _CHECKS = (
           "Every line, the last included, ends with the ruleset's line terminator (CRLF): no "
           "line ending in LF or CR alone, no last line without a terminator. Reported once per "
           "file with the number of lines affected and the first of them.",
-          "{problem}"),
+          "{count} line(s) end with {ending}; expected {terminator!r} (first at this line)",
+          forms=(("unterminated", "the last line has no line terminator; expected {terminator!r}"),
+                 ("records", "{count} record(s) end with {ending}; expected {terminator!r} (first at this line; a "
+                             "line break inside a quoted field is data)"))),
     Check("csv-syntax", "file", ERROR, "EMRR §3.2.2; RFC 4180",
           "CSV syntax",
           "The file parses as RFC 4180 CSV with the ruleset's delimiter and quote character "
           "(quoting is accepted wherever RFC 4180 allows it): no stray character after a closing "
           "quote, no quoted field left open at the end of the file.",
-          "not valid CSV: {problem}"),
+          "not valid CSV: {note}",
+          forms=(("after-quote", "not valid CSV: {after!r} after a closing quote; expected {delimiter!r} or the end "
+                                 "of the record"),
+                 ("bare-quote", "not valid CSV: a quote inside a field that is not enclosed in quotes (RFC 4180 "
+                                "§2.5)"),
+                 ("unclosed", "not valid CSV: a quote that is never closed"))),
     Check("empty-report", "file", ERROR, "EMRR App. A Notes (\"Reports are not produced ... where "
           "... the report will be empty\")",
           "Empty report",
           "A report is not produced when it would be empty: a file has at least one detail "
           "record (when the ruleset does not produce empty reports). A file of 0 bytes is "
           "reported here and not read further.",
-          "{problem}"),
+          "the report holds no detail record; an empty report is not produced",
+          forms=(("zero-bytes", "the file is empty (0 bytes); an empty report is not produced"),)),
     # ------------------------------------------------------------------ record
     Check("record-order", "record", ERROR, "EMRR §3.2.4, §3.2.6; App. A Header and Trailer records",
           "Record order",
           "One header record first, one trailer record last, the detail records between them.",
-          "{problem}"),
+          "the first record is not the header ({header}); expected the header first",
+          forms=(("no-header", "no header record; expected one first"),
+                 ("last", "the last record is not the trailer ({trailer}); expected the trailer last"),
+                 ("header-inside", "a header record that is not the first record of the file"),
+                 ("trailer-inside", "a trailer record that is not the last record of the file"))),
     Check("record-type", "record", ERROR, "EMRR App. A (Record type 00, 10, 99)",
           "Record type",
           "Every line is a record whose first field is a record type of the ruleset (header "
           "`00`, detail `10`, trailer `99`); a blank line is not a record.",
-          "{problem}"),
+          "{value} is not a record type; expected {allowed}",
+          forms=(("blank", "a blank line; expected a record ({allowed})"),
+                 ("blank-after", "a blank line after the last record; expected none ({allowed})"))),
     Check("field-count", "record", ERROR, "EMRR App. A record layouts",
           "Field count",
           "A record has exactly as many fields as its layout (header, the report's detail, "
@@ -109,7 +146,9 @@ _CHECKS = (
           "The header's Report Applicable Start and End DateTime are the window of the run that "
           "created the file; a report that the ruleset makes up after an outage (`catch_up`: "
           "ECOSMIG-003, -004, -005) may carry the window of an earlier scheduled run instead.",
-          "{problem}"),
+          "{found}; expected {expected}: the window of {report} created {created} is {start} - {end}",
+          forms=(("catch-up", "{found}; expected {expected}: the window of {report} created {created} is {start} - "
+                              "{end}, or an earlier scheduled run's when made up after an outage"),)),
     Check("detail-time-window", "record", ERROR, "EMRR §3.1.3-3.1.6; App. A Reporting End Period",
           "Record date-time inside the window",
           "No record's date or date-time is after the end of its file's window (it could not be "
@@ -129,7 +168,7 @@ _CHECKS = (
           "Field type",
           "A non-empty value has its field's type: Integer (digits), DateTime (`YYYYMMDDThhmmss`, "
           "a real UTC date-time), Date (`YYYYMMDD`, a real date).",
-          "{value!r} is not {expected}"),
+          "{value} is not {expected}"),
     Check("field-length", "field", ERROR, "EMRR App. A Max Length",
           "Field length",
           "A value is no longer (in characters) than its field's Max Length.",
@@ -142,37 +181,42 @@ _CHECKS = (
           "Allowed values",
           "A field with a list of allowed values (ECoS Status: Success, Failure, Installed) holds "
           "one of them; the header's Report Identifier is a report of the ruleset.",
-          "{value!r} is not one of {allowed}"),
+          "{value} is not one of {allowed}"),
     Check("field-range", "field", ERROR, "DESIGN.md \"Number of Attempts\" (the failed attempt itself "
           "included)",
           "Least value",
           "An Integer field with a least value in the ruleset (`minimum`) is not below it: an ECOSMIG-002 "
           "record is a failed attempt, so its Number of Attempts is at least 1.",
-          "{problem}"),
+          "{value} is below the least value, {minimum}"),
     Check("field-condition", "field", ERROR, "EMRR App. A ECOSMIG-003 (Error Code, Error Sub Code)",
           "Conditional field",
           "A conditional field is present when its condition holds (`mandatory_when`: Error Code "
           "when ECoS Status is Failure) and empty otherwise (`empty_unless`).",
-          "{problem}"),
+          "empty, but mandatory when {other} is {when!r}",
+          forms=(("empty-unless", "{value}, but must be empty unless {other} is {when!r} (it is {other_value})"),)),
     Check("field-constant", "field", ERROR, "EMRR App. A (Record type, DCC Classification, Report "
           "Title); §3.2.6",
           "Constant field",
           "A field whose value the ruleset fixes holds it exactly: the record types, `DCC "
           "Controlled`, the report's title.",
-          "{value!r}; expected {expected!r}"),
+          "{value}; expected {expected!r}",
+          forms=(("title", "{value}; expected {expected!r} (the title of {report})"),)),
     # ------------------------------------------------------------------ cross-file
     Check("sequence-gap", "cross-file", ERROR, "EMRR App. B; DESIGN.md \"Sequence numbers\"",
           "Sequence gap",
           "Per report and recipient, in creation order, the sequence numbers run first, first+1, "
           "... with none skipped (an unproduced empty report takes no number).",
-          "{problem}"),
+          "sequence number {sequence} of {report} for {recipient} follows {previous}: number(s) {missing} missing",
+          forms=(("below-first", "sequence number {sequence} of {report} for {recipient} is below the first number, "
+                                 "{first}"),)),
     Check("sequence-start", "cross-file", WARNING, "EMRR App. B; DESIGN.md \"Sequence numbers\"",
           "Sequence starts part-way",
           "The earliest file of a report and recipient in the delivery is numbered above the first number "
           "(1): the files before it are not in the delivery. A delivery may rightly begin part-way through "
           "a report's history (App. B's own example file is number 10), so this is a warning; a number "
           "missing between two files of the delivery is a sequence-gap error.",
-          "{problem}"),
+          "the earliest file of {report} for {recipient} is number {sequence}: number(s) {missing} are not in the "
+          "delivery"),
     Check("sequence-repeat", "cross-file", ERROR, "EMRR App. B; DESIGN.md \"Sequence numbers\"",
           "Sequence repeated",
           "No two files of the same report and recipient carry the same sequence number.",
@@ -210,7 +254,13 @@ _CHECKS = (
           "ECOSMIG-002 (failures) records of the same recipient for that day in files created "
           "by the ECOSMIG-005 run, and the number in files created by the first detail run at or "
           "after it (which must carry everything the summary knew of). See docs/checks.md.",
-          "{problem}"),
+          "{field} for {date} is {count}, but {lower} {report} record(s) of {recipient} for that day are in files "
+          "created by this report's run ({created})",
+          forms=(("no-line", "there is no record for {date} (a count of 0), but {lower} {report} record(s) of "
+                             "{recipient} for that day are in files created by this report's run ({created})"),
+                 ("above", "{field} for {date} is {count}, but the {report} files of {recipient} created up to "
+                           "{next_run} (the first {report} run at or after this report's) hold only {upper} record(s) "
+                           "for that day"))),
     Check("summary-reconciliation-incomplete", "cross-file", WARNING, "EMRR App. A ECOSMIG-005; "
           "spec/004 §4.4",
           "Summary exceeds the detail reports at hand",
@@ -218,7 +268,9 @@ _CHECKS = (
           "for that day in all the files checked, and no detail file created at or after the "
           "summary is among them: the detail files that would carry the rest may not have been "
           "collected (the directory ends, or detail runs were lost to an outage).",
-          "{problem}"),
+          "{field} for {date} is {count}, but the {report} files checked hold only {total} record(s) of {recipient} "
+          "for that day, and none of them was created at or after this report ({created}): the rest may not have "
+          "been collected"),
     # ------------------------------------------------------------------ ground truth (--events)
     Check("gt-missing-file", "ground-truth", ERROR, "EMRR §3.1.2-3.1.5 (report runs); App. A Frequency; "
           "App. B",
@@ -226,21 +278,29 @@ _CHECKS = (
           "Every file that the reference engine writes from the event log (the same report, recipient "
           "and run: creation date-time and window) is in the directory. Its records that are in no "
           "other file are counted in this finding, not one by one.",
-          "{problem}"),
+          "the event log gives this file ({report} for {recipient}, run created {created}, window {start} - {end}, "
+          "sequence number {sequence}, {records} record(s)); no such file is in the directory; {elsewhere} of its "
+          "records are in other files (see gt-wrong-run, gt-wrong-recipient)",
+          forms=(("none-elsewhere", "the event log gives this file ({report} for {recipient}, run created {created}, "
+                                    "window {start} - {end}, sequence number {sequence}, {records} record(s)); no "
+                                    "such file is in the directory; none of its records is in another file"),)),
     Check("gt-unexpected-file", "ground-truth", ERROR, "EMRR App. A Notes (no empty report); "
           "§3.1.2-3.1.5",
           "File the event log does not give",
           "Every file of a known report, recipient and creation date-time is one the reference engine "
           "writes from the event log: that report has records for that recipient at that run. Its "
           "records are matched one by one all the same.",
-          "{problem}"),
+          "the event log gives no {report} file for {recipient} at the run created {created}: {note}",
+          forms=(("window", "the event log gives no {report} file for {recipient} at the run created {created} for "
+                            "the window starting {start}: {note}"),)),
     Check("gt-missing-record", "ground-truth", ERROR, "EMRR §3.1.6 (\"all previously unreported "
           "transactions\"); App. A detail records",
           "Record the event log gives is missing",
           "Every record the event log gives (a reportable event, a device's state at a snapshot, a "
           "count) is in the directory, in the file of its report, recipient and run. Reported at the "
           "file that should hold it, with the record's identity.",
-          "{problem}"),
+          "the {report} record of {key} is missing: the event log gives it to {recipient} in the run created "
+          "{created}, in this file (line {line} of the reference's file)"),
     Check("gt-unexpected-record", "ground-truth", ERROR, "EMRR §3.1.6 (never twice); App. A detail "
           "records",
           "Record with no event behind it",
@@ -249,14 +309,20 @@ _CHECKS = (
           "report, identity (Device ID; day; model and firmware), event date-time and Number of "
           "Attempts, so a record in the wrong file is `gt-wrong-run` or `gt-wrong-recipient`, not "
           "this.",
-          "{problem}"),
+          "no event in the event log is behind the {report} record of {key}",
+          forms=(("repeat", "the {report} record of {key} repeats an event that the event log gives once, and "
+                            "another record of the directory already carries it"),
+                 ("elsewhere", "the {report} record of {key}: the event log gives such a record only in other runs "
+                               "or for other recipients, and other records of the directory carry them"),
+                 ("no-record", "the event log gives no such record: no {report} record of {key} in any run"))),
     Check("gt-wrong-recipient", "ground-truth", ERROR, "EMRR App. A \"Delivered to\"; spec/003 §25; "
           "DESIGN.md \"Recipient\"",
           "Record delivered to another supplier",
           "A record is in a file of the recipient the event log gives: the Responsible Supplier of "
           "the device at the event (at the end of the month for ECOSMIG-003, at the snapshot for "
           "ECOSMIG-004), with the GPF rule. No supplier receives another supplier's device.",
-          "{problem}"),
+          "the {report} record of {key} is delivered to {recipient}; the event log gives {expected} ({note}): "
+          "expected in {where}"),
     Check("gt-wrong-run", "ground-truth", ERROR, "EMRR §3.1.6; DESIGN.md \"Previously unreported\", "
           "\"Windows\"",
           "Record in the wrong run",
@@ -264,15 +330,18 @@ _CHECKS = (
           "the first run whose window ends after the event happened and which runs after the "
           "reporting system learned of it; for the others, the run of its window (or the run that "
           "made it up after an outage). The run is the file's creation date-time and window.",
-          "{problem}"),
+          "the {report} record of {key} is in {here}; the event log puts it in the run created {created} ({note}): "
+          "expected in {where}"),
     Check("gt-field-mismatch", "ground-truth", ERROR, "EMRR App. A record layouts; docs/event-log.md",
           "Field differs from the event log",
           "Every field of a record is the value the event log gives (as the reference engine writes "
           "it), and the header's sequence number and window are those of the reference's file.",
-          "{found}; the event log gives {expected}"),
+          "{found}; the event log gives {expected}",
+          forms=(("sequence", "{found}; the event log gives {expected} (the reference's {reference})"),
+                 ("window", "{found}; the event log gives {expected} (the window of the run created {created})"))),
 )
 
-CATALOGUE: dict[str, Check] = {c.id: c for c in _CHECKS}
+CATALOGUE: dict[str, Check] = {c.id: c for c in CHECKS}
 FAMILIES = ("file", "record", "field", "cross-file", "ground-truth")
 
 
@@ -415,20 +484,21 @@ def render_markdown() -> str:
     lines = [_DOC_HEAD.rstrip("\n"), ""]
     lines.append("| id | family | severity | what it checks | clause |")
     lines.append("| --- | --- | --- | --- | --- |")
-    for c in _CHECKS:
+    for c in CHECKS:
         severity = c.severity if c.default else f"{c.severity} (when selected)"
         lines.append(f"| `{c.id}` | {c.family} | {severity} | {c.title} | {c.clause} |")
     for family in FAMILIES:
         lines.append("")
         lines.append(f"## {family.capitalize()} checks")
-        for c in (c for c in _CHECKS if c.family == family):
+        for c in (c for c in CHECKS if c.family == family):
             lines.append("")
             lines.append(f"### `{c.id}` ({c.severity}{'' if c.default else ', only when selected'})")
             lines.append("")
             lines.append(c.description)
             lines.append("")
             lines.append(f"- Clause: {c.clause}")
-            lines.append(f"- Message: `{c.template}`")
+            for form, template in c.templates():
+                lines.append(f"- Message{'' if form is None else f' ({form})'}: `{template}`")
     return "\n".join(lines) + "\n"
 
 

@@ -350,14 +350,13 @@ class Checker:
             return
         room = self.out.room(check)
         rows = (bad if room is None else bad.head(room)).select("fid", "line", f"c{i}", f"t{i}", "ws", "we").to_dicts()
-        spec = CATALOGUE[check]
         fmt = self.rs.datetime_format
         if check == "late-record":
-            shown = [(self.rel_of(r["fid"]), r["line"], spec.message(
-                field=f.name, found=r[f"c{i}"], delay=duration(r["ws"] - r[f"t{i}"]),
-                start=show(r["ws"], fmt))) for r in rows]
+            shown = [(self.rel_of(r["fid"]), r["line"], {
+                "field": f.name, "found": r[f"c{i}"], "delay": duration(r["ws"] - r[f"t{i}"]),
+                "start": show(r["ws"], fmt)}) for r in rows]
         else:
-            shown = [(self.rel_of(r["fid"]), r["line"], spec.message(
-                field=f.name, found=r[f"c{i}"], where=where, start=show(r["ws"], fmt),
-                end=show(r["we"], fmt))) for r in rows]
+            shown = [(self.rel_of(r["fid"]), r["line"], {
+                "field": f.name, "found": r[f"c{i}"], "where": where, "start": show(r["ws"], fmt),
+                "end": show(r["we"], fmt)}) for r in rows]
         self.out.add_many(check, f.name, shown, bad.height)

@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 import numpy as np
 import polars as pl
 
-from emrr.conformance.catalogue import CATALOGUE
 from emrr.conformance.findings import Collector
 from emrr.conformance.formats import show
 from emrr.conformance.records import FileInfo
@@ -231,16 +230,16 @@ class CrossFile:
                 f = seen[number]
                 at = (f.rel, f.header_line, seq_field if f.header_line else None)
                 if number < first:
-                    self.out.add("sequence-gap", *at, problem=f"sequence number {number} of {rid} for {recipient} "
-                                 f"is below the first number, {first}")
+                    self.out.add("sequence-gap", *at, "below-first", sequence=number, report=rid, recipient=recipient,
+                                 first=first)
                 elif number > previous + 1:
                     missing = f"{previous + 1}" if number == previous + 2 else f"{previous + 1} to {number - 1}"
                     if previous < first:  # the earliest file of the delivery: its history may be elsewhere
-                        self.out.add("sequence-start", *at, problem=f"the earliest file of {rid} for {recipient} "
-                                     f"is number {number}: number(s) {missing} are not in the delivery")
+                        self.out.add("sequence-start", *at, report=rid, recipient=recipient, sequence=number,
+                                     missing=missing)
                     else:
-                        self.out.add("sequence-gap", *at, problem=f"sequence number {number} of {rid} for "
-                                     f"{recipient} follows {previous}: number(s) {missing} missing")
+                        self.out.add("sequence-gap", *at, sequence=number, report=rid, recipient=recipient,
+                                     previous=previous, missing=missing)
                 previous = max(previous, number)
 
     # ------------------------------------------------------------------ the same event twice
@@ -288,7 +287,7 @@ class CrossFile:
             return
         key = " and ".join(key_names)
         self.out.add_many("duplicate-record", None, [
-            (self.files[r["fid"]].rel, r["line"], f"same {key} as {self.where(r['first_fid'], r['first_line'])}")
+            (self.files[r["fid"]].rel, r["line"], {"key": key, "other": self.where(r["first_fid"], r["first_line"])})
             for r in self._shown("duplicate-record", dups)], dups.height)
 
     # ------------------------------------------------------------------ a device's attempts
@@ -306,10 +305,9 @@ class CrossFile:
                .filter(pl.col(f"prev_{n}").is_not_null() & (pl.col(n) <= pl.col(f"prev_{n}")))
                .rename({f"prev_{n}": "prev_n", f"prev_{t}": "prev_t"})
                .sort(["fid", "line"]))
-        spec = CATALOGUE["attempt-order"]
         shown = [(self.files[r["fid"]].rel, r["line"],
-                  spec.message(found=r[n], time=self._t(r[t]), previous=r["prev_n"], previous_time=self._t(r["prev_t"]),
-                               other=self.where(r["prev_fid"], r["prev_line"])))
+                  {"found": r[n], "time": self._t(r[t]), "previous": r["prev_n"], "previous_time": self._t(r["prev_t"]),
+                   "other": self.where(r["prev_fid"], r["prev_line"])})
                  for r in self._shown("attempt-order", bad)]
         self.out.add_many("attempt-order", report.detail[roles.attempts].name, shown, bad.height)
 
@@ -343,9 +341,8 @@ class CrossFile:
                .sort(["fid", "line", "s_time", "s_created", "s_fid", "s_line"], nulls_last=True)
                .unique(["fid", "line"], keep="first", maintain_order=True))
         self.out.add_many("failure-after-success", None, [
-            (self.files[r["fid"]].rel, r["line"], CATALOGUE["failure-after-success"].message(
-                time=self._t(r["f_time"]), success_time=self._t(r["s_time"]),
-                other=self.where(r["s_fid"], r["s_line"])))
+            (self.files[r["fid"]].rel, r["line"], {"time": self._t(r["f_time"]), "success_time": self._t(r["s_time"]),
+                                                   "other": self.where(r["s_fid"], r["s_line"])})
             for r in self._shown("failure-after-success", bad)], bad.height)
 
     # ------------------------------------------------------------------ ECOSMIG-005 against -001/-002
@@ -427,19 +424,16 @@ class CrossFile:
         total = int(numbers[-1]) if len(numbers) else 0
         date = show(day * 86400, self.rs.date_format)
         line = row["line"] if row is not None else None
-        what = f"{name} for {date} is {count}" if row is not None else f"there is no record for {date} (a count of 0)"
+        said = {"field": name, "date": date, "count": count, "report": report.id, "recipient": f.recipient}
         if count < lower:
-            self.out.add("summary-reconciliation", f.rel, line, name, problem=(
-                f"{what}, but {lower} {report.id} record(s) of {f.recipient} for that day are in files created "
-                f"by this report's run ({self._t(f.created)})"))
+            self.out.add("summary-reconciliation", f.rel, line, name, None if row is not None else "no-line",
+                         lower=lower, created=self._t(f.created), **said)
         elif f.recipient in unsure:
             return  # a detail record of this recipient could not be read: the upper bound is unknown
         elif next_run is not None and count > upto(next_run):
-            self.out.add("summary-reconciliation", f.rel, line, name, problem=(
-                f"{what}, but the {report.id} files of {f.recipient} created up to {self._t(next_run)} (the "
-                f"first {report.id} run at or after this report's) hold only {upto(next_run)} record(s) for that day"))
+            # (a day with no line has a count of 0, never above a bound)
+            self.out.add("summary-reconciliation", f.rel, line, name, "above", next_run=self._t(next_run),
+                         upper=upto(next_run), **said)
         elif next_run is None and count > total:
-            self.out.add("summary-reconciliation-incomplete", f.rel, line, name, problem=(
-                f"{what}, but the {report.id} files checked hold only {total} record(s) of {f.recipient} for that "
-                f"day, and none of them was created at or after this report ({self._t(f.created)}): the rest may "
-                "not have been collected"))
+            self.out.add("summary-reconciliation-incomplete", f.rel, line, name, total=total,
+                         created=self._t(f.created), **said)

@@ -84,13 +84,14 @@ def supports(layout: Iterable[Field], implemented: frozenset[str]) -> bool:
 
 class Mask(NamedTuple):
     """One field check: ``probe`` is cheap and true wherever ``mask`` is (so a column whose
-    probe is false nowhere fails nowhere); ``mask`` picks the failing records exactly."""
+    probe is false nowhere fails nowhere); ``mask`` picks the failing records exactly; ``values``
+    gives a failing record's slot values for the check's message (from the value and the row)."""
 
     check: str
     index: int
     probe: pl.Expr
     mask: pl.Expr
-    message: Callable
+    values: Callable[[str, dict], dict]
 
 
 class _Column(NamedTuple):
@@ -107,13 +108,12 @@ class _Column(NamedTuple):
 
 
 def _mandatory(k: _Column):
-    yield k.empty, lambda v, r: "mandatory field is empty", None
+    yield k.empty, lambda v, r: {}, None
 
 
 def _length(k: _Column):  # characters are never more than bytes: bytes first, cheaper
     m = k.f.max_length
-    yield (k.c.str.len_chars() > m, lambda v, r: f"{len(v)} characters; at most {m} allowed",
-           k.c.str.len_bytes() > m)
+    yield k.c.str.len_chars() > m, lambda v, r: {"length": len(v), "max_length": m}, k.c.str.len_bytes() > m
 
 
 def _type(k: _Column):
@@ -121,38 +121,38 @@ def _type(k: _Column):
     valid = pl.col(f"t{k.i}").is_not_null() if k.i in k.typed \
         else valid_expr(k.c, f.type, rs.datetime_format, rs.date_format)
     what = describe(f.type, rs.datetime_format if f.type == "datetime" else rs.date_format)
-    yield ~k.empty & ~valid, lambda v, r: f"{clip(v)} is not {what}", None
+    yield ~k.empty & ~valid, lambda v, r: {"value": clip(v), "expected": what}, None
 
 
 def _minimum(k: _Column):
     m = k.f.minimum
     if k.f.type == "integer":
         yield (~k.empty & k.c.str.contains(INTEGER) & (k.c.str.to_integer(base=10, strict=False) < m).fill_null(False),
-               lambda v, r: f"{clip(v)} is below the least value, {m}", None)
+               lambda v, r: {"value": clip(v), "minimum": m}, None)
 
 
 def _enum(k: _Column):
     allowed = ", ".join(k.f.enum)
-    yield ~k.empty & ~k.c.is_in(list(k.f.enum)), lambda v, r: f"{clip(v)} is not one of {allowed}", None
+    yield ~k.empty & ~k.c.is_in(list(k.f.enum)), lambda v, r: {"value": clip(v), "allowed": allowed}, None
 
 
 def _constant(k: _Column):
     if not (k.i == 0 and k.skip_first):  # a detail record's type: a record-type finding, not this
         e = k.f.source
-        yield k.c != e, lambda v, r: f"{clip(v)}; expected {e!r}", None
+        yield k.c != e, lambda v, r: {"value": clip(v), "expected": e}, None
 
 
 def _mandatory_when(k: _Column):
     name, value = k.f.mandatory_when
     other = pl.col(f"c{k.index[name]}")
-    yield k.empty & (other == value), lambda v, r: f"empty, but mandatory when {name} is {value!r}", None
+    yield k.empty & (other == value), lambda v, r: {"other": name, "when": value}, None
 
 
 def _empty_unless(k: _Column):
     name, value = k.f.empty_unless
     j = k.index[name]
-    yield (~k.empty & (pl.col(f"c{j}") != value),
-           lambda v, r: f"{clip(v)}, but must be empty unless {name} is {value!r} (it is {clip(r[f'c{j}'])})", None)
+    yield (~k.empty & (pl.col(f"c{j}") != value), lambda v, r: {
+        "form": "empty-unless", "value": clip(v), "other": name, "when": value, "other_value": clip(r[f"c{j}"])}, None)
 
 
 # the Polars mask of each rule of FIELD_RULES (every one: this backend is the authority)
@@ -178,8 +178,8 @@ def field_masks(layout: tuple[Field, ...], rs: Ruleset, out: Collector, skip_fir
         column = _Column(f, i, c, c == "", index, rs, typed, skip_first)
         for rule in FIELD_RULES.values():
             if rule.carried(f) and out.wants(rule.check):
-                for mask, message, probe in _POLARS[rule.name](column):
-                    found.append(Mask(rule.check, i, mask if probe is None else probe, mask, message))
+                for mask, values, probe in _POLARS[rule.name](column):
+                    found.append(Mask(rule.check, i, mask if probe is None else probe, mask, values))
     return found
 
 
@@ -197,7 +197,7 @@ def check_fields(frame: pl.DataFrame, layout: tuple[Field, ...], rs: Ruleset, ou
         return []
     hits = frame.select([m.probe.any().alias(f"m{k}") for k, m in enumerate(masks)]
                         + [e.any().alias(f"a{k}") for k, e in enumerate(also)]).row(0)
-    for hit, (check, i, _, mask, message) in zip(hits, masks):
+    for hit, (check, i, _, mask, values) in zip(hits, masks):
         if not hit:
             continue
         failing = frame.filter(mask)
@@ -207,7 +207,7 @@ def check_fields(frame: pl.DataFrame, layout: tuple[Field, ...], rs: Ruleset, ou
         shown = failing if room is None else failing.head(room)
         name = layout[i].name
         rows = shown.to_dicts()
-        out.add_many(check, name, [(rel_of(r["fid"]), r["line"], message(r[f"c{i}"], r)) for r in rows],
+        out.add_many(check, name, [(rel_of(r["fid"]), r["line"], values(r[f"c{i}"], r)) for r in rows],
                      failing.height)
     return [bool(h) for h in hits[len(masks):]]
 

@@ -54,6 +54,12 @@ class Verdict(list):
         return [f.key() for f in self]
 
 
+def where(f: Finding) -> str:
+    """Where a finding is, as the terminal, JUnit and pytest show it: ``file:line [field]``."""
+    at = f.file + (f":{f.line}" if f.line is not None else "")
+    return at + (f" [{f.field}]" if f.field else "")
+
+
 def parse_selection(text: str | None) -> set[str]:
     """'file-name,bom' or a family name ('field') -> a set of check ids; ValueError if unknown."""
     out: set[str] = set()
@@ -90,26 +96,29 @@ class Collector:
             return None
         return max(0, self.max_examples - self.totals[check])
 
-    def add(self, check: str, file: str, line: int | None, field: str | None, message: str | None = None,
+    def add(self, check: str, file: str, line: int | None, field: str | None, form: str | None = None, /,
             **values: object) -> None:
+        """One finding of ``check``: its message is the catalogue's template (or its form named
+        ``form``) filled with ``values`` (any slot name, ``file`` and ``field`` included)."""
         spec = CATALOGUE[check]  # an id not in the catalogue is a bug: KeyError
         if check not in self.enabled:
             return
         room = self.room(check)
         self.totals[check] += 1
         if room is None or room > 0:
-            text = message if message is not None else spec.message(**values)
-            self.kept.append(Finding(file, line, field, check, spec.severity, text))
+            self.kept.append(Finding(file, line, field, check, spec.severity, spec.message(form, **values)))
 
-    def add_many(self, check: str, field: str | None, shown: list[tuple[str, int | None, str]],
-                 total: int) -> None:
-        """Bulk findings from a vectorised check: ``total`` found, ``shown`` the (file, line,
-        message) of the first ones (at least ``room(check)`` of them when there are that many)."""
+    def add_many(self, check: str, field: str | None, shown: list[tuple[str, int | None, dict]],
+                 total: int, form: str | None = None) -> None:
+        """Bulk findings from a vectorised check: ``total`` found, ``shown`` the (file, line, slot
+        values) of the first ones (at least ``room(check)`` of them when there are that many); a
+        ``form`` among a row's values chooses that row's template (else ``form``)."""
         spec = CATALOGUE[check]
         if check not in self.enabled or total == 0:
             return
         room = self.room(check)
-        for file, line, message in shown if room is None else shown[:room]:
+        for file, line, values in shown if room is None else shown[:room]:
+            message = spec.message(values.get("form", form), **{k: v for k, v in values.items() if k != "form"})
             self.kept.append(Finding(file, None if line is None else int(line), field, check, spec.severity, message))
         self.totals[check] += total
 

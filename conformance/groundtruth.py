@@ -46,6 +46,7 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
+
 from emrr.conformance.catalogue import CATALOGUE
 from emrr.conformance.fields import clip
 from emrr.conformance.findings import Collector
@@ -261,26 +262,24 @@ class GroundTruth:
             f = self.files[r.paired]
             at = (f.rel, f.header_line)
             if f.sequence is not None and f.sequence != r.sequence:
-                self.out.add("gt-field-mismatch", f.rel, f.header_line, fields.get("sequence"),
-                             found=f.sequence, expected=f"{r.sequence} (the reference's "
-                             f"{r.rel.rpartition('/')[2]})")
+                self.out.add("gt-field-mismatch", f.rel, f.header_line, fields.get("sequence"), "sequence",
+                             found=f.sequence, expected=r.sequence, reference=r.rel.rpartition("/")[2])
             if f.header_line is None:
                 continue
             for name, got, want in (("window_start", f.window_start, r.ws), ("window_end", f.window_end, r.we)):
                 if got is not None and got != want and name in fields:
-                    self.out.add("gt-field-mismatch", *at, fields[name], found=show(got, fmt),
-                                 expected=f"{show(want, fmt)} (the window of the run created {show(r.created, fmt)})")
+                    self.out.add("gt-field-mismatch", *at, fields[name], "window", found=show(got, fmt),
+                                 expected=show(want, fmt), created=show(r.created, fmt))
         for f in chk:
             if f.fid in taken:
                 continue
             report = f.report
             why = self.outage_at(report.id, f.created) or "the reference engine writes none (no record for this " \
                 "recipient in this run)"
-            self.out.add("gt-unexpected-file", f.rel, None, None, problem=(
-                f"the event log gives no {report.id} file for {f.recipient} at the run created "
-                f"{show(f.created, fmt)}" + ("" if report.assignment == "previously_unreported" or f.window_start is None
-                                             else f" for the window starting {show(f.window_start, fmt)}")
-                + f": {why}"))
+            own_window = report.assignment != "previously_unreported" and f.window_start is not None
+            self.out.add("gt-unexpected-file", f.rel, None, None, "window" if own_window else None, report=report.id,
+                         recipient=f.recipient, created=show(f.created, fmt), start=show(f.window_start, fmt),
+                         note=why)
 
     def location(self, report: Report, fid: int) -> tuple[str | None, int | None, int | None]:
         """Where a checked file's records are, as runs go: its partner's run, else its own."""
@@ -392,7 +391,8 @@ class Comparison:
         rfid = np.repeat(np.array([r.rfid for r in files], dtype=np.int32), counts)
         return (frame.with_columns(pl.col(self.cols[-1]).str.strip_suffix("\r"))
                 .with_columns(pl.col(self.cols).fill_null(""))
-                .with_columns(pl.Series("rfid", rfid), pl.Series("rline", np.arange(total, dtype=np.int64) - starts + first)))
+                .with_columns(pl.Series("rfid", rfid),
+                              pl.Series("rline", np.arange(total, dtype=np.int64) - starts + first)))
 
     def _split_one(self, r: RefFile, body: str) -> pl.DataFrame:
         import csv
@@ -458,10 +458,11 @@ class Comparison:
 
     # ------------------------------------------------------------------ findings
 
-    def what(self, row: dict, prefix: str = "") -> str:
+    def record(self, row: dict) -> dict:
+        """The slot values naming a record in a message: its report and its key's fields."""
         names = self.report.detail
-        return f"the {self.report.id} record of " + ", ".join(
-            f"{names[i].name} {clip(row[f'{prefix}c{i}'], 30)}" for i in self.keys)
+        return {"report": self.report.id, "key": ", ".join(f"{names[i].name} {clip(row[f'c{i}'], 30)}"
+                                                           for i in self.keys)}
 
     def _rows(self, check: str, frame: pl.DataFrame) -> list[dict]:
         room = self.out.room(check)
@@ -474,13 +475,12 @@ class Comparison:
         if not self.out.wants("gt-field-mismatch"):
             return
         rel = self.gt.files
-        spec = CATALOGUE["gt-field-mismatch"]
         for i, f in enumerate(self.report.detail):
             bad = pairs.filter(pl.col(f"c{i}") != pl.col(f"r_c{i}"))
             if bad.height == 0:
                 continue
-            shown = [(rel[row["fid"]].rel, row["line"], spec.message(found=clip(row[f"c{i}"]),
-                      expected=clip(row[f"r_c{i}"]))) for row in self._rows("gt-field-mismatch", bad)]
+            shown = [(rel[row["fid"]].rel, row["line"], {"found": clip(row[f"c{i}"]), "expected": clip(row[f"r_c{i}"])})
+                     for row in self._rows("gt-field-mismatch", bad)]
             self.out.add_many("gt-field-mismatch", f.name, shown, bad.height)
 
     def placement(self, pairs: pl.DataFrame, stage: str) -> None:
@@ -494,9 +494,9 @@ class Comparison:
                    "the Responsible Supplier of the device at the event")
             if self.report.kind == "summary":
                 who = "the supplier whose devices it counts"
-            shown = [(gt.files[row["fid"]].rel, row["line"], CATALOGUE["gt-wrong-recipient"].message(problem=(
-                f"{self.what(row)} is delivered to {row['L_rec'] or 'an unknown recipient'}; the event log gives "
-                f"{row['r_L_rec']} ({who}): expected in {gt.ref_where(row['rfid'])}"))) for row in rows]
+            shown = [(gt.files[row["fid"]].rel, row["line"], {
+                **self.record(row), "recipient": row["L_rec"] or "an unknown recipient", "expected": row["r_L_rec"],
+                "note": who, "where": gt.ref_where(row["rfid"])}) for row in rows]
             self.out.add_many("gt-wrong-recipient", None, shown, pairs.height)
         if stage in ("run", "both") and self.out.wants("gt-wrong-run"):
             rows = self._rows("gt-wrong-run", pairs)
@@ -516,9 +516,9 @@ class Comparison:
                                 else "; this run is later")
                 else:
                     why = f"the run of its window {show(ref.ws, fmt)} - {show(ref.we, fmt)}"
-                shown.append((gt.files[row["fid"]].rel, row["line"], CATALOGUE["gt-wrong-run"].message(problem=(
-                    f"{self.what(row)} is in {here}; the event log puts it in the run created "
-                    f"{show(ref.created, fmt)} ({why}): expected in {gt.ref_where(row['rfid'])}"))))
+                shown.append((gt.files[row["fid"]].rel, row["line"], {
+                    **self.record(row), "here": here, "created": show(ref.created, fmt), "note": why,
+                    "where": gt.ref_where(row["rfid"])}))
             self.out.add_many("gt-wrong-run", None, shown, pairs.height)
 
     def missing(self, r: pl.DataFrame) -> None:
@@ -533,9 +533,9 @@ class Comparison:
             shown = []
             for row in self._rows("gt-missing-record", in_file):
                 ref = gt.ref_files[row["rfid"]]
-                shown.append((gt.files[ref.paired].rel, None, CATALOGUE["gt-missing-record"].message(problem=(
-                    f"{self.what(row)} is missing: the event log gives it to {ref.recipient} in the run created "
-                    f"{show(ref.created, fmt)}, in this file (line {row['rline']} of the reference's file)"))))
+                shown.append((gt.files[ref.paired].rel, None, {
+                    **self.record(row), "recipient": ref.recipient, "created": show(ref.created, fmt),
+                    "line": row["rline"]}))
             self.out.add_many("gt-missing-record", None, shown, in_file.height)
         lost = dict(r.filter(~pl.col("rfid").is_in(paired)).group_by("rfid").len().iter_rows())
         if self.out.wants("gt-missing-file"):
@@ -544,12 +544,10 @@ class Comparison:
                     continue
                 n = lost.get(ref.rfid, 0)
                 elsewhere = ref.records - n
-                self.out.add("gt-missing-file", ref.rel, None, None, problem=(
-                    f"the event log gives this file ({ref.report} for {ref.recipient}, run created "
-                    f"{show(ref.created, fmt)}, window {show(ref.ws, fmt)} - {show(ref.we, fmt)}, sequence number "
-                    f"{ref.sequence}, {ref.records} record(s)); no such file is in the directory"
-                    + (f"; {elsewhere} of its records are in other files (see gt-wrong-run, gt-wrong-recipient)"
-                       if elsewhere else "; none of its records is in another file")))
+                self.out.add("gt-missing-file", ref.rel, None, None, None if elsewhere else "none-elsewhere",
+                             report=ref.report, recipient=ref.recipient, created=show(ref.created, fmt),
+                             start=show(ref.ws, fmt), end=show(ref.we, fmt), sequence=ref.sequence,
+                             records=ref.records, elsewhere=elsewhere)
 
     def unexpected(self, c: pl.DataFrame) -> None:
         if not self.out.wants("gt-unexpected-record"):
@@ -566,17 +564,9 @@ class Comparison:
         previously = self.report.assignment == "previously_unreported"
         shown = []
         for row in shown_rows:
-            what = self.what(row)
             if tuple(row[k] for k in self.key_cols) in known:
-                why = (f"{what} repeats an event that the event log gives once, and another record of the directory "
-                       "already carries it" if previously else
-                       f"{what}: the event log gives such a record only in other runs or for other recipients, "
-                       "and other records of the directory carry them")
-            elif previously:
-                why = f"no event in the event log is behind {what}"
+                form = "repeat" if previously else "elsewhere"
             else:
-                why = f"the event log gives no such record: no {self.report.id} record of " + ", ".join(
-                    f"{self.report.detail[i].name} {clip(row[f'c{i}'], 30)}" for i in self.keys) + " in any run"
-            shown.append((gt.files[row["fid"]].rel, row["line"],
-                          CATALOGUE["gt-unexpected-record"].message(problem=why)))
+                form = None if previously else "no-record"
+            shown.append((gt.files[row["fid"]].rel, row["line"], {**self.record(row), "form": form}))
         self.out.add_many("gt-unexpected-record", None, shown, c.height)

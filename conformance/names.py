@@ -11,7 +11,7 @@ from pathlib import PurePosixPath
 
 from emrr.conformance.fields import clip
 from emrr.conformance.findings import Collector
-from emrr.conformance.formats import UTC, parse_one, whole_number
+from emrr.conformance.formats import UTC, YEARS, parse_one, whole_number
 from emrr.rules.ruleset import Ruleset
 
 
@@ -62,13 +62,12 @@ class NamePattern:
             stem = base.rsplit(".", 1)[0] if "." in base.rsplit("_", 1)[-1] else base
             m = self.regex.fullmatch(stem + self.suffix)
             ending = base[len(stem):]
-            said = f"the name ends with {ending!r}" if ending else "the name has no extension"
-            out.add("file-name", rel, None, None, problem=f"{said}; expected {self.suffix!r}, as in {self.example!r}")
+            out.add("file-name", rel, None, None, "extension" if ending else "no-extension", ending=ending,
+                    suffix=self.suffix, example=self.example)
             if m is None:
                 return Name()
         elif m is None:
-            out.add("file-name", rel, None, None, problem=f"the name does not follow the pattern "
-                    f"{self.rs.file_pattern!r}; expected a name like {self.example!r}")
+            out.add("file-name", rel, None, None, pattern=self.rs.file_pattern, example=self.example)
             return Name()
         parts = m.groupdict()
         name = Name()
@@ -77,8 +76,7 @@ class NamePattern:
             if rid in self.rs.reports:
                 name.report_id = rid
             else:
-                out.add("file-name", rel, None, None, problem=f"unknown report {rid!r} in the name; expected one "
-                        f"of {', '.join(self.rs.reports)}")
+                out.add("file-name", rel, None, None, "report", report=rid, allowed=", ".join(self.rs.reports))
         name.recipient = parts.get("recipient")
         seq = parts.get("sequence")
         if seq is not None:
@@ -86,25 +84,22 @@ class NamePattern:
             pad = self.rs.sequence_padding
             number = whole_number(seq)
             if number is None:
-                out.add("file-name", rel, None, None, problem=f"sequence number {clip(seq)} in the name is not a "
-                        "whole number")
+                out.add("file-name", rel, None, None, "sequence", sequence=clip(seq))
             else:
                 name.sequence = number
                 expected = str(name.sequence).zfill(pad) if pad else str(name.sequence)
                 if seq != expected:
                     how = f"zero-padded to {pad} digits" if pad else "without padding"
-                    out.add("file-name", rel, None, None, problem=f"sequence number {seq!r} in the name; expected "
-                            f"{expected!r} ({how})")
+                    out.add("file-name", rel, None, None, "padding", sequence=seq, expected=expected, padding=how)
         created = parts.get("created")
         if created is not None:
             name.created_text = created
             name.created = parse_one(created, "datetime", self.created_format, self.created_format)
             if name.created is None:
-                out.add("file-name", rel, None, None, problem=f"creation date-time {created!r} in the name is not "
-                        f"a real date-time {self.created_format!r} from 1970 to 2999")
+                out.add("file-name", rel, None, None, "created", created=created, format=self.created_format,
+                        first=YEARS[0], last=YEARS[1])
         if self.folder and name.recipient is not None and folder:
             expected = self.folder.format(recipient=name.recipient, report_id=rid or "").strip("/")
             if folder != expected and not folder.endswith("/" + expected):
-                out.add("file-name", rel, None, None, problem=f"the file is in folder {folder!r}; expected "
-                        f"the recipient's folder {expected!r}")
+                out.add("file-name", rel, None, None, "folder", folder=folder, expected=expected)
         return name

@@ -5,13 +5,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from emrr.conformance.catalogue import _CHECKS, CATALOGUE
-from emrr.conformance.findings import Finding, Verdict
-
-
-def _where(f: Finding) -> str:
-    at = f.file + (f":{f.line}" if f.line is not None else "")
-    return at + (f" [{f.field}]" if f.field else "")
+from emrr.conformance.catalogue import CATALOGUE, CHECKS
+from emrr.conformance.findings import Finding, Verdict, where
 
 
 def summary(verdict: Verdict, directory: str, ruleset: str, examples: int = 3, seconds: float | None = None) -> str:
@@ -27,7 +22,7 @@ def summary(verdict: Verdict, directory: str, ruleset: str, examples: int = 3, s
         spec = CATALOGUE[check]
         lines.append(f"  {check:<{width}}  {spec.severity:<7}  {verdict.totals[check]:>9,}  {spec.title}")
         for f in by_check[check][:examples]:
-            lines.append(f"      {_where(f)}: {f.message}")
+            lines.append(f"      {where(f)}: {f.message}")
         if verdict.totals[check] > examples:
             lines.append(f"      ... and {verdict.totals[check] - min(examples, len(by_check[check])):,} more")
     for note in verdict.notes:
@@ -67,11 +62,11 @@ def junit_xml(verdict: Verdict, enabled: set[str], directory: str) -> str:
     for f in verdict:
         by_check[f.check].append(f)
     cases = []
-    for spec in _CHECKS:
+    for spec in CHECKS:
         case = TestCase(spec.id, classname=f"emrr.conformance.{spec.family}", file=directory)
         found = by_check.get(spec.id, [])
         total = verdict.totals.get(spec.id, 0)
-        text = "\n".join(f"{_where(f)}: {f.message}" for f in found)
+        text = "\n".join(f"{where(f)}: {f.message}" for f in found)
         if total > len(found):
             text += f"\n... and {total - len(found):,} more"
         if spec.id not in enabled:

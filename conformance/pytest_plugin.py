@@ -19,7 +19,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from emrr.conformance.catalogue import _CHECKS
+
+from emrr.conformance.catalogue import CHECKS
+from emrr.conformance.findings import where
 
 SHOWN = 50  # findings written out per failed check
 _STATE = pytest.StashKey[dict]()
@@ -45,9 +47,8 @@ def _wanted(config: pytest.Config) -> bool:
 def pytest_configure(config: pytest.Config) -> None:
     if not _wanted(config):
         return
-    from emrr.rules import ruleset
-
     from emrr.errors import UserError
+    from emrr.rules import ruleset
 
     directory = Path(config.getoption("emrr_dir"))
     events = config.getoption("emrr_events")
@@ -82,7 +83,7 @@ class Suite(pytest.Collector):
     """The checks of the catalogue, in its order."""
 
     def collect(self):
-        return [CheckItem.from_parent(self, name=spec.id, spec=spec) for spec in _CHECKS]
+        return [CheckItem.from_parent(self, name=spec.id, spec=spec) for spec in CHECKS]
 
 
 def _verdict(config: pytest.Config):
@@ -90,7 +91,6 @@ def _verdict(config: pytest.Config):
     state = config.stash[_STATE]
     if state["verdict"] is None and state["error"] is None:
         from emrr.conformance.checker import check
-
         from emrr.errors import UserError
 
         try:
@@ -103,15 +103,10 @@ def _verdict(config: pytest.Config):
     return state["verdict"]
 
 
-def _where(f) -> str:
-    at = f.file + (f":{f.line}" if f.line is not None else "")
-    return at + (f" [{f.field}]" if f.field else "")
-
-
 def _lines(verdict, check_id: str, limit: int = SHOWN) -> list[str]:
     found = [f for f in verdict if f.check == check_id]
     total = verdict.totals.get(check_id, 0)
-    lines = [f"  {_where(f)}: {f.message}" for f in found[:limit]]
+    lines = [f"  {where(f)}: {f.message}" for f in found[:limit]]
     if total > len(lines):
         lines.append(f"  ... and {total - len(lines):,} more")
     return lines
@@ -159,12 +154,12 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
         return
     verdict = state["verdict"]
     terminalreporter.section("emrr conformance")
-    for spec in _CHECKS:
+    for spec in CHECKS:
         total = verdict.totals.get(spec.id, 0)
         if total and spec.severity == "warning":
             first = next((f for f in verdict if f.check == spec.id), None)
             terminalreporter.write_line(f"emrr::{spec.id} passed with {total:,} warning(s): {spec.title}"
-                                        + (f" (first: {_where(first)})" if first else ""))
+                                        + (f" (first: {where(first)})" if first else ""))
     word = "FAIL" if verdict.errors else "PASS"
     terminalreporter.write_line(f"{word}: {state['directory']} against {state['rules'].name}: {verdict.files:,} "
                                 f"files, {verdict.records:,} detail records; {verdict.errors:,} error(s), "

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
+
 from emrr.conformance.findings import Collector
 
 BOM = codecs.BOM_UTF8
@@ -60,14 +61,12 @@ def decode(data: bytes, rel: str, out: Collector, encoding: str, terminator: str
     """The file's text, after the file-level checks; None when there is nothing to read further
     (an empty or binary file)."""
     if not data:
-        out.add("empty-report", rel, None, None, problem="the file is empty (0 bytes); an empty report "
-                "is not produced")
+        out.add("empty-report", rel, None, None, "zero-bytes")
         return None
     nul = data.find(b"\x00")
     if nul >= 0:
         line = data.count(b"\n", 0, nul) + 1
-        out.add("encoding", rel, line, None, problem=f"a binary file: NUL byte at offset {nul}; expected "
-                f"{encoding} text. Not read further")
+        out.add("encoding", rel, line, None, "binary", offset=nul, encoding=encoding)
         return None
     if data.startswith(BOM):
         out.add("bom", rel, 1, None)
@@ -81,9 +80,8 @@ def decode(data: bytes, rel: str, out: Collector, encoding: str, terminator: str
             valid = True
         except UnicodeDecodeError as exc:
             bad = sum(1 for _ in _invalid_lines(data, encoding))
-            out.add("encoding", rel, data.count(b"\n", 0, exc.start) + 1, None,
-                    problem=f"not {encoding}: byte {data[exc.start]:#04x} at offset {exc.start} ({exc.reason}); "
-                            f"{bad} line(s) affected; read with replacement characters")
+            out.add("encoding", rel, data.count(b"\n", 0, exc.start) + 1, None, encoding=encoding,
+                    byte=data[exc.start], offset=exc.start, reason=exc.reason, lines=bad)
             text = data.decode(encoding, errors="replace")
             valid = False
         utf = data if utf8 and valid else text.encode("utf-8")  # the text's UTF-8 bytes
@@ -132,8 +130,7 @@ def _line_endings(t: Text, rel: str, out: Collector, terminator: str, quote_char
     if not out.wants("line-ending"):
         return
     if t.data and not t.data.endswith((b"\n", b"\r")):
-        out.add("line-ending", rel, _line_of(t.text, len(t.text)), None,
-                problem=f"the last line has no line terminator; expected {terminator!r}")
+        out.add("line-ending", rel, _line_of(t.text, len(t.text)), None, "unterminated", terminator=terminator)
     if quote_char and quote_char.encode() in t.data:
         return
     n_lf, n_cr, n_crlf = t.lf, t.cr, t.crlf
@@ -146,8 +143,7 @@ def _line_endings(t: Text, rel: str, out: Collector, terminator: str, quote_char
     if bad:
         text = t.text
         first = re.search(pattern, text)
-        out.add("line-ending", rel, _line_of(text, first.start()), None,
-                problem=f"{bad} line(s) end with {name}; expected {terminator!r} (first at this line)")
+        out.add("line-ending", rel, _line_of(text, first.start()), None, count=bad, ending=name, terminator=terminator)
 
 
 _ENDING_NAMES = {"\r\n": "CRLF", "\n": "LF", "\r": "CR"}
@@ -189,12 +185,9 @@ def _check_records(text: str, rel: str, out: Collector, delimiter: str, quote_ch
                 break
             value, after = f.group(), text[f.end():f.end() + 1]
             if value.startswith(quote_char):
-                why = f"{after!r} after a closing quote; expected {delimiter!r} or the end of the record"
-            elif after == quote_char and value:
-                why = "a quote inside a field that is not enclosed in quotes (RFC 4180 §2.5)"
+                out.add("csv-syntax", rel, line, None, "after-quote", after=after, delimiter=delimiter)
             else:
-                why = "a quote that is never closed"
-            out.add("csv-syntax", rel, line, None, problem=why)
+                out.add("csv-syntax", rel, line, None, "bare-quote" if after == quote_char and value else "unclosed")
         following = _BREAKS.search(text, pos)
         if following is None:
             break
@@ -202,9 +195,8 @@ def _check_records(text: str, rel: str, out: Collector, delimiter: str, quote_ch
         line += 1
     if bad_endings and out.wants("line-ending"):
         at, ending = first_bad
-        out.add("line-ending", rel, at, None, problem=f"{bad_endings} record(s) end with "
-                f"{_ENDING_NAMES[ending]}; expected {terminator!r} (first at this line; a line break inside a "
-                "quoted field is data)")
+        out.add("line-ending", rel, at, None, "records", count=bad_endings, ending=_ENDING_NAMES[ending],
+                terminator=terminator)
 
 
 @dataclass
@@ -306,7 +298,7 @@ def _csv_rows(text: str, rel: str, out: Collector, delimiter: str, quote_char: s
         except StopIteration:
             break
         except csv.Error as exc:
-            out.add("csv-syntax", rel, previous + 1, None, problem=str(exc))
+            out.add("csv-syntax", rel, previous + 1, None, note=str(exc))  # the csv module's own words
             errors.append(previous + 1)
             consumed = base + reader.line_num
             if consumed - previous > 1:  # the bad record ran on (a quote left open): go on at its next line

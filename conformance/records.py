@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 import polars as pl
+
 from emrr.conformance.fields import clip
 from emrr.conformance.findings import Collector
 from emrr.conformance.formats import parse_one, show, whole_number
@@ -101,12 +102,11 @@ class FileRecords:
         (the records between them, and any that are not, are the body)."""
         rs, kinds = self.rs, self.kinds
         for line in p.trailing_blank:
-            self.out.add("record-type", self.rel, line, None, message=f"a blank line after the last record; expected "
-                         f"none ({kinds.allowed(self.info.report)})")
+            self.out.add("record-type", self.rel, line, None, "blank-after", allowed=kinds.allowed(self.info.report))
         self.info.unreadable = len(p.syntax_lines)
         if p.count == 0:
             if rs.header and not p.syntax_lines:
-                self.out.add("record-order", self.rel, None, None, problem="no header record; expected one first")
+                self.out.add("record-order", self.rel, None, None, "no-header")
             return False, False
         first_line, first = p.first
         last_line, last = p.last
@@ -116,11 +116,9 @@ class FileRecords:
         unread_first = any(k < first_line for k in p.syntax_lines)
         unread_last = any(k > last_line for k in p.syntax_lines)
         if rs.header and not has_header and not unread_first:
-            self.out.add("record-order", self.rel, first_line, None,
-                         problem=f"the first record is not the header ({kinds.header}); expected the header first")
+            self.out.add("record-order", self.rel, first_line, None, header=kinds.header)
         if rs.trailer and not has_trailer and not unread_last:
-            self.out.add("record-order", self.rel, last_line, None,
-                         problem=f"the last record is not the trailer ({kinds.trailer}); expected the trailer last")
+            self.out.add("record-order", self.rel, last_line, None, "last", trailer=kinds.trailer)
         self.info.has_header, self.info.has_trailer = has_header, has_trailer
         if has_header:
             self._header(first_line, first)
@@ -162,7 +160,7 @@ class FileRecords:
         if "report_id" in values:
             f, rid = values["report_id"]
             if rid not in rs.reports and rid != "":
-                out.add("field-enum", self.rel, line, f.name, value=rid, allowed=", ".join(rs.reports))
+                out.add("field-enum", self.rel, line, f.name, value=repr(rid), allowed=", ".join(rs.reports))
             elif info.report is None and rid in rs.reports:
                 info.report = rs.reports[rid]
             self._against_name(line, f.name, rid, info.name.report_id, info.name.report_id)
@@ -170,8 +168,8 @@ class FileRecords:
         if "title" in values and report is not None:
             f, title = values["title"]
             if title not in report.titles_accepted and title != "":
-                out.add("field-constant", self.rel, line, f.name, message=f"{clip(title, 100)}; expected "
-                        f"{report.title!r} (the title of {report.id})")
+                out.add("field-constant", self.rel, line, f.name, "title", value=clip(title, 100),
+                        expected=report.title, report=report.id)
         # the file's identity (recipient, sequence, creation) is its name's when the name says it;
         # a header that disagrees is a header-file-name finding
         if "recipient" in values:
@@ -238,11 +236,10 @@ class FileRecords:
         for k, key in enumerate(("window_start", "window_end")):
             if key in values and got[k] != expected[k] and values[key][1]:
                 f, text = values[key]
-                self.out.add("window", self.rel, line, f.name, problem=(
-                    f"{text}; expected {show(expected[k], fmt)}: the window of {report.id} created "
-                    f"{show(created, fmt)} is {show(expected[0], fmt)} - {show(expected[1], fmt)}"
-                    + ("" if report.assignment == "previously_unreported" else
-                       ", or an earlier scheduled run's when made up after an outage")))
+                self.out.add("window", self.rel, line, f.name,
+                             None if report.assignment == "previously_unreported" else "catch-up",
+                             found=text, expected=show(expected[k], fmt), report=report.id, created=show(created, fmt),
+                             start=show(expected[0], fmt), end=show(expected[1], fmt))
 
     def _trailer(self, line: int, row: list[str]) -> None:
         if not self._layout_checks(self.rs.trailer, line, row, "trailer", self.trailers):
@@ -271,30 +268,28 @@ def check_bodies(frame: pl.DataFrame, report: Report | None, files: list[FileInf
     blank = (nf == 1) & (rt == "")
     allowed = kinds.allowed(report)
     width = len(report.detail) if report is not None else None
-    checks = []  # (check, mask, field, message(rt, nf))
+    checks = []  # (check, mask, field, slot values(rt, nf))
     if rs.header:
-        checks.append(("record-order", rt == kinds.header, None,
-                       lambda r, n: "a header record that is not the first record of the file"))
+        checks.append(("record-order", rt == kinds.header, None, lambda r, n: {"form": "header-inside"}))
     if rs.trailer:
-        checks.append(("record-order", rt == kinds.trailer, None,
-                       lambda r, n: "a trailer record that is not the last record of the file"))
+        checks.append(("record-order", rt == kinds.trailer, None, lambda r, n: {"form": "trailer-inside"}))
     checks.append(("record-type", ~rt.is_in([kinds.header, detail, kinds.trailer]) & ~blank, kinds.field,
-                   lambda r, n: f"{clip(r)} is not a record type; expected {allowed}"))
-    checks.append(("record-type", blank, None, lambda r, n: f"a blank line; expected a record ({allowed})"))
+                   lambda r, n: {"value": clip(r), "allowed": allowed}))
+    checks.append(("record-type", blank, None, lambda r, n: {"form": "blank", "allowed": allowed}))
     if width is not None:
         checks.append(("field-count", (rt == detail) & (nf != width), None,
-                       lambda r, n: f"detail record has {n} fields; expected {width}"))
+                       lambda r, n: {"kind": "detail", "found": n, "expected": width}))
     checks = [c for c in checks if out.wants(c[0])]
     right = (rt == detail) & (nf == width) if width is not None else pl.lit(False)
     flags = frame.select(right.all().alias("all"), *[c[1].any().alias(str(k)) for k, c in enumerate(checks)]).row(0)
     every_right, hits = flags[0], flags[1:]
-    for hit, (check, mask, field_name, message) in zip(hits, checks):
+    for hit, (check, mask, field_name, values) in zip(hits, checks):
         if not hit:
             continue
         bad = frame.filter(mask)
         room = out.room(check)
         shown = (bad if room is None else bad.head(room)).select("fid", "line", "rt", "nf").iter_rows()
-        out.add_many(check, field_name, [(files[fid].rel, line, message(r, n)) for fid, line, r, n in shown],
+        out.add_many(check, field_name, [(files[fid].rel, line, values(r, n)) for fid, line, r, n in shown],
                      bad.height)
     if width is None:
         return None
@@ -312,5 +307,4 @@ def end_of_file(info: FileInfo, rs: Ruleset, out: Collector) -> None:
         if whole_number(text) is not None and whole_number(text) != info.details:
             out.add("trailer-rows-count", info.rel, line, name, found=text, expected=info.details)
     if info.details == 0 and not rs.produce_empty and (info.has_header or info.has_trailer):
-        out.add("empty-report", info.rel, None, None, problem="the report holds no detail record; an empty report "
-                "is not produced")
+        out.add("empty-report", info.rel, None, None)
