@@ -270,6 +270,17 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # `emrr check DIR | head`: the reader went away; say nothing more
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141  # 128 + SIGPIPE, as a shell reports a process ended by a broken pipe
+    except OSError as exc:  # a full disk, a vanished folder: the system's words, one line
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"emrr: error: {UserError(f'{where}{exc.strerror or exc}')}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # a bug of ours: one line, and where to take it (EMRR_DEBUG=1 shows the traceback)
+        if os.environ.get("EMRR_DEBUG"):
+            raise
+        what = UserError(f"{type(exc).__name__}: {exc}")  # one line, of bounded length
+        print(f"emrr: internal error: {what}; this is a bug in emrr: please report it with the command line "
+              "(run it again with EMRR_DEBUG=1 for the traceback)", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -129,3 +129,39 @@ def test_alias_bomb_in_a_ruleset_is_refused(tmp_path, capsys):
                                                                           for line in bomb.splitlines()))
     status, _, err = run_cli(["check", str(tmp_path), "--ruleset", str(folder)], capsys)
     assert_one_line_error(status, err, "values once YAML aliases are expanded")
+
+
+def test_a_bug_is_one_line_and_exit_2(monkeypatch, capsys):
+    """An unexpected exception is one line naming it a bug, exit 2, no traceback (issue 13 deliverable 3);
+    EMRR_DEBUG=1 lets the traceback through for whoever fixes it."""
+    import emrr.cli
+
+    def broken(args):
+        raise ValueError("y" * 5000)
+
+    parser = emrr.cli.build_parser()
+    monkeypatch.setattr(emrr.cli, "build_parser", lambda: parser)
+    parser._subparsers._group_actions[0].choices["corpus"].set_defaults(handler=broken)
+    monkeypatch.delenv("EMRR_DEBUG", raising=False)
+    status, _, err = run_cli(["corpus", "x"], capsys)
+    assert status == 2 and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert err.startswith("emrr: internal error: ValueError: ") and "bug in emrr" in err and len(err) < 800
+    monkeypatch.setenv("EMRR_DEBUG", "1")
+    with pytest.raises(ValueError):
+        main(["corpus", "x"])
+
+
+def test_a_system_error_is_one_line(monkeypatch, capsys):
+    """A full disk (ENOSPC) or another OSError gives the system's words in one line, exit 2."""
+    import errno
+
+    import emrr.cli
+
+    def full(args):
+        raise OSError(errno.ENOSPC, "No space left on device", "/some/file")
+
+    parser = emrr.cli.build_parser()
+    monkeypatch.setattr(emrr.cli, "build_parser", lambda: parser)
+    parser._subparsers._group_actions[0].choices["corpus"].set_defaults(handler=full)
+    status, _, err = run_cli(["corpus", "x"], capsys)
+    assert status == 2 and err.strip() == "emrr: error: /some/file: No space left on device"
