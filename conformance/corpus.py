@@ -32,17 +32,17 @@ from importlib import resources
 from pathlib import Path
 
 import jsonschema
+
 from emrr.conformance import handlog, mutations
 from emrr.conformance.catalogue import CATALOGUE
 from emrr.conformance.checker import check
 from emrr.conformance.handlog import HandLog
 from emrr.conformance.mutations import Delivery
+from emrr.errors import UserError
 from emrr.rules import engine
 from emrr.rules import ruleset as rules
 from emrr.rules.ruleset import Ruleset
 from emrr.rules.schedule import window
-
-from emrr.errors import UserError
 
 FORMAT = "emrr-parser-corpus"
 FORMAT_VERSION = 1
@@ -149,6 +149,7 @@ class Builder:
         self.deliveries = deliveries
         self.rs = rs
         self.cases: list[Case] = []
+        self.skipped: list[tuple[str, str]] = []  # (case id, why it is not in the corpus)
 
     def folder(self, case_id: str) -> Path:
         path = self.root / "cases" / case_id
@@ -258,6 +259,10 @@ def _empty_optional_quoted(path: Path, rs: Ruleset) -> None:
 def build_cases(builder: Builder) -> None:
     rs = builder.rs
     for rid, report in rs.reports.items():
+        if rid not in REFERENCE.reports:  # a report the ruleset adds: the hand-built log holds no event for it
+            builder.skipped.append((f"report-{rid.lower()}", f"the reference log (conformance/logs/reference.yaml) "
+                                    f"declares no file of {rid}"))
+            continue
         builder.valid(f"report-{rid.lower()}", f"Valid: every {rid} file ({report.title}) of the reference delivery.",
                       "report", "reference", lambda rel, rid=rid: _report_of(rel) == rid)
     builder.valid("valid-reference-delivery", "Valid: the whole reference delivery (every report, two recipients; "
@@ -332,10 +337,21 @@ class Summary:
     invalid: int
     files: int
     bytes: int
+    skipped: tuple[tuple[str, str], ...] = ()  # (case id, why)
 
     def render(self) -> str:
-        return (f"parser corpus: {self.cases} cases ({self.valid} valid, {self.invalid} invalid), {self.files} files, "
+        text = (f"parser corpus: {self.cases} cases ({self.valid} valid, {self.invalid} invalid), {self.files} files, "
                 f"{self.bytes:,} bytes -> {self.directory} (manifest: {Path(self.directory) / MANIFEST})")
+        return "\n".join([text, *(f"skipped {case}: {why}" for case, why in self.skipped)])
+
+
+def confirm_reports(log: HandLog, delivery: Path, rs: Ruleset) -> None:
+    """The log's delivery holds files of exactly the reports it declares (those of the ruleset)."""
+    made = {_report_of(rel) for rel in _files(delivery) if rel.endswith(".csv")} & set(rs.reports)
+    declared = set(log.reports) & set(rs.reports)
+    if made != declared:
+        raise CorpusMismatch(f"the {log.name} log declares files of {sorted(declared)}; its delivery holds "
+                             f"{sorted(made)} (conformance/logs/{log.name}.yaml reports)")
 
 
 def _is_corpus(path: Path) -> bool:
@@ -372,6 +388,8 @@ def write(directory: str | Path) -> Summary:
     try:
         with tempfile.TemporaryDirectory(prefix="emrr-corpus-") as work:
             deliveries = {name: deliver(log, Path(work) / name, rs) for name, log in LOGS.items()}
+            for name, log in LOGS.items():
+                confirm_reports(log, deliveries[name], rs)
             staging.mkdir()
             builder = Builder(staging, deliveries, rs)
             build_cases(builder)
@@ -388,4 +406,4 @@ def write(directory: str | Path) -> Summary:
     files = [p for p in target.rglob("*") if p.is_file()]
     valid = sum(c.valid for c in builder.cases)
     return Summary(str(target), len(builder.cases), valid, len(builder.cases) - valid, len(files),
-                   sum(p.stat().st_size for p in files))
+                   sum(p.stat().st_size for p in files), tuple(builder.skipped))

@@ -13,8 +13,9 @@ can: every change replaces a file, never writes into one) and applies the operat
 raises ``NotApplicable`` when the delivery holds no target (an ECOSMIG-003 file with a Success
 record, a device with two failed attempts, ...).
 
-Operators read layouts from the ruleset (fields by name, header values by their source), and
-assume the revised EMRR's reports (ECOSMIG-001 to -006).
+Operators read layouts from the ruleset (fields by name, header values by their source) and find
+their reports by the part they play (``REPORT_ROLES``: the detail report of successes, the
+snapshot summary, ...), not by id.
 
 Error checks that no defect of a delivery's content can produce (``NOT_PRODUCIBLE``):
 
@@ -43,6 +44,7 @@ from emrr.conformance.catalogue import CATALOGUE
 from emrr.conformance.findings import Collector
 from emrr.conformance.formats import parse_one, show
 from emrr.conformance.names import NamePattern
+from emrr.contract import INSTALL, MIGRATION_FAILURE, MIGRATION_SUCCESS
 from emrr.rules import ruleset as rules
 from emrr.rules.ruleset import Report, Ruleset
 from emrr.rules.schedule import run_times, window
@@ -163,6 +165,27 @@ def copy_delivery(source: str | Path, target: str | Path) -> None:
                 shutil.copyfile(src, dst)
 
 
+# --------------------------------------------------------------------------- reports by role
+
+# The part a report plays, read from its definition in the ruleset (as crossfile.Roles reads a
+# field's), so that an operator asks for "the detail report of successes", not for ECOSMIG-001,
+# and a report a ruleset adds in the same part is a target too. Delivery.of, first and series
+# take role names (or report ids).
+REPORT_ROLES: dict[str, Callable[[Report], bool]] = {
+    "successes": lambda r: r.kind == "detail" and r.event_types == (MIGRATION_SUCCESS,),
+    "failures": lambda r: r.kind == "detail" and r.event_types == (MIGRATION_FAILURE,),
+    "installs": lambda r: r.kind == "detail" and r.event_types == (INSTALL,),
+    "history": lambda r: r.kind == "detail" and bool(r.status),  # a status per device over several event types
+    "snapshot": lambda r: r.kind == "summary" and not r.event_types,  # a count of devices, not of events
+    "activity": lambda r: r.kind == "summary" and bool(r.counts),  # counts of events by group
+}
+
+
+def reports_in_role(rs: Ruleset, role: str) -> list[str]:
+    """The ids of the ruleset's reports that play ``role`` (a name of REPORT_ROLES), in its order."""
+    return [rid for rid, report in rs.reports.items() if REPORT_ROLES[role](report)]
+
+
 # --------------------------------------------------------------------------- a delivery to edit
 
 # A file's bytes as physical lines and fields, with no CSV reading: what Delivery's raw edits are
@@ -225,11 +248,26 @@ class Delivery:
 
     # ------------------------------------------------------------------ choosing targets
 
+    def report_ids(self, *names: str) -> list[str]:
+        """Report ids for role names (REPORT_ROLES) or report ids, in that order of preference."""
+        ids: list[str] = []
+        for name in names:
+            ids += [rid for rid in (reports_in_role(self.rs, name) if name in REPORT_ROLES else [name])
+                    if rid not in ids]
+        return ids
+
+    def report(self, role: str) -> Report:
+        """The (first) report of the ruleset that plays ``role``."""
+        ids = reports_in_role(self.rs, role)
+        if not ids:
+            raise NotApplicable(f"the ruleset has no report of {role}")
+        return self.rs.reports[ids[0]]
+
     def of(self, *report_ids: str, min_details: int = 1, where: Callable[[ReportFile], bool] | None = None
            ) -> list[ReportFile]:
-        """Files of the given reports (in that order of preference, then by recipient and
-        sequence) with at least ``min_details`` detail records."""
-        rank = {rid: k for k, rid in enumerate(report_ids)}
+        """Files of the given reports (role names or ids, in that order of preference, then by
+        recipient and sequence) with at least ``min_details`` detail records."""
+        rank = {rid: k for k, rid in enumerate(self.report_ids(*report_ids))}
         found = [f for f in self.files.values() if f.report.id in rank and len(self.details(f.rel)) >= min_details
                  and (where is None or where(f))]
         return sorted(found, key=lambda f: (rank[f.report.id], f.recipient, f.sequence, f.rel))
@@ -243,11 +281,11 @@ class Delivery:
 
     def series(self, *report_ids: str, min_files: int = 1) -> list[list[ReportFile]]:
         """The files of each (report, recipient), by sequence number; series of at least
-        ``min_files`` files, in the order of preference of ``report_ids``."""
+        ``min_files`` files, in the order of preference of ``report_ids`` (role names or ids)."""
         groups: dict[tuple[str, str], list[ReportFile]] = defaultdict(list)
         for f in self.files.values():
             groups[(f.report.id, f.recipient)].append(f)
-        rank = {rid: k for k, rid in enumerate(report_ids)}
+        rank = {rid: k for k, rid in enumerate(self.report_ids(*report_ids))}
         keys = sorted((k for k in groups if k[0] in rank and len(groups[k]) >= min_files),
                       key=lambda k: (rank[k[0]], k[1]))
         if not keys:
@@ -488,21 +526,21 @@ def _set_detail(d: Delivery, f: ReportFile, line: int, name: str, value: str) ->
 
 @operator("lf-line-endings", {"line-ending"}, "Every line of a file ends with LF instead of CRLF.")
 def lf_line_endings(d: Delivery) -> Change:
-    f = d.first("ECOSMIG-001", "ECOSMIG-002")
+    f = d.first("successes", "failures")
     d.write_bytes(f.rel, d.read_bytes(f.rel).replace(b"\r\n", b"\n"))
     return _change(f.rel, 1, "line endings CRLF -> LF", (f.rel, 1, "line-ending"))
 
 
 @operator("cr-line-endings", {"line-ending"}, "Every line of a file ends with CR alone (old Mac style).")
 def cr_line_endings(d: Delivery) -> Change:
-    f = d.first("ECOSMIG-002", "ECOSMIG-001")
+    f = d.first("failures", "successes")
     d.write_bytes(f.rel, d.read_bytes(f.rel).replace(b"\r\n", b"\r"))
     return _change(f.rel, 1, "line endings CRLF -> CR", (f.rel, 1, "line-ending"))
 
 
 @operator("last-line-unterminated", {"line-ending"}, "The trailer has no line terminator (the file ends without CRLF).")
 def last_line_unterminated(d: Delivery) -> Change:
-    f = d.first("ECOSMIG-005", "ECOSMIG-004", "ECOSMIG-001")
+    f = d.first("activity", "snapshot", "successes")
     d.write_bytes(f.rel, d.read_bytes(f.rel).removesuffix(d.rs.line_terminator.encode()))
     last = _last_line(d, f.rel)
     return _change(f.rel, last, "final CRLF removed", (f.rel, last, "line-ending"))
@@ -510,7 +548,7 @@ def last_line_unterminated(d: Delivery) -> Change:
 
 @operator("bom", {"bom"}, "The file starts with a UTF-8 byte order mark.")
 def bom(d: Delivery) -> Change:
-    f = d.first("ECOSMIG-003", "ECOSMIG-001")
+    f = d.first("history", "successes")
     d.write_bytes(f.rel, codecs.BOM_UTF8 + d.read_bytes(f.rel))
     return _change(f.rel, 1, "UTF-8 BOM (EF BB BF) prepended", (f.rel, 1, "bom"))
 
@@ -518,7 +556,7 @@ def bom(d: Delivery) -> Change:
 @operator("latin-1", {"encoding"}, "The file is encoded Latin-1 and holds a non-ASCII character (é), which is "
           "not UTF-8.")
 def latin_1(d: Delivery) -> Change:
-    f = d.first("ECOSMIG-004", "ECOSMIG-001")
+    f = d.first("snapshot", "successes")
     line, _ = d.details(f.rel)[0]
     rows = d.rows(f.rel)
     i = d.detail_index(f.report, "Device Model")
@@ -531,7 +569,7 @@ def latin_1(d: Delivery) -> Change:
 
 @operator("utf-16", {"encoding"}, "The file is encoded UTF-16 (with its BOM): NUL bytes, not UTF-8 text.")
 def utf_16(d: Delivery) -> Change:
-    f = d.first("ECOSMIG-006", "ECOSMIG-001")
+    f = d.first("installs", "successes")
     data = d.read_bytes(f.rel).decode(d.encoding).encode("utf-16")
     d.write_bytes(f.rel, data)
     line = data.count(b"\n", 0, data.find(b"\x00")) + 1
@@ -540,7 +578,7 @@ def utf_16(d: Delivery) -> Change:
 
 @operator("binary-garbage", {"encoding"}, "A report file holds binary data (a PNG image), not text.")
 def binary_garbage(d: Delivery) -> Change:
-    f = d.first("ECOSMIG-001", "ECOSMIG-006")
+    f = d.first("successes", "installs")
     data = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256))
     d.write_bytes(f.rel, data)
     line = data.count(b"\n", 0, data.find(b"\x00")) + 1
@@ -549,7 +587,7 @@ def binary_garbage(d: Delivery) -> Change:
 
 @operator("empty-file", {"empty-report"}, "A report file of 0 bytes.")
 def empty_file(d: Delivery) -> Change:
-    f = d.first("ECOSMIG-002", "ECOSMIG-006", "ECOSMIG-001")
+    f = d.first("failures", "installs", "successes")
     d.write_bytes(f.rel, b"")
     return _change(f.rel, None, "content removed (0 bytes)", (f.rel, None, "empty-report"))
 
@@ -558,7 +596,7 @@ def empty_file(d: Delivery) -> Change:
           "The file is cut in the middle of its last detail record (a partial transfer): no trailer, a short "
           "record, no final line terminator.")
 def truncated_mid_record(d: Delivery) -> Change:
-    f = d.first("ECOSMIG-006", "ECOSMIG-003", "ECOSMIG-004", "ECOSMIG-001")
+    f = d.first("installs", "history", "snapshot", "successes")
     line, row = d.details(f.rel)[-1]
     data = d.read_bytes(f.rel)
     start = 0
@@ -574,7 +612,7 @@ def truncated_mid_record(d: Delivery) -> Change:
           "A quoted field is never closed (the trailer's last field opens a quote): the quote runs to the end of "
           "the file; the trailer cannot be read (one csv-syntax finding: it is not also reported missing).")
 def unterminated_quote(d: Delivery) -> Change:
-    f = d.first("ECOSMIG-001", "ECOSMIG-002")
+    f = d.first("successes", "failures")
     data = d.read_bytes(f.rel)
     term = d.rs.line_terminator.encode()
     body, _, trailer = data.removesuffix(term).rpartition(term)
@@ -589,7 +627,7 @@ def unterminated_quote(d: Delivery) -> Change:
           "A character follows a closing quote (\"Title\"x) in the header: not RFC 4180; the header cannot be read "
           "(one csv-syntax finding: it is not also reported missing).")
 def quote_then_text(d: Delivery) -> Change:
-    f = d.first("ECOSMIG-002", "ECOSMIG-001")
+    f = d.first("failures", "successes")
     data = d.read_bytes(f.rel)
     term = d.rs.line_terminator.encode()
     header, _, rest = data.partition(term)
@@ -605,7 +643,7 @@ def quote_then_text(d: Delivery) -> Change:
           "A quote inside a field that is not enclosed in quotes (Device Model 12\" ...): RFC 4180 §2.5 forbids "
           "it, though lenient readers (Python's csv module) take it as data.")
 def bare_quote(d: Delivery) -> Change:
-    f = d.first("ECOSMIG-001", "ECOSMIG-002")
+    f = d.first("successes", "failures")
     line, row = d.details(f.rel)[0]
     i = next(k for k, fld in enumerate(f.report.detail) if fld.name == "Device Model")
     row = list(row)
@@ -623,7 +661,7 @@ def bare_quote(d: Delivery) -> Change:
 @operator("header-and-first-detail-swapped", {"record-order"}, "The header and the first detail record change "
           "places.")
 def header_and_first_detail_swapped(d: Delivery) -> Change:
-    f = d.first("ECOSMIG-006", "ECOSMIG-001")
+    f = d.first("installs", "successes")
     rows = d.rows(f.rel)
     rows[0], rows[1] = rows[1], rows[0]
     d.write_rows(f.rel, rows)
@@ -632,7 +670,7 @@ def header_and_first_detail_swapped(d: Delivery) -> Change:
 
 @operator("no-trailer", {"record-order"}, "The trailer record is missing.")
 def no_trailer(d: Delivery) -> Change:
-    f = d.first("ECOSMIG-005", "ECOSMIG-001")
+    f = d.first("activity", "successes")
     rows = d.rows(f.rel)
     last = len(rows)
     d.write_rows(f.rel, rows[:-1])
@@ -641,14 +679,14 @@ def no_trailer(d: Delivery) -> Change:
 
 @operator("no-header", {"record-order"}, "The header record is missing.")
 def no_header(d: Delivery) -> Change:
-    f = d.first("ECOSMIG-004", "ECOSMIG-001")
+    f = d.first("snapshot", "successes")
     d.write_rows(f.rel, d.rows(f.rel)[1:])
     return _change(f.rel, 1, "header deleted", (f.rel, 1, "record-order"))
 
 
 @operator("detail-extra-column", {"field-count"}, "A detail record has one field too many (a trailing comma).")
 def detail_extra_column(d: Delivery) -> Change:
-    f = d.first("ECOSMIG-001", "ECOSMIG-006")
+    f = d.first("successes", "installs")
     line, _ = d.details(f.rel)[0]
     rows = d.rows(f.rel)
     rows[line - 1].append("")
@@ -658,7 +696,7 @@ def detail_extra_column(d: Delivery) -> Change:
 
 @operator("detail-missing-column", {"field-count"}, "A detail record lacks its last field.")
 def detail_missing_column(d: Delivery) -> Change:
-    f = d.first("ECOSMIG-002", "ECOSMIG-001")
+    f = d.first("failures", "successes")
     line, _ = d.details(f.rel)[0]
     rows = d.rows(f.rel)
     dropped = f.report.detail[len(rows[line - 1]) - 1].name
@@ -669,7 +707,7 @@ def detail_missing_column(d: Delivery) -> Change:
 
 @operator("header-extra-column", {"field-count"}, "The header record has one field too many.")
 def header_extra_column(d: Delivery) -> Change:
-    f = d.first("ECOSMIG-003", "ECOSMIG-001")
+    f = d.first("history", "successes")
     rows = d.rows(f.rel)
     rows[0].append("DCC Controlled")
     d.write_rows(f.rel, rows)
@@ -680,7 +718,7 @@ def header_extra_column(d: Delivery) -> Change:
           "A detail record's Record type is 11 instead of 10: not a record type, so the trailer's Rows Count no "
           "longer matches the detail records.")
 def wrong_record_type(d: Delivery) -> Change:
-    f = d.first("ECOSMIG-006", "ECOSMIG-003", "ECOSMIG-004", min_details=2)
+    f = d.first("installs", "history", "snapshot", min_details=2)
     line, _ = d.details(f.rel)[0]
     rows = d.rows(f.rel)
     rows[line - 1][0] = "11"
@@ -692,7 +730,7 @@ def wrong_record_type(d: Delivery) -> Change:
 @operator("column-header-row", {"record-type"}, "A row of column names follows the header (the EMRR files have no "
           "column header row).")
 def column_header_row(d: Delivery) -> Change:
-    f = d.first("ECOSMIG-001", "ECOSMIG-002")
+    f = d.first("successes", "failures")
     rows = d.rows(f.rel)
     rows.insert(1, [field.name for field in f.report.detail])
     d.write_rows(f.rel, rows)
@@ -701,7 +739,7 @@ def column_header_row(d: Delivery) -> Change:
 
 @operator("blank-line", {"record-type"}, "A blank line between detail records.")
 def blank_line(d: Delivery) -> Change:
-    f = d.first("ECOSMIG-002", "ECOSMIG-001")
+    f = d.first("failures", "successes")
     rows = d.rows(f.rel)
     line = d.details(f.rel)[0][0] + 1
     data = d.encode_rows(rows[: line - 1]) + d.rs.line_terminator.encode() + d.encode_rows(rows[line - 1:])
@@ -712,7 +750,7 @@ def blank_line(d: Delivery) -> Change:
 @operator("rows-count-off-by-one", {"trailer-rows-count"}, "The trailer's Rows Count is one more than the detail "
           "records.")
 def rows_count_off_by_one(d: Delivery) -> Change:
-    f = d.first("ECOSMIG-004", "ECOSMIG-001")
+    f = d.first("snapshot", "successes")
     rows = d.rows(f.rel)
     i = d.trailer_index("rows_count")
     old = rows[-1][i]
@@ -723,7 +761,7 @@ def rows_count_off_by_one(d: Delivery) -> Change:
 
 @operator("rows-count-not-integer", {"field-type"}, "The trailer's Rows Count is written 1.0 (not an Integer).")
 def rows_count_not_integer(d: Delivery) -> Change:
-    f = d.first("ECOSMIG-006", "ECOSMIG-001")
+    f = d.first("installs", "successes")
     rows = d.rows(f.rel)
     i = d.trailer_index("rows_count")
     old = rows[-1][i]
@@ -744,7 +782,7 @@ def _header_value(d: Delivery, f: ReportFile, source: str, value: str) -> str:
 @operator("header-recipient-differs", {"header-file-name"}, "The header's Report Recipient is not the recipient "
           "in the file's name.")
 def header_recipient_differs(d: Delivery) -> Change:
-    f = d.first("ECOSMIG-001", "ECOSMIG-002")
+    f = d.first("successes", "failures")
     other = "PZZ999" if f.recipient != "PZZ999" else "PZZ998"
     old = _header_value(d, f, "recipient", other)
     return _change(f.rel, 1, f"header Report Recipient {old} -> {other}", (f.rel, 1, "header-file-name"))
@@ -753,7 +791,7 @@ def header_recipient_differs(d: Delivery) -> Change:
 @operator("header-sequence-differs", {"header-file-name"}, "The header's Report Sequence Number is not the one in "
           "the file's name.")
 def header_sequence_differs(d: Delivery) -> Change:
-    f = d.first("ECOSMIG-002", "ECOSMIG-001")
+    f = d.first("failures", "successes")
     old = _header_value(d, f, "sequence", str(f.sequence + 1))
     return _change(f.rel, 1, f"header Report Sequence Number {old} -> {f.sequence + 1}",
                    (f.rel, 1, "header-file-name"))
@@ -762,7 +800,7 @@ def header_sequence_differs(d: Delivery) -> Change:
 @operator("header-creation-differs", {"header-file-name"}, "The header's Report Creation DateTime is an hour "
           "after the one in the file's name.")
 def header_creation_differs(d: Delivery) -> Change:
-    f = d.first("ECOSMIG-004", "ECOSMIG-001")
+    f = d.first("snapshot", "successes")
     new = d.time_text(f.created + 3600)
     old = _header_value(d, f, "created", new)
     return _change(f.rel, 1, f"header Report Creation DateTime {old} -> {new}", (f.rel, 1, "header-file-name"))
@@ -771,7 +809,7 @@ def header_creation_differs(d: Delivery) -> Change:
 @operator("header-report-differs", {"header-file-name"}, "The header's Report Identifier is another report than "
           "the file's name.")
 def header_report_differs(d: Delivery) -> Change:
-    f = d.first("ECOSMIG-006", "ECOSMIG-002")
+    f = d.first("installs", "failures")
     other = next(rid for rid in d.rs.reports if rid != f.report.id)
     old = _header_value(d, f, "report_id", other)
     return _change(f.rel, 1, f"header Report Identifier {old} -> {other}", (f.rel, 1, "header-file-name"))
@@ -780,7 +818,9 @@ def header_report_differs(d: Delivery) -> Change:
 @operator("unknown-report-in-header", {"field-enum", "header-file-name"}, "The header's Report Identifier is not a "
           "report of the ruleset (ECOSMIG-009).")
 def unknown_report_in_header(d: Delivery) -> Change:
-    f = d.first("ECOSMIG-003", "ECOSMIG-001")
+    if "ECOSMIG-009" in d.rs.reports:
+        raise NotApplicable("the ruleset has a report ECOSMIG-009")
+    f = d.first("history", "successes")
     old = _header_value(d, f, "report_id", "ECOSMIG-009")
     return _change(f.rel, 1, f"header Report Identifier {old} -> ECOSMIG-009", (f.rel, 1, "field-enum"),
                    (f.rel, 1, "header-file-name"))
@@ -789,7 +829,7 @@ def unknown_report_in_header(d: Delivery) -> Change:
 @operator("off-schedule", {"run-time-schedule"}, "A file created at 06:01 instead of the scheduled 06:00 (name and "
           "header agree).")
 def off_schedule(d: Delivery) -> Change:
-    f = d.first("ECOSMIG-001", "ECOSMIG-004")
+    f = d.first("successes", "snapshot")
     new = d.renumber(f, created=f.created + 60)
     return _change(new, 1, f"{f.rel} renamed {new}, header Report Creation DateTime {d.time_text(f.created + 60)}",
                    (new, 1, "run-time-schedule"))
@@ -797,7 +837,7 @@ def off_schedule(d: Delivery) -> Change:
 
 @operator("window-start-wrong", {"window"}, "The header's Report Applicable Start DateTime is a day early.")
 def window_start_wrong(d: Delivery) -> Change:
-    f = d.first("ECOSMIG-002", "ECOSMIG-001")
+    f = d.first("failures", "successes")
     rows = d.rows(f.rel)
     i = d.header_index("window_start")
     new = d.time_text(d.parse_time(rows[0][i]) - DAY)
@@ -808,7 +848,7 @@ def window_start_wrong(d: Delivery) -> Change:
 @operator("summary-window-end-wrong", {"window"}, "A summary's Report Applicable End DateTime is a day late (not the "
           "window of its run, nor of an earlier run made up after an outage).")
 def summary_window_end_wrong(d: Delivery) -> Change:
-    f = d.first("ECOSMIG-004", "ECOSMIG-005")
+    f = d.first("snapshot", "activity")
     rows = d.rows(f.rel)
     i = d.header_index("window_end")
     new = d.time_text(d.parse_time(rows[0][i]) + DAY)
@@ -826,7 +866,7 @@ def _time_field(report: Report) -> str:
 @operator("record-after-window", {"detail-time-window"}, "A detail record's date-time is one second after its "
           "file's window ends (it could not be known yet).")
 def record_after_window(d: Delivery) -> Change:
-    f = d.first("ECOSMIG-006", "ECOSMIG-003")
+    f = d.first("installs", "history")
     line, _ = d.details(f.rel)[-1]
     end = d.parse_time(d.rows(f.rel)[0][d.header_index("window_end")])
     name = _time_field(f.report)
@@ -837,7 +877,7 @@ def record_after_window(d: Delivery) -> Change:
 @operator("datetime-bad-format", {"field-type"}, "A detail date-time written YYYY-MM-DDThhmm (same length, wrong "
           "format).")
 def datetime_bad_format(d: Delivery) -> Change:
-    f = d.first("ECOSMIG-001", "ECOSMIG-002")
+    f = d.first("successes", "failures")
     line, row = d.details(f.rel)[0]
     name = _time_field(f.report)
     old = row[d.detail_index(f.report, name)]
@@ -849,7 +889,7 @@ def datetime_bad_format(d: Delivery) -> Change:
 @operator("datetime-not-a-date", {"field-type"}, "A detail date-time of the right shape on a day that does not exist "
           "(30 February).")
 def datetime_not_a_date(d: Delivery) -> Change:
-    f = d.first("ECOSMIG-006", "ECOSMIG-003")
+    f = d.first("installs", "history")
     line, row = d.details(f.rel)[0]
     name = _time_field(f.report)
     old = row[d.detail_index(f.report, name)]
@@ -861,7 +901,7 @@ def datetime_not_a_date(d: Delivery) -> Change:
 @operator("datetime-with-zone", {"field-type", "field-length"}, "A detail date-time with a time zone suffix "
           "(YYYYMMDDThhmmssZ): 16 characters, not the format.")
 def datetime_with_zone(d: Delivery) -> Change:
-    f = d.first("ECOSMIG-002", "ECOSMIG-001")
+    f = d.first("failures", "successes")
     line, row = d.details(f.rel)[0]
     name = _time_field(f.report)
     old = row[d.detail_index(f.report, name)]
@@ -871,7 +911,7 @@ def datetime_with_zone(d: Delivery) -> Change:
 
 @operator("integer-with-sign", {"field-type"}, "An Integer written with a plus sign (+10).")
 def integer_with_sign(d: Delivery) -> Change:
-    f = d.first("ECOSMIG-002")
+    f = d.first("failures")
     line, row = d.details(f.rel)[0]
     old = row[d.detail_index(f.report, "Error Sub Code")]
     _set_detail(d, f, line, "Error Sub Code", f"+{old}")
@@ -880,7 +920,7 @@ def integer_with_sign(d: Delivery) -> Change:
 
 @operator("field-too-long", {"field-length"}, "A field one character longer than its Max Length (MPxN of 14).")
 def field_too_long(d: Delivery) -> Change:
-    f = d.first("ECOSMIG-001", "ECOSMIG-002", "ECOSMIG-006")
+    f = d.first("successes", "failures", "installs")
     line, row = d.details(f.rel)[0]
     i = d.detail_index(f.report, "MPxN")
     old = row[i]
@@ -891,14 +931,14 @@ def field_too_long(d: Delivery) -> Change:
 
 @operator("mandatory-field-empty", {"field-mandatory"}, "A mandatory field (Device Model) is empty.")
 def mandatory_field_empty(d: Delivery) -> Change:
-    f = d.first("ECOSMIG-001", "ECOSMIG-002")
+    f = d.first("successes", "failures")
     line, _ = d.details(f.rel)[0]
     old = _set_detail(d, f, line, "Device Model", "")
     return _change(f.rel, line, f"Device Model {old} -> (empty)", (f.rel, line, "field-mandatory"))
 
 
 def _status_record(d: Delivery, failure: bool) -> tuple[ReportFile, int, list[str]]:
-    for f in d.of("ECOSMIG-003"):
+    for f in d.of("history"):
         i = d.detail_index(f.report, "ECoS Status")
         for line, row in d.details(f.rel):
             if (row[i] == "Failure") == failure:
@@ -935,7 +975,7 @@ def error_code_on_success(d: Delivery) -> Change:
 @operator("dcc-classification-wrong", {"field-constant"}, "The trailer's DCC Classification is 'DCC controlled' "
           "(case differs).")
 def dcc_classification_wrong(d: Delivery) -> Change:
-    f = d.first("ECOSMIG-002", "ECOSMIG-001")
+    f = d.first("failures", "successes")
     rows = d.rows(f.rel)
     i = next(k for k, field in enumerate(d.rs.trailer) if field.name == "DCC Classification")
     old = rows[-1][i]
@@ -947,7 +987,7 @@ def dcc_classification_wrong(d: Delivery) -> Change:
 
 @operator("report-title-wrong", {"field-constant"}, "The header's Report Title is another report's title.")
 def report_title_wrong(d: Delivery) -> Change:
-    f = d.first("ECOSMIG-005", "ECOSMIG-001")
+    f = d.first("activity", "successes")
     other = next(r.title for r in d.rs.reports.values() if r.id != f.report.id)
     old = _header_value(d, f, "title", other)
     return _change(f.rel, 1, f"header Report Title {old!r} -> {other!r}", (f.rel, 1, "field-constant"))
@@ -959,7 +999,7 @@ def report_title_wrong(d: Delivery) -> Change:
 @operator("file-name-pattern", {"file-name"}, "A file named with hyphens instead of underscores "
           "(ECOSMIG-001-PXX999-10-20211206060000.csv).")
 def file_name_pattern(d: Delivery) -> Change:
-    f = d.first("ECOSMIG-005", "ECOSMIG-001")
+    f = d.first("activity", "successes")
     folder, _, base = f.rel.rpartition("/")
     new = d.move(f.rel, f"{folder}/{base.replace('_', '-')}" if folder else base.replace("_", "-"))
     return _change(new, None, f"{f.rel} renamed {new}", (new, None, "file-name"))
@@ -967,7 +1007,7 @@ def file_name_pattern(d: Delivery) -> Change:
 
 @operator("sequence-zero-padded", {"file-name"}, "The sequence number in the file's name is zero-padded (01).")
 def sequence_zero_padded(d: Delivery) -> Change:
-    f = d.first("ECOSMIG-006", "ECOSMIG-001")
+    f = d.first("installs", "successes")
     name = d.name_for(f.report.id, f.recipient, f.sequence, f.created)
     folder, _, base = name.rpartition("/")
     parts = base.split("_")
@@ -979,7 +1019,7 @@ def sequence_zero_padded(d: Delivery) -> Change:
 @operator("creation-time-not-real", {"file-name"}, "The creation date-time in the file's name is not a real time "
           "(hour 24).")
 def creation_time_not_real(d: Delivery) -> Change:
-    f = d.first("ECOSMIG-003", "ECOSMIG-001")
+    f = d.first("history", "successes")
     folder, _, base = f.rel.rpartition("/")
     parts = base.split("_")
     stamp = parts[-1]
@@ -992,7 +1032,7 @@ def creation_time_not_real(d: Delivery) -> Change:
 def wrong_recipient_folder(d: Delivery) -> Change:
     if not d.folder:
         raise NotApplicable("the ruleset keeps no recipient folders")
-    f = d.first("ECOSMIG-004", "ECOSMIG-001")
+    f = d.first("snapshot", "successes")
     others = sorted({g.recipient for g in d.files.values()} - {f.recipient}) or ["PZZ999"]
     folder = d.folder.format(recipient=others[0], report_id=f.report.id).strip("/")
     new = d.move(f.rel, f"{folder}/{f.rel.rpartition('/')[2]}")
@@ -1002,7 +1042,7 @@ def wrong_recipient_folder(d: Delivery) -> Change:
 @operator("sequence-gap", {"sequence-gap"}, "A series skips a sequence number (the last file renamed n+1, header "
           "too).")
 def sequence_gap(d: Delivery) -> Change:
-    last = d.series("ECOSMIG-001", "ECOSMIG-002", "ECOSMIG-006")[0][-1]
+    last = d.series("successes", "failures", "installs")[0][-1]
     new = d.renumber(last, sequence=last.sequence + 1)
     return _change(new, 1, f"{last.rel} renamed {new}", (new, 1, "sequence-gap"))
 
@@ -1010,7 +1050,7 @@ def sequence_gap(d: Delivery) -> Change:
 @operator("sequence-repeat", {"sequence-repeat"}, "Two files of a series carry the same sequence number (the last "
           "renamed n-1, header too).")
 def sequence_repeat(d: Delivery) -> Change:
-    last = d.series("ECOSMIG-004", "ECOSMIG-001", "ECOSMIG-002", min_files=2)[0][-1]
+    last = d.series("snapshot", "successes", "failures", min_files=2)[0][-1]
     new = d.renumber(last, sequence=last.sequence - 1)
     return _change(new, 1, f"{last.rel} renamed {new}", (new, 1, "sequence-repeat"))
 
@@ -1018,7 +1058,7 @@ def sequence_repeat(d: Delivery) -> Change:
 @operator("sequence-order", {"sequence-order"}, "The last two files of a series swap their sequence numbers: the "
           "later file has the lower number.")
 def sequence_order(d: Delivery) -> Change:
-    earlier, later = d.series("ECOSMIG-002", "ECOSMIG-001", "ECOSMIG-004", min_files=2)[0][-2:]
+    earlier, later = d.series("failures", "successes", "snapshot", min_files=2)[0][-2:]
     first = d.renumber(earlier, sequence=later.sequence)
     second = d.renumber(later, sequence=earlier.sequence)
     return _change(second, 1, f"{earlier.rel} renamed {first}, {later.rel} renamed {second}",
@@ -1028,7 +1068,7 @@ def sequence_order(d: Delivery) -> Change:
 @operator("duplicate-file", {"duplicate-record"}, "A file sent again under the next sequence number, at the next "
           "run (its own window): every record reported twice.")
 def duplicate_file(d: Delivery) -> Change:
-    last = d.series("ECOSMIG-001", "ECOSMIG-002", "ECOSMIG-006")[0][-1]
+    last = d.series("successes", "failures", "installs")[0][-1]
     report = last.report
     created = int(run_times(report.cron, last.created + 1, last.created + 400 * DAY)[0])
     start, end = window(report.window, created)
@@ -1047,7 +1087,7 @@ def duplicate_file(d: Delivery) -> Change:
 @operator("duplicate-record-in-file", {"duplicate-record"}, "A detail record repeated within a snapshot file (the "
           "same device twice in ECOSMIG-003), Rows Count adjusted.")
 def duplicate_record_in_file(d: Delivery) -> Change:
-    f = d.first("ECOSMIG-003", "ECOSMIG-004")
+    f = d.first("history", "snapshot")
     line, row = d.details(f.rel)[-1]
     rows = d.rows(f.rel)
     rows.insert(line, list(row))
@@ -1060,7 +1100,7 @@ def duplicate_record_in_file(d: Delivery) -> Change:
 @operator("empty-report", {"empty-report"}, "A report with a header and a trailer (Rows Count 0) but no detail "
           "record: empty reports are not produced.")
 def empty_report(d: Delivery) -> Change:
-    f = d.first("ECOSMIG-004", "ECOSMIG-006", "ECOSMIG-003")
+    f = d.first("snapshot", "installs", "history")
     rows = d.rows(f.rel)
     trailer = rows[-1]
     trailer[d.trailer_index("rows_count")] = "0"
@@ -1084,13 +1124,13 @@ def _records(d: Delivery, report_id: str, device: str, time_name: str) -> list[t
 @operator("failure-after-success", {"failure-after-success"}, "An ECOSMIG-002 failed attempt is given to a device "
           "that had completed migration successfully before it (ECOSMIG-001).")
 def failure_after_success(d: Delivery) -> Change:
-    success_report, failure_report = d.rs.reports["ECOSMIG-001"], d.rs.reports["ECOSMIG-002"]
+    success_report, failure_report = d.report("successes"), d.report("failures")
     s_time = _time_field(success_report)
     successes: dict[str, tuple[int, list[str]]] = {}
-    for _, _, device, t, row in _records(d, "ECOSMIG-001", "Device ID", s_time):
+    for _, _, device, t, row in _records(d, success_report.id, "Device ID", s_time):
         if device not in successes or t < successes[device][0]:
             successes[device] = (t, row)
-    failures = _records(d, "ECOSMIG-002", "Device ID", _time_field(failure_report))
+    failures = _records(d, failure_report.id, "Device ID", _time_field(failure_report))
     failed = {r[2] for r in failures}
     for f, line, device, t, _ in failures:
         before = sorted(dev for dev, (st, _) in successes.items() if st < t and dev not in failed)
@@ -1112,7 +1152,7 @@ def failure_after_success(d: Delivery) -> Change:
 @operator("attempts-zero", {"field-range"}, "An ECOSMIG-002 failure says Number of Attempts 0 (the failed "
           "attempt itself counts: at least 1).")
 def attempts_zero(d: Delivery) -> Change:
-    f = d.first("ECOSMIG-002")
+    f = d.first("failures")
     line, row = d.details(f.rel)[0]
     old = _set_detail(d, f, line, "Number of Attempts", "0")
     return _change(f.rel, line, f"Number of Attempts {old} -> 0", (f.rel, line, "field-range"))
@@ -1121,10 +1161,10 @@ def attempts_zero(d: Delivery) -> Change:
 @operator("attempts-backwards", {"attempt-order"}, "A device's later failed attempt repeats the Number of Attempts of "
           "its earlier one.")
 def attempts_backwards(d: Delivery) -> Change:
-    report = d.rs.reports["ECOSMIG-002"]
+    report = d.report("failures")
     n = d.detail_index(report, "Number of Attempts")
     by_device: dict[str, list[tuple]] = defaultdict(list)
-    for f, line, device, t, row in _records(d, "ECOSMIG-002", "Device ID", _time_field(report)):
+    for f, line, device, t, row in _records(d, report.id, "Device ID", _time_field(report)):
         by_device[device].append((t, f.rel, line, f, row))
     for device in sorted(by_device):
         items = sorted(by_device[device])
@@ -1141,10 +1181,10 @@ def attempts_backwards(d: Delivery) -> Change:
 @operator("summary-count-off-by-one", {"summary-reconciliation"}, "An ECOSMIG-005 count of successes is one more "
           "than the ECOSMIG-001 records of that day can account for.")
 def summary_count_off_by_one(d: Delivery) -> Change:
-    summary = d.rs.reports["ECOSMIG-005"]
-    detail = d.rs.reports["ECOSMIG-001"]
+    summary = d.report("activity")
+    detail = d.report("successes")
     count_name = next(f.name for f in summary.detail if f.source_kind == "column"
-                      and summary.counts.get(f.source) == "migration_success")
+                      and summary.counts.get(f.source) == MIGRATION_SUCCESS)
     day_name = next(f.name for f in summary.detail if f.type == "date")
     runs = sorted({f.created for f in d.files.values() if f.report is detail})
     records = _records(d, detail.id, "Device ID", _time_field(detail))

@@ -5,6 +5,7 @@ case's verdict the checker's, every operator and every report present."""
 from __future__ import annotations
 
 import copy as copy_module
+import dataclasses
 import datetime as dt
 import json
 import re
@@ -14,14 +15,14 @@ from pathlib import Path
 import jsonschema
 import pytest
 import yaml
+
+from emrr import cli
 from emrr.conformance import corpus, handlog, mutations
 from emrr.conformance.catalogue import CATALOGUE
 from emrr.conformance.checker import check
 from emrr.conformance.corpus import Builder, CorpusMismatch
 from emrr.conformance.mutations import Change, Expected, Operator
 from emrr.rules import ruleset as rules
-
-from emrr import cli
 
 ROOT = Path(__file__).resolve().parent.parent
 RULES = rules.load(None)
@@ -106,7 +107,7 @@ def test_every_case_gives_its_expected_verdict(corpora, manifest):
 def test_every_operator_and_every_report_appears(manifest):
     operators = [c["operator"] for c in manifest["cases"] if c["kind"] == "mutation"]
     assert sorted(operators) == sorted(mutations.OPERATORS)
-    for rid in RULES.reports:
+    for rid in set(corpus.REFERENCE.reports) & set(RULES.reports):  # the reports its hand-built log declares
         cases = [c for c in manifest["cases"] if c["valid"] and c["reports"] == [rid]]
         assert cases, f"no valid case of {rid} alone"
     covered = set().union(*(set(c["expected_checks"]) for c in manifest["cases"]))
@@ -185,6 +186,38 @@ def test_hand_logs_are_data_checked_by_their_schema():
         3, dt.datetime(2023, 7, 3, 1, 10)))
     assert "GSME_X" in broken(lambda d: d["devices"]["rows"][0].__setitem__(4, "GSME_X"))
     assert "unknown event type 'migrated'" in broken(lambda d: d["events"]["rows"][0].__setitem__(1, "migrated"))
+
+
+def test_a_report_the_hand_built_log_does_not_declare_is_skipped_with_its_reason(tmp_path):
+    """protects adding a report as data (issue 8, review B4): a report of the ruleset that the
+    reference log declares no file of (conformance/logs/reference.yaml ``reports``) gets no
+    per-report case, and the corpus says why, instead of failing on an empty case."""
+    added = dataclasses.replace(RULES.reports["ECOSMIG-001"], id="ECOSMIG-107")
+    extended = dataclasses.replace(RULES, reports={**RULES.reports, added.id: added})
+
+    class Recording(Builder):
+        def valid(self, case_id, *args, **kwargs):
+            self.cases.append(case_id)
+
+        def mutation(self, op, source):
+            self.cases.append(f"invalid-{op.id}")
+
+    builder = Recording(tmp_path, {}, extended)
+    corpus.build_cases(builder)
+    assert "report-ecosmig-107" not in builder.cases and "report-ecosmig-001" in builder.cases
+    assert builder.skipped == [("report-ecosmig-107", "the reference log (conformance/logs/reference.yaml) "
+                                                      "declares no file of ECOSMIG-107")]
+    assert "skipped report-ecosmig-107: the reference log" in corpus.Summary(
+        "x", 1, 1, 0, 1, 1, tuple(builder.skipped)).render()
+
+
+def test_a_log_that_declares_reports_its_delivery_lacks_stops_the_corpus(reference):
+    """protects the declared reports' honesty: a log whose delivery holds no file of a report it
+    declares (or one it does not declare) is a CorpusMismatch."""
+    corpus.confirm_reports(corpus.REFERENCE, reference, RULES)  # as declared
+    wrong = dataclasses.replace(corpus.REFERENCE, reports=corpus.REFERENCE.reports[:-1])
+    with pytest.raises(CorpusMismatch, match="reference log declares"):
+        corpus.confirm_reports(wrong, reference, RULES)
 
 
 # --------------------------------------------------------------------------- failing loudly

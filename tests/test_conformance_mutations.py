@@ -5,10 +5,12 @@ name), and no other error; the unmutated deliveries give no error at all."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from pathlib import Path
 
 import pytest
+
 from emrr.conformance import mutations
 from emrr.conformance.catalogue import CATALOGUE
 from emrr.conformance.checker import check
@@ -122,3 +124,18 @@ def test_not_applicable_when_the_delivery_has_no_target(golden_delivery, tmp_pat
         (only / p.parent.name / p.name).write_bytes(p.read_bytes())
     with pytest.raises(NotApplicable):
         OPERATORS["ecos-status-not-allowed"].apply(only, tmp_path / "mutated", RULES)
+
+
+def test_operators_find_reports_by_role_not_by_id():
+    """protects operators against a report added as data (issue 8, deliverable 5): each role of
+    mutations.REPORT_ROLES is played by exactly one report of the revised EMRR, read from its
+    definition; a report a ruleset adds in the same part (a copy of ECOSMIG-001 under another id)
+    plays it too, after the first, so an operator's target in the packaged delivery is unchanged."""
+    assert {role: mutations.reports_in_role(RULES, role) for role in mutations.REPORT_ROLES} == {
+        "successes": ["ECOSMIG-001"], "failures": ["ECOSMIG-002"], "history": ["ECOSMIG-003"],
+        "snapshot": ["ECOSMIG-004"], "activity": ["ECOSMIG-005"], "installs": ["ECOSMIG-006"]}
+    added = dataclasses.replace(RULES.reports["ECOSMIG-001"], id="ECOSMIG-107")
+    extended = dataclasses.replace(RULES, reports={**RULES.reports, added.id: added})
+    assert mutations.reports_in_role(extended, "successes") == ["ECOSMIG-001", "ECOSMIG-107"]
+    assert mutations.Delivery(ROOT / "tests" / "golden" / "expected", extended).report_ids(
+        "failures", "successes", "ECOSMIG-004") == ["ECOSMIG-002", "ECOSMIG-001", "ECOSMIG-107", "ECOSMIG-004"]

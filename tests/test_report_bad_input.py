@@ -16,14 +16,16 @@ import hashlib
 import io
 import shutil
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from emrr.rules import ruleset as ruleset_mod
+import yaml
 
 from emrr import cli
+from emrr.rules import ruleset as ruleset_mod
 from tests.conftest import merge, scenario_dict, simulate_dict
 
 RULESET = ruleset_mod.RULES_DIR / ruleset_mod.DEFAULT_RULESET
@@ -99,10 +101,17 @@ def rules_copy(tmp_path) -> Path:
     return copy
 
 
-def _edit(path: Path, old: str, new: str) -> None:
-    text = path.read_text(encoding="utf-8")
-    assert old in text, (path, old)
-    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+def _edit(path: Path, change: Callable[[dict], None]) -> None:
+    """A ruleset file edited as data: loaded, changed by ``change``, written back (comments go;
+    what the YAML says stays)."""
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    change(data)
+    path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")
+
+
+def _field(report: dict, name: str) -> dict:
+    """A detail field of a report file's data, by name."""
+    return next(f for f in report["detail"]["fields"] if f["name"] == name)
 
 
 def _rewrite(part: Path, change) -> None:
@@ -139,7 +148,7 @@ def test_unknown_ruleset_name(demo_log, tmp_path):
 def test_ruleset_field_length_not_a_number(demo_log, rules_copy, tmp_path):
     """DESIGN.md "Rulesets" (validated by a JSON Schema) and "Dependencies" (errors name the YAML
     path): max_length "abc" is rejected naming the file, line and YAML path."""
-    _edit(rules_copy / "ECOSMIG-001.yaml", "max_length: 23", "max_length: abc")
+    _edit(rules_copy / "ECOSMIG-001.yaml", lambda r: _field(r, "Device ID").update(max_length="abc"))
     check_rejected(demo_log, tmp_path / "out", "--ruleset", str(rules_copy),
                    needles=("ECOSMIG-001.yaml", "detail.fields[1].max_length", "abc"))
     assert not (tmp_path / "out").exists()
@@ -147,14 +156,14 @@ def test_ruleset_field_length_not_a_number(demo_log, rules_copy, tmp_path):
 
 def test_ruleset_unknown_report_kind(demo_log, rules_copy, tmp_path):
     """DESIGN.md "Rulesets": a report of an unknown kind is rejected naming the file and `kind`."""
-    _edit(rules_copy / "ECOSMIG-002.yaml", "kind: detail", "kind: fancy")
+    _edit(rules_copy / "ECOSMIG-002.yaml", lambda r: r.update(kind="fancy"))
     check_rejected(demo_log, tmp_path / "out", "--ruleset", str(rules_copy),
                    needles=("ECOSMIG-002.yaml", "at kind", "fancy"))
 
 
 def test_ruleset_main_file_broken(demo_log, rules_copy, tmp_path):
     """DESIGN.md "Rulesets": ruleset.yaml itself is validated too (a two-character delimiter)."""
-    _edit(rules_copy / "ruleset.yaml", 'delimiter: ","', 'delimiter: ",;"')
+    _edit(rules_copy / "ruleset.yaml", lambda r: r["csv"].update(delimiter=",;"))
     check_rejected(demo_log, tmp_path / "out", "--ruleset", str(rules_copy),
                    needles=("ruleset.yaml", "csv.delimiter"))
 
@@ -162,7 +171,7 @@ def test_ruleset_main_file_broken(demo_log, rules_copy, tmp_path):
 def test_ruleset_detail_column_missing_from_log(demo_log, rules_copy, tmp_path):
     """rules/engine.py _check_columns: a detail field citing a column the event log lacks is an
     error naming the report and the column, before anything is written."""
-    _edit(rules_copy / "ECOSMIG-006.yaml", "{column: mpxn}", "{column: no_such_column}")
+    _edit(rules_copy / "ECOSMIG-006.yaml", lambda r: _field(r, "MPxN").update(source={"column": "no_such_column"}))
     out = tmp_path / "out"
     check_rejected(demo_log, out, "--ruleset", str(rules_copy), needles=("ECOSMIG-006", "no_such_column"))
     assert not out.exists()
@@ -172,7 +181,7 @@ def test_ruleset_order_by_column_missing_from_log(demo_log, rules_copy, tmp_path
     """A ruleset's select.order_by citing a column the event log lacks is bad input like a detail
     field citing one (rules/engine.py _check_columns): a one-line error naming the report and the
     column, nothing written."""
-    _edit(rules_copy / "ECOSMIG-001.yaml", "order_by: [occurred_at, device_id]", "order_by: [occurred_at, no_such]")
+    _edit(rules_copy / "ECOSMIG-001.yaml", lambda r: r["select"]["order_by"].__setitem__(-1, "no_such"))
     out = tmp_path / "out"
     check_rejected(demo_log, out, "--ruleset", str(rules_copy), needles=("ECOSMIG-001", "no_such"))
     assert not out.exists()
@@ -181,7 +190,7 @@ def test_ruleset_order_by_column_missing_from_log(demo_log, rules_copy, tmp_path
 def test_ruleset_field_type_does_not_fit_column(demo_log, rules_copy, tmp_path):
     """A detail field declared `datetime` whose column is text (Device Type) cannot be formatted:
     a one-line error naming the report and the column before anything is written."""
-    _edit(rules_copy / "ECOSMIG-001.yaml", "{column: device_type}, type: text", "{column: device_type}, type: datetime")
+    _edit(rules_copy / "ECOSMIG-001.yaml", lambda r: _field(r, "Device Type").update(type="datetime"))
     out = tmp_path / "out"
     check_rejected(demo_log, out, "--ruleset", str(rules_copy), needles=("ECOSMIG-001", "device_type"))
     assert not out.exists()
@@ -190,7 +199,7 @@ def test_ruleset_field_type_does_not_fit_column(demo_log, rules_copy, tmp_path):
 def test_ruleset_bad_datetime_format(demo_log, rules_copy, tmp_path):
     """formats.datetime is a strftime pattern; one polars cannot apply is a one-line error naming
     ruleset.yaml, not a traceback."""
-    _edit(rules_copy / "ruleset.yaml", 'datetime: "%Y%m%dT%H%M%S"', 'datetime: "%Q"')
+    _edit(rules_copy / "ruleset.yaml", lambda r: r["formats"].update(datetime="%Q"))
     out = tmp_path / "out"
     check_rejected(demo_log, out, "--ruleset", str(rules_copy), needles=("ruleset.yaml",))
     assert not out.exists()
@@ -200,7 +209,7 @@ def test_ruleset_sequence_max_exceeded_leaves_nothing(demo_log, rules_copy, tmp_
     """EMRR App. B / App. A header (Report Sequence Number, Integer 6); ruleset sequence.max: a
     log needing more files than the ruleset's maximum allows is a one-line error, and nothing is
     left half-written."""
-    _edit(rules_copy / "ruleset.yaml", "max: 999999", "max: 3")
+    _edit(rules_copy / "ruleset.yaml", lambda r: r["sequence"].update(max=3))
     out = tmp_path / "out"
     check_rejected(demo_log, out, "--ruleset", str(rules_copy), needles=("sequence",))
     assert not out.exists()
@@ -348,7 +357,7 @@ def test_out_holding_another_rulesets_run(demo_log, rules_copy, tmp_path):
     out = tmp_path / "out"
     status, _, stderr = report(demo_log, out)
     assert status == 0, stderr
-    _edit(rules_copy / "ruleset.yaml", "ECOSMIG-005, ECOSMIG-006]", "ECOSMIG-005]")
+    _edit(rules_copy / "ruleset.yaml", lambda r: r["reports"].pop())  # one report fewer
     check_rejected(demo_log, out, "--resume", "--ruleset", str(rules_copy), needles=(str(out), "another run"))
 
 

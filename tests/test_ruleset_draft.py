@@ -25,9 +25,11 @@ def test_the_draft_differs_from_the_revision_in_its_two_values_only():
     """protects the draft ruleset's fidelity to spec/000: every layout, schedule and rule equal to
     the revision's but ECoS Status's length and ECOSMIG-005's field name."""
     assert DRAFT.name == "emrr-consultation-draft" and "000_" in DRAFT.raw["source"]
+    # the draft's reports are spec/000 App. A's six; a report the revision's ruleset adds is not the draft's
+    assert set(DRAFT.reports) == {f"ECOSMIG-00{n}" for n in range(1, 7)} and set(DRAFT.reports) <= set(REVISED.reports)
     changed = []
-    for rid, report in REVISED.reports.items():
-        other = DRAFT.reports[rid]
+    for rid, other in DRAFT.reports.items():
+        report = REVISED.reports[rid]
         assert (report.cron, report.window, report.assignment, report.recipient_rule) == \
                (other.cron, other.window, other.assignment, other.recipient_rule)
         for a, b in zip(report.detail, other.detail, strict=True):
