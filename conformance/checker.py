@@ -23,7 +23,7 @@ import polars as pl
 from emrr.conformance import crossfile, fastpath
 from emrr.conformance.catalogue import CATALOGUE
 from emrr.conformance.fields import check_fields, field_masks, plainly_valid
-from emrr.conformance.findings import Collector, Verdict
+from emrr.conformance.findings import Collector, Verdict, enabled_checks
 from emrr.conformance.formats import duration, epoch_expr, show
 from emrr.conformance.names import NamePattern
 from emrr.conformance.reading import body_frame, decode, details_frame, fid_line, parse, read_bytes
@@ -56,12 +56,12 @@ def check(directory: str | Path, ruleset: str | Path | Ruleset | None = None, *,
             next(entries, None)
     except OSError as exc:
         raise UserError(f"cannot read the directory: {exc.strerror}", file=str(root))
-    enabled = set(select) if select else {c for c, check in CATALOGUE.items() if check.default}
-    enabled -= set(ignore or ())
+    enabled = enabled_checks(select, ignore or (), events is not None)
     out = Collector(enabled, max_examples)
     checker = Checker(root, rs, out)
     truth = None
-    ground = {c for c in enabled if CATALOGUE[c].family == "ground-truth"}
+    # the ground-truth checks selected, whether or not the event log is given (for the notes)
+    ground = {c for c in enabled_checks(select, ignore or (), True) if CATALOGUE[c].family == "ground-truth"}
     if events is not None and ground:  # the reference first: a bad event log stops here (UserError)
         from emrr.conformance.groundtruth import GroundTruth
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import asdict, dataclass
 
 from emrr.conformance.catalogue import CATALOGUE, FAMILIES
@@ -58,6 +58,19 @@ def where(f: Finding) -> str:
     """Where a finding is, as the terminal, JUnit and pytest show it: ``file:line [field]``."""
     at = f.file + (f":{f.line}" if f.line is not None else "")
     return at + (f" [{f.field}]" if f.field else "")
+
+
+def enabled_checks(select: Collection[str] | None = None, ignore: Collection[str] = (),
+                   events: bool = False) -> set[str]:
+    """The checks that run: those of ``select`` (when empty or None, every check whose
+    ``Check.default`` is true: an opt-in check such as ``late-record`` runs only when selected),
+    less those of ``ignore``; the ground-truth family only with an event log (``events``). The
+    checker, its JUnit XML and the pytest plugin all ask this one function."""
+    chosen = set(select) if select else {c.id for c in CATALOGUE.values() if c.default}
+    chosen -= set(ignore)
+    if not events:
+        chosen = {c for c in chosen if CATALOGUE[c].family != "ground-truth"}
+    return chosen
 
 
 def parse_selection(text: str | None) -> set[str]:

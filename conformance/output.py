@@ -55,7 +55,9 @@ def as_json(verdict: Verdict, directory: str, ruleset: str, max_examples: int | 
 
 def junit_xml(verdict: Verdict, enabled: set[str], directory: str) -> str:
     """One test case per check of the catalogue: failed when it found an error, passed with the
-    warnings as its output when it found only warnings, skipped when it was not selected."""
+    warnings as its output when it found only warnings, skipped when it did not run (``enabled``:
+    ``findings.enabled_checks``, as the checker ran it: an opt-in check not selected, or a
+    ground-truth check without the event log, is skipped, never passed)."""
     from junit_xml import TestCase, TestSuite, to_xml_report_string
 
     by_check: dict[str, list[Finding]] = defaultdict(list)

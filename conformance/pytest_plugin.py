@@ -6,7 +6,9 @@ entry point of this package).
 adds one test item per check of the catalogue (docs/checks.md), ``emrr::<check id>``: it fails
 with that check's findings when the check found an error, passes when it found nothing, and
 passes with a line in the terminal summary (and the findings as a report section) when it found
-only warnings. The ground-truth checks (``gt-*``) are skipped without ``--emrr-events``. The
+only warnings. A check that does not run is skipped (``findings.enabled_checks``, as for ``emrr
+check``): the ground-truth checks (``gt-*``) without ``--emrr-events``, and an opt-in check
+(``late-record``), which the plugin does not select. The
 directory is checked once, when the first item runs. ``-k`` selects among the items as among any
 others (``-k emrr`` keeps only them).
 
@@ -21,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from emrr.conformance.catalogue import CHECKS
-from emrr.conformance.findings import where
+from emrr.conformance.findings import enabled_checks, where
 
 SHOWN = 50  # findings written out per failed check
 _STATE = pytest.StashKey[dict]()
@@ -123,8 +125,10 @@ class CheckItem(pytest.Item):
     def runtest(self) -> None:
         spec = self.spec
         state = self.config.stash[_STATE]
-        if spec.family == "ground-truth" and state["events"] is None:
-            pytest.skip("a ground-truth check: it needs the event log (--emrr-events LOG)")
+        if spec.id not in enabled_checks(events=state["events"] is not None):
+            if spec.family == "ground-truth":
+                pytest.skip("a ground-truth check: it needs the event log (--emrr-events LOG)")
+            pytest.skip("an opt-in check (off by default, docs/checks.md): not run")
         verdict = _verdict(self.config)
         total = verdict.totals.get(spec.id, 0)
         if not total:

@@ -220,7 +220,7 @@ def _check(args: argparse.Namespace) -> int:
 
     from emrr import memory
     from emrr.conformance import checker, output
-    from emrr.conformance.findings import parse_selection
+    from emrr.conformance.findings import enabled_checks, parse_selection
     from emrr.rules import ruleset
 
     selection = {}
@@ -242,9 +242,7 @@ def _check(args: argparse.Namespace) -> int:
     if args.json:
         _write_json_atomically(args.json, output.as_json(verdict, args.directory, rules.name, max_examples))
     if args.junit:
-        enabled = (selection["select"] or set(output.CATALOGUE)) - selection["ignore"]
-        if args.events is None:  # the ground-truth checks need the event log: skipped, not passed
-            enabled = {c for c in enabled if output.CATALOGUE[c].family != "ground-truth"}
+        enabled = enabled_checks(selection["select"], selection["ignore"], args.events is not None)
         _write_text_output(args.junit, output.junit_xml(verdict, enabled, args.directory))
     return 1 if verdict.errors else 0
 

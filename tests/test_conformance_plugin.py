@@ -8,12 +8,12 @@ import tomllib
 from importlib.metadata import entry_points
 from pathlib import Path
 
+import pytest
+
 import emrr.conformance.checker  # noqa: F401 - imported here, kept by pytester's in-process runs:
 import emrr.conformance.groundtruth  # noqa: F401 - a native module (Polars) must not be imported twice
 import emrr.rules.engine  # noqa: F401
-import pytest
 from emrr.conformance.catalogue import CATALOGUE
-
 from tests.golden import build
 
 pytest_plugins = ["pytester"]
@@ -24,6 +24,7 @@ A = "PSUP01/ECOSMIG-001_PSUP01_1_20230704060000.csv"
 F1 = "PSUP01/ECOSMIG-006_PSUP01_1_20230801060000.csv"
 F2 = "PSUP02/ECOSMIG-006_PSUP02_1_20230801060000.csv"
 GROUND = sorted(c for c, spec in CATALOGUE.items() if spec.family == "ground-truth")
+OPT_IN = sorted(c for c, spec in CATALOGUE.items() if not spec.default)  # late-record: never selected here
 # the installed package registers the plugin (pyproject's pytest11 entry point); a checkout that
 # was not reinstalled since gets it explicitly
 INSTALLED = any(e.name == "emrr" and e.value == "emrr.conformance.pytest_plugin"
@@ -55,7 +56,7 @@ def test_without_emrr_dir_the_plugin_does_nothing(pytester):
 
 def test_valid_directory_passes(pytester):
     result = run(pytester, "--emrr-dir", str(GOLDEN), "-v")
-    result.assert_outcomes(passed=len(CATALOGUE) - len(GROUND), skipped=len(GROUND))
+    result.assert_outcomes(passed=len(CATALOGUE) - len(GROUND) - len(OPT_IN), skipped=len(GROUND) + len(OPT_IN))
     out = result.stdout.str()
     for check_id in CATALOGUE:
         assert f"emrr::{check_id} " in out
@@ -65,7 +66,7 @@ def test_valid_directory_passes(pytester):
 
 def test_valid_directory_with_its_event_log_passes_every_check(pytester, golden_log):
     result = run(pytester, "--emrr-dir", str(GOLDEN), "--emrr-events", str(golden_log))
-    result.assert_outcomes(passed=len(CATALOGUE))
+    result.assert_outcomes(passed=len(CATALOGUE) - len(OPT_IN), skipped=len(OPT_IN))
 
 
 def test_broken_directory_fails_the_checks_that_found_errors(pytester, tmp_path, golden_log):
@@ -84,7 +85,7 @@ def test_broken_directory_fails_the_checks_that_found_errors(pytester, tmp_path,
 
     result = run(pytester, "--emrr-dir", str(root), "--emrr-events", str(golden_log), "-rf")
     failed = ["field-length", "gt-field-mismatch", "gt-wrong-recipient"]
-    result.assert_outcomes(failed=len(failed), passed=len(CATALOGUE) - len(failed))
+    result.assert_outcomes(failed=len(failed), passed=len(CATALOGUE) - len(failed) - len(OPT_IN), skipped=len(OPT_IN))
     result.stdout.fnmatch_lines([
         "*field-length: 1 error(s): Field length (EMRR App. A Max Length)",
         f"*{A}:2 [[]MPxN[]]: 14 characters; at most 13 allowed",
@@ -100,7 +101,8 @@ def test_broken_directory_fails_the_checks_that_found_errors(pytester, tmp_path,
 def test_the_suite_runs_beside_a_projects_own_tests(pytester):
     pytester.makepyfile(test_own="def test_own():\n    assert True\n")
     result = run(pytester, "--emrr-dir", str(GOLDEN), "-m", "emrr", "-q")
-    result.assert_outcomes(passed=len(CATALOGUE) - len(GROUND), skipped=len(GROUND), deselected=1)
+    result.assert_outcomes(passed=len(CATALOGUE) - len(GROUND) - len(OPT_IN), skipped=len(GROUND) + len(OPT_IN),
+                           deselected=1)
 
 
 @pytest.mark.parametrize("args, message", [
