@@ -163,6 +163,8 @@ def test_device_numbers_and_times_read_on_bytes_match_python(tmp_path):
     years, month ends, the largest Device ID)."""
     import datetime as dt
 
+    from emrr.conformance.formats import parse_one
+
     rnd = random.Random(7)
     ids = [rnd.getrandbits(64) for _ in range(500)] + [0, 2**64 - 1]
     times = [dt.datetime(1970, 1, 1) + dt.timedelta(seconds=rnd.randrange(0, 1029 * 365 * 86400))
@@ -176,6 +178,8 @@ def test_device_numbers_and_times_read_on_bytes_match_python(tmp_path):
     seconds, present = fastpath._times(fields, 2, fmt, True)
     assert present.all()
     assert seconds.tolist() == [int(t.replace(tzinfo=dt.UTC).timestamp()) for t in times]
+    # the checker's one reading of a date-time (formats.parse_one, epoch_expr's twin) agrees
+    assert seconds.tolist() == [parse_one(f"{t:%Y%m%dT%H%M%S}", "datetime", "%Y%m%dT%H%M%S", "%Y%m%d") for t in times]
 
 
 def test_split_refuses_lines_of_another_width():
