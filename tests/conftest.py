@@ -8,6 +8,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 import yaml
+
 from emrr.sim import run, scenario
 
 ROOT = Path(__file__).resolve().parent.parent

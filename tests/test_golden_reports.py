@@ -23,10 +23,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from emrr.rules import engine, ruleset
-
-from tests.golden import build
-
-EXPECTED = Path(__file__).parent / "golden" / "expected"
+from tests.golden import EXPECTED, build
 
 
 def produced(out: Path) -> dict[str, bytes]:
