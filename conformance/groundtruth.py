@@ -44,14 +44,14 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import polars as pl
 
 from emrr.conformance.catalogue import CATALOGUE
 from emrr.conformance.fields import clip
 from emrr.conformance.findings import Collector
 from emrr.conformance.formats import show
-from emrr.conformance.records import FileInfo, window_of
+from emrr.conformance.reading import body_frame, decode, details_frame, parse
+from emrr.conformance.records import FileInfo, Kinds, window_of
 from emrr.rules.ruleset import Report, Ruleset
 
 GT_CHECKS = frozenset(c.id for c in CATALOGUE.values() if c.family == "ground-truth")
@@ -215,7 +215,7 @@ class GroundTruth:
         """Whether the directory is expected to hold this recipient's files of this report."""
         return (report_id, recipient) in self.scope if self.expect == "reports" else recipient in self.scope
 
-    def _ws_key(self, report: Report, ws: int | None, created: int | None) -> int | None:
+    def ws_key(self, report: Report, ws: int | None, created: int | None) -> int | None:
         """The run's window start as it identifies a run: always 0 for a "previously unreported"
         report (its window follows from its creation)."""
         if report.assignment == "previously_unreported":
@@ -235,7 +235,7 @@ class GroundTruth:
             report = rs.reports[report_id]
             key = (report_id, recipient, created)
             if level < 2:
-                key += (self._ws_key(report, ws, created),)
+                key += (self.ws_key(report, ws, created),)
             if level < 1:
                 key += (sequence,)
             return key
@@ -285,9 +285,9 @@ class GroundTruth:
         """Where a checked file's records are, as runs go: its partner's run, else its own."""
         r = self.pair_of.get(fid)
         if r is not None:
-            return r.recipient, r.created, self._ws_key(report, r.ws, r.created)
+            return r.recipient, r.created, self.ws_key(report, r.ws, r.created)
         f = self.files[fid]
-        return f.recipient, f.created, self._ws_key(report, f.window_start, f.created)
+        return f.recipient, f.created, self.ws_key(report, f.window_start, f.created)
 
     def ref_where(self, rfid: int) -> str:
         """The file of the directory that should hold a reference record (its partner), or the
@@ -311,6 +311,7 @@ class Comparison:
         self.report = report
         self.width = len(report.detail)
         self.cols = [f"c{i}" for i in range(self.width)]
+        self.detail = Kinds(self.rs).detail_of(report)  # the Record type of its detail records
         self.keys, self.device = identity(report)
         self.key_cols = [f"c{i}" for i in self.keys]
         self.ref_by_part: dict[int, list[RefFile]] = defaultdict(list)
@@ -339,16 +340,13 @@ class Comparison:
         if part in self.ref_cache:
             return pl.read_parquet(self.ref_cache[part])
         files = sorted(self.ref_by_part.get(part, []), key=lambda r: r.rfid)
-        bodies = [self._body(r) for r in files]
-        frame = self._split_all(files, bodies)
-        if frame is None:  # quoting, or a count that does not add up: file by file, RFC 4180
-            frame = pl.concat([self._split_one(r, body) for r, body in zip(files, bodies)]) if files else None
+        frame = self.records_of(files)
         schema = {"rfid": pl.Int32, "rline": pl.Int64, **{c: pl.String for c in self.cols}}
         if frame is None:
             frame = pl.DataFrame(schema=schema)
         meta = pl.DataFrame({"rfid": [r.rfid for r in files], "L_rec": [r.recipient for r in files],
                              "L_cre": [r.created for r in files],
-                             "L_ws": [self.gt._ws_key(self.report, r.ws, r.created) for r in files]},
+                             "L_ws": [self.gt.ws_key(self.report, r.ws, r.created) for r in files]},
                             schema={"rfid": pl.Int32, "L_rec": pl.String, "L_cre": pl.Int64, "L_ws": pl.Int64})
         frame = frame.select(list(schema)).join(meta, on="rfid", how="left")
         path = self.gt.tmp / "reference-parts" / self.report.id / f"{part}.parquet"
@@ -357,53 +355,32 @@ class Comparison:
         self.ref_cache[part] = path
         return frame
 
-    def _body(self, r: RefFile) -> str:
-        """The detail records of a reference file, as text (header and trailer cut off)."""
-        rs = self.rs
-        data = (self.gt.ref_root / r.rel).read_bytes()
-        term = rs.line_terminator.encode()
-        start = data.find(term) + len(term) if rs.header else 0
-        end = data.rfind(term, 0, len(data) - len(term)) + len(term) if rs.trailer else len(data)
-        return data[start:max(start, end)].decode(rs.encoding)
-
-    def _split_all(self, files: list[RefFile], bodies: list[str]) -> pl.DataFrame | None:
-        """Every body at once by Polars' CSV reader, when no quote character is in them (exact:
-        the delimiters number width - 1 per record)."""
-        rs = self.rs
-        total = sum(r.records for r in files)
-        if not files or total == 0 or rs.line_terminator not in ("\r\n", "\n"):
-            return None
-        joined = "".join(bodies)
-        if rs.quote_char in joined or joined.count(rs.delimiter) != (self.width - 1) * total \
-                or joined.count("\n") != total:
-            return None
-        try:
-            frame = pl.read_csv(joined.encode(), has_header=False, quote_char=None, separator=rs.delimiter,
-                                schema={c: pl.String for c in self.cols}, eol_char="\n",
-                                empty_string_is_null=False, raise_if_empty=False)
-        except pl.exceptions.PolarsError:
-            return None
-        if frame.height != total:
-            return None
-        first = 2 if rs.header else 1
-        counts = np.array([r.records for r in files], dtype=np.int64)
-        starts = np.repeat(np.cumsum(counts) - counts, counts)
-        rfid = np.repeat(np.array([r.rfid for r in files], dtype=np.int32), counts)
-        return (frame.with_columns(pl.col(self.cols[-1]).str.strip_suffix("\r"))
-                .with_columns(pl.col(self.cols).fill_null(""))
-                .with_columns(pl.Series("rfid", rfid),
-                              pl.Series("rline", np.arange(total, dtype=np.int64) - starts + first)))
-
-    def _split_one(self, r: RefFile, body: str) -> pl.DataFrame:
-        import csv
-        import io
-
-        rows = [row for row in csv.reader(io.StringIO(body, newline=""), delimiter=self.rs.delimiter,
-                                          quotechar=self.rs.quote_char) if len(row) == self.width]
-        first = 2 if self.rs.header else 1
-        return pl.DataFrame({"rfid": [r.rfid] * len(rows), "rline": list(range(first, first + len(rows))),
-                             **{c: [row[i] for row in rows] for i, c in enumerate(self.cols)}},
-                            schema={"rfid": pl.Int32, "rline": pl.Int64, **{c: pl.String for c in self.cols}})
+    def records_of(self, files: list[RefFile]) -> pl.DataFrame | None:
+        """The detail records of reference files as ``rfid``, ``rline``, ``c0``...: read as the
+        checker reads the files it checks (``reading.parse``, then every body at once by
+        ``reading.details_frame``, else by ``reading.body_frame``), nothing reported."""
+        rs, silent = self.rs, Collector(set())
+        texts, rows = [], []
+        for r in files:
+            text = decode((self.gt.ref_root / r.rel).read_bytes(), r.rel, silent, rs.encoding, rs.line_terminator,
+                          rs.quote_char)
+            if text is None:
+                continue
+            p = parse(text, r.rel, silent, rs.delimiter, rs.quote_char, rs.line_terminator)
+            ends = ((p.first, not rs.header), (p.last, not rs.trailer and p.count > 1))
+            rows += [(r.rfid, *end) for end, outside in ends if outside and end is not None]
+            if p.body_text is not None:
+                texts.append((r.rfid, p.body_start, p.body_count, p.body_text))
+            else:
+                rows += [(r.rfid, line, row) for line, row in zip(p.body_lines, p.body_rows)]
+        frame = details_frame(texts, self.width, rs.delimiter, self.detail) if texts and not rows else None
+        if frame is None:
+            if not texts and not rows:
+                return None
+            frame = (body_frame(texts, rows, rs.delimiter).filter(pl.col("fields").list.len() == self.width)
+                     .sort("fid", "line")
+                     .select("fid", "line", *[pl.col("fields").list.get(i).alias(c) for i, c in enumerate(self.cols)]))
+        return frame.rename({"fid": "rfid", "line": "rline"})
 
     # ------------------------------------------------------------------ matching
 
