@@ -26,9 +26,10 @@ from pathlib import Path
 import jsonschema
 import pyarrow as pa
 import pyarrow.parquet as pq
-import yaml
 
+from emrr import yamlio
 from emrr.contract import EVENT_TYPES
+from emrr.errors import UserError
 
 TS = pa.timestamp("s", tz="UTC")
 
@@ -100,23 +101,23 @@ def load(name: str) -> HandLog:
 
 
 def parse(text: str, where: str) -> HandLog:
-    """A hand log from its YAML text; ``where`` names it in errors (a bug in our own data)."""
-    data = yaml.safe_load(text)
-    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema()).iter_errors(data))
+    """A hand log from its YAML text, read by the one YAML loader (emrr.yamlio) and checked by
+    handlog.schema.json; ``where`` names it in errors (``UserError``: file, line, YAML path)."""
+    data, lines = yamlio.loads(text, where)
+    error = yamlio.schema_error(jsonschema.Draft202012Validator(schema()), data)
     if error is not None:
-        path = ".".join(str(p) for p in error.absolute_path)
-        raise ValueError(f"{where}: at {path or 'the top'}: {error.message}")
+        raise yamlio.error_at(where, lines, error.absolute_path, error.message)
     tables = {name: [dict(zip(table["columns"], row)) for row in table["rows"]]
               for name, table in data.items() if isinstance(table, dict) and "columns" in table}
     models = data["device_models"]
     for row in tables["events"]:
         if row["event_type"] not in EVENT_TYPES:
-            raise ValueError(f"{where}: event {row['event_id']}: unknown event type {row['event_type']!r}")
+            raise UserError(f"event {row['event_id']}: unknown event type {row['event_type']!r}", file=where)
     devices = {row["device_index"] for row in tables["devices"]}
     unknown = ({r["device_index"] for r in tables["events"]} - devices) | {
         r["device_model"] for r in tables["devices"] + tables["non_migratable"] if r["device_model"] not in models}
     if unknown:
-        raise ValueError(f"{where}: unknown devices or device models {sorted(map(str, unknown))}")
+        raise UserError(f"unknown devices or device models {sorted(map(str, unknown))}", file=where)
     return HandLog(data["name"], data["description"], (data["period"]["start"], data["period"]["end"]),
                    tuple(data["reports"]), models, tables)
 
