@@ -131,22 +131,19 @@ def test_outage_output_with_catch_up_windows_gives_no_error(tmp_path):
 def test_the_demo_broken_in_three_places(demo_reports, tmp_path):
     """A report tree of the engine with one summary count changed, one file removed and one
     record repeated: exactly those problems (and what they imply) are found."""
-    root = tmp_path / "reports"
-    shutil.copytree(demo_reports, root)
-    party = min(p.name for p in root.iterdir() if p.is_dir())
-    names = sorted((root / party).glob("ECOSMIG-001_*.csv"), key=lambda p: int(p.name.split("_")[2]))
-    names[2].unlink()  # sequence 3
-    target = names[4]
-    lines = target.read_bytes().split(b"\r\n")
-    lines.insert(2, lines[1])
-    lines[-2] = lines[-2].replace(b"99,", b"99,X", 1)  # the trailer no longer counts: a type error
-    target.write_bytes(b"\r\n".join(lines))
-    verdict = check(root, RULES)
+    shutil.copytree(demo_reports, tmp_path / "reports")
+    d = Delivery(tmp_path / "reports", RULES)
+    series = d.series("ECOSMIG-001")[0]  # the first recipient's, by sequence number
+    d.delete(series[2].rel)  # sequence 3
+    rel = series[4].rel
+    d.insert_line(rel, 3, d.lines(rel)[1])
+    trailer = len(d.lines(rel)) - 1  # the file ends with a line terminator
+    d.set_field(rel, trailer, 1, b"X" + d.lines(rel)[trailer - 1].split(b",")[1])  # Rows Count no longer a count
+    verdict = check(d.root, RULES)
     keys = verdict.tuples()
-    rel = f"{party}/{target.name}"
-    assert (f"{party}/{names[3].name}", 1, SEQ, "sequence-gap") in keys
+    assert (series[3].rel, 1, SEQ, "sequence-gap") in keys
     assert (rel, 3, None, "duplicate-record") in keys
-    assert (rel, len(lines) - 1, "Rows Count", "field-type") in keys
+    assert (rel, trailer, "Rows Count", "field-type") in keys
     assert {"sequence-gap", "duplicate-record", "field-type"} <= set(verdict.totals)
 
 

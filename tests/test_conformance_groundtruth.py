@@ -90,11 +90,9 @@ def test_findings_explain_themselves(tmp_path, golden_log):
 def test_a_file_moved_to_another_folder_is_still_its_file(tmp_path, golden_log):
     """Files are paired by what they are (report, recipient, run), not by path: a file kept in
     the wrong folder is a file-name finding, not a ground-truth one."""
-    root = tmp_path / "reports"
-    shutil.copytree(GOLDEN, root)
-    (root / "elsewhere").mkdir()
-    (root / A1).rename(root / "elsewhere" / Path(A1).name)
-    verdict = check(root, RULES, events=golden_log)
+    d = golden_copy(tmp_path)
+    d.move(A1, "elsewhere/" + Path(A1).name)
+    verdict = check(d.root, RULES, events=golden_log)
     assert gt_keys(verdict) == []
     assert ("elsewhere/" + Path(A1).name, None, None, "file-name") in verdict.tuples()
 
@@ -270,10 +268,9 @@ def test_random_garbage_never_crashes_the_ground_truth(golden_log, targets, ops,
 @pytest.mark.parametrize("data", [b"", b"\x00\x01\x02", b"\xff\xfe" * 50, b'"' * 7, b"10," * 5000,
                                   b"00,ECOSMIG-001,PSUP01,3\r\n10,a,b\r\n99,1\r\n"])
 def test_odd_files_with_ground_truth(tmp_path, golden_log, data):
-    root = tmp_path / "reports"
-    shutil.copytree(GOLDEN, root)
-    (root / A1).write_bytes(data)
-    verdict = check(root, RULES, events=golden_log)
+    d = golden_copy(tmp_path)
+    d.write(A1, data)
+    verdict = check(d.root, RULES, events=golden_log)
     assert verdict.errors > 0
     assert (A1, None, None, "gt-missing-record") in verdict.tuples()  # its one record could not be read
 
