@@ -134,6 +134,7 @@ class Checker:
         # (conformance/groundtruth.py); None: nobody wants them
         self.capture = None
         self._fast: dict[str, fastpath.Layout | None] = {}
+        self.windows = WindowChecks(self.files, rs, out)
 
     def discover(self) -> list[str]:
         found = []
@@ -254,16 +255,16 @@ class Checker:
         times = [(i, f) for i, f in enumerate(report.detail) if f.type in ("datetime", "date")]
         # each date-time parsed once (seconds since the epoch, null when unreadable), and its
         # file's window beside it: the field checks and the window checks in one pass
-        windows = self.window_checks(report, times)
+        windows = self.windows.checks(report, times)
         frame = frame.with_columns(
             [epoch_expr(pl.col(f"c{i}"), f.type, self.rs.datetime_format, self.rs.date_format).alias(f"t{i}")
-             for i, f in times] + (self.window_bounds(batch.fids) if windows else []))
+             for i, f in times] + (self.windows.bounds(batch.fids) if windows else []))
         hits = check_fields(frame, report.detail, self.rs, self.out, self.rel_of,
                             masks=self.masks(report.detail, frozenset(i for i, _ in times)),
                             also=[mask for *_, mask, _ in windows])
         for hit, window in zip(hits, windows):
             if hit:
-                self.window_findings(frame, report, *window)
+                self.windows.findings(frame, report, *window)
         self.kept[rid].append(frame.select("fid", "line", *crossfile.kept_columns(report)))
 
     def fast_flush(self, report: Report, batch: Batch) -> bool:
@@ -313,9 +314,18 @@ class Checker:
                                          **{f"c{i}": pl.String for i in range(len(layout))}})
             check_fields(frame, layout, self.rs, self.out, self.rel_of, masks=self.masks(layout))
 
-    # ------------------------------------------------------------------ detail date-times against the window
 
-    def window_checks(self, report: Report, times: list) -> list[tuple]:
+class WindowChecks:
+    """detail-time-window and late-record: each detail record's date-times (``t{i}``, seconds
+    since the epoch) against its file's window, asked in the same pass as the field checks."""
+
+    def __init__(self, files: list[FileInfo], rs: Ruleset, out: Collector):
+        self.files, self.rs, self.out = files, rs, out
+
+    def rel_of(self, fid: int) -> str:
+        return self.files[fid].rel
+
+    def checks(self, report: Report, times: list) -> list[tuple]:
         """(check, field index, field, mask, where) of detail-time-window and late-record: each
         record's date-times against its file's window (``ws``, ``we``: null when unknown)."""
         found = []
@@ -330,7 +340,7 @@ class Checker:
             found += [(check, i, f, mask, where) for check, mask, where in candidates if self.out.wants(check)]
         return found
 
-    def window_bounds(self, fids: list[int]) -> list[pl.Expr]:
+    def bounds(self, fids: list[int]) -> list[pl.Expr]:
         """``ws`` and ``we``: the window of each record's file, looked up by ``fid``."""
         if len(fids) == 1:
             info = self.files[fids[0]]
@@ -343,8 +353,9 @@ class Checker:
         at = pl.col("fid") - low
         return [pl.lit(starts).gather(at).alias("ws"), pl.lit(ends).gather(at).alias("we")]
 
-    def window_findings(self, frame: pl.DataFrame, report: Report, check: str, i: int, f, mask: pl.Expr,
-                        where: str) -> None:
+    def findings(self, frame: pl.DataFrame, report: Report, check: str, i: int, f, mask: pl.Expr,
+                 where: str) -> None:
+        """The findings of one window check that some record of ``frame`` failed."""
         bad = frame.filter(mask)
         if bad.height == 0:
             return

@@ -151,6 +151,10 @@ def kept_columns(report: Report) -> list[pl.Expr]:
 
 
 class CrossFile:
+    """The checks across the files of one run of the checker: sequence numbers, events reported
+    twice, a device's attempts, a failure after a success, then each summary's
+    ``Reconciliation``. ``frames``: per report, what its batches kept (``kept_plan``)."""
+
     def __init__(self, rs: Ruleset, out: Collector, files: list[FileInfo], frames: dict[str, pl.DataFrame]):
         self.rs = rs
         self.out = out
@@ -167,25 +171,27 @@ class CrossFile:
         self.sequences()
         for rid, frame in self.frames.items():
             self.duplicates(self.rs.reports[rid], frame)
-        success = self._single(SUCCESS)
-        failure = self._single(FAILURE)
+        success = self.single(SUCCESS)
+        failure = self.single(FAILURE)
         if failure is not None:
             self.attempts(*failure)
         if success is not None and failure is not None:
             self.failure_after_success(success, failure)
         for report in self.rs.reports.values():
             if report.assignment == "window_activity" and report.id in self.frames:
-                self.reconciliation(report)
+                Reconciliation(self).run(report)
 
     # ------------------------------------------------------------------ helpers
 
     def where(self, fid: int, line: int | None) -> str:
+        """A record's place in a message: 'file line N'."""
         return f"{self.files[fid].rel}" + (f" line {line}" if line is not None else "")
 
-    def _t(self, seconds: int | None) -> str:
+    def t(self, seconds: int | None) -> str:
+        """A date-time in the ruleset's format, for a message."""
         return show(seconds, self.rs.datetime_format)
 
-    def _single(self, event: str) -> tuple[Report, pl.DataFrame, Roles] | None:
+    def single(self, event: str) -> tuple[Report, pl.DataFrame, Roles] | None:
         """The "previously unreported" report of one event type, its records and roles."""
         for report in self.rs.reports.values():
             if report.assignment == "previously_unreported" and report.event_types == (event,) \
@@ -220,7 +226,7 @@ class CrossFile:
                                  other=seen[f.sequence].rel)
                     continue
                 if high is not None and f.sequence < high.sequence:
-                    self.out.add("sequence-order", *at, sequence=f.sequence, created=self._t(f.created),
+                    self.out.add("sequence-order", *at, sequence=f.sequence, created=self.t(f.created),
                                  other=high.rel, other_sequence=high.sequence)
                 seen[f.sequence] = f
                 if high is None or f.sequence > high.sequence:
@@ -306,7 +312,7 @@ class CrossFile:
                .rename({f"prev_{n}": "prev_n", f"prev_{t}": "prev_t"})
                .sort(["fid", "line"]))
         shown = [(self.files[r["fid"]].rel, r["line"],
-                  {"found": r[n], "time": self._t(r[t]), "previous": r["prev_n"], "previous_time": self._t(r["prev_t"]),
+                  {"found": r[n], "time": self.t(r[t]), "previous": r["prev_n"], "previous_time": self.t(r["prev_t"]),
                    "other": self.where(r["prev_fid"], r["prev_line"])})
                  for r in self._shown("attempt-order", bad)]
         self.out.add_many("attempt-order", report.detail[roles.attempts].name, shown, bad.height)
@@ -341,17 +347,24 @@ class CrossFile:
                .sort(["fid", "line", "s_time", "s_created", "s_fid", "s_line"], nulls_last=True)
                .unique(["fid", "line"], keep="first", maintain_order=True))
         self.out.add_many("failure-after-success", None, [
-            (self.files[r["fid"]].rel, r["line"], {"time": self._t(r["f_time"]), "success_time": self._t(r["s_time"]),
+            (self.files[r["fid"]].rel, r["line"], {"time": self.t(r["f_time"]), "success_time": self.t(r["s_time"]),
                                                    "other": self.where(r["s_fid"], r["s_line"])})
             for r in self._shown("failure-after-success", bad)], bad.height)
 
-    # ------------------------------------------------------------------ ECOSMIG-005 against -001/-002
+
+class Reconciliation:
+    """ECOSMIG-005 (a ``window_activity`` summary) against the detail reports of the events it
+    counts (docs/checks.md, "ECOSMIG-005 reconciliation"), over what ``CrossFile`` has gathered."""
+
+    def __init__(self, cross: CrossFile):
+        self.cross = cross
+        self.rs, self.out, self.files, self.frames = cross.rs, cross.out, cross.files, cross.frames
 
     def _detail_counts(self, event: str):
         """For the detail report of ``event``: (report, {(recipient, day): (sorted created, cumulative
         counts)}, the sorted creation times of its files of any recipient, the recipients with a
         record that could not be read). An event reported twice is counted once."""
-        found = self._single(event)
+        found = self.cross.single(event)
         report = found[0] if found else next((r for r in self.rs.reports.values() if r.assignment ==
                                               "previously_unreported" and r.event_types == (event,)), None)
         if report is None:
@@ -364,11 +377,11 @@ class CrossFile:
             t = f"t{roles.event_time}"
             readable = dict(frame.lazy().group_by("fid").agg(pl.col(t).is_not_null().sum()).collect().iter_rows())
             records = frame.lazy().select("fid", "line", (pl.col(t) // 86400).alias("day")).drop_nulls()
-            repeats = self.repeats.get(report.id)
+            repeats = self.cross.repeats.get(report.id)
             if repeats is not None and repeats.height:  # an event reported twice counts once
                 records = records.join(repeats.lazy(), on=["fid", "line"], how="anti")
             counts = (records.group_by("fid", "day").len().collect()
-                      .join(self.meta, on="fid", how="left").drop_nulls(["created", "recipient"])
+                      .join(self.cross.meta, on="fid", how="left").drop_nulls(["created", "recipient"])
                       .group_by("recipient", "day", "created").agg(pl.col("len").sum())
                       .sort(["recipient", "day", "created"]))
             for (recipient, day), part in counts.group_by(["recipient", "day"], maintain_order=True):
@@ -377,7 +390,7 @@ class CrossFile:
                   and (not f.readable or f.unreadable or f.details != readable.get(f.fid, 0))}
         return report, table, runs, unsure
 
-    def reconciliation(self, summary: Report) -> None:
+    def run(self, summary: Report) -> None:
         roles = Roles.of(summary)
         wanted = self.out.wants("summary-reconciliation") or self.out.wants("summary-reconciliation-incomplete")
         if roles.day is None or not roles.counts or not wanted:
@@ -427,13 +440,13 @@ class CrossFile:
         said = {"field": name, "date": date, "count": count, "report": report.id, "recipient": f.recipient}
         if count < lower:
             self.out.add("summary-reconciliation", f.rel, line, name, None if row is not None else "no-line",
-                         lower=lower, created=self._t(f.created), **said)
+                         lower=lower, created=self.cross.t(f.created), **said)
         elif f.recipient in unsure:
             return  # a detail record of this recipient could not be read: the upper bound is unknown
         elif next_run is not None and count > upto(next_run):
             # (a day with no line has a count of 0, never above a bound)
-            self.out.add("summary-reconciliation", f.rel, line, name, "above", next_run=self._t(next_run),
+            self.out.add("summary-reconciliation", f.rel, line, name, "above", next_run=self.cross.t(next_run),
                          upper=upto(next_run), **said)
         elif next_run is None and count > total:
             self.out.add("summary-reconciliation-incomplete", f.rel, line, name, total=total,
-                         created=self._t(f.created), **said)
+                         created=self.cross.t(f.created), **said)

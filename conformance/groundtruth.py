@@ -301,26 +301,27 @@ class GroundTruth:
         return f"{r.rel} (not in the directory)"
 
 
-class Comparison:
-    """The records of one report: matched month by month in place, then across months."""
+class MonthlyRecords:
+    """The detail records of one report, month by month of their file's creation: the checked
+    directory's (spilled by ``GroundTruth.capture``) and the reference's (read once, then kept as
+    Parquet), each with where it is (``LOC``)."""
 
     def __init__(self, gt: GroundTruth, report: Report):
         self.gt = gt
         self.rs = gt.rs
-        self.out = gt.out
         self.report = report
         self.width = len(report.detail)
         self.cols = [f"c{i}" for i in range(self.width)]
         self.detail = Kinds(self.rs).detail_of(report)  # the Record type of its detail records
-        self.keys, self.device = identity(report)
-        self.key_cols = [f"c{i}" for i in self.keys]
         self.ref_by_part: dict[int, list[RefFile]] = defaultdict(list)
         for r in gt.ref_files:
             if r.report == report.id:
                 self.ref_by_part[_month(r.created)].append(r)
         self.ref_cache: dict[int, Path] = {}
 
-    # ------------------------------------------------------------------ reading
+    def parts(self) -> list[int]:
+        """The months with records on either side."""
+        return sorted({p for (rid, p) in self.gt.spilled if rid == self.report.id} | set(self.ref_by_part))
 
     def checked(self, part: int) -> pl.DataFrame:
         paths = self.gt.spilled.get((self.report.id, part), [])
@@ -382,6 +383,20 @@ class Comparison:
                      .select("fid", "line", *[pl.col("fields").list.get(i).alias(c) for i, c in enumerate(self.cols)]))
         return frame.rename({"fid": "rfid", "line": "rline"})
 
+
+class Comparison:
+    """The records of one report: matched month by month in place, then across months."""
+
+    def __init__(self, gt: GroundTruth, report: Report):
+        self.gt = gt
+        self.rs = gt.rs
+        self.out = gt.out
+        self.report = report
+        self.records = MonthlyRecords(gt, report)
+        self.cols = self.records.cols
+        self.keys, self.device = identity(report)
+        self.key_cols = [f"c{i}" for i in self.keys]
+
     # ------------------------------------------------------------------ matching
 
     @staticmethod
@@ -404,12 +419,12 @@ class Comparison:
         return pairs, c, r
 
     def run(self) -> None:
-        parts = sorted({p for (rid, p) in self.gt.spilled if rid == self.report.id} | set(self.ref_by_part))
+        parts = self.records.parts()
         in_place = self.key_cols + LOC
         c_left, r_left = [], []
         for part in parts:
-            c = self.checked(part)
-            r = self.reference(part)
+            c = self.records.checked(part)
+            r = self.records.reference(part)
             if part != UNKNOWN:
                 pairs, c, r = self.match(c, r, in_place)
                 self.compare(pairs)
@@ -535,8 +550,8 @@ class Comparison:
         if shown_rows:  # is the record's key given by the event log at all (elsewhere)?
             probe = pl.DataFrame([{k: row[k] for k in self.key_cols} for row in shown_rows],
                                  schema={k: pl.String for k in self.key_cols}).unique()
-            for part in self.ref_by_part:
-                hits = self.reference(part).select(self.key_cols).join(probe, on=self.key_cols, how="semi")
+            for part in self.records.ref_by_part:
+                hits = self.records.reference(part).select(self.key_cols).join(probe, on=self.key_cols, how="semi")
                 known |= set(hits.iter_rows())
         previously = self.report.assignment == "previously_unreported"
         shown = []

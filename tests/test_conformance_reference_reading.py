@@ -11,7 +11,7 @@ import polars as pl
 from polars.testing import assert_frame_equal
 
 from emrr.conformance.findings import Collector
-from emrr.conformance.groundtruth import Comparison, GroundTruth
+from emrr.conformance.groundtruth import GroundTruth, MonthlyRecords
 from emrr.rules import ruleset
 
 RS = ruleset.load(None)
@@ -24,7 +24,7 @@ def test_reference_records_read_alike_quoted_or_not(golden_log):
     gt = GroundTruth(golden_log, RS, Collector())
     try:
         for report in RS.reports.values():
-            comparison = Comparison(gt, report)
+            comparison = MonthlyRecords(gt, report)
             files = sorted((r for r in gt.ref_files if r.report == report.id), key=lambda r: r.rfid)
             plain = comparison.records_of(files)
             assert plain.height == sum(r.records for r in files) and plain.columns[:2] == ["rfid", "rline"]
