@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import fcntl
 import hashlib
 import io
 import json
 import os
 import re
 import resource
-import shutil
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -31,7 +31,7 @@ from emrr.errors import UserError
 from emrr.rules import schedule
 from emrr.rules.eventlog import EventLog, kind_of
 from emrr.rules.recipients import SupplyIndex
-from emrr.rules.ruleset import Field, Report, Ruleset
+from emrr.rules.ruleset import Field, Report, Ruleset, name_problem
 from emrr.rules.selection import ASSIGNMENTS, Selection
 
 _PARTY = re.compile(r"^[A-Z0-9]{6}$")
@@ -39,6 +39,9 @@ STATE = ".emrr-state.json"
 JOURNAL = ".emrr-journal.jsonl"
 MANIFEST = "run-manifest.json"
 FORMAT = "emrr-report-run"
+# Our temporary files: ".NAME.tmp-emrr", beside NAME. --resume removes only these, never a user's
+# own ".x.tmp" (campaign L5).
+TMP_SUFFIX = ".tmp-emrr"
 UTC = dt.timezone.utc
 
 
@@ -62,6 +65,8 @@ class Summary:
     wall_seconds: float = 0.0
     peak_rss_bytes: int = 0
     too_long: dict[str, int] = field(default_factory=dict)  # "REPORT field" -> values over max_length
+    warnings: list[str] = field(default_factory=list)  # the ruleset's (Ruleset.warnings)
+    journal_skipped: int = 0  # unreadable journal lines at --resume (their files are written again)
 
     def render(self) -> str:
         lines = [f"reports of {self.events} by ruleset {self.ruleset} -> {self.out}"]
@@ -76,6 +81,10 @@ class Summary:
         for where, n in sorted(self.too_long.items()):
             lines.append(f"  warning: {where}: {n:,} value(s) longer than the ruleset's max_length, written as they "
                          "are (the checker reports each as field-length)")
+        lines += [f"  warning: {w}" for w in self.warnings]
+        if self.journal_skipped:
+            lines.append(f"  note: {self.journal_skipped:,} unreadable line(s) of {JOURNAL} skipped (a line cut short "
+                         "by a stop, or damaged); their files were checked against a fresh run's")
         return "\n".join(lines)
 
     def as_dict(self) -> dict:
@@ -84,20 +93,29 @@ class Summary:
                 "files": sum(v.files for v in self.per_report.values()),
                 "records": sum(v.records for v in self.per_report.values()),
                 "resumed_files": self.resumed_files, "wall_seconds": self.wall_seconds,
-                "too_long": dict(sorted(self.too_long.items())),
-                "peak_rss_bytes": self.peak_rss_bytes}
+                "too_long": dict(sorted(self.too_long.items())), "warnings": list(self.warnings),
+                "journal_skipped": self.journal_skipped, "peak_rss_bytes": self.peak_rss_bytes}
 
 
 # --------------------------------------------------------------------------- output and journal
 
 
+class WriteError(UserError):
+    """The system refused a write (a full disk, a folder made read-only): what was written is kept,
+    and ``--resume`` continues once the cause is gone (campaign M5)."""
+
+
 class Output:
-    """The output folder: state, journal, atomic files, and the run manifest at the end."""
+    """The output folder: lock, state, journal, atomic files, and the run manifest at the end."""
 
     def __init__(self, out: Path, fingerprint: str, ruleset: Ruleset, resume: bool):
         self.out = out
+        self.ruleset_file = str(ruleset.path / "ruleset.yaml")
         self.entries: list[dict] = []
         self.done: dict[str, dict] = {}
+        self.written: dict[str, dict] = {}  # path -> entry, every file of this run (resumed or not)
+        self.journal_skipped = 0
+        self.journal = None
         state = {"format": FORMAT, "fingerprint": fingerprint, "ruleset": ruleset.name,
                  "ruleset_digest": ruleset.digest}
         self.created_folder = not out.exists()
@@ -105,15 +123,27 @@ class Output:
             out.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise UserError(f"cannot create the output directory: {exc.strerror}", file=str(out))
+        self.lock = _lock(out)
+        try:
+            self.root = out.resolve()
+            self._open(state, fingerprint, ruleset, resume)
+        except BaseException:
+            self.close()
+            raise
+
+    def _open(self, state: dict, fingerprint: str, ruleset: Ruleset, resume: bool) -> None:
+        out = self.out
         state_path = out / STATE
-        leftover = out / f".{STATE}.tmp"  # killed before the state was in place: nothing else was written
+        leftover = _tmp_name(state_path)  # killed before the state was in place: nothing else was written
         if leftover.is_file() and not state_path.exists():
             leftover.unlink()
         existing = [p for p in out.iterdir()]
         if state_path.is_file():
             try:
-                previous = json.loads(state_path.read_text(encoding="utf-8"))
-            except ValueError:
+                previous = json.loads(state_path.read_bytes())
+            except ValueError:  # UnicodeDecodeError included
+                previous = None
+            if not isinstance(previous, dict):
                 raise UserError(f"{STATE} is not readable JSON; expected the state of a report run", file=str(out))
             if (previous.get("fingerprint") != fingerprint or previous.get("ruleset") != ruleset.name
                     or previous.get("ruleset_digest") != ruleset.digest):
@@ -128,67 +158,189 @@ class Output:
                             file=str(out))
         else:
             _write_atomically(state_path, json.dumps(state, indent=2, sort_keys=True).encode() + b"\n")
-        for stale in out.rglob(".*.tmp"):
+        for stale in out.rglob(f".*{TMP_SUFFIX}"):  # ours only, left by a stopped run; the lock says none is running
             stale.unlink()
-        self.journal = open(out / JOURNAL, "a", encoding="utf-8")
+        journal = out / JOURNAL
+        # a line cut short by a stop or a full disk ends where the next begins, never glued to it
+        torn = journal.is_file() and journal.stat().st_size > 0 and _last_byte(journal) != b"\n"
+        try:
+            self.journal = open(journal, "a", encoding="utf-8")
+            if torn:
+                self.journal.write("\n")
+        except OSError as exc:
+            raise WriteError(f"cannot write: {exc.strerror}; run again with --resume once it can be written",
+                             file=str(journal))
 
     def _load_journal(self) -> None:
+        """The files a stopped run wrote, by path. A line that is not such an entry (cut short by a
+        kill, damaged, not UTF-8) is skipped and counted: its file is written again (campaign L4)."""
         path = self.out / JOURNAL
         if not path.is_file():
             return
-        for line in path.read_text(encoding="utf-8").splitlines():
+        for line in path.read_bytes().splitlines():
             try:
                 entry = json.loads(line)
             except ValueError:
-                continue  # a line cut short by a kill: that file is written again
+                entry = None
+            if not (isinstance(entry, dict) and isinstance(entry.get("path"), str)
+                    and isinstance(entry.get("sha256"), str) and relative_problem(entry["path"]) is None):
+                self.journal_skipped += 1
+                continue
             target = self.out / entry["path"]
             if target.is_file():
                 self.done[entry["path"]] = entry
 
+    def target(self, entry: dict) -> Path:
+        """Where a file goes: checked again at write time (the ruleset's load checked the pattern
+        with sample values): one folder and one name, and resolved under the output folder, a
+        link included (campaign H1)."""
+        path = entry["path"]
+        problem = relative_problem(path)
+        target = self.out / path
+        if problem is None and not target.resolve().is_relative_to(self.root):
+            problem = "which leads outside it"
+        if problem:
+            raise UserError(f"file {path!r} of {_describe(entry)} is not a path inside the output folder: {problem}",
+                            file=self.ruleset_file, path="file_name.pattern")
+        return target
+
     def write(self, entry: dict, content: bytes) -> bool:
         """Write one report file atomically and journal it; False when it was already written."""
+        target = self.target(entry)
+        earlier = self.written.get(entry["path"])
+        if earlier is not None:  # never overwrite a file of this run (campaign H2)
+            raise UserError(f"two files of this run have the same name {entry['path']!r}: {_describe(earlier)} and "
+                            f"{_describe(entry)}; expected a file_name.pattern that names each file apart",
+                            file=self.ruleset_file, path="file_name.pattern")
+        self.written[entry["path"]] = entry
         previous = self.done.get(entry["path"])
         if previous is not None:
             if previous["sha256"] != entry["sha256"]:
                 raise UserError(f"{entry['path']} differs from the file an earlier run wrote; the event log "
                                 "or ruleset changed: start again in an empty directory", file=str(self.out))
             self.entries.append(entry)
-            return False
-        target = self.out / entry["path"]
-        target.parent.mkdir(parents=True, exist_ok=True)
+            if _holds(target, content, entry["sha256"]):
+                return False
+            # journaled, but the disk holds something else (a power cut left it empty, someone
+            # edited it): written again; the journal's line is already right (campaign M6)
+            _write_atomically(target, content)
+            return True
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise WriteError(f"cannot create the folder: {exc.strerror}; run again with --resume once it can be "
+                             "written", file=str(target.parent))
         _write_atomically(target, content)
-        self.journal.write(json.dumps(entry, sort_keys=True) + "\n")
-        self.journal.flush()
+        try:
+            self.journal.write(json.dumps(entry, sort_keys=True) + "\n")
+            self.journal.flush()
+        except OSError as exc:
+            raise WriteError(f"cannot write: {exc.strerror}; run again with --resume once it can be written",
+                             file=str(self.out / JOURNAL))
         self.entries.append(entry)
         return True
 
+    def close(self) -> None:
+        """Close the journal and release the lock (idempotent)."""
+        if self.journal is not None:
+            try:
+                self.journal.close()
+            except OSError:
+                pass  # a full disk refused the buffered rest: those lines are written again at --resume
+            self.journal = None
+        if self.lock is not None:
+            os.close(self.lock)
+            self.lock = None
+
     def discard(self) -> None:
-        """Undo a fresh run that stopped on bad input: nothing half-written is left."""
-        self.journal.close()
-        if self.created_folder:
-            shutil.rmtree(self.out, ignore_errors=True)
-            return
+        """Undo a fresh run that stopped on bad input: nothing half-written is left, and only what
+        this run wrote is removed (never a file someone else put there, campaign L6)."""
+        if self.journal is not None:
+            self.journal.close()
+            self.journal = None
         for entry in self.entries:
             (self.out / entry["path"]).unlink(missing_ok=True)
         for name in (STATE, JOURNAL):
             (self.out / name).unlink(missing_ok=True)
-        for folder in sorted({(self.out / e["path"]).parent for e in self.entries}, reverse=True):
+        folders = sorted({(self.out / e["path"]).parent for e in self.entries}, reverse=True)
+        for folder in folders + ([self.out] if self.created_folder else []):
             try:
                 folder.rmdir()
             except OSError:
-                pass
+                pass  # not empty: it holds something this run did not write
 
     def finish(self, meta: dict) -> None:
-        self.journal.close()
+        if self.journal is not None:
+            self.journal.close()
+            self.journal = None
         manifest = {"format": FORMAT, **meta, "files": sorted(self.entries, key=lambda e: e["path"])}
         _write_atomically(self.out / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True).encode() + b"\n")
 
 
+def relative_problem(path: str) -> str | None:
+    """Why a journaled or formatted path is not a report file's path inside the output folder
+    (folder names and a file name, none empty, '.' or '..'), or None."""
+    for part in path.split("/"):
+        problem = name_problem(part)
+        if problem:
+            return f"{part!r} {problem}"
+    return None
+
+
+def _describe(entry: dict) -> str:
+    return (f"the run of {entry.get('report_id')} for {entry.get('recipient')} with sequence number "
+            f"{entry.get('sequence')} created {entry.get('created')}")
+
+
+def _lock(out: Path) -> int:
+    """An exclusive lock on the output folder for the whole run (campaign M4: two runs into one
+    folder raced on its temporary files). It is taken on the folder itself, so no lock file is
+    left among the outputs; the system releases it when the process ends, however it ends."""
+    try:
+        fd = os.open(out, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError as exc:
+        raise UserError(f"cannot open the output directory: {exc.strerror}", file=str(out))
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        raise UserError("another emrr report run is writing into this directory; expected it to have ended "
+                        "(then --resume continues it if it was stopped)", file=str(out))
+    return fd
+
+
+def _last_byte(path: Path) -> bytes:
+    with open(path, "rb") as f:
+        f.seek(-1, os.SEEK_END)
+        return f.read(1)
+
+
+def _holds(path: Path, content: bytes, sha256: str) -> bool:
+    """Whether the file at ``path`` is ``content`` (its size, then its SHA-256)."""
+    try:
+        if path.stat().st_size != len(content):
+            return False
+        return _sha256(path.read_bytes()) == sha256
+    except OSError:
+        return False
+
+
+def _tmp_name(path: Path) -> Path:
+    return path.with_name(f".{path.name}{TMP_SUFFIX}")
+
+
 def _write_atomically(path: Path, content: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(content)
-    os.replace(tmp, path)
+    """``content`` to a temporary name beside ``path``, then renamed: never half a file under its
+    name. A write the system refuses (ENOSPC) leaves no temporary file and is one WriteError."""
+    tmp = _tmp_name(path)
+    try:
+        with open(tmp, "wb") as f:
+            f.write(content)
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise WriteError(f"cannot write: {exc.strerror or exc}; free space (or fix the folder's permissions) and run "
+                         "again with --resume", file=str(path))
 
 
 # --------------------------------------------------------------------------- record formatting
@@ -327,10 +479,13 @@ class Engine:
             t = nxt
         return out
 
-    def run(self) -> Summary:
-        started = time.perf_counter()
-        summary = Summary(self.rs.name, str(self.log.root), str(self.out_path))
+    def run(self, started: float | None = None) -> Summary:
+        """Write every file, then the run manifest; ``started`` (perf_counter) is when the
+        caller began (opening the log and building runs count in the wall time, campaign I3)."""
+        started = time.perf_counter() if started is None else started
+        summary = Summary(self.rs.name, str(self.log.root), str(self.out_path), warnings=list(self.rs.warnings))
         output = Output(self.out_path, self.log.fingerprint, self.rs, self.resume)
+        summary.journal_skipped = output.journal_skipped
         months = self.months()
         steps = [(m, rid) for m in months for rid in self.rs.reports]
         try:
@@ -343,16 +498,22 @@ class Engine:
                         rows = self.rows(self.rs.reports[rid], runs, int(a), int(b))
                         self.emit(self.rs.reports[rid], runs, rows, output, summary)
                     bar.update()
+            for rid in self.rs.reports:
+                summary.per_report.setdefault(rid, ReportSummary())
+            # the log's folder as an absolute path: the same log gives the same manifest from any
+            # working directory (campaign I4)
+            output.finish({"ruleset": self.rs.name, "event_log": str(self.log.root.resolve()),
+                           "event_log_fingerprint": self.log.fingerprint,
+                           "period": {"start": _utc(self.log.period[0]).isoformat(),
+                                      "end": _utc(self.log.period[1]).isoformat()}})
+        except WriteError:
+            raise  # what is written stays: --resume continues once the disk has room
         except UserError:
             if not self.resume:
                 output.discard()
             raise
-        for rid in self.rs.reports:
-            summary.per_report.setdefault(rid, ReportSummary())
-        output.finish({"ruleset": self.rs.name, "event_log": str(self.log.root),
-                       "event_log_fingerprint": self.log.fingerprint,
-                       "period": {"start": _utc(self.log.period[0]).isoformat(),
-                                  "end": _utc(self.log.period[1]).isoformat()}})
+        finally:
+            output.close()
         summary.too_long = dict(self.fmt.too_long)
         summary.wall_seconds = time.perf_counter() - started
         summary.peak_rss_bytes = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
@@ -416,8 +577,9 @@ def _sha256(content: bytes) -> str:
 def report(events: str | Path, out: str | Path, ruleset: Ruleset, resume: bool = False,
            progress: bool | None = None) -> Summary:
     """Run ``ruleset`` over the event log in ``events`` into ``out``."""
+    started = time.perf_counter()
     log = EventLog.open(events)
-    return Engine(ruleset, log, out, resume=resume, progress=progress).run()
+    return Engine(ruleset, log, out, resume=resume, progress=progress).run(started)
 
 
-__all__ = ["Engine", "Summary", "report"]
+__all__ = ["Engine", "Summary", "WriteError", "report"]

@@ -45,6 +45,11 @@ REQUIRED = {
     },
 }
 OPTIONAL = {"outages": {"report_id": "str", "start": "time", "end": "time"}}
+# The instants a period may span: the years report files can name and date (1970 to 2999, the
+# checker's formats.YEARS). Outside them the engine crashed (year 10000) or wrote files its own
+# checker rejects (before 1970), campaign M7 and L8.
+EARLIEST = 0
+LATEST = int(dt.datetime(3000, 1, 1, tzinfo=dt.timezone.utc).timestamp())
 
 
 def ts(seconds: int) -> pl.Expr:
@@ -106,6 +111,19 @@ def _period(root: Path, events: pl.LazyFrame) -> tuple[int, int]:
     return int(a) - int(a) % 86400, int(b) - int(b) % 86400 + 86400
 
 
+def _check_period(root: Path, period: tuple[int, int]) -> None:
+    """A period within the years report files can hold (EARLIEST, LATEST), one line otherwise."""
+    start, end = period
+    if start < EARLIEST or end > LATEST:
+        def shown(t: int) -> str:
+            try:
+                return dt.datetime.fromtimestamp(t, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+            except (OverflowError, OSError, ValueError):
+                return f"{t} s from 1970"
+        raise UserError(f"the log's period {shown(start)} to {shown(end)} is outside the years report files can hold; "
+                        "expected a period from 1970-01-01T00:00:00Z to 3000-01-01T00:00:00Z", file=str(root))
+
+
 @dataclass
 class EventLog:
     """Checked lazy frames of an event log, times as Int64 seconds since the epoch (UTC)."""
@@ -157,6 +175,7 @@ class EventLog:
                     for block in iter(lambda: handle.read(1 << 20), b""):
                         digest.update(block)
         period = _period(root, tables["events"])
+        _check_period(root, period)
         return cls(root, tables, period, digest.hexdigest(), "duplicate" in events_schema)
 
     def events(self, types: tuple[str, ...] | list[str]) -> pl.LazyFrame:

@@ -6,10 +6,12 @@ report engine and the conformance suite both read it, so a layout is declared on
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import hashlib
 import json
 import re
+import string
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -73,6 +75,7 @@ class Report:
     detail: tuple[Field, ...]
     raw: dict[str, Any]
     titles_accepted: tuple[str, ...] = ()  # the title and the other spellings the spec gives
+    warnings: tuple[str, ...] = ()  # what loads but is worth saying (Ruleset.warnings)
 
     @property
     def columns(self) -> list[str]:
@@ -103,6 +106,8 @@ class Ruleset:
     line_terminator: str
     encoding: str  # csv.encoding: how the files' bytes are text
     folder: str  # file_name.folder: the folder of a recipient's files, e.g. "{recipient}"
+    # what loads but is worth saying (an enum value longer than its field allows): the report summary prints them
+    warnings: tuple[str, ...] = ()
 
     def file_name(self, report_id: str, recipient: str, sequence: int, created) -> str:
         seq = str(sequence).zfill(self.sequence_padding) if self.sequence_padding else str(sequence)
@@ -112,7 +117,110 @@ class Ruleset:
         """A file's path in a delivery: ``folder``/``file_name``, the folder formatted like the name."""
         name = self.file_name(report_id, recipient, sequence, created)
         folder = self.folder.format(recipient=recipient, report_id=report_id)
+        for part in [*(folder.split("/") if folder else ()), name]:
+            problem = name_problem(part)
+            if problem:  # the load checked the pattern with sample values; this holds for every real one
+                raise UserError(f"file_name gives the name {part!r}, {problem}", file=str(self.path / "ruleset.yaml"),
+                                path="file_name.pattern")
         return f"{folder}/{name}" if folder else name
+
+
+# The names a file name pattern may use, each once and as a plain field (no attribute or index:
+# "{created.__class__}" would put Python's internals in a name, campaign L9).
+NAME_FIELDS = ("report_id", "recipient", "sequence", "created")
+MAX_NAME_BYTES = 255  # a file name's limit on the file systems reports go to (ext4, XFS, tmpfs)
+
+
+def name_problem(name: str) -> str | None:
+    """Why ``name`` is not one file or folder name inside the output folder (campaign H1: a '/'
+    or '..' wrote report files anywhere), or None."""
+    if name in ("", ".", ".."):
+        return "which is empty, '.' or '..'; expected a file name"
+    if any(c in name for c in "/\\\0"):
+        return "which holds '/', '\\' or NUL; expected one file name that stays in the output folder"
+    if len(name.encode("utf-8")) > MAX_NAME_BYTES:
+        return f"which is longer than {MAX_NAME_BYTES} bytes; expected a file name"
+    return None
+
+
+# Instants a file name's {created:...} is tried with at load: the first and last second the
+# checker accepts (1970 to 2999), and one with every directive's value different
+SAMPLE_TIMES = (dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc),
+                dt.datetime(2999, 12, 31, 23, 59, 59, tzinfo=dt.timezone.utc),
+                dt.datetime(2023, 7, 4, 6, 5, 9, tzinfo=dt.timezone.utc))
+SAMPLE_RECIPIENTS = ("PXX001", "ZZZZZZ")  # SEC Party IDs: the engine takes 6 letters or digits only
+
+
+def _check_csv(csv: dict, path: Path, lines: dict) -> None:
+    """A dialect whose files can be read back (campaign L1: a delimiter equal to the quote
+    character, or a line break, wrote files no reader can split)."""
+    if csv["delimiter"] == csv["quote_char"]:
+        raise yamlio.error_at(str(path), lines, ("csv", "delimiter"), f"expected a delimiter other than the quote "
+                              f"character, got {csv['delimiter']!r} for both")
+    for key in ("delimiter", "quote_char"):
+        if csv[key] in ("\r", "\n"):
+            raise yamlio.error_at(str(path), lines, ("csv", key), f"expected a character other than a line break, "
+                                  f"got {csv[key]!r}")
+
+
+def _check_file_name(data: dict, report_ids: tuple[str, ...], path: Path, lines: dict) -> None:
+    """file_name.pattern holds each of NAME_FIELDS once as a real field ("{{sequence}}" is the
+    literal text "{sequence}": every file of a report and recipient then had one name and
+    overwrote the one before, campaign H2), plain (no attribute, index, conversion; a spec only on
+    created, of the date-time directives), and gives, formatted with sample values, names that
+    stay in the output folder (campaign H1: "../" or a "/" inside the strftime wrote outside it).
+
+    With the sequence number in the name, unchanged, two files of one report and recipient never
+    share a name whatever the created format (seconds or not); the engine still refuses any path
+    written twice in a run (rules/engine.py Output.write), which is the guarantee."""
+    pattern = data["file_name"]["pattern"]
+    where = ("file_name", "pattern")
+
+    def refuse(message: str) -> UserError:
+        return yamlio.error_at(str(path), lines, where, message)
+
+    try:
+        parsed = list(string.Formatter().parse(pattern))
+    except ValueError as exc:
+        raise refuse(f"expected a format pattern: {exc}")
+    seen: list[str] = []
+    for _, name, spec, conversion in parsed:
+        if name is None:
+            continue
+        if name not in NAME_FIELDS:
+            raise refuse(f"expected fields among {', '.join(NAME_FIELDS)}, without attribute or index, got {{{name}}}")
+        if name in seen:
+            raise refuse(f"expected each field once, got {{{name}}} twice")
+        seen.append(name)
+        if conversion is not None or "{" in spec or "}" in spec:
+            raise refuse(f"expected a plain {{{name}}} field, got a conversion or nested field")
+        if name == "created" and not _STRFTIME.match(spec):
+            raise refuse(f"expected {{created:FORMAT}} with FORMAT of %Y %m %d %H %M %S and literal characters, "
+                         f"got {spec!r}")
+        if name != "created" and spec:
+            raise refuse(f"expected {{{name}}} without a format spec (one could cut the value and give two files "
+                         f"one name), got {{{name}:{spec}}}")
+    missing = [name for name in NAME_FIELDS if name not in seen]
+    if missing:
+        raise refuse(f"expected the fields {', '.join('{' + n + '}' for n in missing)} in the pattern (escaped "
+                     "'{{sequence}}' is literal text, not a field)")
+    first, most = int(data["sequence"]["first"]), int(data["sequence"]["max"])
+    padding = int(data["file_name"]["sequence_padding"])
+    for created in SAMPLE_TIMES:
+        names: dict[str, tuple] = {}
+        for report_id in report_ids:
+            for recipient in SAMPLE_RECIPIENTS:
+                for sequence in sorted({first, first + 1, most}):
+                    seq = str(sequence).zfill(padding) if padding else str(sequence)
+                    name = pattern.format(report_id=report_id, recipient=recipient, sequence=seq, created=created)
+                    problem = name_problem(name)
+                    if problem:
+                        raise refuse(f"expected a file name, got {name!r} (for {report_id}, {recipient}, "
+                                     f"{sequence}, {created:%Y-%m-%d %H:%M:%S}), {problem}")
+                    other = names.setdefault(name, (report_id, recipient, sequence))
+                    if other != (report_id, recipient, sequence):
+                        raise refuse(f"expected a name for each file, got {name!r} for both {other} and "
+                                     f"{(report_id, recipient, sequence)}")
 
 
 def parse_duration(text: str) -> tuple[int, int]:
@@ -184,6 +292,47 @@ def _check_selection(assignment: str, rule: str, path: Path) -> None:
                         f"({', '.join(sorted(supported))}), got {rule!r}", file=str(path), path="recipient.rule")
 
 
+def _check_cron(cron: str, path: Path, lines: dict) -> None:
+    """A standard five-field cron expression (minutes at the finest) that fires at least once:
+    croniter also takes a sixth field of seconds (campaign L1: "* * * * * *" made 7.9 million runs
+    of a demo period) and expressions that never fire ("0 0 31 2 *", campaign M3: they crashed
+    report and check when asked for a run)."""
+    from croniter import CroniterBadDateError, croniter
+
+    where = ("schedule", "cron")
+    if len(cron.split()) != 5:
+        raise yamlio.error_at(str(path), lines, where, f"expected a cron expression of five fields (minute hour "
+                              f"day-of-month month day-of-week), got {cron!r}")
+    try:
+        croniter(cron, SAMPLE_TIMES[0]).get_next(dt.datetime)
+    except CroniterBadDateError:
+        raise yamlio.error_at(str(path), lines, where, f"expected a cron expression that fires, got {cron!r}, "
+                              "which matches no date (croniter found none in 50 years)")
+    except (ValueError, KeyError) as exc:
+        raise yamlio.error_at(str(path), lines, where, f"expected a cron expression: {exc}")
+
+
+def _check_lengths(fields: list[dict], path: Path, lines: dict, where: tuple) -> list[str]:
+    """A constant longer than its field's max_length is an error (every record would break the
+    field's length); an enum value longer than it is a warning (campaign L1, R03): the value may
+    never occur, and the consultation draft's ECoS Status of 7 characters lists 'Installed' on
+    purpose (rules/emrr-consultation-draft/ruleset.yaml), so that a draft can be checked."""
+    warnings = []
+    for i, f in enumerate(fields):
+        limit = int(f["max_length"])
+        constant = f["source"].get("constant")
+        if constant is not None and len(constant) > limit:
+            raise yamlio.error_at(str(path), lines, (*where, i, "source", "constant"),
+                                  f"expected a constant of at most max_length {limit} characters, got {constant!r} "
+                                  f"({len(constant)})")
+        for j, value in enumerate(f.get("enum", ())):
+            if len(value) > limit:
+                line = yamlio.error_at(str(path), lines, (*where, i, "enum", j), "").file
+                warnings.append(f"{line}: at {yamlio.format_path((*where, i, 'enum', j))}: enum value {value!r} is "
+                                f"longer than max_length {limit}; a record holding it fails the checker's field-length")
+    return warnings
+
+
 def _report(path: Path, report_id: str) -> Report:
     """One report file of a ruleset, validated; every error names the file and YAML path."""
     raw, rlines = _read_yaml(path)
@@ -197,12 +346,7 @@ def _report(path: Path, report_id: str) -> Report:
                 raise UserError(f"expected the name of a field of this record, got {f[key]['field']!r}",
                                 file=str(path), path=f"detail.fields[{i}].{key}.field")
     sched = raw["schedule"]
-    try:
-        from croniter import croniter
-
-        croniter(sched["cron"])
-    except (ValueError, KeyError) as exc:
-        raise UserError(f"expected a cron expression: {exc}", file=str(path), path="schedule.cron")
+    _check_cron(sched["cron"], path, rlines)
     end_s, end_m = parse_duration(sched["window"]["end_offset"])
     len_s, len_m = parse_duration(sched["window"]["length"])
     if end_m:
@@ -220,6 +364,7 @@ def _report(path: Path, report_id: str) -> Report:
         status=dict(sel.get("status", {})), group_by=tuple(sel.get("group_by", ())),
         counts=dict(sel.get("counts", {})), order_by=tuple(sel.get("order_by", ())),
         detail=_fields(raw["detail"]["fields"]), raw=raw,
+        warnings=tuple(_check_lengths(raw["detail"]["fields"], path, rlines, ("detail", "fields"))),
     )
 
 
@@ -235,6 +380,12 @@ def load(name_or_path: str | None = None) -> Ruleset:
         if not _STRFTIME.match(fmt):
             raise UserError(f"expected a date-time pattern of %Y %m %d %H %M %S and literal characters, got {fmt!r}",
                             file=str(main_path), path=f"formats.{key}")
+    _check_csv(data["csv"], main_path, lines)
+    _check_file_name(data, tuple(reports), main_path, lines)
+    warnings = _check_lengths(data["header"]["fields"], main_path, lines, ("header", "fields"))
+    warnings += _check_lengths(data["trailer"]["fields"], main_path, lines, ("trailer", "fields"))
+    for report in reports.values():
+        warnings += report.warnings
     digest = hashlib.sha256()
     for path in sorted(folder.glob("*.yaml")):
         digest.update(path.name.encode() + b"\0" + path.read_bytes())
@@ -248,5 +399,5 @@ def load(name_or_path: str | None = None) -> Ruleset:
         sequence_first=int(data["sequence"]["first"]), sequence_max=int(data["sequence"]["max"]),
         produce_empty=bool(data["empty_reports"]["produce"]), summary_outages=data["outages"]["summary_reports"],
         delimiter=csv["delimiter"], quote_char=csv["quote_char"], line_terminator=csv["line_terminator"],
-        encoding=csv["encoding"], folder=data["file_name"]["folder"],
+        encoding=csv["encoding"], folder=data["file_name"]["folder"], warnings=tuple(warnings),
     )
