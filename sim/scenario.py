@@ -30,6 +30,21 @@ SHARE_TOLERANCE = 1e-6
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 MAX_DURATION = 36500 * 86400  # 100 years: keeps every instant well inside int64 milliseconds
 MAX_SESSION_TRIES = 10_000
+# Instants from 1971-01-01 to 2999-12-31 (UTC): inside the years of a report file's date-times that
+# the checker accepts (1970 to 2999, conformance/formats.py YEARS, which this module may not import;
+# a test holds them together). After 2999 the checker refuses the files' dates, and at year 9999 the
+# engine's calendar arithmetic overflows. The first year is 1971, not 1970, because a report run
+# covers the schedule interval before it (a week for ECOSMIG-004, up to a year for a yearly cron):
+# a period from 1970-01-01 gives windows that start in 1969, which the checker cannot hold.
+INSTANT_YEARS = (1971, 2999)
+# What one shard may cost: its premises times the period in years (at least one), at most this.
+# A shard's memory grows with its premises and with the events of its period: the regional
+# scenario's 250,000-premises shard over a year peaks at about 480 MB (benchmarks/results/
+# simulate.json), so this bounds one worker at about 2 GB; national's shards are 675,000 for a year.
+MAX_SHARD_PREMISES_YEARS = 1_000_000
+# Each list of weights must add up to at most this, so that sums and products of them stay finite
+# (1.5e308 + 1.5e308 is inf, and inf / inf gives NaN probabilities).
+MAX_WEIGHT_TOTAL = 1e300
 
 
 def schema() -> dict[str, Any]:
@@ -210,12 +225,15 @@ def _form(name: str) -> re.Pattern:
 
 @_FORMATS.checks("emrr-instant", raises=ValueError)
 def _real_instant(value: object) -> bool:
-    """A well-formed instant (the pattern's job) must also be a real date and time."""
+    """A well-formed instant (the pattern's job) must also be a real date and time, within INSTANT_YEARS."""
     if isinstance(value, str) and _form("instant").match(value):
         try:
             parse_instant(value)
         except (ValueError, OverflowError) as exc:
             raise ValueError(f"not a real date or time: {exc}") from None
+        if not INSTANT_YEARS[0] <= int(value[:4]) <= INSTANT_YEARS[1]:
+            raise ValueError(f"outside the years {INSTANT_YEARS[0]} to {INSTANT_YEARS[1]} (the date-times a report "
+                             "file may hold; see docs/scenarios.md)")
     return True
 
 
@@ -254,6 +272,10 @@ def _validate_schema(data: dict, where: str, lines: dict[tuple, int]) -> None:
         )
     elif error.validator == "enum":
         message = f"{_brief(error.instance)} is not one of {error.validator_value}"
+    elif error.validator == "maxItems":  # the limits that bound the work (docs/scenarios.md "Limits")
+        message = f"{len(error.instance):,} items, at most {error.validator_value:,}; see docs/scenarios.md, Limits"
+    elif error.validator == "maximum":
+        message = f"{_brief(error.instance)} is greater than the maximum of {error.validator_value:,}"
     else:
         message = error.message
     raise yamlio.error_at(where, lines, path, f"expected {_expected(error)}: {message}")
@@ -267,6 +289,8 @@ def _expected(error: jsonschema.ValidationError) -> str:
         return "every required key"
     if kind in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
         return "a number in range"
+    if kind == "maxItems":
+        return "a shorter list"
     if kind in ("minItems", "uniqueItems"):
         return "a valid list"
     return "a valid value"
@@ -292,7 +316,18 @@ class _Source:
     def check_sum(self, values: list[float], path: tuple, what: str) -> None:
         total = math.fsum(values)
         if abs(total - 1.0) > SHARE_TOLERANCE:
-            raise self.fail(path, f"expected {what} to add up to 1, they add up to {total:.6g}")
+            # 10 significant digits: a sum that is off by more than the tolerance never prints as 1
+            raise self.fail(path, f"expected {what} to add up to 1, they add up to {total:.10g}")
+
+    def check_weights(self, values: list[float], path: tuple, what: str) -> None:
+        """Relative weights must add up to a finite total of at most MAX_WEIGHT_TOTAL."""
+        try:
+            total = math.fsum(values)
+        except OverflowError:  # fsum refuses a sum that overflows on the way
+            total = math.inf
+        if not total <= MAX_WEIGHT_TOTAL:
+            raise self.fail(path, f"expected {what} to add up to at most {MAX_WEIGHT_TOTAL:g}, they add up to "
+                            f"{total:.6g}")
 
     def delay(self, path: tuple, spec: dict | None, default: Delay) -> Delay:
         """The delay at ``path`` (``default`` when absent); a uniform one's max must be at least its min."""
@@ -308,6 +343,9 @@ def _resolve(d: dict, where: str, lines: dict[tuple, int]) -> Scenario:
     if end <= start:
         raise src.fail(("period", "end"), f"expected a date-time after period.start ({d['period']['start']}), "
                        f"got {d['period']['end']}")
+    if end - start > MAX_DURATION:
+        raise src.fail(("period", "end"), f"expected a period of at most {MAX_DURATION // 86400}d (100 years), "
+                       f"got {(end - start) / 86400:,.0f}d")
     suppliers = _suppliers(d, src)
     population = _population(d, src, end - start)
     return Scenario(
@@ -348,9 +386,11 @@ def _population(d: dict, src: _Source, span: int) -> dict[str, Any]:
     firmware campaigns (which may add firmware versions to the combinations)."""
     pop = d["population"]
     _check_numbering(pop, d.get("installs") or {}, span, src)
+    _check_shard_size(pop, span, src)
     combos, combo_weights = _catalogue(pop["catalogue"], src)
-    nm_at, nm_p = _non_migratable(pop.get("non_migratable", []), combos, src)
-    campaigns = _campaigns(pop.get("firmware_campaigns", []), combos, src)
+    known = _Known(combos)
+    nm_at, nm_p = _non_migratable(pop.get("non_migratable", []), known, src)
+    campaigns = _campaigns(pop.get("firmware_campaigns", []), known, src)
     n = len(combos)
     for dtype, share in (("GSME", pop["gas_share"]), ("ESME", pop["electricity_share"])):
         if share > 0 and dtype not in combo_weights:
@@ -391,6 +431,18 @@ def _check_numbering(pop: dict, inst: dict, span: int, src: _Source) -> None:
                        "population.shard_premises)")
 
 
+def _check_shard_size(pop: dict, span: int, src: _Source) -> None:
+    """One shard's premises times the period in years (at least one) stay within MAX_SHARD_PREMISES_YEARS:
+    a shard is simulated in one process, so this is what bounds a process's memory."""
+    shard = min(int(pop.get("shard_premises", 250_000)), int(pop["premises"]))
+    years = max(1.0, span / (365.25 * 86_400))
+    if shard * years > MAX_SHARD_PREMISES_YEARS:
+        key = "shard_premises" if "shard_premises" in pop else "premises"
+        raise src.fail(("population", key), f"expected at most {MAX_SHARD_PREMISES_YEARS:,} premises-years in a "
+                       f"shard (premises in a shard times the period in years, at least 1), got {shard:,} x "
+                       f"{years:.3g} years; set population.shard_premises lower, or shorten the period")
+
+
 def _catalogue(catalogue: list, src: _Source) -> tuple[list[tuple[str, str, str, str]],
                                                        dict[str, tuple[np.ndarray, np.ndarray]]]:
     """Every (device type, manufacturer, model, firmware) combination, and per device type the
@@ -424,29 +476,39 @@ def _catalogue(catalogue: list, src: _Source) -> tuple[list[tuple[str, str, str,
     return combos, weights
 
 
-def _combo_index(combos: list, key: tuple, path: tuple, src: _Source, add: bool = False) -> int:
-    """The index of combination ``key``; with ``add``, a new firmware version of a catalogue model is appended."""
-    if key in combos:
-        return combos.index(key)
-    models = {c[:3] for c in combos}
-    if key[:3] not in models:
-        raise src.fail(path, f"expected a device type/manufacturer/model of the catalogue; {'/'.join(key[:3])} "
-                       "is not in population.catalogue")
-    if not add:
-        raise src.fail(path, f"expected a firmware version of the catalogue; {'/'.join(key)} is not in "
-                       "population.catalogue")
-    combos.append(key)
-    return len(combos) - 1
+class _Known:
+    """The combinations (a list the scenario keeps), indexed: a look-up per entry stays O(1) when a
+    scenario lists thousands of models and entries (a list scan made resolving quadratic)."""
+
+    def __init__(self, combos: list[tuple[str, str, str, str]]):
+        self.combos = combos
+        self.index = {c: i for i, c in enumerate(combos)}
+        self.models = {c[:3] for c in combos}
+
+    def find(self, key: tuple, path: tuple, src: _Source, add: bool = False) -> int:
+        """The index of combination ``key``; with ``add``, a new firmware version of a catalogue model is
+        appended."""
+        if key in self.index:
+            return self.index[key]
+        if key[:3] not in self.models:
+            raise src.fail(path, f"expected a device type/manufacturer/model of the catalogue; {'/'.join(key[:3])} "
+                           "is not in population.catalogue")
+        if not add:
+            raise src.fail(path, f"expected a firmware version of the catalogue; {'/'.join(key)} is not in "
+                           "population.catalogue")
+        self.index[key] = len(self.combos)
+        self.combos.append(key)
+        return self.index[key]
 
 
-def _non_migratable(entries: list, combos: list, src: _Source) -> tuple[np.ndarray, np.ndarray]:
+def _non_migratable(entries: list, known: _Known, src: _Source) -> tuple[np.ndarray, np.ndarray]:
     """Per combination: when it was classified Non-Migratable (NEVER if not) and the success probability
     of an attempt before that; appends the combinations it names that the catalogue lacks."""
-    at = np.full(len(combos), NEVER, dtype=np.int64)
-    p = np.zeros(len(combos))
+    at = np.full(len(known.combos), NEVER, dtype=np.int64)
+    p = np.zeros(len(known.combos))
     for i, nm in enumerate(entries):
         key = (nm["device_type"], nm["manufacturer"], nm["model"], nm["firmware"])
-        c = _combo_index(combos, key, ("population", "non_migratable", i), src, add=True)
+        c = known.find(key, ("population", "non_migratable", i), src, add=True)
         if c >= len(at):
             at = np.concatenate([at, [NEVER]])
             p = np.concatenate([p, [0.0]])
@@ -457,16 +519,16 @@ def _non_migratable(entries: list, combos: list, src: _Source) -> tuple[np.ndarr
     return at, p
 
 
-def _campaigns(entries: list, combos: list, src: _Source) -> list[Campaign]:
+def _campaigns(entries: list, known: _Known, src: _Source) -> list[Campaign]:
     """The firmware campaigns; appends the target firmware versions the catalogue lacks."""
     out = []
     for i, c in enumerate(entries):
         path = ("population", "firmware_campaigns", i)
         base = (c["device_type"], c["manufacturer"], c["model"])
-        src_combo = _combo_index(combos, base + (c["from_firmware"],), path + ("from_firmware",), src)
+        src_combo = known.find(base + (c["from_firmware"],), path + ("from_firmware",), src)
         if c["to_firmware"] == c["from_firmware"]:
             raise src.fail(path + ("to_firmware",), "expected a firmware version other than from_firmware")
-        dst = _combo_index(combos, base + (c["to_firmware"],), path + ("to_firmware",), src, add=True)
+        dst = known.find(base + (c["to_firmware"],), path + ("to_firmware",), src, add=True)
         duration = parse_duration(c["duration"])
         if duration <= 0:
             raise src.fail(path + ("duration",), "expected a positive duration")
@@ -541,6 +603,7 @@ def _errors(table: list, src: _Source) -> tuple[list[str], np.ndarray, np.ndarra
             raise src.fail(("migration", "errors", i), f"expected each code/sub-code once; {key[0]}/{key[1]} "
                            "is repeated")
         seen.add(key)
+    src.check_weights([float(e["weight"]) for e in table], ("migration", "errors"), "the error weights")
     weights = np.array([float(e["weight"]) for e in table])
     return ([e["code"] for e in table], np.array([e["sub_code"] for e in table], dtype=np.int32),
             weights / weights.sum(), np.array([e["kind"] == "permanent" for e in table]))
@@ -582,6 +645,7 @@ def _mix(mix: list, suppliers: list[Supplier], src: _Source) -> tuple[np.ndarray
     proportion to their market shares, a supplier never gaining from itself. Returns the
     conditional matrix and each supplier's leave factor (see the end of this function).
     """
+    src.check_weights([float(row["weight"]) for row in mix], ("change_of_supplier", "mix"), "the mix weights")
     ids = [s.party_id for s in suppliers]
     share = np.array([s.share for s in suppliers])
     n = len(ids)

@@ -268,6 +268,35 @@ CASES = [
     Case("seed-not-a-number", ARG, lambda tmp, text: write(tmp, text), "--seed", args=("--seed", "abc")),
 ]
 
+
+
+# ---- hostile scenarios held as data (tests/cases/scenarios.json, shape scenarios.schema.json): scenarios that
+# validated and then ran without bound, crashed or did nothing (reliability campaign, section 3, M7, M8, L7, L8)
+HOSTILE = ROOT / "tests" / "cases" / "scenarios.json"
+
+
+def _hostile_cases() -> list[Case]:
+    manifest = json.loads(HOSTILE.read_text(encoding="utf-8"))
+    jsonschema.validate(manifest, json.loads((HOSTILE.parent / "scenarios.schema.json").read_text(encoding="utf-8")))
+    assert manifest["base"] == str(DEMO.relative_to(ROOT)), "the cases edit the demo text given to Case.make"
+
+    def apply(edits: list[dict]) -> Callable[[dict], None]:
+        def fn(d: dict) -> None:
+            for edit in edits:
+                *parents, last = edit["set"]
+                target = d
+                for key in parents:
+                    target = target[key]
+                value = edit["value"]
+                target[last] = [copy.deepcopy(value) for _ in range(edit["copies"])] if "copies" in edit else value
+        return fn
+
+    return [Case(c["id"], CONTENT, _edit(apply(c["edits"])), c["expect"], at=c["at"], line_has=c.get("line_has"))
+            for c in manifest["cases"]]
+
+
+CASES += _hostile_cases()
+
 SUBPROCESS_CASES = {"missing-file", "invalid-yaml-syntax", "python-object-tag", "seed-wrong-type",
                     "mix-from-unknown-supplier", "workers-0", "invalid-calendar-date-unquoted"}
 
@@ -589,3 +618,37 @@ def test_populations_too_large_for_unique_identifiers(section, key, value, path,
     err = capsys.readouterr().err
     assert status == 2 and err.count("\n") == 1 and path in err and str(scenario_file) in err
     assert not (tmp_path / "out").exists()
+
+
+# --------------------------------------------------------------------------- the calendar's bounds (issue 13, M7, L8)
+
+
+def test_instant_years_are_inside_the_checkers():
+    """Scenario instants are bounded by the years the checker accepts in a report file's date-times
+    (campaign 3.08, 3.09): the simulator may not import the checker, so the constants are held together here.
+    The first year is one later: a report run's window reaches back a schedule interval (up to a year)."""
+    from emrr.conformance import formats
+
+    assert scenario.INSTANT_YEARS == (formats.YEARS[0] + 1, formats.YEARS[1])
+
+
+def _at_calendar_edge(d: dict, start: str, end: str) -> None:
+    """demo.yaml moved to [start, end) with a small population: every instant inside the period."""
+    d["population"]["premises"] = 300
+    d["period"] = {"start": start, "end": end}
+    d["migration"]["start"] = start
+    d["population"]["non_migratable"][0]["classified_at"] = start
+    d["population"]["firmware_campaigns"][0]["start"] = start
+    d["outages"]["windows"][0].update(start=start, end=f"{start}T06:00:00Z")
+
+
+@pytest.mark.parametrize("start, end", [("1971-01-01", "1971-02-01"), ("2999-12-01", "2999-12-31T23:59:59")],
+                         ids=["first-days-1971", "last-days-2999"])
+def test_periods_at_the_calendar_bounds_run_through_every_command(start, end, tmp_path, demo_text, capsys):
+    """A period at either end of the accepted years runs through simulate, report and check with no
+    finding: the bound refused is the one every command can hold (campaign 3.08, 3.09, 3.39-3.42)."""
+    path = write(tmp_path, mutate(demo_text, lambda d: _at_calendar_edge(d, start, end)))
+    status = cli.main(["run", str(path), "--out", str(tmp_path / "out"), "--no-progress"])
+    out = capsys.readouterr().out
+    assert status == 0, out
+    assert "PASS: 0 error(s), 0 warning(s)" in out
