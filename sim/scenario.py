@@ -42,6 +42,11 @@ INSTANT_YEARS = (1971, 2999)
 # scenario's 250,000-premises shard over a year peaks at about 480 MB (benchmarks/results/
 # simulate.json), so this bounds one worker at about 2 GB; national's shards are 675,000 for a year.
 MAX_SHARD_PREMISES_YEARS = 1_000_000
+# What one shard's batches may select: attempts plus pre-validation skips, each a row of the event
+# log held in memory until the shard is written. 5,347,485 attempts in one shard peaked at 1.6 GB
+# (2,000 premises, max_attempts 999, unbounded capacity), so this also bounds a process at about 2 GB.
+# National's shards select about 2.3 million devices, regional's about 0.9 million.
+MAX_SHARD_SELECTIONS = 5_000_000
 # Each list of weights must add up to at most this, so that sums and products of them stay finite
 # (1.5e308 + 1.5e308 is inf, and inf / inf gives NaN probabilities).
 MAX_WEIGHT_TOTAL = 1e300
@@ -351,7 +356,7 @@ def _resolve(d: dict, where: str, lines: dict[tuple, int]) -> Scenario:
     return Scenario(
         path=where, raw=d, name=d["name"], seed=int(d["seed"]), start=start, end=end, suppliers=suppliers,
         **population,
-        **_migration(d, src, start, population["combos"]),
+        **_migration(d, src, start, end, population["combos"]),
         **_change_of_supplier(d.get("change_of_supplier"), src, suppliers),
         **_installs(d.get("installs") or {}, d["population"], src),
         **_notifications(d.get("notifications") or {}, src),
@@ -539,12 +544,13 @@ def _campaigns(entries: list, known: _Known, src: _Source) -> list[Campaign]:
 # -- migration
 
 
-def _migration(d: dict, src: _Source, start: int, combos: list) -> dict[str, Any]:
+def _migration(d: dict, src: _Source, start: int, end: int, combos: list) -> dict[str, Any]:
     """The migration section: capacity and batches, sessions, outcomes, further attempts."""
     mig = d["migration"]
     migration_start = parse_instant(mig["start"])
     if migration_start < start:
         raise src.fail(("migration", "start"), f"expected a date on or after period.start ({d['period']['start']})")
+    _check_selections(d, src, max(end - migration_start, 0))
     offsets, timeout = _session(mig["session"], src)
     codes, subs, weights, permanent = _errors(mig["errors"], src)
     skip = mig.get("prevalidation_skip") or {}
@@ -564,6 +570,30 @@ def _migration(d: dict, src: _Source, start: int, combos: list) -> dict[str, Any
         further_attempt_jitter=parse_duration(mig.get("further_attempt_jitter", "0s")),
         max_attempts=int(mig["max_attempts"]),
     )
+
+
+def _check_selections(d: dict, src: _Source, span: int) -> None:
+    """A shard's expected selections (attempts and pre-validation skips) stay within MAX_SHARD_SELECTIONS.
+
+    Attempts: at most max_attempts a device, and at most the shard's part of the capacity over the
+    migration's days. A device is skipped p / (1 - p) times an attempt on average (p the skip
+    probability), and selected at most once a batch.
+    """
+    pop, mig = d["population"], d["migration"]
+    premises = int(pop["premises"])
+    shard = min(int(pop.get("shard_premises", 250_000)), premises)
+    devices = shard * (1 + float(pop["gas_share"]) + float(pop["electricity_share"]))  # a GPF, maybe an ESME, a GSME
+    days = math.ceil(span / 86_400)
+    capacity = math.fsum(float(mig["capacity"][w]) for w in WEEKDAYS) / 7 * days * shard / premises
+    attempts = min(devices * int(mig["max_attempts"]), capacity)
+    p = float((mig.get("prevalidation_skip") or {}).get("probability", 0.0))
+    most = devices * days * len(mig["batch_start_times"])
+    selections = most if p >= 1 else min(attempts / (1 - p), most)
+    if selections > MAX_SHARD_SELECTIONS:
+        raise src.fail(("migration",), f"expected at most {MAX_SHARD_SELECTIONS:,} selections of devices in a shard "
+                       f"(attempts and pre-validation skips), got about {selections:,.0f} ({shard:,} premises a shard, "
+                       f"max_attempts {mig['max_attempts']}, skip probability {p:g}); lower max_attempts, capacity, "
+                       "prevalidation_skip.probability or population.shard_premises")
 
 
 def _session(s: dict, src: _Source) -> tuple[np.ndarray, int]:
