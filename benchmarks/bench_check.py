@@ -190,10 +190,9 @@ def _best(times: list[float]) -> dict[str, Any]:
 
 def run_ours(source: Path, work: Path, repeat: int) -> dict[str, Any]:
     """``check()`` on a folder holding ``source`` alone (under its recipient's folder)."""
+    from emrr import memory
     from emrr.conformance.checker import check
     from emrr.rules import ruleset as rules
-
-    from emrr import memory
 
     tuned = memory.keep_freed_memory()  # as `emrr check` does (emrr/memory.py)
     folder = work / "one-file" / source.parent.name

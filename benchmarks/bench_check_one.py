@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
+
 from emrr.conformance.checker import check
 from emrr.rules import ruleset as rules
 

@@ -10,6 +10,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+
 from emrr.rules import engine
 from emrr.rules import ruleset as rules
 from emrr.sim import run, scenario

@@ -13,6 +13,7 @@ import itertools
 from pathlib import Path
 
 import pytest
+
 from emrr.conformance.checker import check
 from emrr.rules import engine
 from emrr.rules import ruleset as rules

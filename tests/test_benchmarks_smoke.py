@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from emrr.rules import ruleset as rules
 
 ROOT = Path(__file__).resolve().parent.parent
