@@ -129,6 +129,7 @@ class Ruleset:
 # "{created.__class__}" would put Python's internals in a name, campaign L9).
 NAME_FIELDS = ("report_id", "recipient", "sequence", "created")
 MAX_NAME_BYTES = 255  # a file name's limit on the file systems reports go to (ext4, XFS, tmpfs)
+_NOT_IN_NAME = re.compile(r"[/\\\x00-\x1f\x7f]")
 
 
 def name_problem(name: str) -> str | None:
@@ -136,8 +137,11 @@ def name_problem(name: str) -> str | None:
     or '..' wrote report files anywhere), or None."""
     if name in ("", ".", ".."):
         return "which is empty, '.' or '..'; expected a file name"
-    if any(c in name for c in "/\\\0"):
+    bad = _NOT_IN_NAME.search(name)
+    if bad and bad.group() in "/\\\0":
         return "which holds '/', '\\' or NUL; expected one file name that stays in the output folder"
+    if bad:
+        return "which holds a control character (a line break, a tab); expected a file name"
     if len(name.encode("utf-8")) > MAX_NAME_BYTES:
         return f"which is longer than {MAX_NAME_BYTES} bytes; expected a file name"
     return None
