@@ -1,0 +1,293 @@
+"""Contradictions inside one ruleset that its schema cannot see (docs/impact.md "emrr lint").
+
+The schema checks each value alone and the loader (rules/ruleset.py) refuses what would crash or
+misbehave (a constant longer than its field, a cron that never fires in 50 years, a delimiter
+equal to the quote character, an unsafe file name pattern): lint never sees those. What is left
+loads and runs, but cannot give the files the ruleset describes: a value longer than the field
+that must hold it, windows that leave events unreported or report them twice, numbering that
+runs out, a condition that can never hold, a summary that cannot match its detail reports.
+
+Each finding has an id from the closed list ``LINTS``, the file and line, the YAML path and a
+sentence. Runs are worked out over one calendar year (``YEAR``) with rules/schedule.py, the
+engine's own run and window computation.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from emrr import yamlio
+from emrr.rules import schedule
+from emrr.rules.ruleset import Field, Report, Ruleset, load
+from emrr.rules.selection import ASSIGNMENTS
+
+YEAR = 2025  # the year of runs the schedule checks work out (a year without 29 February)
+_SAMPLE = dt.datetime(2999, 12, 31, 23, 59, 59)  # every directive at its widest (no padding is shorter)
+
+LINTS: dict[str, str] = {
+    "value-too-long": "an enumeration value, a status the selection writes or the report identifier is longer than "
+                      "the field that holds it",
+    "format-too-long": "the date-time or date format writes more characters than a field of that type allows",
+    "title-too-long": "a report title is longer than the header's Report Title allows",
+    "window-gap": "consecutive runs' windows leave a gap: events in it are never reported",
+    "window-overlap": "consecutive runs' windows overlap: a window report counts events twice",
+    "schedule-never-fires": f"the schedule has no run in {YEAR}",
+    "schedule-sparse": "the report runs less often than its window covers: events between windows are never reported",
+    "sequence-overflow": "sequence numbers run past sequence.max within a year of runs, or have more digits than the "
+                         "header's Report Sequence Number holds",
+    "condition-impossible": "a mandatory_when or empty_unless condition asks for a value its field can never take",
+    "status-outside-enum": "the selection writes a status that is not among its field's enumeration values",
+    "summary-unreconcilable": "a summary's counts cannot reconcile with the detail reports they should match",
+}
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One contradiction: its id (``LINTS``), where (file, line, YAML path), and a sentence."""
+
+    id: str
+    file: str
+    line: int | None
+    path: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Every finding of one ruleset."""
+
+    ruleset: str
+    findings: tuple[Finding, ...]
+
+    def as_dict(self) -> dict:
+        return {"ruleset": self.ruleset, "findings": [asdict(f) for f in self.findings],
+                "counts": {k: sum(f.id == k for f in self.findings) for k in LINTS if
+                           any(f.id == k for f in self.findings)}}
+
+
+class _Where:
+    """Files of the ruleset with their line index, read once each, to name a finding's line."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self.lines: dict[str, dict] = {}
+
+    def finding(self, lint: str, file: str, path: tuple, message: str) -> Finding:
+        assert lint in LINTS, lint
+        if file not in self.lines:
+            self.lines[file] = yamlio.load_file(self.folder / file, "a ruleset YAML file")[1]
+        probe = path
+        while probe and probe not in self.lines[file]:
+            probe = probe[:-1]
+        return Finding(lint, str(self.folder / file), self.lines[file].get(probe), yamlio.format_path(path), message)
+
+
+def _layouts(rs: Ruleset) -> Iterator[tuple[str, tuple, tuple[Field, ...], Report | None]]:
+    """Every record layout: (file, YAML path of its fields, fields, the report or None)."""
+    yield "ruleset.yaml", ("header", "fields"), rs.header, None
+    yield "ruleset.yaml", ("trailer", "fields"), rs.trailer, None
+    for report in rs.reports.values():
+        yield f"{report.id}.yaml", ("detail", "fields"), report.detail, report
+
+
+def _value_field(rs: Ruleset, value: str) -> tuple[int, Field] | None:
+    """The header field filled with ``value`` (title, report_id, sequence), if any."""
+    return next(((i, f) for i, f in enumerate(rs.header) if f.source_kind == "value" and f.source == value), None)
+
+
+def _status_field(report: Report) -> tuple[int, Field] | None:
+    """The field that holds ``select.status``: the one filled from a text column its assignment derives."""
+    derived = {c for c, kind in ASSIGNMENTS[report.assignment].derives.items() if kind == "str"}
+    found = [(i, f) for i, f in enumerate(report.detail) if f.source_kind == "column" and f.source in derived]
+    return found[0] if report.status and len(found) == 1 else None
+
+
+def _lengths(rs: Ruleset, where: _Where) -> Iterator[Finding]:
+    fmt = {"datetime": rs.datetime_format, "date": rs.date_format}
+    for file, base, fields, report in _layouts(rs):
+        for i, f in enumerate(fields):
+            for j, value in enumerate(f.enum or ()):
+                if len(value) > f.max_length:
+                    yield where.finding("value-too-long", file, (*base, i, "enum", j),
+                                        f"{f.name} holds at most {f.max_length} characters but lists {value!r} "
+                                        f"({len(value)}): a record holding it fails the field's length")
+            if f.type in fmt:
+                width = len(_SAMPLE.strftime(fmt[f.type]))
+                if width > f.max_length:
+                    yield where.finding("format-too-long", file, (*base, i, "max_length"),
+                                        f"{f.name} holds at most {f.max_length} characters but formats.{f.type} "
+                                        f"{fmt[f.type]!r} writes {width}")
+        status = _status_field(report) if report else None
+        if status:
+            i, f = status
+            for event, value in report.status.items():
+                if len(value) > f.max_length and value not in (f.enum or ()):  # else found in the enum already
+                    yield where.finding("value-too-long", file, ("select", "status", event),
+                                        f"the selection writes {value!r} ({len(value)}) to {f.name}, which holds at "
+                                        f"most {f.max_length} characters")
+                if f.enum is not None and value not in f.enum:
+                    yield where.finding("status-outside-enum", file, ("select", "status", event),
+                                        f"the selection writes {value!r} to {f.name}, whose values are "
+                                        f"{', '.join(f.enum)}")
+
+
+def _header_values(rs: Ruleset, where: _Where) -> Iterator[Finding]:
+    title = _value_field(rs, "title")
+    ident = _value_field(rs, "report_id")
+    for report in rs.reports.values():
+        file = f"{report.id}.yaml"
+        if title:
+            for k, text in enumerate(report.titles_accepted):
+                if len(text) > title[1].max_length:
+                    path = ("title",) if k == 0 else ("title_also", "titles", k - 1)
+                    yield where.finding("title-too-long", file, path,
+                                        f"the title has {len(text)} characters; the header's {title[1].name} holds "
+                                        f"at most {title[1].max_length}")
+        if ident and len(report.id) > ident[1].max_length:
+            yield where.finding("value-too-long", file, ("id",),
+                                f"{report.id} has {len(report.id)} characters; the header's {ident[1].name} holds "
+                                f"at most {ident[1].max_length}")
+
+
+def _year() -> tuple[int, int]:
+    start = dt.datetime(YEAR, 1, 1, tzinfo=dt.timezone.utc)
+    return int(start.timestamp()), int(start.replace(year=YEAR + 1).timestamp())
+
+
+def _hours(seconds: int) -> str:
+    return f"{seconds / 3600:g} h"
+
+
+def _schedules(rs: Ruleset, where: _Where) -> Iterator[Finding]:
+    start, end = _year()
+    for report in rs.reports.values():
+        file = f"{report.id}.yaml"
+        times = [int(t) for t in schedule.run_times(report.cron, start, end)]
+        if not times:
+            yield where.finding("schedule-never-fires", file, ("schedule", "cron"),
+                                f"{report.cron!r} has no run in {YEAR}: the report is never made that year")
+            continue
+        windows = [schedule.window(report.window, t) for t in times]
+        seen: dict[str, list[int]] = {}
+        for i in range(len(times) - 1):
+            gap = windows[i + 1][0] - (windows[i][1] + 1)
+            covered = windows[i][1] - windows[i][0] + 1
+            if gap > 0:
+                lint = "schedule-sparse" if times[i + 1] - times[i] > covered else "window-gap"
+            elif gap < 0:
+                lint = "window-overlap"
+            else:
+                continue
+            seen.setdefault(lint, []).append(i)
+        for lint, where_i in seen.items():
+            i = where_i[0]
+            (s0, e0), (s1, _) = windows[i], windows[i + 1]
+            first = (f"the run at {_iso(times[i])} covers {_iso(s0)} to {_iso(e0)} and the next, at "
+                     f"{_iso(times[i + 1])}, starts at {_iso(s1)}")
+            if lint == "schedule-sparse":
+                text = (f"runs are up to {_hours(max(times[j + 1] - times[j] for j in where_i))} apart but a window "
+                        f"covers {_hours(e0 - s0 + 1)}: {first}")
+            elif lint == "window-gap":
+                text = f"{_hours(s1 - e0 - 1)} between windows is never reported: {first}"
+            else:
+                text = f"{_hours(e0 + 1 - s1)} of windows is covered twice: {first}"
+            yield where.finding(lint, file, ("schedule", "window"),
+                                f"{text} ({len(where_i)} of {len(times) - 1} consecutive pairs in {YEAR})")
+
+
+def _iso(t: int) -> str:
+    return dt.datetime.fromtimestamp(t, dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _sequence(rs: Ruleset, where: _Where) -> Iterator[Finding]:
+    field = _value_field(rs, "sequence")
+    if field and len(str(rs.sequence_max)) > field[1].max_length:
+        yield where.finding("sequence-overflow", "ruleset.yaml", ("sequence", "max"),
+                            f"sequence numbers up to {rs.sequence_max} have {len(str(rs.sequence_max))} digits; the "
+                            f"header's {field[1].name} holds at most {field[1].max_length}")
+    start, end = _year()
+    available = rs.sequence_max - rs.sequence_first + 1
+    for report in rs.reports.values():
+        runs = len(schedule.run_times(report.cron, start, end))
+        if runs > available:
+            yield where.finding("sequence-overflow", "ruleset.yaml", ("sequence", "max"),
+                                f"{report.id} runs {runs} times in {YEAR} but sequence numbers {rs.sequence_first} "
+                                f"to {rs.sequence_max} number only {available} files of a recipient")
+
+
+def _conditions(rs: Ruleset, where: _Where) -> Iterator[Finding]:
+    for file, base, fields, report in _layouts(rs):
+        by_name = {f.name: (i, f) for i, f in enumerate(fields)}
+        status = _status_field(report) if report else None
+        for i, f in enumerate(fields):
+            for key, cond in (("mandatory_when", f.mandatory_when), ("empty_unless", f.empty_unless)):
+                if cond is None or cond[0] not in by_name:
+                    continue
+                j, other = by_name[cond[0]]
+                why = _never(other, cond[1], report.status.values() if status and status[0] == j else None)
+                if why:
+                    yield where.finding("condition-impossible", file, (*base, i, key, "equals"),
+                                        f"{f.name}'s {key} asks for {other.name} = {cond[1]!r}, {why}")
+
+
+def _never(field: Field, value: str, written: object | None) -> str | None:
+    """Why ``field`` can never hold ``value``, or None."""
+    if field.source_kind == "constant" and value != field.source:
+        return f"but it always holds the constant {field.source!r}"
+    if field.enum is not None and value not in field.enum:
+        return f"which is not among its values ({', '.join(field.enum)})"
+    if written is not None and value not in written:
+        return f"which the selection never writes (it writes {', '.join(written)})"
+    if len(value) > field.max_length:
+        return f"which is longer than its {field.max_length} characters"
+    if field.type == "integer" and not value.isdigit():
+        return "which is not an integer"
+    return None
+
+
+def _summaries(rs: Ruleset, where: _Where) -> Iterator[Finding]:
+    details = [r for r in rs.reports.values() if r.kind == "detail"]
+    for report in rs.reports.values():
+        if report.kind != "summary":
+            continue
+        file = f"{report.id}.yaml"
+        for name, event in report.counts.items():
+            path = ("select", "counts", name)
+            if event not in report.event_types:
+                yield where.finding("summary-unreconcilable", file, path,
+                                    f"{name} counts {event} events, which the summary does not select: it is always 0")
+                continue
+            matching = [r for r in details if event in r.event_types]
+            if not matching:
+                yield where.finding("summary-unreconcilable", file, path,
+                                    f"{name} counts {event} events, which no detail report carries")
+            elif not any(r.recipient_rule == report.recipient_rule for r in matching):
+                yield where.finding("summary-unreconcilable", file, path,
+                                    f"{name} counts {event} events by {report.recipient_rule}, but the detail "
+                                    f"report(s) carrying them ({', '.join(r.id for r in matching)}) go by "
+                                    f"{matching[0].recipient_rule}: each supplier's counts differ from its records")
+
+
+CHECKS = (_lengths, _header_values, _schedules, _sequence, _conditions, _summaries)
+
+
+def lint(rs: Ruleset) -> Verdict:
+    """Every contradiction the ruleset holds, in the order of ``CHECKS``."""
+    where = _Where(rs.path)
+    return Verdict(rs.name, tuple(finding for check in CHECKS for finding in check(rs, where)))
+
+
+def lint_path(name_or_path: str) -> Verdict:
+    """Load a ruleset (by name or path) and lint it; a ruleset the loader refuses is a UserError."""
+    return lint(load(name_or_path))
+
+
+def render(verdict: Verdict) -> str:
+    """One line a finding, then the count."""
+    lines = [f"{f.file}{f':{f.line}' if f.line else ''}: at {f.path}: {f.id}: {f.message}" for f in verdict.findings]
+    n = len(verdict.findings)
+    lines.append(f"{verdict.ruleset}: {n} finding{'s' if n != 1 else ''}" if n else f"{verdict.ruleset}: clean")
+    return "\n".join(lines) + "\n"
