@@ -119,6 +119,19 @@ def build_parser() -> argparse.ArgumentParser:
     cor.add_argument("directory", help="directory to write: DIR/manifest.json and DIR/cases/<case-id>/ (new, empty, "
                                        "or an earlier corpus, which is replaced)")
     cor.set_defaults(handler=_corpus)
+
+    dif = sub.add_parser("diff", help="every difference between two rulesets, classified by its impact on a supplier "
+                                      "built on OLD (docs/impact.md)")
+    dif.add_argument("old", help="the ruleset suppliers built on: a name (a folder of rules/) or a path")
+    dif.add_argument("new", help="the changed ruleset: a name or a path")
+    dif.add_argument("--json", help="also write the changes as JSON to this file ('-': standard output)")
+    dif.add_argument("--markdown", help="also write the changes as Markdown for a consultation document")
+    dif.set_defaults(handler=_diff)
+
+    lin = sub.add_parser("lint", help="contradictions inside one ruleset that its schema cannot see (docs/impact.md)")
+    lin.add_argument("ruleset", help="ruleset name (a folder of rules/) or path")
+    lin.add_argument("--json", help="also write the findings as JSON to this file ('-': standard output)")
+    lin.set_defaults(handler=_lint)
     return parser
 
 
@@ -253,6 +266,30 @@ def _corpus(args: argparse.Namespace) -> int:
     summary = corpus.write(args.directory)
     print(summary.render())
     return 0
+
+
+def _diff(args: argparse.Namespace) -> int:
+    """Exit 0: nothing breaking; 1: a change breaks a parser built on OLD; 2: could not run."""
+    from emrr.rules import diff
+
+    verdict = diff.diff(args.old, args.new)
+    if args.json:
+        _write_text_output(args.json, json.dumps(verdict.as_dict(), indent=2, ensure_ascii=False) + "\n")
+    if args.markdown:
+        _write_text_output(args.markdown, diff.markdown(verdict))
+    print(diff.render(verdict), end="")
+    return 1 if verdict.breaking else 0
+
+
+def _lint(args: argparse.Namespace) -> int:
+    """Exit 0: clean; 1: findings; 2: could not run (the ruleset does not load)."""
+    from emrr.rules import lint
+
+    verdict = lint.lint_path(args.ruleset)
+    if args.json:
+        _write_text_output(args.json, json.dumps(verdict.as_dict(), indent=2, ensure_ascii=False) + "\n")
+    print(lint.render(verdict), end="")
+    return 1 if verdict.findings else 0
 
 
 def main(argv: list[str] | None = None) -> int:
