@@ -132,6 +132,18 @@ def build_parser() -> argparse.ArgumentParser:
     lin.add_argument("ruleset", help="ruleset name (a folder of rules/) or path")
     lin.add_argument("--json", help="also write the findings as JSON to this file ('-': standard output)")
     lin.set_defaults(handler=_lint)
+
+    imp = sub.add_parser("impact", help="both rulesets on one event log: files, records, latency and moved records "
+                                        "per report and supplier, and what a parser built on OLD rejects "
+                                        "(docs/impact.md)")
+    imp.add_argument("old", help="the ruleset suppliers built on: a name (a folder of rules/) or a path")
+    imp.add_argument("new", help="the changed ruleset: a name or a path")
+    imp.add_argument("--events", required=True, help="event log directory (docs/event-log.md)")
+    imp.add_argument("--out", required=True, type=out_option,
+                     help="directory to write (new or empty): impact.md, impact.json, old/ and new/ deliveries")
+    imp.add_argument("--json", help="also write the figures as JSON to this file ('-': standard output)")
+    imp.add_argument("--no-progress", action="store_true", help="no progress bars")
+    imp.set_defaults(handler=_impact)
     return parser
 
 
@@ -290,6 +302,19 @@ def _lint(args: argparse.Namespace) -> int:
         _write_text_output(args.json, json.dumps(verdict.as_dict(), indent=2, ensure_ascii=False) + "\n")
     print(lint.render(verdict), end="")
     return 1 if verdict.findings else 0
+
+
+def _impact(args: argparse.Namespace) -> int:
+    """Exit 0: it ran; 2: bad input (nothing written)."""
+    from emrr.conformance import impact
+
+    if args.json and args.json != "-" and not Path(args.json).resolve().parent.is_dir():
+        raise UserError("no such directory to write the JSON in", file=args.json)
+    result = impact.impact(args.old, args.new, args.events, args.out, progress=False if args.no_progress else None)
+    print(result.render(), file=sys.stderr if args.json == "-" else sys.stdout)
+    if args.json:
+        _write_json_atomically(args.json, result.data)
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,599 @@
+"""What a change of ruleset does to every supplier, measured on one event log (``emrr impact``).
+
+``impact(old, new, events, out)`` makes both rulesets' report files from the same event log with
+the reference engine (``emrr.rules.engine.report``), then compares them per report and per
+recipient: files, records, bytes, the largest file, the busiest day, the latency from each event
+to the creation of the file that carries it, the records that move to another run or recipient,
+appear or disappear, and whether the report's files are byte-identical. It also checks NEW's
+files with OLD's ruleset (``emrr.conformance.checker.check``): what a parser built on OLD rejects.
+
+Shared work. A report is made once, and its files serve both sides, when its definition reaches
+every file identically under both rulesets: ``file_definition`` (the typed Report less what no
+file carries: clauses, the titles the checker also accepts, a field's name, maximum length,
+enumeration, minimum and conditions, which the engine never applies) equal, and the
+ruleset-wide settings that reach files (``file_settings``: dialect, formats, file naming,
+sequence numbering, empty-report and outage policies, header and trailer) equal. Sequence
+numbers are per report and recipient and selection per report, so such a report's files are the
+same bytes whichever ruleset runs it. Only the other reports run twice.
+
+OUT holds ``impact.md``, ``impact.json``, ``old/`` and ``new/`` (each side's complete delivery:
+``<SEC Party ID>/<file>``, the shared files hard-linked) and ``runs/`` (the engine's runs and
+manifests: ``shared``, ``old``, ``new``). It is written under a temporary name beside OUT and
+renamed at the end: bad input or a failure leaves nothing half-written.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import io
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from emrr.conformance.catalogue import CATALOGUE
+from emrr.conformance.checker import check
+from emrr.errors import UserError
+from emrr.rules import engine
+from emrr.rules import ruleset as rules
+from emrr.rules.eventlog import EventLog
+from emrr.rules.ruleset import Field, Report, Ruleset
+
+EVENT_COLUMN = "occurred_at"  # the event-log column of an event's time (docs/event-log.md)
+READ_BYTES = 256 << 20  # file bodies parsed at a time: bounds memory at national volume
+SIDES = ("old", "new")
+HOUR = 3600.0
+
+
+# --------------------------------------------------------------------------- what is shared
+
+
+def _field_reach(f: Field) -> tuple:
+    """What of a field reaches a file: where its value comes from, its type (how it is written)
+    and whether it is mandatory (the engine drops a row lacking a mandatory column's value). Its
+    name (no column header row), maximum length, enumeration, minimum and conditions are the
+    checker's: the engine writes values as they are."""
+    return (f.source_kind, f.source, f.type, f.mandatory)
+
+
+def file_definition(report: Report) -> tuple:
+    """Everything of a report that decides its files' bytes (see the module docstring)."""
+    return (report.id, report.title, report.kind, report.recipient_rule, report.cron, report.window,
+            report.assignment, report.event_types, tuple(sorted(report.status.items())), report.group_by,
+            tuple(sorted(report.counts.items())), report.order_by, tuple(_field_reach(f) for f in report.detail))
+
+
+def contract(report: Report) -> tuple:
+    """Everything of a report a checker reads (its file definition and its fields whole, the
+    titles it accepts): where it differs, an OLD parser may reject a NEW file."""
+    return (file_definition(report), report.detail, report.titles_accepted)
+
+
+def _no_clauses(value):
+    if isinstance(value, dict):
+        return {k: _no_clauses(v) for k, v in value.items() if k != "clause"}
+    if isinstance(value, list):
+        return [_no_clauses(v) for v in value]
+    return value
+
+
+def file_settings(rs: Ruleset) -> dict:
+    """The ruleset-wide settings that reach every file, clauses left out."""
+    keys = ("csv", "formats", "file_name", "sequence", "empty_reports", "outages")
+    settings = {k: _no_clauses(rs.raw.get(k)) for k in keys}
+    settings["header"] = tuple(_field_reach(f) for f in rs.header)
+    settings["trailer"] = tuple(_field_reach(f) for f in rs.trailer)
+    return settings
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Which reports run once for both sides (``shared``) and which run under each ruleset."""
+
+    shared: tuple[str, ...]
+    old: tuple[str, ...]
+    new: tuple[str, ...]
+    settings_equal: bool
+    contract_changed: tuple[str, ...]  # reports in both whose checker-visible definition differs
+
+    def reason(self, rid: str) -> str:
+        if rid in self.shared:
+            return "made once: its definition reaches every file identically under both rulesets"
+        if rid not in self.old:
+            return "only in NEW"
+        if rid not in self.new:
+            return "only in OLD"
+        if not self.settings_equal:
+            return "made under each: a ruleset-wide setting that reaches files differs"
+        return "made under each: its definition differs in what reaches a file"
+
+
+def plan(old: Ruleset, new: Ruleset) -> Plan:
+    """Decide the shared reports (see the module docstring)."""
+    settings_equal = file_settings(old) == file_settings(new)
+    both = [rid for rid in old.reports if rid in new.reports]
+    shared = tuple(rid for rid in both if settings_equal
+                   and file_definition(old.reports[rid]) == file_definition(new.reports[rid]))
+    changed = tuple(rid for rid in both
+                    if rid not in shared or contract(old.reports[rid]) != contract(new.reports[rid]))
+    return Plan(shared=shared, old=tuple(r for r in old.reports if r not in shared),
+                new=tuple(r for r in new.reports if r not in shared), settings_equal=settings_equal,
+                contract_changed=tuple(r for r in changed if r in both))
+
+
+# --------------------------------------------------------------------------- reading files
+
+
+def _latency_field(rs: Ruleset, report: Report) -> int | None:
+    """The position of the detail field that holds the event's time (a date-time whose source is
+    the event log's occurred_at), or None (a summary report: no per-event latency)."""
+    for i, f in enumerate(report.detail):
+        if f.source_kind == "column" and f.source == EVENT_COLUMN and f.type == "datetime":
+            return i
+    return None
+
+
+def _body(content: bytes, terminator: bytes) -> bytes:
+    """A file's detail records: every line but the first (header) and the last (trailer)."""
+    first = content.find(terminator)
+    last = content.rfind(terminator, 0, len(content) - len(terminator))
+    return content[first + len(terminator): last + len(terminator)] if last > first else b""
+
+
+def _records(root: Path, files: pl.DataFrame, rs: Ruleset, report: Report, columns: list[int] | None) -> pl.DataFrame:
+    """The detail records of ``files`` (rows of the files frame, one report) as string columns
+    c0, c1, ... (only ``columns`` when given) with the file's row ``fid``, read in batches of
+    about READ_BYTES and parsed by Polars with the ruleset's dialect."""
+    terminator = rs.line_terminator.encode()
+    names = [f"c{i}" for i in range(len(report.detail))]
+    keep = list(range(len(report.detail))) if columns is None else columns
+    parts: list[pl.DataFrame] = []
+    chunk: list[bytes] = []
+    fids: list[int] = []
+    counts: list[int] = []
+    size = 0
+
+    def flush() -> None:
+        nonlocal size
+        if not chunk:
+            return
+        frame = pl.read_csv(io.BytesIO(b"".join(chunk)), has_header=False, separator=rs.delimiter,
+                            quote_char=rs.quote_char, infer_schema=False, new_columns=names,
+                            columns=keep, encoding="utf8", eol_char=terminator[-1:].decode())
+        parts.append(frame.with_columns(fid=pl.Series(np.repeat(fids, counts), dtype=pl.Int32)))
+        chunk.clear()
+        fids.clear()
+        counts.clear()
+        size = 0
+
+    for fid, path, n in files.select("fid", "path", "records").iter_rows():
+        if not n:
+            continue
+        body = _body((root / path).read_bytes(), terminator)
+        chunk.append(body)
+        fids.append(fid)
+        counts.append(n)
+        size += len(body)
+        if size >= READ_BYTES:
+            flush()
+    flush()
+    if not parts:
+        return pl.DataFrame({**{f"c{i}": pl.Series([], dtype=pl.String) for i in keep},
+                             "fid": pl.Series([], dtype=pl.Int32)})
+    return pl.concat(parts)
+
+
+def _epoch(column: str, fmt: str) -> pl.Expr:
+    """A date-time field's text as seconds since the epoch (UTC), null where it does not parse."""
+    return pl.col(column).str.strptime(pl.Datetime("us"), fmt, strict=False).dt.epoch("s")
+
+
+# --------------------------------------------------------------------------- the runs
+
+
+def _check_input(old: str, new: str, events: str | Path, out: str | Path) -> tuple[Ruleset, Ruleset, EventLog]:
+    """Every bad input refused before anything is written (one UserError each)."""
+    old_rs, new_rs = rules.load(old), rules.load(new)
+    log = EventLog.open(events)  # a missing folder, table or column, or a wrong type: UserError
+    target = Path(out)
+    if target.exists():
+        if not target.is_dir():
+            raise UserError("is not a directory; expected an empty or new directory to write", file=str(target))
+        if any(target.iterdir()):
+            raise UserError("is not empty; expected an empty or new directory to write", file=str(target))
+    elif not target.parent.is_dir():
+        raise UserError("no such directory to create it in", file=str(target.parent))
+    return old_rs, new_rs, log
+
+
+def _subset(rs: Ruleset, ids: tuple[str, ...], name: str | None = None) -> Ruleset:
+    """``rs`` with only the reports ``ids`` (the engine runs every report of the ruleset it is given)."""
+    return dataclasses.replace(rs, reports={rid: rs.reports[rid] for rid in ids}, name=name or rs.name)
+
+
+def _files(run: str, root: Path) -> pl.DataFrame:
+    """The files of one engine run, from its manifest, with their size on disk."""
+    manifest = json.loads((root / engine.MANIFEST).read_bytes())
+    rows = [{"run": run, "path": e["path"], "report_id": e["report_id"], "recipient": e["recipient"],
+             "sequence": e["sequence"], "created": int(dt.datetime.fromisoformat(e["created"]).timestamp()),
+             "records": e["records"], "sha256": e["sha256"], "bytes": (root / e["path"]).stat().st_size}
+            for e in manifest["files"]]
+    schema = {"run": pl.String, "path": pl.String, "report_id": pl.String, "recipient": pl.String,
+              "sequence": pl.Int64, "created": pl.Int64, "records": pl.Int64, "sha256": pl.String, "bytes": pl.Int64}
+    return pl.DataFrame(rows, schema=schema)
+
+
+def _deliver(files: pl.DataFrame, runs: Path, target: Path) -> None:
+    """One side's complete delivery: every file hard-linked from its run (copied where the file
+    system has no links)."""
+    for run, path in files.select("run", "path").iter_rows():
+        dest = target / path
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(runs / run / path, dest)
+        except OSError:
+            shutil.copyfile(runs / run / path, dest)
+
+
+# --------------------------------------------------------------------------- figures
+
+
+EVENT_WORDS = {"migration_failure": "a failed attempt", "migration_success": "a successful migration",
+               "install": "an install"}
+
+
+def _latency(hours: pl.Series) -> dict | None:
+    if hours.len() == 0:
+        return None
+    return {"p50": round(float(hours.quantile(0.5, "linear")), 3),
+            "p95": round(float(hours.quantile(0.95, "linear")), 3), "max": round(float(hours.max()), 3)}
+
+
+def _figures(files: pl.DataFrame, latency: pl.DataFrame | None, days: float) -> dict:
+    """files, records, bytes, largest file, busiest day, files a day and latency of some files
+    (``latency``: hours per record with the file's fid, or None for a summary report)."""
+    if files.height == 0:
+        return {"files": 0, "records": 0, "bytes": 0, "largest_file": None, "busiest_day": None,
+                "files_per_day": 0.0, "latency_hours": None}
+    largest = files.sort(["bytes", "path"], descending=[True, False]).row(0, named=True)
+    by_day = (files.group_by(pl.from_epoch("created", time_unit="s").dt.date().alias("day"))
+              .agg(pl.col("records").sum(), pl.len().alias("files"))
+              .sort(["records", "day"], descending=[True, False]).row(0, named=True))
+    out = {"files": files.height, "records": int(files["records"].sum()), "bytes": int(files["bytes"].sum()),
+           "largest_file": {"path": largest["path"], "bytes": largest["bytes"], "records": largest["records"]},
+           "busiest_day": {"date": by_day["day"].isoformat(), "records": by_day["records"], "files": by_day["files"]},
+           "files_per_day": round(files.height / days, 3) if days > 0 else None, "latency_hours": None}
+    if latency is not None:
+        mine = latency.filter(pl.col("fid").is_in(files["fid"].implode()))
+        out["latency_hours"] = _latency(mine["hours"])
+    return out
+
+
+def _moves(old: pl.DataFrame, new: pl.DataFrame, old_files: pl.DataFrame, new_files: pl.DataFrame) -> pl.DataFrame:
+    """Each record of either side matched with the same record (every field equal, the n-th of
+    equal ones with the n-th) on the other: columns recipient_old/new, created_old/new (null
+    where it is not on that side)."""
+    def keyed(records: pl.DataFrame, files: pl.DataFrame, side: str) -> pl.DataFrame:
+        fields = [c for c in records.columns if c != "fid"]
+        return (records.select(pl.concat_str(fields, separator="\x1f").alias("key"), "fid")
+                .with_columns(n=pl.int_range(pl.len()).over("key"))
+                .join(files.select("fid", "recipient", "created"), on="fid", how="left")
+                .select("key", "n", pl.col("recipient").alias(f"recipient_{side}"),
+                        pl.col("created").alias(f"created_{side}")))
+    return keyed(old, old_files, "old").join(keyed(new, new_files, "new"), on=["key", "n"], how="full",
+                                             coalesce=True)
+
+
+def _move_counts(moves: pl.DataFrame | None, recipient: str | None = None) -> dict:
+    if moves is None:
+        return {"moved_records": 0, "appeared_records": 0, "disappeared_records": 0}
+    if recipient is not None:
+        moves = moves.filter((pl.col("recipient_old") == recipient) | (pl.col("recipient_new") == recipient))
+    both = pl.col("recipient_old").is_not_null() & pl.col("recipient_new").is_not_null()
+    elsewhere = (pl.col("recipient_old") != pl.col("recipient_new")) | (pl.col("created_old") != pl.col("created_new"))
+    moved = both & elsewhere
+    appeared = pl.col("recipient_old").is_null()
+    gone = pl.col("recipient_new").is_null()
+    if recipient is not None:  # a record appears for the recipient that gets it, disappears for the one that lost it
+        appeared = appeared & (pl.col("recipient_new") == recipient)
+        gone = gone & (pl.col("recipient_old") == recipient)
+    row = moves.select(moved.sum().alias("m"), appeared.sum().alias("a"), gone.sum().alias("d")).row(0)
+    return {"moved_records": int(row[0] or 0), "appeared_records": int(row[1] or 0),
+            "disappeared_records": int(row[2] or 0)}
+
+
+# --------------------------------------------------------------------------- the whole
+
+
+@dataclass
+class Impact:
+    """The result: ``data`` (the JSON), ``markdown`` (DIR/impact.md) and where it was written."""
+
+    data: dict
+    markdown: str
+    out: Path
+
+    def render(self) -> str:
+        d = self.data
+        lines = [f"impact of {d['old']} -> {d['new']} on {d['events']} -> {self.out}"]
+        for rid, r in d["reports"].items():
+            o, n = r["old"], r["new"]
+            lines.append(f"  {rid}  files {o['files']:>8,} -> {n['files']:<8,} records {o['records']:>10,} -> "
+                         f"{n['records']:<10,} moved {r['moved_records']:>8,}  "
+                         + ("identical" if r["identical"] else "differs") + ("  (made once)" if r["shared"] else ""))
+        rej = d["old_parser_rejects"]
+        lines.append(f"  a parser built on {d['old']} rejects {rej['files_rejected']:,} of {rej['files_checked']:,} "
+                     f"files of {d['new']} checked" + (f" ({', '.join(rej['checked_reports'])})"
+                                                       if rej["checked_reports"] else ""))
+        t = d["timings_seconds"]
+        lines.append("  wall time " + f"{t['total']:.2f} s (" + ", ".join(f"{k} {v:.2f}" for k, v in t.items()
+                                                                      if k != "total") + ")")
+        lines.append(f"  {self.out / 'impact.md'}")
+        return "\n".join(lines)
+
+
+def impact(old: str, new: str, events: str | Path, out: str | Path, progress: bool | None = False) -> Impact:
+    """Compare rulesets ``old`` and ``new`` (names or paths) on the event log ``events``; write
+    OUT (see the module docstring). Bad input is a UserError before anything is written."""
+    started = time.perf_counter()
+    old_rs, new_rs, log = _check_input(old, new, events, out)
+    rulesets = {"old": old_rs, "new": new_rs}
+    p = plan(old_rs, new_rs)
+    out = Path(out)
+    tmp = out.parent / f".{out.name}.tmp-impact-{os.getpid()}"
+    timings: dict[str, float] = {}
+    try:
+        tmp.mkdir()
+        runs = tmp / "runs"
+        made = {}
+        for run, rs, ids in (("shared", old_rs, p.shared), ("old", old_rs, p.old), ("new", new_rs, p.new)):
+            if ids:
+                t = time.perf_counter()
+                name = f"{old_rs.name} = {new_rs.name}" if run == "shared" else None
+                engine.report(events, runs / run, _subset(rs, ids, name), progress=progress)
+                made[run] = _files(run, runs / run)
+                timings[f"engine_{run}"] = time.perf_counter() - t
+        t = time.perf_counter()
+        files = (pl.concat(list(made.values())) if made else _files_empty()).with_columns(
+            fid=pl.int_range(pl.len(), dtype=pl.Int32))
+        sides = {side: files.filter(pl.col("run").is_in(["shared", side])) for side in SIDES}
+        for side in SIDES:
+            _deliver(sides[side], runs, tmp / side)
+        timings["deliveries"] = time.perf_counter() - t
+        t = time.perf_counter()
+        data = _compare(p, rulesets, sides, tmp, log)
+        timings["records"] = time.perf_counter() - t
+        t = time.perf_counter()
+        data["old_parser_rejects"] = _old_parser(p, old_rs, sides["new"], tmp)
+        timings["check"] = time.perf_counter() - t
+        data["events"] = str(Path(events).resolve())
+        timings["total"] = time.perf_counter() - started
+        data["timings_seconds"] = {k: round(v, 3) for k, v in timings.items()}
+        markdown = render_markdown(data)
+        (tmp / "impact.md").write_text(markdown, encoding="utf-8")
+        (tmp / "impact.json").write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        if out.exists():
+            out.rmdir()  # checked empty at the start
+        tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return Impact(data, markdown, out)
+
+
+def _files_empty() -> pl.DataFrame:
+    return pl.DataFrame(schema={"run": pl.String, "path": pl.String, "report_id": pl.String, "recipient": pl.String,
+                                "sequence": pl.Int64, "created": pl.Int64, "records": pl.Int64, "sha256": pl.String,
+                                "bytes": pl.Int64})
+
+
+def _compare(p: Plan, rulesets: dict[str, Ruleset], sides: dict[str, pl.DataFrame], tmp: Path, log: EventLog) -> dict:
+    """The figures of every report and recipient (the JSON less the checker's part)."""
+    start, end = log.period
+    days = (end - start) / 86400
+    ids = list(dict.fromkeys([*rulesets["old"].reports, *rulesets["new"].reports]))
+    reports: dict[str, dict] = {}
+    recipients: dict[str, dict] = {}
+    for rid in ids:
+        present = [s for s in SIDES if rid in rulesets[s].reports]
+        files = {s: sides[s].filter(pl.col("report_id") == rid) for s in SIDES}
+        latency: dict[str, pl.DataFrame | None] = {s: None for s in SIDES}
+        records: dict[str, pl.DataFrame] = {}
+        for s in present:
+            rs = rulesets[s]
+            report = rs.reports[rid]
+            at = _latency_field(rs, report)
+            if rid in p.shared and s == "new":
+                latency["new"] = latency["old"]  # the same files
+                continue
+            full = rid not in p.shared and len(present) == 2  # both sides' records are matched
+            if at is None and not full:
+                continue
+            frame = _records(tmp / s, files[s], rs, report, None if full else [at])
+            if full:
+                records[s] = frame
+            if at is not None:
+                latency[s] = (frame.select("fid", _epoch(f"c{at}", rs.datetime_format).alias("event"))
+                              .join(files[s].select("fid", "created"), on="fid", how="left")
+                              .select("fid", ((pl.col("created") - pl.col("event")) / HOUR).alias("hours")))
+        moves = _moves(records["old"], records["new"], files["old"], files["new"]) if len(records) == 2 else None
+        if len(present) == 1:  # a report added or removed: all its records appear or disappear
+            only = present[0]
+            moves = pl.DataFrame({"recipient_old": None, "recipient_new": None, "created_old": None,
+                                  "created_new": None}, schema={"recipient_old": pl.String, "recipient_new": pl.String,
+                                                                "created_old": pl.Int64, "created_new": pl.Int64})
+            moves = pl.concat([moves, files[only].select(
+                pl.col("recipient").repeat_by("records").explode().alias(f"recipient_{only}"),
+                pl.col("created").repeat_by("records").explode().alias(f"created_{only}"))], how="diagonal")
+        detail = {s: rid in rulesets[s].reports and _latency_field(rulesets[s], rulesets[s].reports[rid]) is not None
+                  for s in present}
+        note = None if all(detail.values()) else (
+            f"{rid} is a summary report (no detail field holds the event's {EVENT_COLUMN}): its records count "
+            "events, so there is no time from one event to its report")
+        reports[rid] = {"present": present, "shared": rid in p.shared, "how": p.reason(rid), "latency_note": note,
+                        "event": _event_words(rulesets, rid),
+                        **{s: _figures(files[s], latency[s], days) for s in SIDES},
+                        "identical": _identical(files["old"], files["new"]), **_move_counts(moves)}
+        parties = sorted(set(files["old"]["recipient"]) | set(files["new"]["recipient"]))
+        for party in parties:
+            mine = {s: files[s].filter(pl.col("recipient") == party) for s in SIDES}
+            recipients.setdefault(party, {})[rid] = {
+                **{s: _figures(mine[s], latency[s], days) for s in SIDES},
+                "identical": _identical(mine["old"], mine["new"]), **_move_counts(moves, party)}
+    return {"old": rulesets["old"].name, "new": rulesets["new"].name,
+            "period": {"start": dt.datetime.fromtimestamp(start, dt.timezone.utc).isoformat(),
+                       "end": dt.datetime.fromtimestamp(end, dt.timezone.utc).isoformat(), "days": round(days, 3)},
+            "plan": {"shared": list(p.shared), "made_under_each": sorted(set(p.old) | set(p.new)),
+                     "settings_equal": p.settings_equal, "reasons": {rid: p.reason(rid) for rid in ids}},
+            "reports": reports, "recipients": dict(sorted(recipients.items()))}
+
+
+def _event_words(rulesets: dict[str, Ruleset], rid: str) -> str:
+    """How a sentence names the event a record reports ("a failed attempt")."""
+    report = (rulesets["new"].reports.get(rid) or rulesets["old"].reports[rid])
+    words = {EVENT_WORDS.get(t, "an event") for t in report.event_types}
+    return words.pop() if len(words) == 1 else "an event"
+
+
+def _identical(old: pl.DataFrame, new: pl.DataFrame) -> bool:
+    """The same files (path and SHA-256 of the content) on both sides."""
+    def key(f: pl.DataFrame) -> set:
+        return set(f.select("path", "sha256").iter_rows())
+    return key(old) == key(new)
+
+
+def _old_parser(p: Plan, old: Ruleset, new_files: pl.DataFrame, tmp: Path) -> dict:
+    """NEW's files of the reports a parser built on OLD reads differently (the contract changed,
+    or the report is new), checked with OLD's ruleset: files rejected, by check. The other
+    reports' files are made by identical rules and are, byte for byte, the files OLD makes."""
+    scope = [*p.contract_changed, *(r for r in p.new if r not in p.old)]
+    result = {"checked_reports": scope, "files_checked": 0, "files_rejected": 0, "by_check": {},
+              "findings_by_check": {}, "warnings_by_check": {},
+              "note": "only the files of reports whose definition differs in what a parser reads are checked; "
+                      "the others are the files the old ruleset makes itself"}
+    chosen = new_files.filter(pl.col("report_id").is_in(scope))
+    if chosen.height == 0:
+        return result
+    folder = tmp / "runs" / "new-checked-by-old"
+    for path in chosen["path"]:
+        (folder / path).parent.mkdir(parents=True, exist_ok=True)
+        os.link(tmp / "new" / path, folder / path)
+    verdict = check(folder, old)
+    errors: dict[str, set] = {}
+    for f in verdict:
+        if f.severity == "error":
+            errors.setdefault(f.check, set()).add(f.file)
+    result["files_checked"] = verdict.files
+    result["files_rejected"] = len(set().union(*errors.values())) if errors else 0
+    result["by_check"] = {c: len(v) for c, v in sorted(errors.items())}
+    result["findings_by_check"] = {c: n for c, n in sorted(verdict.totals.items()) if CATALOGUE[c].severity == "error"}
+    result["warnings_by_check"] = {c: n for c, n in sorted(verdict.totals.items()) if CATALOGUE[c].severity != "error"}
+    shutil.rmtree(folder)
+    return result
+
+
+# --------------------------------------------------------------------------- impact.md
+
+
+def _h(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.1f} h"
+
+
+def _sentence(rid: str, r: dict, per_day: bool) -> str:
+    """One report's change in words, e.g. "ECOSMIG-002 4.1 files a day instead of 1.0; median
+    time from a failed attempt to its report 4.2 h instead of 17.9 h"."""
+    o, n = r["old"], r["new"]
+    if per_day:
+        parts = [f"{rid} {n['files_per_day']:,.1f} files a day instead of {o['files_per_day']:,.1f}"]
+    else:
+        parts = [f"{rid} {n['files']:,} files instead of {o['files']:,}"]
+    if n["records"] != o["records"]:
+        parts.append(f"{n['records']:,} records instead of {o['records']:,}")
+    lo, ln = o["latency_hours"], n["latency_hours"]
+    if lo and ln and lo != ln:
+        parts.append(f"median time from {r.get('event', 'an event')} to its report {_h(ln['p50'])} instead of "
+                     f"{_h(lo['p50'])} (95th percentile {_h(ln['p95'])} instead of {_h(lo['p95'])}, longest "
+                     f"{_h(ln['max'])} instead of {_h(lo['max'])})")
+    moved = [f"{r[k]:,} {w}" for k, w in (("moved_records", "records in another run or to another recipient"),
+                                           ("appeared_records", "records that were not there"),
+                                           ("disappeared_records", "records no longer there")) if r[k]]
+    if moved:
+        parts.append(", ".join(moved))
+    if n["largest_file"] and o["largest_file"] and n["largest_file"]["bytes"] != o["largest_file"]["bytes"]:
+        parts.append(f"largest file {n['largest_file']['bytes']:,} bytes instead of {o['largest_file']['bytes']:,}")
+    return "; ".join(parts)
+
+
+def _row(rid: str, r: dict) -> str:
+    """A report's row of the per-report table: "a -> b" where the sides differ."""
+    o, n = r["old"], r["new"]
+
+    def pair(a: str, b: str) -> str:
+        return b if a == b else f"{a} -> {b}"
+
+    def lat(key: str) -> str:
+        return pair(_h((o["latency_hours"] or {}).get(key)), _h((n["latency_hours"] or {}).get(key)))
+
+    def big(f: dict) -> str:
+        return f"{f['largest_file']['bytes']:,}" if f["largest_file"] else "-"
+
+    def busy(f: dict) -> str:
+        return f"{f['busiest_day']['date']} ({f['busiest_day']['records']:,})" if f["busiest_day"] else "-"
+    cells = [rid, *(pair(f"{o[k]:,}", f"{n[k]:,}") for k in ("files", "records", "bytes")), pair(big(o), big(n)),
+             pair(busy(o), busy(n)), lat("p50"), lat("p95"), lat("max"),
+             *(f"{r[k]:,}" for k in ("moved_records", "appeared_records", "disappeared_records")),
+             "yes" if r["identical"] else "no"]
+    return "| " + " | ".join(cells) + " |"
+
+
+def render_markdown(d: dict) -> str:
+    """DIR/impact.md: per report, per supplier, and what a parser built on OLD makes of NEW's files."""
+    old, new = d["old"], d["new"]
+    lines = [f"# Change impact: {old} -> {new}", "",
+             f"Event log `{d['events']}`, {d['period']['start'][:10]} to {d['period']['end'][:10]} "
+             f"({d['period']['days']:g} days). Every figure compares the files of {new} with those of {old} "
+             "made from this log; latency is the time from the event a record reports to the creation of the "
+             "file that carries it.", ""]
+    if d["plan"]["shared"]:
+        lines += [f"Made once for both (their definitions reach every file identically): "
+                  f"{', '.join(d['plan']['shared'])}. Made under each ruleset: "
+                  f"{', '.join(d['plan']['made_under_each']) or 'none'}.", ""]
+    lines += ["## Per report", "",
+              "| report | files | records | bytes | largest file (bytes) | busiest day (records) | latency p50 | "
+              "latency p95 | latency max | moved | appeared | disappeared | files identical |",
+              "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    lines += [_row(rid, r) for rid, r in d["reports"].items()]
+    lines.append("")
+    for rid, r in d["reports"].items():
+        if r["identical"]:
+            continue
+        lines.append(f"- {_sentence(rid, r, per_day=False)}.")
+    for r in d["reports"].values():
+        if r["latency_note"]:
+            lines.append(f"- {r['latency_note']}.")
+    lines += ["", "## Per supplier", ""]
+    for party, reports in d["recipients"].items():
+        changed = [_sentence(rid, {**r, "event": d["reports"][rid]["event"]}, per_day=True)
+                   for rid, r in reports.items() if not r["identical"]]
+        same = [rid for rid, r in reports.items() if r["identical"]]
+        text = "; ".join(changed) if changed else "no change"
+        lines.append(f"- {party}: {text}." + (f" Files identical: {', '.join(same)}." if same else ""))
+    rej = d["old_parser_rejects"]
+    lines += ["", f"## What a parser built on {old} makes of the files of {new}", ""]
+    if not rej["checked_reports"]:
+        lines.append(f"No report's definition differs in what a parser reads: every file of {new} is a file "
+                     f"{old} makes itself. Nothing was checked.")
+    else:
+        lines.append(f"{rej['files_rejected']:,} of the {rej['files_checked']:,} files of "
+                     f"{', '.join(rej['checked_reports'])} under {new} fail {old}'s checks (emrr check with "
+                     f"--ruleset {old}); {rej['note']}.")
+        if rej["by_check"]:
+            lines += ["", "| check | files rejected | findings |", "| --- | --- | --- |"]
+            lines += [f"| {c} | {n:,} | {rej['findings_by_check'].get(c, 0):,} |" for c, n in rej["by_check"].items()]
+    return "\n".join(lines) + "\n"
