@@ -9,7 +9,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
+import threading
 from pathlib import Path
 
 from emrr import __version__
@@ -100,8 +102,10 @@ def build_parser() -> argparse.ArgumentParser:
     chk = sub.add_parser("check", help="check a directory of report files against a ruleset (docs/checks.md)")
     chk.add_argument("directory", help="directory of report files (read recursively: every *.csv)")
     chk.add_argument("--ruleset", default=None, help="ruleset name (a folder of rules/) or path; default emrr-revised")
-    chk.add_argument("--json", help="also write every finding kept, and the totals, as JSON to this file")
-    chk.add_argument("--junit", help="also write JUnit XML (one test case per check) to this file")
+    chk.add_argument("--json", help="also write every finding kept, and the totals, as JSON to this file "
+                     "('-': standard output, the summary then goes to standard error)")
+    chk.add_argument("--junit", help="also write JUnit XML (one test case per check) to this file ('-': standard "
+                     "output, the summary then goes to standard error)")
     chk.add_argument("--select", help="comma-separated check ids or families (file, record, field, cross-file) to run")
     chk.add_argument("--ignore", help="comma-separated check ids or families to skip")
     chk.add_argument("--max-examples", type=count_option, default=1000,
@@ -254,6 +258,8 @@ def _check(args: argparse.Namespace) -> int:
             selection[option] = parse_selection(getattr(args, option))
         except ValueError as exc:
             raise UserError(f"--{option}: {exc}")
+    if args.json == "-" and args.junit == "-":
+        raise UserError("--json - and --junit -: only one document can go to standard output")
     if args.events is not None and not Path(args.events).is_dir():
         raise UserError("not a directory; expected an event log directory", file=args.events)
     rules = ruleset.load(args.ruleset)
@@ -263,12 +269,16 @@ def _check(args: argparse.Namespace) -> int:
     verdict = checker.check(args.directory, rules, select=selection["select"] or None, ignore=selection["ignore"],
                             max_examples=max_examples, events=args.events, expect=args.expect)
     seconds = time.perf_counter() - started
-    print(output.summary(verdict, args.directory, rules.name, seconds=seconds))
+    # with --json - or --junit -, standard output carries only that document (campaign M9)
+    print(output.summary(verdict, args.directory, rules.name, seconds=seconds),
+          file=sys.stderr if "-" in (args.json, args.junit) else sys.stdout)
     if args.json:
         _write_json_atomically(args.json, output.as_json(verdict, args.directory, rules.name, max_examples))
     if args.junit:
         enabled = enabled_checks(selection["select"], selection["ignore"], args.events is not None)
         _write_text_output(args.junit, output.junit_xml(verdict, enabled, args.directory))
+    if not verdict.checked:  # campaign L2: nothing read is not a pass
+        return 2
     return 1 if verdict.errors else 0
 
 
@@ -317,16 +327,30 @@ def _impact(args: argparse.Namespace) -> int:
     return 0
 
 
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM (systemd, Kubernetes, a CI time-out), raised where the program is, so that it unwinds
+    through the same clean-up as Ctrl-C; exit 143 (128 + SIGTERM) rather than 130, as a shell reports it."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # one stop is enough: the clean-up is not interrupted again
+    raise _Terminated()
+
+
 def main(argv: list[str] | None = None) -> int:
+    on_main_thread = threading.current_thread() is threading.main_thread()  # only it may set a handler
+    previous = signal.signal(signal.SIGTERM, _terminate) if on_main_thread else None
     try:
         args = build_parser().parse_args(argv)
         return args.handler(args)
     except UserError as exc:
         print(f"emrr: error: {exc}", file=sys.stderr)
         return exc.exit_status
-    except KeyboardInterrupt:
-        print("emrr: interrupted; nothing half-written was left behind", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        terminated = isinstance(exc, _Terminated)
+        print(f"emrr: {'terminated (SIGTERM)' if terminated else 'interrupted'}; nothing half-written was left "
+              "behind", file=sys.stderr)
+        return 143 if terminated else 130
     except BrokenPipeError:  # `emrr check DIR | head`: the reader went away; say nothing more
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141  # 128 + SIGPIPE, as a shell reports a process ended by a broken pipe
@@ -341,6 +365,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"emrr: internal error: {what}; this is a bug in emrr: please report it with the command line "
               "(run it again with EMRR_DEBUG=1 for the traceback)", file=sys.stderr)
         return 2
+    finally:
+        if on_main_thread:
+            signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
 
 
 if __name__ == "__main__":

@@ -9,9 +9,12 @@ import multiprocessing
 import os
 import resource
 import shutil
+import signal
+import threading
 import time
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -132,6 +135,37 @@ def _shard_job(args: tuple) -> dict:
         _release_memory()
 
 
+def _worker_signals(parent: int) -> None:
+    """A worker leaves stopping to the parent, which cleans up and ends the workers itself:
+
+    - SIGINT (Ctrl-C reaches the whole process group) is ignored here, so no worker prints a
+      KeyboardInterrupt traceback;
+    - SIGTERM from outside (sent to a worker alone) is passed on to the parent, which then stops
+      the run as if it had been sent SIGTERM itself; SIGTERM from the parent's pool (which ends the
+      other workers when one died, e.g. killed for want of memory) just ends the worker, so that
+      the parent reports the death, not a SIGTERM. Only ``sigwaitinfo`` tells the sender, hence
+      SIGTERM blocked and waited for in a thread.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})  # the thread below inherits the mask
+
+    def wait_for_sigterm() -> None:
+        sender = signal.sigwaitinfo({signal.SIGTERM}).si_pid
+        if sender != parent and os.getppid() == parent:  # never signal a process that took the parent's place
+            os.kill(parent, signal.SIGTERM)
+        else:
+            os._exit(128 + signal.SIGTERM)
+
+    threading.Thread(target=wait_for_sigterm, name="sigterm", daemon=True).start()
+
+
+def _stop_workers() -> None:
+    """End this process's worker processes at once: their shards are discarded with the run."""
+    for child in multiprocessing.active_children():
+        child.kill()  # not SIGTERM: a worker passes that on to us
+        child.join()
+
+
 def _release_memory() -> None:
     """Give freed memory back to the system between shards, so a long-lived worker stays flat."""
     gc.collect()  # a Shard and its SimPy environment refer to each other: free the cycle now
@@ -233,16 +267,22 @@ def _is_event_log(folder: Path) -> bool:
 
 
 def _commit_output(tmp: Path, out: Path) -> None:
+    """Replace ``out`` by ``tmp``. SIGINT and SIGTERM wait until both renames are done: stopped between
+    them, the previous event log would be left under its temporary name and ``out`` missing."""
     old = None
-    if out.exists():
-        old = out.parent / f".{out.name}.old-{os.getpid()}"
-        out.rename(old)
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
     try:
-        tmp.rename(out)
-    except OSError as exc:
-        if old is not None:
-            old.rename(out)  # put the previous event log back
-        raise UserError(f"cannot move the new event log into place: {exc.strerror}", file=str(out))
+        if out.exists():
+            old = out.parent / f".{out.name}.old-{os.getpid()}"
+            out.rename(old)
+        try:
+            tmp.rename(out)
+        except OSError as exc:
+            if old is not None:
+                old.rename(out)  # put the previous event log back
+            raise UserError(f"cannot move the new event log into place: {exc.strerror}", file=str(out))
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
 
@@ -269,10 +309,19 @@ def simulate(scenario: Scenario, out: str | Path, workers: int = 1, progress: bo
                     bar.update()
             else:
                 ctx = multiprocessing.get_context("fork")
-                with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-                    for result in pool.map(_shard_job, jobs):
-                        results.append(result)
-                        bar.update()
+                with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_signals,
+                                         initargs=(os.getpid(),)) as pool:
+                    try:
+                        for result in pool.map(_shard_job, jobs):
+                            results.append(result)
+                            bar.update()
+                    except BrokenProcessPool:
+                        _stop_workers()
+                        raise UserError("a worker process ended without finishing its shard (killed, or out of "
+                                        "memory?); nothing was written", file=str(out)) from None
+                    except BaseException:  # stopped (SIGINT, SIGTERM) or failed: end the workers before cleaning up
+                        _stop_workers()
+                        raise
         for r in results:
             summary.add(r)
         outages = report_outages(scenario)
@@ -286,7 +335,9 @@ def simulate(scenario: Scenario, out: str | Path, workers: int = 1, progress: bo
         _write_manifest(tmp, scenario, results, tables, summary)
         _commit_output(tmp, out)
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})  # a second Ctrl-C
+        shutil.rmtree(tmp, ignore_errors=True)  # must not leave the folder half-removed
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
         raise
     summary.wall_seconds = time.perf_counter() - started
     summary.peak_rss_parent_bytes = _peak_rss(resource.RUSAGE_SELF)
