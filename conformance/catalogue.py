@@ -47,8 +47,13 @@ CHECKS = (
     # ------------------------------------------------------------------ file
     Check("file-unreadable", "file", ERROR, "EMRR §3.1.1",
           "File unreadable",
-          "The file cannot be read at all (permissions, a vanished file, an I/O error).",
-          "cannot read the file: {reason}"),
+          "The file cannot be read at all (permissions, a vanished file, an I/O error, not a regular "
+          "file). A symbolic link named like a report, or leading to a folder, is reported and not "
+          "followed: the checker reads only the tree it was given. A folder more than 32 levels "
+          "below the checked directory is reported and not read.",
+          "cannot read the file: {reason}",
+          forms=(("link", "a symbolic link; not followed (the checker reads only the files of the tree it was given)"),
+                 ("too-deep", "a folder more than {limit} levels deep; not read"))),
     Check("file-name", "file", ERROR, "EMRR App. B; EMRR §3.2.2",
           "File name",
           "The file's name follows the ruleset's pattern (`{report_id}_{recipient}_{sequence}_"

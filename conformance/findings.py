@@ -31,16 +31,24 @@ class Finding:
 class Verdict(list):
     """The findings kept (a list of Finding, sorted) with the total found per check.
 
-    ``totals`` counts every finding, kept or not; ``notes`` are remarks that are not findings.
+    ``totals`` counts every finding, kept or not; ``notes`` are remarks that are not findings;
+    ``files`` the report files found, ``unread`` those of them that could not be read at all
+    (a link, a permission, an I/O error).
     """
 
     def __init__(self, findings: Iterable[Finding] = (), totals: dict[str, int] | None = None,
-                 files: int = 0, records: int = 0, notes: list[str] | None = None):
+                 files: int = 0, records: int = 0, notes: list[str] | None = None, unread: int = 0):
         super().__init__(findings)
         self.totals = dict(totals or {})
         self.files = files
         self.records = records
         self.notes = list(notes or [])
+        self.unread = unread
+
+    @property
+    def checked(self) -> int:
+        """The report files that were read (campaign L2: a delivery of none is not a PASS)."""
+        return self.files - self.unread
 
     @property
     def errors(self) -> int:
@@ -135,7 +143,7 @@ class Collector:
             self.kept.append(Finding(file, None if line is None else int(line), field, check, spec.severity, message))
         self.totals[check] += total
 
-    def verdict(self, files: int = 0, records: int = 0, notes: list[str] | None = None) -> Verdict:
+    def verdict(self, files: int = 0, records: int = 0, notes: list[str] | None = None, unread: int = 0) -> Verdict:
         kept = sorted(self.kept, key=lambda f: (f.file, -1 if f.line is None else f.line, f.field or "", f.check,
                                                 f.message))
-        return Verdict(kept, {c: n for c, n in sorted(self.totals.items()) if n}, files, records, notes)
+        return Verdict(kept, {c: n for c, n in sorted(self.totals.items()) if n}, files, records, notes, unread)

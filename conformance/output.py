@@ -28,6 +28,8 @@ def summary(verdict: Verdict, directory: str, ruleset: str, examples: int = 3, s
     for note in verdict.notes:
         lines.append(f"  note: {note}")
     verdict_word = "FAIL" if verdict.errors else "PASS"
+    if not verdict.checked:  # campaign L2: nothing read is not a PASS (emrr check exits 2)
+        verdict_word = "NOTHING CHECKED"
     lines.append(f"{verdict_word}: {verdict.errors:,} error(s), {verdict.warnings:,} warning(s)")
     return "\n".join(lines)
 
@@ -44,7 +46,8 @@ def as_json(verdict: Verdict, directory: str, ruleset: str, max_examples: int | 
         "records": verdict.records,
         "errors": verdict.errors,
         "warnings": verdict.warnings,
-        "passed": verdict.errors == 0,
+        "checked": verdict.checked,
+        "passed": verdict.errors == 0 and verdict.checked > 0,
         "totals": verdict.totals,
         "max_examples_per_check": max_examples,
         "truncated": {c: n - kept[c] for c, n in verdict.totals.items() if n > kept[c]},
