@@ -102,8 +102,10 @@ def build_parser() -> argparse.ArgumentParser:
     chk = sub.add_parser("check", help="check a directory of report files against a ruleset (docs/checks.md)")
     chk.add_argument("directory", help="directory of report files (read recursively: every *.csv)")
     chk.add_argument("--ruleset", default=None, help="ruleset name (a folder of rules/) or path; default emrr-revised")
-    chk.add_argument("--json", help="also write every finding kept, and the totals, as JSON to this file")
-    chk.add_argument("--junit", help="also write JUnit XML (one test case per check) to this file")
+    chk.add_argument("--json", help="also write every finding kept, and the totals, as JSON to this file "
+                     "('-': standard output, the summary then goes to standard error)")
+    chk.add_argument("--junit", help="also write JUnit XML (one test case per check) to this file ('-': standard "
+                     "output, the summary then goes to standard error)")
     chk.add_argument("--select", help="comma-separated check ids or families (file, record, field, cross-file) to run")
     chk.add_argument("--ignore", help="comma-separated check ids or families to skip")
     chk.add_argument("--max-examples", type=count_option, default=1000,
@@ -182,6 +184,31 @@ def _write_json_atomically(path: str, data: dict) -> None:
     _write_text_output(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
+RESULT_FILE_OPTIONS = ("summary_json", "json", "junit", "markdown")  # result files written when a command ends
+
+
+def _check_writable(path: str | None, option: str) -> None:
+    """Refuse a result file that cannot be written before the command runs, not after a whole run
+    (campaign L10): its folder must take the temporary file that ``_write_text_output`` renames into
+    place. '-' (standard output) and an existing file that is not a regular one (a terminal, a FIFO)
+    are written through and not tried."""
+    if path is None or path == "-":
+        return
+    target = Path(path)
+    try:
+        if target.is_dir():
+            raise UserError(f"is a directory; expected a file for --{option.replace('_', '-')} to write", file=path)
+        if target.exists() and not target.is_file():
+            return
+        probe = target.resolve().with_name(f".{target.name}.tmp-{os.getpid()}")
+        with open(probe, "x", encoding="utf-8"):
+            pass
+        probe.unlink()
+    except OSError as exc:
+        raise UserError(f"cannot write: {exc.strerror}; expected a file --{option.replace('_', '-')} can write "
+                        "(checked before the run)", file=path)
+
+
 def _simulate(args: argparse.Namespace) -> int:
     from emrr.sim import run, scenario
 
@@ -256,6 +283,8 @@ def _check(args: argparse.Namespace) -> int:
             selection[option] = parse_selection(getattr(args, option))
         except ValueError as exc:
             raise UserError(f"--{option}: {exc}")
+    if args.json == "-" and args.junit == "-":
+        raise UserError("--json - and --junit -: only one document can go to standard output")
     if args.events is not None and not Path(args.events).is_dir():
         raise UserError("not a directory; expected an event log directory", file=args.events)
     rules = ruleset.load(args.ruleset)
@@ -265,12 +294,16 @@ def _check(args: argparse.Namespace) -> int:
     verdict = checker.check(args.directory, rules, select=selection["select"] or None, ignore=selection["ignore"],
                             max_examples=max_examples, events=args.events, expect=args.expect)
     seconds = time.perf_counter() - started
-    print(output.summary(verdict, args.directory, rules.name, seconds=seconds))
+    # with --json - or --junit -, standard output carries only that document (campaign M9)
+    print(output.summary(verdict, args.directory, rules.name, seconds=seconds),
+          file=sys.stderr if "-" in (args.json, args.junit) else sys.stdout)
     if args.json:
         _write_json_atomically(args.json, output.as_json(verdict, args.directory, rules.name, max_examples))
     if args.junit:
         enabled = enabled_checks(selection["select"], selection["ignore"], args.events is not None)
         _write_text_output(args.junit, output.junit_xml(verdict, enabled, args.directory))
+    if not verdict.checked:  # campaign L2: nothing read is not a pass
+        return 2
     return 1 if verdict.errors else 0
 
 
@@ -334,6 +367,8 @@ def main(argv: list[str] | None = None) -> int:
     previous = signal.signal(signal.SIGTERM, _terminate) if on_main_thread else None
     try:
         args = build_parser().parse_args(argv)
+        for option in RESULT_FILE_OPTIONS:
+            _check_writable(getattr(args, option, None), option)
         return args.handler(args)
     except UserError as exc:
         print(f"emrr: error: {exc}", file=sys.stderr)
