@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import io
 import json
 import os
@@ -33,6 +34,7 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import polars as pl
@@ -146,32 +148,29 @@ def _body(content: bytes, terminator: bytes) -> bytes:
     return content[first + len(terminator): last + len(terminator)] if last > first else b""
 
 
-def _records(root: Path, files: pl.DataFrame, rs: Ruleset, report: Report, columns: list[int] | None) -> pl.DataFrame:
-    """The detail records of ``files`` (rows of the files frame, one report) as string columns
-    c0, c1, ... (only ``columns`` when given) with the file's row ``fid``, read in batches of
-    about READ_BYTES and parsed by Polars with the ruleset's dialect."""
+def _records(root: Path, files: pl.DataFrame, rs: Ruleset, report: Report, columns: list[int],
+             shape: Callable[[pl.DataFrame], pl.DataFrame]) -> pl.DataFrame:
+    """The detail records of ``files`` (rows of the files frame, one report): the fields at
+    ``columns`` as strings c<i>, with the file's row ``fid``, read in batches of about
+    READ_BYTES, parsed by Polars with the ruleset's dialect and reduced by ``shape`` batch by
+    batch, so that memory holds the reduced columns only (national volume)."""
     terminator = rs.line_terminator.encode()
     names = [f"c{i}" for i in range(len(report.detail))]
-    keep = list(range(len(report.detail))) if columns is None else columns
     parts: list[pl.DataFrame] = []
     chunk: list[bytes] = []
     fids: list[int] = []
     counts: list[int] = []
-    size = 0
 
     def flush() -> None:
-        nonlocal size
-        if not chunk:
-            return
         frame = pl.read_csv(io.BytesIO(b"".join(chunk)), has_header=False, separator=rs.delimiter,
-                            quote_char=rs.quote_char, infer_schema=False, new_columns=names,
-                            columns=keep, encoding="utf8", eol_char=terminator[-1:].decode())
-        parts.append(frame.with_columns(fid=pl.Series(np.repeat(fids, counts), dtype=pl.Int32)))
+                            quote_char=rs.quote_char, infer_schema=False, new_columns=names, columns=columns,
+                            encoding="utf8", eol_char=terminator[-1:].decode())
+        parts.append(shape(frame.with_columns(fid=pl.Series(np.repeat(fids, counts), dtype=pl.Int32))))
         chunk.clear()
         fids.clear()
         counts.clear()
-        size = 0
 
+    size = 0
     for fid, path, n in files.select("fid", "path", "records").iter_rows():
         if not n:
             continue
@@ -182,10 +181,13 @@ def _records(root: Path, files: pl.DataFrame, rs: Ruleset, report: Report, colum
         size += len(body)
         if size >= READ_BYTES:
             flush()
-    flush()
+            size = 0
+    if chunk:
+        flush()
     if not parts:
-        return pl.DataFrame({**{f"c{i}": pl.Series([], dtype=pl.String) for i in keep},
-                             "fid": pl.Series([], dtype=pl.Int32)})
+        empty = pl.DataFrame({**{f"c{i}": pl.Series([], dtype=pl.String) for i in columns},
+                              "fid": pl.Series([], dtype=pl.Int32)})
+        return shape(empty)
     return pl.concat(parts)
 
 
@@ -248,11 +250,13 @@ EVENT_WORDS = {"migration_failure": "a failed attempt", "migration_success": "a 
                "install": "an install"}
 
 
-def _latency(hours: pl.Series) -> dict | None:
-    if hours.len() == 0:
+def _latency(seconds: pl.Series) -> dict | None:
+    """p50, p95 (linear interpolation between the nearest records, as numpy's default) and max, in hours."""
+    if seconds.len() == 0:
         return None
-    return {"p50": round(float(hours.quantile(0.5, "linear")), 3),
-            "p95": round(float(hours.quantile(0.95, "linear")), 3), "max": round(float(hours.max()), 3)}
+    return {"p50": round(float(seconds.quantile(0.5, "linear")) / HOUR, 3),
+            "p95": round(float(seconds.quantile(0.95, "linear")) / HOUR, 3),
+            "max": round(float(seconds.max()) / HOUR, 3)}
 
 
 def _figures(files: pl.DataFrame, latency: pl.DataFrame | None, days: float) -> dict:
@@ -271,8 +275,23 @@ def _figures(files: pl.DataFrame, latency: pl.DataFrame | None, days: float) -> 
            "files_per_day": round(files.height / days, 3) if days > 0 else None, "latency_hours": None}
     if latency is not None:
         mine = latency.filter(pl.col("fid").is_in(files["fid"].implode()))
-        out["latency_hours"] = _latency(mine["hours"])
+        out["latency_hours"] = _latency(mine["seconds"])
     return out
+
+
+def _reduce(frame: pl.DataFrame, at: int | None, fmt: str, keys: bool) -> pl.DataFrame:
+    """A batch of records as what is kept of them: the file's ``fid``, the event's time in
+    seconds (``event``, when the field ``at`` holds it) and, with ``keys``, two 64-bit hashes of
+    the whole record with different seeds (``k1``, ``k2``: 128 bits, so that two different
+    records share a key with a chance of about 1e-26 at national volume, in 16 bytes a record
+    instead of the record's text)."""
+    out = [pl.col("fid")]
+    if at is not None:
+        out.append(_epoch(f"c{at}", fmt).alias("event"))
+    if keys:
+        line = pl.concat_str([pl.col(c).fill_null("") for c in frame.columns if c != "fid"], separator="\x1f")
+        out += [line.hash(seed=0).alias("k1"), line.hash(seed=1).alias("k2")]
+    return frame.select(out)
 
 
 def _moves(old: pl.DataFrame, new: pl.DataFrame, old_files: pl.DataFrame, new_files: pl.DataFrame) -> pl.DataFrame:
@@ -280,13 +299,12 @@ def _moves(old: pl.DataFrame, new: pl.DataFrame, old_files: pl.DataFrame, new_fi
     equal ones with the n-th) on the other: columns recipient_old/new, created_old/new (null
     where it is not on that side)."""
     def keyed(records: pl.DataFrame, files: pl.DataFrame, side: str) -> pl.DataFrame:
-        fields = [c for c in records.columns if c != "fid"]
-        return (records.select(pl.concat_str(fields, separator="\x1f").alias("key"), "fid")
-                .with_columns(n=pl.int_range(pl.len()).over("key"))
+        return (records.select("k1", "k2", "fid")
+                .with_columns(n=pl.int_range(pl.len(), dtype=pl.UInt32).over("k1", "k2"))
                 .join(files.select("fid", "recipient", "created"), on="fid", how="left")
-                .select("key", "n", pl.col("recipient").alias(f"recipient_{side}"),
+                .select("k1", "k2", "n", pl.col("recipient").alias(f"recipient_{side}"),
                         pl.col("created").alias(f"created_{side}")))
-    return keyed(old, old_files, "old").join(keyed(new, new_files, "new"), on=["key", "n"], how="full",
+    return keyed(old, old_files, "old").join(keyed(new, new_files, "new"), on=["k1", "k2", "n"], how="full",
                                              coalesce=True)
 
 
@@ -415,13 +433,13 @@ def _compare(p: Plan, rulesets: dict[str, Ruleset], sides: dict[str, pl.DataFram
             full = rid not in p.shared and len(present) == 2  # both sides' records are matched
             if at is None and not full:
                 continue
-            frame = _records(tmp / s, files[s], rs, report, None if full else [at])
+            frame = _records(tmp / s, files[s], rs, report, list(range(len(report.detail))) if full else [at],
+                             functools.partial(_reduce, at=at, fmt=rs.datetime_format, keys=full))
             if full:
                 records[s] = frame
             if at is not None:
-                latency[s] = (frame.select("fid", _epoch(f"c{at}", rs.datetime_format).alias("event"))
-                              .join(files[s].select("fid", "created"), on="fid", how="left")
-                              .select("fid", ((pl.col("created") - pl.col("event")) / HOUR).alias("hours")))
+                latency[s] = (frame.select("fid", "event").join(files[s].select("fid", "created"), on="fid", how="left")
+                              .select("fid", (pl.col("created") - pl.col("event")).cast(pl.Int32).alias("seconds")))
         moves = _moves(records["old"], records["new"], files["old"], files["new"]) if len(records) == 2 else None
         if len(present) == 1:  # a report added or removed: all its records appear or disappear
             only = present[0]
@@ -505,24 +523,31 @@ def _h(value: float | None) -> str:
     return "-" if value is None else f"{value:,.1f} h"
 
 
+def _n(count: int, word: str) -> str:
+    return f"{count:,} {word}" + ("" if count == 1 else "s")
+
+
 def _sentence(rid: str, r: dict, per_day: bool) -> str:
     """One report's change in words, e.g. "ECOSMIG-002 4.1 files a day instead of 1.0; median
     time from a failed attempt to its report 4.2 h instead of 17.9 h"."""
     o, n = r["old"], r["new"]
-    if per_day:
+    if per_day and f"{n['files_per_day']:.1f}" != f"{o['files_per_day']:.1f}":
         parts = [f"{rid} {n['files_per_day']:,.1f} files a day instead of {o['files_per_day']:,.1f}"]
+    elif n["files"] != o["files"]:
+        parts = [f"{rid} {_n(n['files'], 'file')} instead of {o['files']:,}"]
     else:
-        parts = [f"{rid} {n['files']:,} files instead of {o['files']:,}"]
+        parts = [f"{rid} {_n(n['files'], 'file')} as before"]
     if n["records"] != o["records"]:
-        parts.append(f"{n['records']:,} records instead of {o['records']:,}")
+        parts.append(f"{_n(n['records'], 'record')} instead of {o['records']:,}")
     lo, ln = o["latency_hours"], n["latency_hours"]
     if lo and ln and lo != ln:
-        parts.append(f"median time from {r.get('event', 'an event')} to its report {_h(ln['p50'])} instead of "
-                     f"{_h(lo['p50'])} (95th percentile {_h(ln['p95'])} instead of {_h(lo['p95'])}, longest "
-                     f"{_h(ln['max'])} instead of {_h(lo['max'])})")
-    moved = [f"{r[k]:,} {w}" for k, w in (("moved_records", "records in another run or to another recipient"),
-                                           ("appeared_records", "records that were not there"),
-                                           ("disappeared_records", "records no longer there")) if r[k]]
+        words = {"p50": f"median time from {r.get('event', 'an event')} to its report", "p95": "95th percentile",
+                 "max": "longest"}
+        said = [f"{words[k]} {_h(ln[k])} instead of {_h(lo[k])}" for k in ("p50", "p95", "max") if ln[k] != lo[k]]
+        parts.append(", ".join(said))
+    moved = [_n(r[k], "record") + w for k, w in (("moved_records", " in another run or to another recipient"),
+                                                  ("appeared_records", " not there before"),
+                                                  ("disappeared_records", " no longer there")) if r[k]]
     if moved:
         parts.append(", ".join(moved))
     if n["largest_file"] and o["largest_file"] and n["largest_file"]["bytes"] != o["largest_file"]["bytes"]:
