@@ -184,6 +184,31 @@ def _write_json_atomically(path: str, data: dict) -> None:
     _write_text_output(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
+RESULT_FILE_OPTIONS = ("summary_json", "json", "junit", "markdown")  # result files written when a command ends
+
+
+def _check_writable(path: str | None, option: str) -> None:
+    """Refuse a result file that cannot be written before the command runs, not after a whole run
+    (campaign L10): its folder must take the temporary file that ``_write_text_output`` renames into
+    place. '-' (standard output) and an existing file that is not a regular one (a terminal, a FIFO)
+    are written through and not tried."""
+    if path is None or path == "-":
+        return
+    target = Path(path)
+    try:
+        if target.is_dir():
+            raise UserError(f"is a directory; expected a file for --{option.replace('_', '-')} to write", file=path)
+        if target.exists() and not target.is_file():
+            return
+        probe = target.resolve().with_name(f".{target.name}.tmp-{os.getpid()}")
+        with open(probe, "x", encoding="utf-8"):
+            pass
+        probe.unlink()
+    except OSError as exc:
+        raise UserError(f"cannot write: {exc.strerror}; expected a file --{option.replace('_', '-')} can write "
+                        "(checked before the run)", file=path)
+
+
 def _simulate(args: argparse.Namespace) -> int:
     from emrr.sim import run, scenario
 
@@ -342,6 +367,8 @@ def main(argv: list[str] | None = None) -> int:
     previous = signal.signal(signal.SIGTERM, _terminate) if on_main_thread else None
     try:
         args = build_parser().parse_args(argv)
+        for option in RESULT_FILE_OPTIONS:
+            _check_writable(getattr(args, option, None), option)
         return args.handler(args)
     except UserError as exc:
         print(f"emrr: error: {exc}", file=sys.stderr)

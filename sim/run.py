@@ -226,6 +226,10 @@ def _prepare_output(out: Path) -> Path:
             if entries and not _is_event_log(out):
                 raise UserError("holds files that are not an event log of ours; expected an empty or new directory",
                                 file=str(out))
+            foreign = _foreign_entry(out) if entries else None
+            if foreign is not None:  # replacing the folder would delete it (campaign L6)
+                raise UserError(f"holds {foreign!r}, which is not part of its event log; expected an event log "
+                                "alone, or an empty or new directory", file=str(out))
     except OSError as exc:
         raise UserError(f"cannot read the output directory: {exc.strerror}", file=str(out))
     try:
@@ -264,6 +268,22 @@ def _is_event_log(folder: Path) -> bool:
         return manifest.get("format") == eventlog.FORMAT
     except (OSError, ValueError, AttributeError):
         return False
+
+
+def _foreign_entry(folder: Path) -> str | None:
+    """The first file or folder under the event log ``folder`` that its manifest does not list, if any."""
+    try:
+        manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+        ours = {"manifest.json", "scenario.json"} | {str(f["path"]) for f in manifest.get("files", [])}
+    except (ValueError, TypeError, KeyError, AttributeError):  # a manifest edited by hand: not ours to replace
+        return "manifest.json"
+    folders = {str(Path(p).parent) for p in ours} - {"."}
+    for root, dirs, files in os.walk(folder):
+        for name in sorted(dirs) + sorted(files):
+            relative = (Path(root) / name).relative_to(folder).as_posix()
+            if relative not in (folders if name in dirs else ours):
+                return relative
+    return None
 
 
 def _commit_output(tmp: Path, out: Path) -> None:

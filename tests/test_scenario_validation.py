@@ -438,14 +438,14 @@ def test_out_without_a_directory_name(out: str, tmp_path: Path, demo_text: str, 
 
 
 def test_rerun_replaces_previous_event_log(tmp_path: Path, demo_text: str):
-    """Re-running into a folder holding an earlier event log replaces it wholesale (exit 0, fresh manifest)."""
+    """Re-running into a folder holding an earlier event log replaces it wholesale (exit 0, fresh manifest).
+    A folder holding anything besides the event log is refused instead (tests/test_scenario_outputs.py, L6)."""
     path = small_demo(tmp_path, demo_text)
     out = tmp_path / "log"
     status, stdout, stderr = run_subprocess(["simulate", path, "--out", out, "--no-progress"], cwd=tmp_path)
     assert status == 0, stderr
     assert "Traceback" not in stderr
     first = json.loads((out / "manifest.json").read_text())
-    (out / "stale-marker.txt").write_text("from the first run\n")
     first_inode = (out / "manifest.json").stat().st_ino
 
     status, stdout, stderr = run_subprocess(["simulate", path, "--out", out, "--seed", "7", "--no-progress"],
@@ -455,7 +455,6 @@ def test_rerun_replaces_previous_event_log(tmp_path: Path, demo_text: str):
     assert second["format"] == first["format"]
     assert first["seed"] == 20230701 and second["seed"] == 7, "the manifest is not the second run's"
     assert (out / "manifest.json").stat().st_ino != first_inode
-    assert not (out / "stale-marker.txt").exists(), "the old event log was merged into, not replaced"
     assert leftovers(out) == []
 
 
