@@ -234,8 +234,6 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    import shutil
-
     from emrr.rules import engine, ruleset
     from emrr.sim import run, scenario
 
@@ -245,14 +243,14 @@ def _run(args: argparse.Namespace) -> int:
     if out.exists() and any(p.name not in ("events", "reports") for p in out.iterdir()):
         raise UserError("holds files other than events/ and reports/ of an earlier run; "
                         "expected an empty or new directory", file=str(out))
+    reports = out / "reports"
+    if reports.exists():  # decided before anything is replaced: a fresh event log, its reports made anew
+        if not (reports / engine.STATE).is_file():
+            raise UserError("holds files that are not a report run of ours", file=str(reports))
+        engine.remove_run(reports)  # only the files an earlier run of ours wrote
     progress = False if args.no_progress else None
     summary = run.simulate(scen, out / "events", workers=args.workers, progress=progress)
     print(summary.render())
-    reports = out / "reports"
-    if reports.exists():
-        if not (reports / engine.STATE).is_file():
-            raise UserError("holds files that are not a report run of ours", file=str(reports))
-        shutil.rmtree(reports)  # a fresh event log: its reports are made anew
     result = engine.report(out / "events", reports, rules, progress=progress)
     print(result.render())
     print(f"event log: {out / 'events'}\nreports:   {reports}/<SEC Party ID>/  (manifest: {reports / engine.MANIFEST})")
@@ -319,12 +317,15 @@ def _diff(args: argparse.Namespace) -> int:
     """Exit 0: nothing breaking; 1: a change breaks a parser built on OLD; 2: could not run."""
     from emrr.rules import diff
 
+    if args.json == "-" and args.markdown == "-":
+        raise UserError("--json - and --markdown -: only one document can go to standard output")
     verdict = diff.diff(args.old, args.new)
+    # with --json - or --markdown -, standard output carries only that document (as emrr check, campaign M9)
+    print(diff.render(verdict), end="", file=sys.stderr if "-" in (args.json, args.markdown) else sys.stdout)
     if args.json:
         _write_text_output(args.json, json.dumps(verdict.as_dict(), indent=2, ensure_ascii=False) + "\n")
     if args.markdown:
         _write_text_output(args.markdown, diff.markdown(verdict))
-    print(diff.render(verdict), end="")
     return 1 if verdict.breaking else 0
 
 
@@ -333,9 +334,9 @@ def _lint(args: argparse.Namespace) -> int:
     from emrr.rules import lint
 
     verdict = lint.lint_path(args.ruleset)
+    print(lint.render(verdict), end="", file=sys.stderr if args.json == "-" else sys.stdout)
     if args.json:
         _write_text_output(args.json, json.dumps(verdict.as_dict(), indent=2, ensure_ascii=False) + "\n")
-    print(lint.render(verdict), end="")
     return 1 if verdict.findings else 0
 
 

@@ -268,3 +268,13 @@ def test_cli_could_not_run_is_one_line_exit_2(tmp_path):
     status, _, stderr = run_cli("diff", str(broken), "emrr-revised", "--markdown", str(tmp_path / "d.md"))
     assert_user_error(status, stderr, "ECOSMIG-002.yaml", "detail.fields[3].max_length")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["broken"]
+
+
+def test_cli_document_to_standard_output():
+    """--json - or --markdown -: standard output carries only the document, the table goes to standard error."""
+    status, stdout, stderr = run_cli("diff", "emrr-consultation-draft", "emrr-revised", "--json", "-")
+    assert status == 1 and len(json.loads(stdout)["changes"]) == 11 and "1 breaking" in stderr
+    status, stdout, stderr = run_cli("diff", "emrr-consultation-draft", "emrr-revised", "--markdown", "-")
+    assert stdout.startswith("# Changes from emrr-consultation-draft to emrr-revised") and "1 breaking" in stderr
+    status, _, stderr = run_cli("diff", "emrr-revised", "emrr-revised", "--json", "-", "--markdown", "-")
+    assert_user_error(status, stderr, "only one document")

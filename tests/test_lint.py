@@ -113,3 +113,9 @@ def test_cli(tmp_path):
     assert [sorted(f) for f in data["findings"]] == [["file", "id", "line", "message", "path"]]
     status, _, stderr = run_cli("lint", "no-such-ruleset")
     assert_user_error(status, stderr, "unknown ruleset 'no-such-ruleset'")
+
+
+def test_cli_json_to_standard_output():
+    """--json -: standard output carries only the document, the findings' lines go to standard error."""
+    status, stdout, stderr = run_cli("lint", "emrr-consultation-draft", "--json", "-")
+    assert status == 1 and json.loads(stdout)["counts"] == {"value-too-long": 1} and "1 finding" in stderr
