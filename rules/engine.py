@@ -287,6 +287,44 @@ class Output:
         _write_atomically(self.out / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True).encode() + b"\n")
 
 
+def remove_run(out: Path) -> None:
+    """Remove an earlier report run from ``out`` before a fresh one (``emrr run`` on a new event
+    log): the files its journal and manifest list, its bookkeeping, and folders left empty. A file
+    neither lists (someone else's) is never deleted: it is refused in one line (campaign L6). The
+    folder's lock is held throughout, so a run still writing there is refused too."""
+    lock = _lock(out)
+    try:
+        listed: set[str] = set()
+        for name in (JOURNAL, MANIFEST):
+            path = out / name
+            if not path.is_file():
+                continue
+            try:
+                text = path.read_bytes()
+                lines = [json.loads(line) for line in text.splitlines() if line.strip()] if name == JOURNAL \
+                    else json.loads(text).get("files", [])
+            except (ValueError, AttributeError):
+                raise UserError(f"{name} is not readable; expected the bookkeeping of a report run", file=str(out))
+            listed |= {e["path"] for e in lines if isinstance(e, dict) and isinstance(e.get("path"), str)
+                       and relative_problem(e["path"]) is None}
+        ours = listed | {STATE, JOURNAL, MANIFEST}
+        files, folders = [], []
+        for root, dirs, names in os.walk(out):  # links are not followed
+            folders += [Path(root, d) for d in dirs]
+            for name in names:
+                rel = Path(root, name).relative_to(out).as_posix()
+                if rel not in ours and not name.endswith(TMP_SUFFIX):
+                    raise UserError(f"holds {rel!r}, which no report run of ours wrote; expected only the files "
+                                    "of an earlier run (move it away, or choose another directory)", file=str(out))
+                files.append(Path(root, name))
+        for path in files:
+            path.unlink()
+        for folder in sorted(folders, key=lambda p: len(p.parts), reverse=True):
+            folder.rmdir()
+    finally:
+        os.close(lock)
+
+
 def relative_problem(path: str) -> str | None:
     """Why a journaled or formatted path is not a report file's path inside the output folder
     (folder names and a file name, none empty, '.' or '..'), or None."""

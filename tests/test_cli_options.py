@@ -165,3 +165,19 @@ def test_a_system_error_is_one_line(monkeypatch, capsys):
     parser._subparsers._group_actions[0].choices["corpus"].set_defaults(handler=full)
     status, _, err = run_cli(["corpus", "x"], capsys)
     assert status == 2 and err.strip() == "emrr: error: /some/file: No space left on device"
+
+
+def test_run_again_replaces_only_its_own_reports(tmp_path, capsys):
+    """emrr run into the folder of an earlier run makes its reports anew, removing only the files
+    that run wrote; a file of someone else's in reports/ is refused in one line and kept (campaign L6)."""
+    out = tmp_path / "out"
+    assert run_cli(["run", DEMO, "--out", str(out), "--no-check", "--no-progress"], capsys)[0] == 0
+    first = sorted(p.relative_to(out).as_posix() for p in (out / "reports").rglob("*"))
+    assert run_cli(["run", DEMO, "--out", str(out), "--no-check", "--no-progress"], capsys)[0] == 0
+    assert sorted(p.relative_to(out).as_posix() for p in (out / "reports").rglob("*")) == first
+    mine = out / "reports" / "PXX001" / "my-notes.txt"
+    mine.parent.mkdir(exist_ok=True)
+    mine.write_text("keep me")
+    status, _, err = run_cli(["run", DEMO, "--out", str(out), "--no-check", "--no-progress"], capsys)
+    assert_one_line_error(status, err, "my-notes.txt")
+    assert mine.read_text() == "keep me"
