@@ -391,7 +391,7 @@ def _population(d: dict, src: _Source, span: int) -> dict[str, Any]:
     firmware campaigns (which may add firmware versions to the combinations)."""
     pop = d["population"]
     _check_numbering(pop, d.get("installs") or {}, span, src)
-    _check_shard_size(pop, span, src)
+    _check_shard_size(pop, d.get("installs") or {}, span, src)
     combos, combo_weights = _catalogue(pop["catalogue"], src)
     known = _Known(combos)
     nm_at, nm_p = _non_migratable(pop.get("non_migratable", []), known, src)
@@ -436,16 +436,21 @@ def _check_numbering(pop: dict, inst: dict, span: int, src: _Source) -> None:
                        "population.shard_premises)")
 
 
-def _check_shard_size(pop: dict, span: int, src: _Source) -> None:
-    """One shard's premises times the period in years (at least one) stay within MAX_SHARD_PREMISES_YEARS:
-    a shard is simulated in one process, so this is what bounds a process's memory."""
-    shard = min(int(pop.get("shard_premises", 250_000)), int(pop["premises"]))
+def _check_shard_size(pop: dict, inst: dict, span: int, src: _Source) -> None:
+    """One shard's premises, those at the start and its expected new ones, times the period in years (at
+    least one) stay within MAX_SHARD_PREMISES_YEARS: a shard is simulated in one process, so this is what
+    bounds a process's memory (national: 675,000 + 91,750 new premises over a year)."""
+    premises = int(pop["premises"])
+    shard = min(int(pop.get("shard_premises", 250_000)), premises)
+    new = float(inst.get("per_day", 0.0)) * (span / 86_400 + 1) * shard / premises  # as in _check_numbering
     years = max(1.0, span / (365.25 * 86_400))
-    if shard * years > MAX_SHARD_PREMISES_YEARS:
-        key = "shard_premises" if "shard_premises" in pop else "premises"
-        raise src.fail(("population", key), f"expected at most {MAX_SHARD_PREMISES_YEARS:,} premises-years in a "
-                       f"shard (premises in a shard times the period in years, at least 1), got {shard:,} x "
-                       f"{years:.3g} years; set population.shard_premises lower, or shorten the period")
+    if (shard + new) * years > MAX_SHARD_PREMISES_YEARS:
+        key = ("population", "shard_premises" if "shard_premises" in pop else "premises")
+        raise src.fail(key if new < shard else ("installs", "per_day"),
+                       f"expected at most {MAX_SHARD_PREMISES_YEARS:,} premises-years in a shard (its premises, "
+                       f"with about {new:,.0f} installed, times the period in years, at least 1), got "
+                       f"{shard + new:,.0f} x {years:.3g} years; lower population.shard_premises or "
+                       "installs.per_day, or shorten the period")
 
 
 def _catalogue(catalogue: list, src: _Source) -> tuple[list[tuple[str, str, str, str]],
