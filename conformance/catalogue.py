@@ -199,13 +199,18 @@ CHECKS = (
           "when ECoS Status is Failure) and empty otherwise (`empty_unless`).",
           "empty, but mandatory when {other} is {when!r}",
           forms=(("empty-unless", "{value}, but must be empty unless {other} is {when!r} (it is {other_value})"),)),
-    Check("field-constant", "field", ERROR, "EMRR App. A (Record type, DCC Classification, Report "
-          "Title); §3.2.6",
+    Check("field-constant", "field", ERROR, "EMRR App. A (Record type, DCC Classification); §3.2.6",
           "Constant field",
           "A field whose value the ruleset fixes holds it exactly: the record types, `DCC "
-          "Controlled`, the report's title.",
-          "{value}; expected {expected!r}",
-          forms=(("title", "{value}; expected {expected!r} (the title of {report})"),)),
+          "Controlled`.",
+          "{value}; expected {expected!r}"),
+    Check("report-title", "field", WARNING, "EMRR App. A Header record (Report Title: type and length); "
+          "DESIGN.md \"Report Title\"",
+          "Report Title other than Appendix A's name",
+          "The header's Report Title is the report's name in Appendix A (or another spelling the "
+          "specification gives it, the ruleset's `title_also`). The EMRR fixes only the title's type "
+          "and length (`field-length`, `field-mandatory`), so another title is a warning, not an error.",
+          "{value}; Appendix A names {report} {expected!r}"),
     # ------------------------------------------------------------------ cross-file
     Check("sequence-gap", "cross-file", ERROR, "EMRR App. B; DESIGN.md \"Sequence numbers\"",
           "Sequence gap",
@@ -258,21 +263,28 @@ CHECKS = (
           "An ECOSMIG-005 count for a day lies between the number of ECOSMIG-001 (successes) or "
           "ECOSMIG-002 (failures) records of the same recipient for that day in files created "
           "by the ECOSMIG-005 run, and the number in files created by the first detail run at or "
-          "after it (which must carry everything the summary knew of). See docs/checks.md.",
+          "after it (which must carry everything the summary knew of); with no detail file created at or "
+          "after it, a count above the records at hand when the delivery holds a later file of the recipient "
+          "(an empty report is not produced: a missing file is not a missing record). See docs/checks.md.",
           "{field} for {date} is {count}, but {lower} {report} record(s) of {recipient} for that day are in files "
           "created by this report's run ({created})",
           forms=(("no-line", "there is no record for {date} (a count of 0), but {lower} {report} record(s) of "
                              "{recipient} for that day are in files created by this report's run ({created})"),
                  ("above", "{field} for {date} is {count}, but the {report} files of {recipient} created up to "
                            "{next_run} (the first {report} run at or after this report's) hold only {upper} record(s) "
-                           "for that day"))),
+                           "for that day"),
+                 ("beyond", "{field} for {date} is {count}, but the {report} files checked hold only {total} record(s) "
+                            "of {recipient} for that day, and none was created at or after this report although "
+                            "the delivery holds a later file of {recipient} ({later}): an empty report is not "
+                            "produced, so no file is missing"))),
     Check("summary-reconciliation-incomplete", "cross-file", WARNING, "EMRR App. A ECOSMIG-005; "
           "spec/004 §4.4",
           "Summary exceeds the detail reports at hand",
           "An ECOSMIG-005 count for a day is higher than the number of ECOSMIG-001/-002 records "
           "for that day in all the files checked, and no detail file created at or after the "
-          "summary is among them: the detail files that would carry the rest may not have been "
-          "collected (the directory ends, or detail runs were lost to an outage).",
+          "summary is among them, nor any later file of the recipient: the detail files that would "
+          "carry the rest may not have been collected (the directory ends there). With a later file of "
+          "the recipient it is `summary-reconciliation`.",
           "{field} for {date} is {count}, but the {report} files checked hold only {total} record(s) of {recipient} "
           "for that day, and none of them was created at or after this report ({created}): the rest may not have "
           "been collected"),
@@ -430,9 +442,13 @@ measures it (a synthetic ECOSMIG-001 file of 999,999 records, the most Rows Coun
     file: the number of records of that day in files created up to that run is an upper bound.
 
   A count outside these bounds is `summary-reconciliation` (an error). When no ECOSMIG-001
-  file created at or after the summary's run is in the directory, the upper bound is unknown:
-  a count higher than all the records at hand is `summary-reconciliation-incomplete` (a
-  warning: the detail files that carry the rest may not have been collected). The same for
+  file created at or after the summary's run is in the directory, a count higher than all the
+  records at hand is `summary-reconciliation` too when the directory holds ECOSMIG-001 files
+  and a file of any report for the recipient created after the summary: empty reports are not
+  produced, so a missing detail file is not a missing record (DESIGN.md "ECOSMIG-005").
+  Without such a later file the upper bound is unknown: it is
+  `summary-reconciliation-incomplete` (a warning: the directory ends there, and the detail
+  files that carry the rest may not have been collected). The same for
   failures with ECOSMIG-002. A day of the summary's window with records below its lower bound
   and no summary line is a finding too (its count is 0); a recipient with records in a window
   for which it has no summary file at all is not checked (the summary may be made up later).

@@ -985,14 +985,6 @@ def dcc_classification_wrong(d: Delivery) -> Change:
                    (f.rel, len(rows), "field-constant"))
 
 
-@operator("report-title-wrong", {"field-constant"}, "The header's Report Title is another report's title.")
-def report_title_wrong(d: Delivery) -> Change:
-    f = d.first("activity", "successes")
-    other = next(r.title for r in d.rs.reports.values() if r.id != f.report.id)
-    old = _header_value(d, f, "title", other)
-    return _change(f.rel, 1, f"header Report Title {old!r} -> {other!r}", (f.rel, 1, "field-constant"))
-
-
 # =========================================================================== names and sequences
 
 

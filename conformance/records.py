@@ -168,7 +168,7 @@ class FileRecords:
         if "title" in values and report is not None:
             f, title = values["title"]
             if title not in report.titles_accepted and title != "":
-                out.add("field-constant", self.rel, line, f.name, "title", value=clip(title, 100),
+                out.add("report-title", self.rel, line, f.name, value=clip(title, 100),
                         expected=report.title, report=report.id)
         # the file's identity (recipient, sequence, creation) is its name's when the name says it;
         # a header that disagrees is a header-file-name finding
