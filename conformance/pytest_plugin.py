@@ -88,20 +88,36 @@ class Suite(pytest.Collector):
         return [CheckItem.from_parent(self, name=spec.id, spec=spec) for spec in CHECKS]
 
 
+class CheckNotRun(Exception):
+    """The check could not run (or read nothing): said once, by the first item that asks."""
+
+
 def _verdict(config: pytest.Config):
-    """The directory's verdict, checked once for the whole session."""
+    """The directory's verdict, checked once for the whole session. When the check cannot run
+    (a UserError, a crash, no report file read), the first item fails saying why and every
+    other item is skipped: one failure, not one per check (campaign I1: a crash showed as 32
+    failed checks, each with the same traceback)."""
     state = config.stash[_STATE]
     if state["verdict"] is None and state["error"] is None:
         from emrr.conformance.checker import check
         from emrr.errors import UserError
 
         try:
-            state["verdict"] = check(state["directory"], state["rules"], events=state["events"],
-                                     expect=config.getoption("emrr_expect"))
+            verdict = check(state["directory"], state["rules"], events=state["events"],
+                            expect=config.getoption("emrr_expect"))
         except UserError as exc:
             state["error"] = str(exc)
+        except Exception as exc:  # noqa: BLE001 - a bug of ours: one failure naming it, not one per check
+            state["error"] = f"{type(exc).__name__}: {str(exc)[:300]} (a bug in emrr: please report it)"
+        else:
+            state["verdict"] = verdict
+            if not verdict.checked:  # campaign L2: nothing read is not a pass (emrr check exits 2)
+                state["error"] = next((n for n in verdict.notes if "nothing was checked" in n),
+                                      "no report file could be read")
+        if state["error"] is not None:
+            raise CheckNotRun(f"the check could not run: {state['error']}")
     if state["error"] is not None:
-        raise CheckFailed(f"the check could not run: {state['error']}")
+        pytest.skip("the check could not run (see the first emrr item's failure)")
     return state["verdict"]
 
 
@@ -141,7 +157,7 @@ class CheckItem(pytest.Item):
         self.user_properties.append(("emrr_warnings", total))
 
     def repr_failure(self, excinfo, style=None):
-        if isinstance(excinfo.value, CheckFailed):
+        if isinstance(excinfo.value, (CheckFailed, CheckNotRun)):
             return str(excinfo.value)
         return super().repr_failure(excinfo, style=style)
 
@@ -155,6 +171,9 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
         return
     state = config.stash.get(_STATE, None)
     if not state or state["verdict"] is None:
+        if state and state["error"] is not None:
+            terminalreporter.section("emrr conformance")
+            terminalreporter.write_line(f"NOTHING CHECKED: {state['directory']}: {state['error']}")
         return
     verdict = state["verdict"]
     terminalreporter.section("emrr conformance")
@@ -164,7 +183,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
             first = next((f for f in verdict if f.check == spec.id), None)
             terminalreporter.write_line(f"emrr::{spec.id} passed with {total:,} warning(s): {spec.title}"
                                         + (f" (first: {where(first)})" if first else ""))
-    word = "FAIL" if verdict.errors else "PASS"
+    word = ("FAIL" if verdict.errors else "PASS") if verdict.checked else "NOTHING CHECKED"
     terminalreporter.write_line(f"{word}: {state['directory']} against {state['rules'].name}: {verdict.files:,} "
                                 f"files, {verdict.records:,} detail records; {verdict.errors:,} error(s), "
                                 f"{verdict.warnings:,} warning(s)")

@@ -121,3 +121,34 @@ def test_an_event_log_that_cannot_be_read_fails_the_checks_with_the_reason(pytes
     result = run(pytester, "--emrr-dir", str(GOLDEN), "--emrr-events", str(tmp_path / "log"), "-k", "bom")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*the check could not run: *missing table*"])
+
+
+def test_a_check_that_cannot_run_is_one_failure_not_one_per_check(pytester, tmp_path):
+    """protects campaign I1 (6.04, 6.05): when the check cannot run (here the event log has no
+    tables), the first emrr item fails saying why and every other is skipped, instead of each
+    check failing with the same reason."""
+    (tmp_path / "log").mkdir()
+    result = run(pytester, "--emrr-dir", str(GOLDEN), "--emrr-events", str(tmp_path / "log"))
+    result.assert_outcomes(failed=1, skipped=len(CATALOGUE) - 1)
+    assert result.stdout.str().count("the check could not run") >= 1
+    result.stdout.fnmatch_lines(["*NOTHING CHECKED*missing table*"])
+
+
+def test_a_crash_of_the_checker_is_one_failure_naming_it(pytester, monkeypatch):
+    """protects campaign I1: an unexpected exception in the checker (H4's RecursionError was
+    one) is one failure naming the exception as a bug, the other checks skipped."""
+    def crash(*args, **kwargs):
+        raise RecursionError("maximum recursion depth exceeded")
+
+    monkeypatch.setattr(emrr.conformance.checker, "check", crash)
+    result = run(pytester, "--emrr-dir", str(GOLDEN))
+    result.assert_outcomes(failed=1, skipped=len(CATALOGUE) - 1)
+    result.stdout.fnmatch_lines(["*the check could not run: RecursionError: maximum recursion depth exceeded*bug*"])
+
+
+def test_an_empty_directory_is_not_a_pass(pytester, tmp_path):
+    """protects campaign L2 under the plugin: a directory with no report file fails once
+    ("nothing was checked"), as emrr check exits 2."""
+    result = run(pytester, "--emrr-dir", str(tmp_path))
+    result.assert_outcomes(failed=1, skipped=len(CATALOGUE) - 1)
+    result.stdout.fnmatch_lines(["*no report file found*nothing was checked*"])
