@@ -315,8 +315,8 @@ def simulate(scenario: Scenario, out: str | Path, workers: int = 1, progress: bo
     started = time.perf_counter()
     out = Path(out)
     bounds = shard_bounds(scenario)
-    tmp = _prepare_output(out)
     summary = Summary(scenario=scenario.name, seed=scenario.seed, shards=len(bounds), workers=workers)
+    tmp = _prepare_output(out)
     try:
         jobs = [(scenario, i, b, str(tmp)) for i, b in enumerate(bounds)]
         results: list[dict] = []
