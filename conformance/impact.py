@@ -17,9 +17,10 @@ numbers are per report and recipient and selection per report, so such a report'
 same bytes whichever ruleset runs it. Only the other reports run twice.
 
 OUT holds ``impact.md``, ``impact.json``, ``old/`` and ``new/`` (each side's complete delivery:
-``<SEC Party ID>/<file>``, the shared files hard-linked) and ``runs/`` (the engine's runs and
-manifests: ``shared``, ``old``, ``new``). It is written under a temporary name beside OUT and
-renamed at the end: bad input or a failure leaves nothing half-written.
+``<SEC Party ID>/<file>``, hard-linked) and ``runs/`` (the engine's runs with their manifests:
+``old``, OLD's whole ruleset; ``new``, NEW's reports that are not shared). It is written under
+a temporary name beside OUT and renamed at the end: bad input or a failure leaves nothing
+half-written.
 """
 
 from __future__ import annotations
@@ -29,9 +30,11 @@ import datetime as dt
 import functools
 import io
 import json
+import multiprocessing
 import os
 import shutil
 import time
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -48,7 +51,7 @@ from emrr.rules.eventlog import EventLog
 from emrr.rules.ruleset import Field, Report, Ruleset
 
 EVENT_COLUMN = "occurred_at"  # the event-log column of an event's time (docs/event-log.md)
-READ_BYTES = 256 << 20  # file bodies parsed at a time: bounds memory at national volume
+READ_BYTES = 128 << 20  # file bodies parsed at a time: bounds memory at national volume
 SIDES = ("old", "new")
 HOUR = 3600.0
 
@@ -214,26 +217,46 @@ def _check_input(old: str, new: str, events: str | Path, out: str | Path) -> tup
     return old_rs, new_rs, log
 
 
-def _subset(rs: Ruleset, ids: tuple[str, ...], name: str | None = None) -> Ruleset:
+def _subset(rs: Ruleset, ids: tuple[str, ...]) -> Ruleset:
     """``rs`` with only the reports ``ids`` (the engine runs every report of the ruleset it is given)."""
-    return dataclasses.replace(rs, reports={rid: rs.reports[rid] for rid in ids}, name=name or rs.name)
+    return dataclasses.replace(rs, reports={rid: rs.reports[rid] for rid in ids})
 
 
-def _files(run: str, root: Path) -> pl.DataFrame:
-    """The files of one engine run, from its manifest, with their size on disk."""
+def run_engine(events: str, out: str, rs: Ruleset, progress: bool | None) -> dict | None:
+    """One engine run, in a child process: None, or the UserError it raised as data (an
+    exception with keyword arguments does not cross processes as itself)."""
+    try:
+        engine.report(events, out, rs, progress=progress)
+    except UserError as exc:
+        return {"message": exc.detail, "file": exc.file, "path": exc.path}
+    return None
+
+
+def _result(future: Future) -> None:
+    error = future.result()
+    if error is not None:
+        raise UserError(error["message"], file=error["file"], path=error["path"])
+
+
+FILES_SCHEMA = {"run": pl.String, "path": pl.String, "report_id": pl.String, "recipient": pl.String,
+                "sequence": pl.Int64, "created": pl.Int64, "records": pl.Int64, "sha256": pl.String,
+                "bytes": pl.Int64, "fid": pl.Int32}
+
+
+def _files(run: str, root: Path, first_fid: int) -> pl.DataFrame:
+    """The files of one engine run, from its manifest, with their size on disk and a row number
+    ``fid`` from ``first_fid`` (unique over both runs)."""
     manifest = json.loads((root / engine.MANIFEST).read_bytes())
     rows = [{"run": run, "path": e["path"], "report_id": e["report_id"], "recipient": e["recipient"],
              "sequence": e["sequence"], "created": int(dt.datetime.fromisoformat(e["created"]).timestamp()),
-             "records": e["records"], "sha256": e["sha256"], "bytes": (root / e["path"]).stat().st_size}
-            for e in manifest["files"]]
-    schema = {"run": pl.String, "path": pl.String, "report_id": pl.String, "recipient": pl.String,
-              "sequence": pl.Int64, "created": pl.Int64, "records": pl.Int64, "sha256": pl.String, "bytes": pl.Int64}
-    return pl.DataFrame(rows, schema=schema)
+             "records": e["records"], "sha256": e["sha256"], "bytes": (root / e["path"]).stat().st_size,
+             "fid": first_fid + i} for i, e in enumerate(manifest["files"])]
+    return pl.DataFrame(rows, schema=FILES_SCHEMA)
 
 
 def _deliver(files: pl.DataFrame, runs: Path, target: Path) -> None:
-    """One side's complete delivery: every file hard-linked from its run (copied where the file
-    system has no links)."""
+    """Files of a side's delivery hard-linked from their run (copied where the file system has
+    no links)."""
     for run, path in files.select("run", "path").iter_rows():
         dest = target / path
         dest.parent.mkdir(parents=True, exist_ok=True)
@@ -251,7 +274,7 @@ EVENT_WORDS = {"migration_failure": "a failed attempt", "migration_success": "a 
 
 
 def _latency(seconds: pl.Series) -> dict | None:
-    """p50, p95 (linear interpolation between the nearest records, as numpy's default) and max, in hours."""
+    """p50, p95 (linear between the nearest records, as numpy's default) and max, in hours."""
     if seconds.len() == 0:
         return None
     return {"p50": round(float(seconds.quantile(0.5, "linear")) / HOUR, 3),
@@ -259,9 +282,20 @@ def _latency(seconds: pl.Series) -> dict | None:
             "max": round(float(seconds.max()) / HOUR, 3)}
 
 
-def _figures(files: pl.DataFrame, latency: pl.DataFrame | None, days: float) -> dict:
+def _latencies(latency: pl.DataFrame | None, files: pl.DataFrame) -> dict:
+    """Latency figures of one report and side: None -> the whole, recipient -> its own."""
+    if latency is None:
+        return {}
+    out = {None: _latency(latency["seconds"])}
+    by = latency.join(files.select("fid", "recipient"), on="fid", how="left")
+    for (party,), part in by.partition_by("recipient", as_dict=True, include_key=False).items():
+        out[party] = _latency(part["seconds"])
+    return out
+
+
+def _figures(files: pl.DataFrame, latency: dict | None, days: float) -> dict:
     """files, records, bytes, largest file, busiest day, files a day and latency of some files
-    (``latency``: hours per record with the file's fid, or None for a summary report)."""
+    (``latency``: their figures, None for a summary report)."""
     if files.height == 0:
         return {"files": 0, "records": 0, "bytes": 0, "largest_file": None, "busiest_day": None,
                 "files_per_day": 0.0, "latency_hours": None}
@@ -269,27 +303,25 @@ def _figures(files: pl.DataFrame, latency: pl.DataFrame | None, days: float) -> 
     by_day = (files.group_by(pl.from_epoch("created", time_unit="s").dt.date().alias("day"))
               .agg(pl.col("records").sum(), pl.len().alias("files"))
               .sort(["records", "day"], descending=[True, False]).row(0, named=True))
-    out = {"files": files.height, "records": int(files["records"].sum()), "bytes": int(files["bytes"].sum()),
-           "largest_file": {"path": largest["path"], "bytes": largest["bytes"], "records": largest["records"]},
-           "busiest_day": {"date": by_day["day"].isoformat(), "records": by_day["records"], "files": by_day["files"]},
-           "files_per_day": round(files.height / days, 3) if days > 0 else None, "latency_hours": None}
-    if latency is not None:
-        mine = latency.filter(pl.col("fid").is_in(files["fid"].implode()))
-        out["latency_hours"] = _latency(mine["seconds"])
-    return out
+    return {"files": files.height, "records": int(files["records"].sum()), "bytes": int(files["bytes"].sum()),
+            "largest_file": {"path": largest["path"], "bytes": largest["bytes"], "records": largest["records"]},
+            "busiest_day": {"date": by_day["day"].isoformat(), "records": by_day["records"], "files": by_day["files"]},
+            "files_per_day": round(files.height / days, 3) if days > 0 else None, "latency_hours": latency}
 
 
-def _reduce(frame: pl.DataFrame, at: int | None, fmt: str, keys: bool) -> pl.DataFrame:
-    """A batch of records as what is kept of them: the file's ``fid``, the event's time in
-    seconds (``event``, when the field ``at`` holds it) and, with ``keys``, two 64-bit hashes of
-    the whole record with different seeds (``k1``, ``k2``: 128 bits, so that two different
-    records share a key with a chance of about 1e-26 at national volume, in 16 bytes a record
-    instead of the record's text)."""
+def _reduce(frame: pl.DataFrame, at: int | None, fmt: str, keys: bool, created: pl.DataFrame) -> pl.DataFrame:
+    """A batch of records as what is kept of them: the file's ``fid``, the seconds from the
+    event (the field ``at`` holds its time) to the file's creation (``seconds``), and, with
+    ``keys``, two 64-bit hashes of the whole record with different seeds (``k1``, ``k2``: 128
+    bits, so that two different records share a key with a chance of about 1e-26 at national
+    volume, in 16 bytes a record instead of the record's text)."""
     out = [pl.col("fid")]
     if at is not None:
-        out.append(_epoch(f"c{at}", fmt).alias("event"))
+        frame = frame.join(created, on="fid", how="left")
+        out.append((pl.col("created") - _epoch(f"c{at}", fmt)).cast(pl.Int32).alias("seconds"))
     if keys:
-        line = pl.concat_str([pl.col(c).fill_null("") for c in frame.columns if c != "fid"], separator="\x1f")
+        line = pl.concat_str([pl.col(c).fill_null("") for c in frame.columns if c.startswith("c")
+                              and c[1:].isdigit()], separator="\x1f")
         out += [line.hash(seed=0).alias("k1"), line.hash(seed=1).alias("k2")]
     return frame.select(out)
 
@@ -306,6 +338,15 @@ def _moves(old: pl.DataFrame, new: pl.DataFrame, old_files: pl.DataFrame, new_fi
                         pl.col("created").alias(f"created_{side}")))
     return keyed(old, old_files, "old").join(keyed(new, new_files, "new"), on=["k1", "k2", "n"], how="full",
                                              coalesce=True)
+
+
+def _one_side(files: pl.DataFrame, side: str) -> pl.DataFrame:
+    """The moves of a report on one side only: every record appears (NEW) or disappears (OLD)."""
+    other = "new" if side == "old" else "old"
+    return files.select(pl.col("recipient").repeat_by("records").explode().alias(f"recipient_{side}"),
+                        pl.col("created").repeat_by("records").explode().alias(f"created_{side}"),
+                        pl.lit(None, dtype=pl.String).alias(f"recipient_{other}"),
+                        pl.lit(None, dtype=pl.Int64).alias(f"created_{other}"))
 
 
 def _move_counts(moves: pl.DataFrame | None, recipient: str | None = None) -> dict:
@@ -356,9 +397,36 @@ class Impact:
         return "\n".join(lines)
 
 
+class _Reader:
+    """Reads one side's records of the reports that need them (latency, matching) and keeps
+    what ``_reduce`` leaves: (side, report) -> frame."""
+
+    def __init__(self, p: Plan, rulesets: dict[str, Ruleset], tmp: Path):
+        self.p, self.rulesets, self.tmp = p, rulesets, tmp
+        self.kept: dict[tuple[str, str], pl.DataFrame] = {}
+
+    def read(self, side: str, files: pl.DataFrame, ids) -> None:
+        rs = self.rulesets[side]
+        for rid in ids:
+            report = rs.reports[rid]
+            at = _latency_field(rs, report)
+            keys = rid not in self.p.shared and all(rid in r.reports for r in self.rulesets.values())
+            if at is None and not keys:
+                continue
+            mine = files.filter(pl.col("report_id") == rid)
+            shape = functools.partial(_reduce, at=at, fmt=rs.datetime_format, keys=keys,
+                                      created=mine.select("fid", "created"))
+            columns = list(range(len(report.detail))) if keys else [at]
+            self.kept[side, rid] = _records(self.tmp / side, mine, rs, report, columns, shape)
+
+
 def impact(old: str, new: str, events: str | Path, out: str | Path, progress: bool | None = False) -> Impact:
     """Compare rulesets ``old`` and ``new`` (names or paths) on the event log ``events``; write
-    OUT (see the module docstring). Bad input is a UserError before anything is written."""
+    OUT (see the module docstring). Bad input is a UserError before anything is written.
+
+    The engine runs in a child process (its memory is the system's again when it ends): OLD's
+    whole ruleset first, then NEW's reports that are not shared, while this process reads OLD's
+    files (the shared reports' among them) on the other core."""
     started = time.perf_counter()
     old_rs, new_rs, log = _check_input(old, new, events, out)
     rulesets = {"old": old_rs, "new": new_rs}
@@ -366,31 +434,45 @@ def impact(old: str, new: str, events: str | Path, out: str | Path, progress: bo
     out = Path(out)
     tmp = out.parent / f".{out.name}.tmp-impact-{os.getpid()}"
     timings: dict[str, float] = {}
+    events = str(Path(events).resolve())
     try:
         tmp.mkdir()
         runs = tmp / "runs"
-        made = {}
-        for run, rs, ids in (("shared", old_rs, p.shared), ("old", old_rs, p.old), ("new", new_rs, p.new)):
-            if ids:
-                t = time.perf_counter()
-                name = f"{old_rs.name} = {new_rs.name}" if run == "shared" else None
-                engine.report(events, runs / run, _subset(rs, ids, name), progress=progress)
-                made[run] = _files(run, runs / run)
-                timings[f"engine_{run}"] = time.perf_counter() - t
+        reader = _Reader(p, rulesets, tmp)
+        with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+            t = time.perf_counter()
+            _result(pool.submit(run_engine, events, str(runs / "old"), old_rs, progress))
+            timings["engine_old"] = time.perf_counter() - t
+            t_new = time.perf_counter()
+            pending = (pool.submit(run_engine, events, str(runs / "new"), _subset(new_rs, p.new), progress)
+                       if p.new else None)
+            if pending is not None and not p.shared:  # NEW's whole ruleset: its memory is not shared with a read
+                _result(pending)
+            t = time.perf_counter()
+            old_files = _files("old", runs / "old", 0)
+            _deliver(old_files, runs, tmp / "old")
+            _deliver(old_files.filter(pl.col("report_id").is_in(p.shared)), runs, tmp / "new")
+            timings["deliveries"] = time.perf_counter() - t
+            t = time.perf_counter()
+            reader.read("old", old_files, old_rs.reports)
+            timings["records_old"] = time.perf_counter() - t
+            if pending is not None:
+                _result(pending)
+            timings["engine_new"] = time.perf_counter() - t_new
+        new_made = _files("new", runs / "new", old_files.height) if p.new else pl.DataFrame(schema=FILES_SCHEMA)
         t = time.perf_counter()
-        files = (pl.concat(list(made.values())) if made else _files_empty()).with_columns(
-            fid=pl.int_range(pl.len(), dtype=pl.Int32))
-        sides = {side: files.filter(pl.col("run").is_in(["shared", side])) for side in SIDES}
-        for side in SIDES:
-            _deliver(sides[side], runs, tmp / side)
-        timings["deliveries"] = time.perf_counter() - t
+        _deliver(new_made, runs, tmp / "new")
+        reader.read("new", new_made, p.new)
+        timings["records_new"] = time.perf_counter() - t
+        sides = {"old": old_files,
+                 "new": pl.concat([old_files.filter(pl.col("report_id").is_in(p.shared)), new_made])}
         t = time.perf_counter()
-        data = _compare(p, rulesets, sides, tmp, log)
-        timings["records"] = time.perf_counter() - t
+        data = _compare(p, rulesets, sides, reader.kept, log)
+        timings["figures"] = time.perf_counter() - t
         t = time.perf_counter()
         data["old_parser_rejects"] = _old_parser(p, old_rs, sides["new"], tmp)
         timings["check"] = time.perf_counter() - t
-        data["events"] = str(Path(events).resolve())
+        data["events"] = events
         timings["total"] = time.perf_counter() - started
         data["timings_seconds"] = {k: round(v, 3) for k, v in timings.items()}
         markdown = render_markdown(data)
@@ -405,13 +487,8 @@ def impact(old: str, new: str, events: str | Path, out: str | Path, progress: bo
     return Impact(data, markdown, out)
 
 
-def _files_empty() -> pl.DataFrame:
-    return pl.DataFrame(schema={"run": pl.String, "path": pl.String, "report_id": pl.String, "recipient": pl.String,
-                                "sequence": pl.Int64, "created": pl.Int64, "records": pl.Int64, "sha256": pl.String,
-                                "bytes": pl.Int64})
-
-
-def _compare(p: Plan, rulesets: dict[str, Ruleset], sides: dict[str, pl.DataFrame], tmp: Path, log: EventLog) -> dict:
+def _compare(p: Plan, rulesets: dict[str, Ruleset], sides: dict[str, pl.DataFrame],
+             kept: dict[tuple[str, str], pl.DataFrame], log: EventLog) -> dict:
     """The figures of every report and recipient (the JSON less the checker's part)."""
     start, end = log.period
     days = (end - start) / 86400
@@ -421,48 +498,27 @@ def _compare(p: Plan, rulesets: dict[str, Ruleset], sides: dict[str, pl.DataFram
     for rid in ids:
         present = [s for s in SIDES if rid in rulesets[s].reports]
         files = {s: sides[s].filter(pl.col("report_id") == rid) for s in SIDES}
-        latency: dict[str, pl.DataFrame | None] = {s: None for s in SIDES}
-        records: dict[str, pl.DataFrame] = {}
-        for s in present:
-            rs = rulesets[s]
-            report = rs.reports[rid]
-            at = _latency_field(rs, report)
-            if rid in p.shared and s == "new":
-                latency["new"] = latency["old"]  # the same files
-                continue
-            full = rid not in p.shared and len(present) == 2  # both sides' records are matched
-            if at is None and not full:
-                continue
-            frame = _records(tmp / s, files[s], rs, report, list(range(len(report.detail))) if full else [at],
-                             functools.partial(_reduce, at=at, fmt=rs.datetime_format, keys=full))
-            if full:
-                records[s] = frame
-            if at is not None:
-                latency[s] = (frame.select("fid", "event").join(files[s].select("fid", "created"), on="fid", how="left")
-                              .select("fid", (pl.col("created") - pl.col("event")).cast(pl.Int32).alias("seconds")))
-        moves = _moves(records["old"], records["new"], files["old"], files["new"]) if len(records) == 2 else None
+        latency = {s: _latencies(kept.get((s, rid)), files[s]) for s in SIDES}
+        if rid in p.shared:
+            latency["new"] = latency["old"]  # the same files
+        moves = None
         if len(present) == 1:  # a report added or removed: all its records appear or disappear
-            only = present[0]
-            moves = pl.DataFrame({"recipient_old": None, "recipient_new": None, "created_old": None,
-                                  "created_new": None}, schema={"recipient_old": pl.String, "recipient_new": pl.String,
-                                                                "created_old": pl.Int64, "created_new": pl.Int64})
-            moves = pl.concat([moves, files[only].select(
-                pl.col("recipient").repeat_by("records").explode().alias(f"recipient_{only}"),
-                pl.col("created").repeat_by("records").explode().alias(f"created_{only}"))], how="diagonal")
-        detail = {s: rid in rulesets[s].reports and _latency_field(rulesets[s], rulesets[s].reports[rid]) is not None
-                  for s in present}
-        note = None if all(detail.values()) else (
+            moves = _one_side(files[present[0]], present[0])
+        elif rid not in p.shared:
+            moves = _moves(kept["old", rid], kept["new", rid], files["old"], files["new"])
+        detail = [_latency_field(rulesets[s], rulesets[s].reports[rid]) is not None for s in present]
+        note = None if all(detail) else (
             f"{rid} is a summary report (no detail field holds the event's {EVENT_COLUMN}): its records count "
             "events, so there is no time from one event to its report")
         reports[rid] = {"present": present, "shared": rid in p.shared, "how": p.reason(rid), "latency_note": note,
                         "event": _event_words(rulesets, rid),
-                        **{s: _figures(files[s], latency[s], days) for s in SIDES},
+                        **{s: _figures(files[s], latency[s].get(None), days) for s in SIDES},
                         "identical": _identical(files["old"], files["new"]), **_move_counts(moves)}
         parties = sorted(set(files["old"]["recipient"]) | set(files["new"]["recipient"]))
         for party in parties:
             mine = {s: files[s].filter(pl.col("recipient") == party) for s in SIDES}
             recipients.setdefault(party, {})[rid] = {
-                **{s: _figures(mine[s], latency[s], days) for s in SIDES},
+                **{s: _figures(mine[s], latency[s].get(party), days) for s in SIDES},
                 "identical": _identical(mine["old"], mine["new"]), **_move_counts(moves, party)}
     return {"old": rulesets["old"].name, "new": rulesets["new"].name,
             "period": {"start": dt.datetime.fromtimestamp(start, dt.timezone.utc).isoformat(),
