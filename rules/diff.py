@@ -15,6 +15,9 @@ What is compared is driven by one table of comparison rules keyed by the schema'
 not know is an error, and tests/test_diff.py checks that every property the schema allows has a
 rule, so a setting added to the schema is compared or a test fails.
 
+Comments are compared too, as cosmetic changes at the YAML path each speaks of; a reports list
+in another order is cosmetic.
+
 Fields are matched by position (files have no column header row: position is meaning), aligned
 with difflib over each field's (type, source) signature so that one field inserted is one
 "field added at position N", not N renames.
@@ -26,8 +29,10 @@ import difflib
 import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
+from emrr import yamlio
 from emrr.rules.ruleset import Ruleset, load
 from emrr.yamlio import format_path
 
@@ -350,6 +355,56 @@ def _signature(field: dict) -> tuple:
     return field["type"], kind, str(source)
 
 
+def comments(text: str) -> list[tuple[int, bool, str]]:
+    """The comments of a YAML text: (line, whether the comment is the whole line, its text). A '#'
+    inside quotes, or not after a blank, is no comment (YAML 1.1); a quoted scalar is taken to end on
+    its own line, as every one in the shipped rulesets does."""
+    out = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        quote = None
+        for k, char in enumerate(line):
+            if quote:
+                if char == quote and not (quote == '"' and line[k - 1] == "\\"):
+                    quote = None
+            elif char in "'\"" and (k == 0 or line[k - 1] in " \t[{:,-"):
+                quote = char
+            elif char == "#" and (k == 0 or line[k - 1] in " \t"):
+                out.append((number, not line[:k].strip(), line[k + 1:].strip()))
+                break
+    return out
+
+
+def _comment_path(lines: dict, line: int, whole: bool) -> tuple:
+    """The YAML path a comment speaks of: the outermost one on its line, or for a comment on a line
+    of its own the outermost on the next line that has one (a comment above a key describes that key)."""
+    on = [p for p, n in lines.items() if n == line]
+    if not whole and on:
+        return min(on, key=len)
+    after = [(n, len(p), p) for p, n in lines.items() if n > line]
+    return min(after)[2] if after else ()
+
+
+def _compare_comments(report: str | None, old: tuple[Path, _Side], new: tuple[Path, _Side]) -> list[Change]:
+    """Comments that differ between one file's two versions, each a cosmetic change at the path it speaks of."""
+    texts = [p.read_text(encoding="utf-8") for p, _ in (old, new)]
+    found = [comments(t) for t in texts]
+    words = [[c[2] for c in f] for f in found]
+    if words[0] == words[1]:
+        return []
+    lines = [yamlio.line_index(t, str(p)) for t, (p, _) in zip(texts, (old, new))]
+    out = []
+    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, *words, autojunk=False).get_opcodes():
+        if tag == "equal":
+            continue
+        path = (_comment_path(lines[1], *found[1][j1][:2]) if j2 > j1 else
+                _comment_path(lines[0], *found[0][i1][:2]))
+        out.append(Change(report, format_path(path) or "(top level)", " / ".join(words[0][i1:i2]) or None,
+                          " / ".join(words[1][j1:j2]) or None, COSMETIC,
+                          "a comment changed: nothing a file carries changes",
+                          old[1].clause(path), new[1].clause(path)))
+    return out
+
+
 def compare(old: Ruleset, new: Ruleset) -> Verdict:
     """Every difference from ``old`` to ``new``, each classified from the side of a supplier whose
     parser and pipeline were built on ``old``."""
@@ -357,6 +412,11 @@ def compare(old: Ruleset, new: Ruleset) -> Verdict:
     top = _Compare(None, _Side(old.raw, old.raw.get("source")), _Side(new.raw, new.raw.get("source")))
     top.walk(RULESET_RULES, (), ())
     changes += top.changes
+    if old.raw.get("reports") != new.raw.get("reports") and set(old.reports) == set(new.reports):
+        changes.append(Change(None, "reports", old.raw["reports"], new.raw["reports"], COSMETIC,
+                              "the reports listed in another order: nothing a file carries changes",
+                              top.old.clause(("reports",)), top.new.clause(("reports",))))
+    changes += _compare_comments(None, (old.path / "ruleset.yaml", top.old), (new.path / "ruleset.yaml", top.new))
     for report_id in [*old.reports, *(r for r in new.reports if r not in old.reports)]:
         a, b = old.reports.get(report_id), new.reports.get(report_id)
         if a is None or b is None:
@@ -368,6 +428,8 @@ def compare(old: Ruleset, new: Ruleset) -> Verdict:
         walker = _Compare(report_id, _Side(a.raw, a.clause), _Side(b.raw, b.clause))
         walker.walk(REPORT_RULES, (), ())
         changes += walker.changes
+        changes += _compare_comments(report_id, (old.path / f"{report_id}.yaml", walker.old),
+                                     (new.path / f"{report_id}.yaml", walker.new))
     changes.sort(key=lambda c: IMPACTS.index(c.impact))  # stable: within a class, in file order
     return Verdict(old.name, new.name, tuple(changes))
 

@@ -18,6 +18,7 @@ import jsonschema
 import pytest
 import yaml
 
+from emrr import yamlio
 from emrr.rules import diff, ruleset
 from emrr.rules.ruleset import Field, Report, Ruleset
 from tests.test_report_bad_input import assert_user_error, run_cli
@@ -39,6 +40,13 @@ def apply(folder: Path, edit: dict) -> None:
     if "copy" in edit:
         shutil.copyfile(folder / edit["copy"], path)
         return
+    if "comment" in edit:  # a comment line above the path's line: the one edit that must touch the text
+        text = path.read_text(encoding="utf-8")
+        line = yamlio.line_index(text)[tuple(edit["comment"])]
+        lines = text.splitlines(keepends=True)
+        lines.insert(line - 1, f"# {edit['value']}\n")
+        path.write_text("".join(lines), encoding="utf-8")
+        return
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
     if "set" in edit:
         _node(data, edit["set"][:-1])[edit["set"][-1]] = edit["value"]
@@ -53,8 +61,12 @@ def apply(folder: Path, edit: dict) -> None:
 
 
 def make(base: str, edits: list[dict], folder: Path) -> Path:
-    """A copy of the shipped ruleset ``base`` with ``edits`` applied, in order."""
+    """A copy of the shipped ruleset ``base``, every file loaded and dumped (so that both sides of a case
+    lose their comments alike), with ``edits`` applied in order."""
     shutil.copytree(ruleset.RULES_DIR / base, folder)
+    for path in folder.glob("*.yaml"):
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")
     for edit in edits:
         apply(folder, edit)
     return folder
@@ -118,7 +130,7 @@ def test_field_inserted_is_one_change_whatever_its_position(tmp_path):
     base = ruleset.load("emrr-revised").reports["ECOSMIG-003"]
     field = {"name": "Inserted", "source": {"column": "device_serial"}, "type": "text", "max_length": 8,
              "mandatory": False}
-    old = ruleset.load("emrr-revised")
+    old = ruleset.load(str(make("emrr-revised", [], tmp_path / "old")))
     for position in range(len(base.detail) + 1):
         new = make("emrr-revised", [{"file": "ECOSMIG-003.yaml", "insert": ["detail", "fields", position],
                                      "value": field}], tmp_path / str(position))
@@ -273,7 +285,7 @@ def test_cli_could_not_run_is_one_line_exit_2(tmp_path):
 def test_cli_document_to_standard_output():
     """--json - or --markdown -: standard output carries only the document, the table goes to standard error."""
     status, stdout, stderr = run_cli("diff", "emrr-consultation-draft", "emrr-revised", "--json", "-")
-    assert status == 1 and len(json.loads(stdout)["changes"]) == 11 and "1 breaking" in stderr
+    assert status == 1 and len(json.loads(stdout)["changes"]) == 15 and "1 breaking" in stderr
     status, stdout, stderr = run_cli("diff", "emrr-consultation-draft", "emrr-revised", "--markdown", "-")
     assert stdout.startswith("# Changes from emrr-consultation-draft to emrr-revised") and "1 breaking" in stderr
     status, _, stderr = run_cli("diff", "emrr-revised", "emrr-revised", "--json", "-", "--markdown", "-")
