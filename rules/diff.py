@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from emrr import yamlio
+from emrr.rules.lint import YEAR, runs_in_year  # the year of runs lint works out
 from emrr.rules.ruleset import Ruleset, load
 from emrr.yamlio import format_path
 
@@ -148,6 +149,12 @@ def _status(old: Any, new: Any) -> Outcome:
     return BEHAVIOUR, "records take other status values, each one an old parser knows"
 
 
+def _cron(old: Any, new: Any) -> Outcome:
+    before, after = len(runs_in_year(old)), len(runs_in_year(new))
+    return BEHAVIOUR, (f"the report runs {after} times in {YEAR} instead of {before} ({after / 365:.2g} a day instead "
+                       f"of {before / 365:.2g}): more or fewer files, at other times, each parsing as before")
+
+
 CLAUSE = fixed(COSMETIC, "a clause changed: nothing a file carries changes")
 DIALECT = fixed(BREAKING, "the CSV dialect changed: a parser built on the old one misreads every file")
 FILE_NAME = fixed(BREAKING, "file names change: a pipeline that matches the old names misses or rejects the files")
@@ -199,7 +206,7 @@ REPORT_RULES: dict[tuple, Any] = {
     ("recipient", "rule"): fixed(BEHAVIOUR, "records go to another supplier: files parse as before"),
     ("recipient", "clause"): CLAUSE,
     ("schedule", "clause"): CLAUSE,
-    ("schedule", "cron"): SCHEDULE,
+    ("schedule", "cron"): _cron,
     ("schedule", "window", "anchor"): SCHEDULE,
     ("schedule", "window", "end_offset"): SCHEDULE,
     ("schedule", "window", "length"): SCHEDULE,

@@ -168,7 +168,7 @@ def _year() -> tuple[int, int]:
 
 
 @functools.lru_cache(maxsize=256)
-def _runs(cron: str) -> tuple[int, ...]:
+def runs_in_year(cron: str) -> tuple[int, ...]:
     """The run times of ``cron`` in YEAR (croniter is most of lint's time: 1,460 runs of ECOSMIG-002
     take about 0.2 s, so each cron is worked out once)."""
     return tuple(int(t) for t in schedule.run_times(cron, *_year()))
@@ -181,7 +181,7 @@ def _hours(seconds: int) -> str:
 def _schedules(rs: Ruleset, where: _Where) -> Iterator[Finding]:
     for report in rs.reports.values():
         file = f"{report.id}.yaml"
-        times = _runs(report.cron)
+        times = runs_in_year(report.cron)
         if not times:
             yield where.finding("schedule-never-fires", file, ("schedule", "cron"),
                                 f"{report.cron!r} has no run in {YEAR}: the report is never made that year")
@@ -226,7 +226,7 @@ def _sequence(rs: Ruleset, where: _Where) -> Iterator[Finding]:
                             f"header's {field[1].name} holds at most {field[1].max_length}")
     available = rs.sequence_max - rs.sequence_first + 1
     for report in rs.reports.values():
-        runs = len(_runs(report.cron))
+        runs = len(runs_in_year(report.cron))
         if runs > available:
             yield where.finding("sequence-overflow", "ruleset.yaml", ("sequence", "max"),
                                 f"{report.id} runs {runs} times in {YEAR} but sequence numbers {rs.sequence_first} "
