@@ -126,6 +126,8 @@ def test_an_old_parser_rejects_every_new_ecosmig_002_file(golden_impact):
     assert rej["checked_reports"] == ["ECOSMIG-002"]
     assert (rej["files_checked"], rej["files_rejected"]) == (3, 3)
     assert rej["by_check"] == {"run-time-schedule": 3}
+    # the files parse as before (emrr diff: behaviour): only when they come is rejected
+    assert rej["files_rejected_for_form_or_content"] == 0
 
 
 def test_outputs_on_disk(golden_impact):
@@ -225,3 +227,20 @@ def test_the_command_line_writes_the_json(capsys, golden_log, tmp_path):
     data = json.loads((tmp_path / "impact.json").read_text())
     assert data["reports"]["ECOSMIG-002"]["moved_records"] == 3
     assert "ECOSMIG-002" in capsys.readouterr().out
+
+
+def test_a_longer_field_is_made_once_and_its_files_checked(simulated, tmp_path):
+    """protects the old parser's view of a change that reaches no byte (issue 9: "Nothing spots that
+    the consultation draft's ECoS Status (7 characters) cannot hold its own value 'Installed'"):
+    draft -> revised makes every report once (the files are identical), and checks the files of
+    the two reports whose definition a parser reads differently: every ECOSMIG-003 file holding
+    "Installed" is rejected for its form (field-length)."""
+    result = impact.impact("emrr-consultation-draft", "emrr-revised", simulated("demo").path, tmp_path / "out")
+    data = result.data
+    assert data["plan"]["shared"] == ["ECOSMIG-00" + str(n) for n in range(1, 7)]
+    assert all(r["identical"] and r["moved_records"] == 0 for r in data["reports"].values())
+    installed = [p for p in (tmp_path / "out" / "new").rglob("ECOSMIG-003_*.csv") if b",Installed," in p.read_bytes()]
+    rej = data["old_parser_rejects"]
+    assert rej["checked_reports"] == ["ECOSMIG-003", "ECOSMIG-005"] and len(installed) > 0
+    assert rej["by_check"] == {"field-length": len(installed)}
+    assert rej["files_rejected"] == rej["files_rejected_for_form_or_content"] == len(installed)
