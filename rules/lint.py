@@ -174,6 +174,14 @@ def runs_in_year(cron: str) -> tuple[int, ...]:
     return tuple(int(t) for t in schedule.run_times(cron, *_year()))
 
 
+def _next_run(cron: str, after: int) -> int:
+    """The first run at or after ``after`` (the loader checked that the cron fires)."""
+    from croniter import croniter
+
+    start = dt.datetime.fromtimestamp(after - 1, dt.timezone.utc)
+    return int(croniter(cron, start).get_next(dt.datetime).timestamp())
+
+
 def _hours(seconds: int) -> str:
     return f"{seconds / 3600:g} h"
 
@@ -186,6 +194,7 @@ def _schedules(rs: Ruleset, where: _Where) -> Iterator[Finding]:
             yield where.finding("schedule-never-fires", file, ("schedule", "cron"),
                                 f"{report.cron!r} has no run in {YEAR}: the report is never made that year")
             continue
+        times = (*times, _next_run(report.cron, _year()[1]))  # and the year's last window against the next one
         windows = [schedule.window(report.window, t) for t in times]
         seen: dict[str, list[int]] = {}
         for i in range(len(times) - 1):
@@ -211,7 +220,7 @@ def _schedules(rs: Ruleset, where: _Where) -> Iterator[Finding]:
             else:
                 text = f"{_hours(e0 + 1 - s1)} of windows is covered twice: {first}"
             yield where.finding(lint, file, ("schedule", "window"),
-                                f"{text} ({len(where_i)} of {len(times) - 1} consecutive pairs in {YEAR})")
+                                f"{text} ({len(where_i)} of the {len(times) - 1} pairs of runs in a row from {YEAR})")
 
 
 def _iso(t: int) -> str:
