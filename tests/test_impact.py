@@ -194,13 +194,18 @@ def _cli(capsys, *args: str) -> tuple[int, str]:
     return status, capsys.readouterr().err
 
 
-@pytest.mark.parametrize("case", ["unknown ruleset", "no event log", "not an event log", "out not empty"])
+@pytest.mark.parametrize("case", ["unknown ruleset", "invalid ruleset", "no event log", "not an event log",
+                                  "out not empty"])
 def test_bad_input_is_one_line_exit_2_and_nothing_written(case, capsys, golden_log, tmp_path):
     """protects issue 9 "Bad input": one line, exit 2, nothing half-written (no OUT, no temporary
     folder beside it; an OUT that was not empty keeps exactly what it held)."""
     old, events, out = "emrr-pre-revision", str(golden_log), tmp_path / "out"
     if case == "unknown ruleset":
         old = "no-such-ruleset"
+    elif case == "invalid ruleset":
+        shutil.copytree(RULES_DIR / "emrr-pre-revision", tmp_path / "broken")
+        (tmp_path / "broken" / "ECOSMIG-002.yaml").write_text("id: ECOSMIG-002\nkind: [not, a, kind]\n")
+        old = str(tmp_path / "broken")
     elif case == "no event log":
         events = str(tmp_path / "missing")
     elif case == "not an event log":
