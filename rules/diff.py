@@ -392,24 +392,23 @@ def _comment_path(lines: dict, line: int, whole: bool) -> tuple:
 
 
 def _compare_comments(report: str | None, old: tuple[Path, _Side], new: tuple[Path, _Side]) -> list[Change]:
-    """Comments that differ between one file's two versions, each a cosmetic change at the path it speaks of."""
+    """The comments that differ between one file's two versions, as one cosmetic change at the path the
+    first of them speaks of (one row a file: a file edited by a YAML dumper loses every comment, and
+    that is still nothing a supplier's file carries)."""
     texts = [p.read_text(encoding="utf-8") for p, _ in (old, new)]
     found = [comments(t) for t in texts]
     words = [[c[2] for c in f] for f in found]
     if words[0] == words[1]:
         return []
-    lines = [yamlio.line_index(t, str(p)) for t, (p, _) in zip(texts, (old, new))]
-    out = []
-    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, *words, autojunk=False).get_opcodes():
-        if tag == "equal":
-            continue
-        path = (_comment_path(lines[1], *found[1][j1][:2]) if j2 > j1 else
-                _comment_path(lines[0], *found[0][i1][:2]))
-        out.append(Change(report, format_path(path) or "(top level)", " / ".join(words[0][i1:i2]) or None,
-                          " / ".join(words[1][j1:j2]) or None, COSMETIC,
-                          "a comment changed: nothing a file carries changes",
-                          old[1].clause(path), new[1].clause(path)))
-    return out
+    opcodes = [op for op in difflib.SequenceMatcher(None, *words, autojunk=False).get_opcodes() if op[0] != "equal"]
+    _, i1, _, j1, j2 = opcodes[0]
+    side, first = (1, found[1][j1]) if j2 > j1 else (0, found[0][i1])
+    path = _comment_path(yamlio.line_index(texts[side], str((old, new)[side][0])), *first[:2])
+    gone = [w for _, a, b, _, _ in opcodes for w in words[0][a:b]]
+    came = [w for _, _, _, a, b in opcodes for w in words[1][a:b]]
+    return [Change(report, format_path(path) or "(top level)", " / ".join(gone) or None, " / ".join(came) or None,
+                   COSMETIC, f"{max(len(gone), len(came))} comment line(s) changed: nothing a file carries changes",
+                   old[1].clause(path), new[1].clause(path))]
 
 
 def compare(old: Ruleset, new: Ruleset) -> Verdict:
