@@ -159,7 +159,8 @@ CLAUSE = fixed(COSMETIC, "a clause changed: nothing a file carries changes")
 DIALECT = fixed(BREAKING, "the CSV dialect changed: a parser built on the old one misreads every file")
 FILE_NAME = fixed(BREAKING, "file names change: a pipeline that matches the old names misses or rejects the files")
 FORMAT = fixed(BREAKING, "date-times are written in another format: an old parser rejects them")
-SCHEDULE = fixed(BEHAVIOUR, "files come at other times, or more or fewer of them: each parses as before")
+WINDOW = fixed(BEHAVIOUR, "each run reports another span of time: records move to other runs' files, each "
+                         "parsing as before")
 SELECTION = fixed(BEHAVIOUR, "the files select other records: each parses as before, with other content")
 
 RULESET_RULES: dict[tuple, Any] = {
@@ -207,9 +208,9 @@ REPORT_RULES: dict[tuple, Any] = {
     ("recipient", "clause"): CLAUSE,
     ("schedule", "clause"): CLAUSE,
     ("schedule", "cron"): _cron,
-    ("schedule", "window", "anchor"): SCHEDULE,
-    ("schedule", "window", "end_offset"): SCHEDULE,
-    ("schedule", "window", "length"): SCHEDULE,
+    ("schedule", "window", "anchor"): WINDOW,
+    ("schedule", "window", "end_offset"): WINDOW,
+    ("schedule", "window", "length"): WINDOW,
     ("select", "clause"): CLAUSE,
     ("select", "event_types"): SELECTION,
     ("select", "assignment"): SELECTION,
@@ -479,8 +480,8 @@ def render(verdict: Verdict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _cell(value: Any) -> str:
-    return _show(value).replace("|", "\\|").replace("\n", " ")
+def _cell(value: Any, width: int | None = None) -> str:
+    return _show(value, width).replace("|", "\\|").replace("\n", " ")
 
 
 def markdown(verdict: Verdict) -> str:
@@ -498,7 +499,8 @@ def markdown(verdict: Verdict) -> str:
         out += [f"## {impact.capitalize()} ({len(group)})", "",
                 "| report | where | was | becomes | why | clause (old) | clause (new) |",
                 "| --- | --- | --- | --- | --- | --- | --- |"]
-        out += [f"| {c.report or 'all'} | `{c.path}` | {_cell(c.old)} | {_cell(c.new)} | {_cell(c.reason)} | "
+        # values at most 160 characters in a document meant for people (the JSON has them whole)
+        out += [f"| {c.report or 'all'} | `{c.path}` | {_cell(c.old, 160)} | {_cell(c.new, 160)} | {_cell(c.reason)} | "
                 f"{_cell(c.clause_old)} | {_cell(c.clause_new)} |" for c in group]
         out.append("")
     return "\n".join(out)
