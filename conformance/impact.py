@@ -511,9 +511,11 @@ def _compare(p: Plan, rulesets: dict[str, Ruleset], sides: dict[str, pl.DataFram
         elif rid not in p.shared:
             moves = _moves(kept["old", rid], kept["new", rid], files["old"], files["new"])
         detail = [_latency_field(rulesets[s], rulesets[s].reports[rid]) is not None for s in present]
+        summary = any(rulesets[s].reports[rid].kind == "summary" for s in present)
         note = None if all(detail) else (
-            f"{rid} is a summary report (no detail field holds the event's {EVENT_COLUMN}): its records count "
-            "events, so there is no time from one event to its report")
+            f"{rid} is a summary report: its records count events (no field holds an event's {EVENT_COLUMN}), so "
+            "there is no time from one event to its report" if summary else
+            f"{rid} has no date-time field holding the event's {EVENT_COLUMN}: no latency")
         reports[rid] = {"present": present, "shared": rid in p.shared, "how": p.reason(rid), "latency_note": note,
                         "event": _event_words(rulesets, rid),
                         **{s: _figures(files[s], latency[s].get(None), days) for s in SIDES},
