@@ -133,7 +133,7 @@ class Batch:
 
     fids: list[int] = field(default_factory=list)
     texts: list[tuple[int, int, int, str]] = field(default_factory=list)
-    rows: list[tuple[int, int, list[str]]] = field(default_factory=list)
+    frames: list[pl.DataFrame] = field(default_factory=list)  # bodies read by the csv module
     size: int = 0
 
 
@@ -256,7 +256,7 @@ class Checker:
         if parsed.body_text is not None:
             batch.texts.append((info.fid, parsed.body_start, parsed.body_count, parsed.body_text))
         else:
-            batch.rows.extend((info.fid, line, row) for line, row in zip(parsed.body_lines, parsed.body_rows))
+            batch.frames += parsed.body_of(info.fid)
         batch.size += parsed.body_count
         if batch.size >= BATCH_ROWS:
             self.flush(info.report.id if info.report else None)
@@ -284,20 +284,20 @@ class Checker:
             return
         report = self.rs.reports[rid] if rid is not None else None
         frame = None
-        if report is not None and not batch.rows and self.capture is None and batch.size <= fastpath.MAX_ROWS \
+        if report is not None and not batch.frames and self.capture is None and batch.size <= fastpath.MAX_ROWS \
                 and self.fast_flush(report, batch):
             return
-        if report is not None and not batch.rows:
+        if report is not None and not batch.frames:
             frame = details_frame(batch.texts, len(report.detail), self.rs.delimiter, self.kinds.detail_of(report))
             if frame is not None:
                 for fid, _, count, _ in batch.texts:
                     self.files[fid].details += count
         if frame is None:
-            body = body_frame(batch.texts, batch.rows, self.rs.delimiter)
+            body = body_frame(batch.texts, [], self.rs.delimiter, batch.frames)
             frame = check_bodies(body, report, self.files, self.rs, self.out, self.kinds)
             del body
         batch.texts.clear()
-        batch.rows.clear()
+        batch.frames.clear()
         self.files_done(batch)
         if report is None or frame is None or frame.height == 0:
             return

@@ -361,7 +361,7 @@ class MonthlyRecords:
         checker reads the files it checks (``reading.parse``, then every body at once by
         ``reading.details_frame``, else by ``reading.body_frame``), nothing reported."""
         rs, silent = self.rs, Collector(set())
-        texts, rows = [], []
+        texts, rows, frames = [], [], []
         for r in files:
             text = decode((self.gt.ref_root / r.rel).read_bytes(), r.rel, silent, rs.encoding, rs.line_terminator,
                           rs.quote_char)
@@ -373,12 +373,13 @@ class MonthlyRecords:
             if p.body_text is not None:
                 texts.append((r.rfid, p.body_start, p.body_count, p.body_text))
             else:
-                rows += [(r.rfid, line, row) for line, row in zip(p.body_lines, p.body_rows)]
-        frame = details_frame(texts, self.width, rs.delimiter, self.detail) if texts and not rows else None
+                frames += p.body_of(r.rfid)
+        frame = details_frame(texts, self.width, rs.delimiter, self.detail) if texts and not rows and not frames \
+            else None
         if frame is None:
-            if not texts and not rows:
+            if not texts and not rows and not frames:
                 return None
-            frame = (body_frame(texts, rows, rs.delimiter).filter(pl.col("fields").list.len() == self.width)
+            frame = (body_frame(texts, rows, rs.delimiter, frames).filter(pl.col("fields").list.len() == self.width)
                      .sort("fid", "line")
                      .select("fid", "line", *[pl.col("fields").list.get(i).alias(c) for i, c in enumerate(self.cols)]))
         return frame.rename({"fid": "rfid", "line": "rline"})

@@ -12,13 +12,13 @@ from __future__ import annotations
 import codecs
 import csv
 import errno
-import io
 import os
 import re
 import stat
 import sys
 from dataclasses import dataclass
 from dataclasses import field as dc_field
+from itertools import chain
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +29,7 @@ from emrr.conformance.findings import Collector
 BOM = codecs.BOM_UTF8
 _BREAKS = re.compile(r"\r\n|\r|\n")
 BODY_SCHEMA = {"fid": pl.Int32, "line": pl.Int64, "fields": pl.List(pl.String)}
+ROWS_SCHEMA = {"line": pl.Int64, "fields": pl.List(pl.String)}
 
 
 READ_CHUNK = 1 << 24  # bytes read at a time: a NUL byte (a binary file) stops the reading there
@@ -264,8 +265,9 @@ def _check_records(text: str, rel: str, out: Collector, delimiter: str, quote_ch
 @dataclass
 class Parsed:
     """A file's records: the first and the last (line, fields), and the records between them
-    (the body) either as UTF-8 text still to split (``body_text`` from line ``body_start``) or as rows
-    already parsed by the csv module (``body_lines``, ``body_rows``). A blank line is ``[""]``."""
+    (the body) either as UTF-8 text still to split (``body_text`` from line ``body_start``) or as
+    records already parsed by the csv module, in frames of ``line`` and ``fields`` (``body_frames``).
+    A blank line is ``[""]``."""
 
     count: int = 0
     split: bool = False  # read by the quote-free way (the body is text)
@@ -274,10 +276,13 @@ class Parsed:
     body_text: bytes | None = None  # UTF-8
     body_start: int = 0
     body_count: int = 0
-    body_lines: list[int] = dc_field(default_factory=list)
-    body_rows: list[list[str]] = dc_field(default_factory=list)
+    body_frames: list[pl.DataFrame] = dc_field(default_factory=list)  # ``line``, ``fields`` (ROWS_SCHEMA)
     trailing_blank: list[int] = dc_field(default_factory=list)  # blank lines after the last record
     syntax_lines: list[int] = dc_field(default_factory=list)  # where a record could not be read
+
+    def body_of(self, fid: int) -> list[pl.DataFrame]:
+        """The body's frames as ``body_frame`` takes them: ``fid``, ``line``, ``fields``."""
+        return [f.select(pl.lit(fid, dtype=pl.Int32).alias("fid"), "line", "fields") for f in self.body_frames]
 
 
 def parse(t: Text, rel: str, out: Collector, delimiter: str, quote_char: str, terminator: str = "\r\n") -> Parsed:
@@ -285,20 +290,10 @@ def parse(t: Text, rel: str, out: Collector, delimiter: str, quote_char: str, te
     quoted = bool(quote_char) and quote_char.encode() in t.data
     if t.cr == t.crlf and not quoted:
         return _split(t.data, t.lf, delimiter)
-    lines, rows, errors = _csv_module(t.text, rel, out, delimiter, quote_char)
+    records, errors = _csv_module(t.text, rel, out, delimiter, quote_char)
     if quoted:
         _check_records(t.text, rel, out, delimiter, quote_char, terminator, set(errors))
-    trailing = []
-    while len(rows) > 1 and rows[-1] == [""]:  # blank lines at the end are not the last record
-        trailing.insert(0, lines.pop())
-        rows.pop()
-    p = Parsed(count=len(rows), trailing_blank=trailing, syntax_lines=errors)
-    if rows:
-        p.first = (lines[0], rows[0])
-        p.last = (lines[-1], rows[-1])
-        p.body_lines, p.body_rows = lines[1:-1], rows[1:-1]
-        p.body_count = len(p.body_rows)
-    return p
+    return records.parsed(errors)
 
 
 def _fields(line: bytes, delimiter: str) -> list[str]:
@@ -334,7 +329,64 @@ def _split(data: bytes, lf: int, delimiter: str) -> Parsed:
     return p
 
 
-def _csv_module(text: str, rel: str, out: Collector, delimiter: str, quote_char: str) -> tuple[list, list, list]:
+BLOCK_ROWS = 65_536  # records the csv module reads before they go into a Polars frame
+
+
+def rows_frame(lines: list[int], rows: list[list[str]]) -> pl.DataFrame:
+    """Records (``lines``, and ``rows`` of fields, none empty) as a frame of ``line`` and
+    ``fields``: the fields go to Polars as one flat column, then into lists (Polars builds a list
+    column from Python lists of lists at about 5 kB a record: 6 GB for a 100 MB file)."""
+    lengths = [len(r) for r in rows]
+    flat = pl.Series("fields", list(chain.from_iterable(rows)), dtype=pl.String)
+    if lengths and min(lengths) == max(lengths):
+        fields = flat.reshape((len(rows), lengths[0])).cast(pl.List(pl.String))
+    else:
+        which = np.repeat(np.arange(len(rows), dtype=np.int64), lengths)
+        fields = pl.DataFrame({"i": which, "fields": flat}).group_by("i", maintain_order=True).agg("fields")["fields"]
+    return pl.DataFrame({"line": pl.Series("line", lines, dtype=pl.Int64), "fields": fields}, schema=ROWS_SCHEMA)
+
+
+class _Records:
+    """The records of a file as the csv module gives them: the first kept as it is, the others
+    gathered into frames of ``BLOCK_ROWS`` as they come (so that memory does not grow with Python
+    lists of a whole file), except, still pending, the last record that is not a blank line and
+    the blank lines after it (not the last record, ``Parsed.trailing_blank``)."""
+
+    def __init__(self):
+        self.first: tuple[int, list[str]] | None = None
+        self.frames: list[pl.DataFrame] = []
+        self.framed = 0  # records in frames
+        self.lines: list[int] = []
+        self.rows: list[list[str]] = []
+        self.last = -1  # index in the pending rows of the last one that is not a blank line
+
+    def add(self, line: int, row: list[str]) -> None:
+        if self.first is None:
+            self.first = (line, row)
+            return
+        self.lines.append(line)
+        self.rows.append(row)
+        if row != [""]:
+            self.last = len(self.rows) - 1
+            if self.last >= BLOCK_ROWS:  # the records before it are the body
+                self.frames.append(rows_frame(self.lines[:self.last], self.rows[:self.last]))
+                self.framed += self.last
+                del self.lines[:self.last], self.rows[:self.last]
+                self.last = 0
+
+    def parsed(self, errors: list[int]) -> Parsed:
+        if self.first is None:
+            return Parsed(syntax_lines=errors)
+        if self.last < 0:  # only blank lines after the first record
+            return Parsed(count=1, first=self.first, last=self.first, trailing_blank=self.lines, syntax_lines=errors)
+        body = self.frames + ([rows_frame(self.lines[:self.last], self.rows[:self.last])] if self.last else [])
+        count = 2 + self.framed + self.last
+        return Parsed(count=count, first=self.first, last=(self.lines[self.last], self.rows[self.last]),
+                      body_frames=body, body_count=count - 2, trailing_blank=self.lines[self.last + 1:],
+                      syntax_lines=errors)
+
+
+def _csv_module(text: str, rel: str, out: Collector, delimiter: str, quote_char: str) -> tuple[_Records, list]:
     limit = csv.field_size_limit(sys.maxsize)  # a huge field is a field-length finding, not a parse error
     try:
         return _csv_rows(text, rel, out, delimiter, quote_char)
@@ -342,14 +394,23 @@ def _csv_module(text: str, rel: str, out: Collector, delimiter: str, quote_char:
         csv.field_size_limit(limit)
 
 
-def _csv_rows(text: str, rel: str, out: Collector, delimiter: str, quote_char: str) -> tuple[list, list, list]:
-    def reader_of(part: str):
-        return csv.reader(io.StringIO(part, newline=""), delimiter=delimiter, quotechar=quote_char,
+_LINE = re.compile(r"[^\r\n]*+(?:\r\n|\r|\n)|[^\r\n]++")
+
+
+def _physical_lines(text: str, start: int = 0):
+    """The lines of ``text`` from ``start``, each with its line break (CRLF, LF or CR), as
+    ``io.StringIO(text, newline="")`` gives them, but without its copy of the text (four bytes
+    a character: 430 MB for a 100 MB file)."""
+    return (m.group() for m in _LINE.finditer(text, start))
+
+
+def _csv_rows(text: str, rel: str, out: Collector, delimiter: str, quote_char: str) -> tuple[_Records, list]:
+    def reader_of(start: int):
+        return csv.reader(_physical_lines(text, start), delimiter=delimiter, quotechar=quote_char,
                           doublequote=True, strict=True, quoting=csv.QUOTE_MINIMAL)
 
-    reader = reader_of(text)
-    lines: list[int] = []
-    rows: list[list[str]] = []
+    reader = reader_of(0)
+    records = _Records()
     base = 0  # physical lines before the text the reader reads
     previous = 0  # physical lines read so far
     starts = None  # where each physical line starts, once needed
@@ -369,15 +430,14 @@ def _csv_rows(text: str, rel: str, out: Collector, delimiter: str, quote_char: s
                 base = previous + 1
                 if base >= len(starts) or starts[base] >= len(text):
                     break
-                reader = reader_of(text[starts[base]:])
+                reader = reader_of(starts[base])
                 previous = base
             else:
                 previous = consumed
             continue
-        lines.append(previous + 1)
-        rows.append(row or [""])
+        records.add(previous + 1, row or [""])
         previous = base + reader.line_num
-    return lines, rows, errors
+    return records, errors
 
 
 _UNUSED = "\x1f"
@@ -462,15 +522,16 @@ def _chunked(series: pl.Series, frame: pl.DataFrame) -> pl.Series:
 
 
 def body_frame(texts: list[tuple[int, int, int, bytes]], rows: list[tuple[int, int, list[str]]],
-               delimiter: str) -> pl.DataFrame:
+               delimiter: str, frames: list[pl.DataFrame] = ()) -> pl.DataFrame:
     """The body records of many files as one frame ``fid``, ``line``, ``fields``: ``texts`` are
     (fid, first line, number of lines, text) split here by Polars, ``rows`` (fid, line, fields)
-    from the csv module."""
+    and ``frames`` (``Parsed.body_of``) from the csv module."""
     parts = []
     if texts:
         fid, line = fid_line(texts)
         fields = _lines([t[3] for t in texts], len(line)).str.strip_suffix("\r").str.split(delimiter)
         parts.append(pl.DataFrame({"fid": fid, "line": line, "fields": fields}))
+    parts += frames
     if rows:
         parts.append(pl.DataFrame({"fid": [r[0] for r in rows], "line": [r[1] for r in rows],
                                    "fields": [r[2] for r in rows]}, schema=BODY_SCHEMA))

@@ -15,7 +15,7 @@ from emrr.conformance.fields import clip
 from emrr.conformance.findings import Collector
 from emrr.conformance.formats import parse_one, show, whole_number
 from emrr.conformance.names import Name
-from emrr.conformance.reading import Parsed
+from emrr.conformance.reading import Parsed, rows_frame
 from emrr.rules.ruleset import Field, Report, Ruleset
 from emrr.rules.schedule import run_times, window
 
@@ -134,12 +134,8 @@ class FileRecords:
                 p.body_text = b"\n".join(parts)
                 p.body_start = first_line if take_first else 2
             else:
-                lines, rows = list(p.body_lines), list(p.body_rows)
-                if take_first:
-                    lines, rows = [first_line, *lines], [first, *rows]
-                if take_last:
-                    lines, rows = [*lines, last_line], [*rows, last]
-                p.body_lines, p.body_rows = lines, rows
+                p.body_frames = ([rows_frame([first_line], [first])] if take_first else []) + p.body_frames \
+                    + ([rows_frame([last_line], [last])] if take_last else [])
             p.body_count = p.count - has_header - has_trailer
         return has_header, has_trailer
 
