@@ -353,7 +353,7 @@ class _Compare:
                                 "extra field or misreads every later one"))
         for i, j in sorted(pairs):
             if old[i] != new[j]:
-                self.subject = f"field {i + 1} {old[i]['name']!r}"
+                self.subject = f"field {j + 1} {old[i]['name']!r}"  # at its new position, by its old name
                 self.walk(FIELD_RULES, old_path + (i,), new_path + (j,))
                 self.subject = ""
 
