@@ -178,7 +178,7 @@ CASES = [
     Case("integer-of-5000-digits", YAML, _text("seed: 20230701", "seed: " + "9" * 5000), "invalid YAML"),
     # the parser gives up (RecursionError) without a position, so only the file is named
     Case("nested-too-deeply", FILE, lambda tmp, text: write(tmp, text + "deep: " + "[" * 20000 + "]" * 20000 + "\n"),
-         "nested too deeply"),
+         "exceeded maximum nesting depth"),
     Case("duplicate-key", CONTENT, _text("name: demo\n", "name: demo\nname: other\n"), "once",
          at="name", line_has="name: other"),
     # ---- structure and types (schema)
