@@ -21,6 +21,7 @@ import jsonschema
 import numpy as np
 
 from emrr import yamlio
+from emrr.contract import parse_instant  # the event log's instants: one reading for both sides
 from emrr.errors import UserError
 from emrr.sim.identifiers import MPRN_SPACE, NEW_PREMISES_STRIDE
 
@@ -64,14 +65,6 @@ def schema() -> dict[str, Any]:
 def parse_duration(text: str) -> int:
     """'5m' -> 300. The schema has already checked the form."""
     return int(round(float(text[:-1]) * _UNIT_SECONDS[text[-1]]))
-
-
-def parse_instant(text: str) -> int:
-    """'2023-07-01' or '2023-07-01T06:00:00Z' -> seconds since the epoch, UTC."""
-    value = dt.datetime.fromisoformat(text.replace(" ", "T").replace("Z", "+00:00"))
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=dt.timezone.utc)
-    return int(value.timestamp())
 
 
 def format_instant(seconds: int) -> str:
