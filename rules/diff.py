@@ -298,7 +298,10 @@ class _Compare:
             a, b = self.old.get(op), self.new.get(np_)
             if a == b or rule == "reports":
                 continue
-            if rule == "layout":
+            if rule == "layout" and (a is None or b is None):
+                what = "no longer written" if b is None else "added"
+                self.add(op, np_, a, b, (BREAKING, f"a record {what}: an old parser rejects or misreads the files"))
+            elif rule == "layout":
                 self.walk(LAYOUT_RULES, op, np_)
             elif rule == "fields":
                 self.fields(op, np_, a or [], b or [])
@@ -319,7 +322,7 @@ class _Compare:
                     raise KeyError(f"no comparison rule for {format_path(base + rel + (key,))}")
                 visit(rel + (key,))
 
-        if side.data is not None:
+        if side.get(base) is not None:  # a section only one side has (a layout added) is compared, not visited
             visit(())
 
     def fields(self, old_path: tuple, new_path: tuple, old: list[dict], new: list[dict]) -> None:

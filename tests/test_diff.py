@@ -290,3 +290,12 @@ def test_cli_document_to_standard_output():
     assert stdout.startswith("# Changes from emrr-consultation-draft to emrr-revised") and "1 breaking" in stderr
     status, _, stderr = run_cli("diff", "emrr-revised", "emrr-revised", "--json", "-", "--markdown", "-")
     assert_user_error(status, stderr, "only one document")
+
+
+def test_a_record_only_one_side_has_is_one_breaking_change():
+    """A header or trailer only one side has (SMETS1 files have no trailer, DESIGN.md "Rulesets": the schema
+    requires one today) is one change, whichever way: the files gain or lose a record."""
+    with_trailer = ruleset.load("emrr-revised")
+    without = dataclasses.replace(with_trailer, raw={k: v for k, v in with_trailer.raw.items() if k != "trailer"})
+    for old, new in ((with_trailer, without), (without, with_trailer)):
+        assert triples(diff.compare(old, new)) == [("", "trailer", "breaking")]
