@@ -384,7 +384,19 @@ emrr check DIR [--ruleset NAME|PATH] [--json FILE] [--junit FILE] [--select IDS]
 
 - Exit status 0 when no error was found (warnings allowed), 1 when at least one error was
   found, 2 when the check could not run (bad arguments, unreadable directory, unknown ruleset),
-  with a one-line `emrr: error: ...` message.
+  with a one-line `emrr: error: ...` message, or when no report file could be read at all (an
+  empty directory, only links: the summary says NOTHING CHECKED, never PASS).
+- The checker reads only the tree it was given: folders are walked without following a
+  symbolic link, and a link named like a report or leading to a folder is a `file-unreadable`
+  finding (never read: it could lead anywhere, `/etc/passwd` included). FIFOs and devices are
+  not opened. Limits: a folder more than 32 levels below the directory is a `file-unreadable`
+  finding and not read (the rest is checked); more than 2,000,000 files and folders in all
+  stop the check in one line, exit 2 (a verdict on part of a delivery would miss the checks
+  across its files). Files are read in chunks of 16 MiB, no further than the first NUL byte;
+  the memory a file takes is about 5 times its size (a 100 MB report file about 650 MB at the
+  peak, the process included), whatever the length of its fields.
+- With `--json -` or `--junit -` the document goes to standard output and the summary to
+  standard error (not both `-`).
 - The terminal shows a summary grouped by check: its count and the first examples.
 - `--json FILE` writes every finding kept (all of them with `--max-examples 0`) and the total
   per check; `--junit FILE` writes JUnit XML through the junit-xml library, one test case per
