@@ -64,90 +64,116 @@ def out_option(text: str) -> str:
     return text
 
 
+RULESET_HELP = "ruleset name (a folder of rules/) or path; default emrr-revised"
+OLD_HELP = "the ruleset suppliers built on: a name (a folder of rules/) or a path"
+NEW_HELP = "the changed ruleset: a name or a path"
+
+
+def _add_seed_and_workers(p: argparse.ArgumentParser, workers_help: str) -> None:
+    p.add_argument("--seed", type=seed_option, help="override the scenario's seed")
+    p.add_argument("--workers", type=workers_option, default=1, help=workers_help)
+
+
+def _add_simulate(sub) -> None:
+    p = sub.add_parser("simulate", help="simulate a scenario into a Parquet event log")
+    p.add_argument("scenario", help="scenario YAML file (see docs/scenarios.md)")
+    p.add_argument("--out", required=True, type=out_option, help="event log directory to write (replaced atomically)")
+    _add_seed_and_workers(p, "worker processes (outputs do not depend on it)")
+    p.add_argument("--summary-json", help="also write the summary as JSON to this file")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(handler=_simulate)
+
+
+def _add_report(sub) -> None:
+    p = sub.add_parser("report", help="turn an event log into the EMRR report files")
+    p.add_argument("--events", required=True, help="event log directory (docs/event-log.md)")
+    p.add_argument("--out", required=True, type=out_option, help="report directory: OUT/<SEC Party ID>/<file name>")
+    p.add_argument("--ruleset", default=None, help=RULESET_HELP)
+    p.add_argument("--resume", action="store_true", help="continue a run that was stopped")
+    p.add_argument("--summary-json", help="also write the summary as JSON to this file")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(handler=_report)
+
+
+def _add_run(sub) -> None:
+    p = sub.add_parser("run", help="simulate a scenario and write its reports: OUT/events, OUT/reports")
+    p.add_argument("scenario", help="scenario YAML file")
+    p.add_argument("--out", required=True, type=out_option, help="output directory")
+    _add_seed_and_workers(p, "simulation worker processes")
+    p.add_argument("--ruleset", default=None, help=RULESET_HELP)
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--no-check", action="store_true",
+                   help="do not end by checking the reports (emrr check OUT/reports --events OUT/events)")
+    p.set_defaults(handler=_run)
+
+
+def _add_check(sub) -> None:
+    p = sub.add_parser("check", help="check a directory of report files against a ruleset (docs/checks.md)")
+    p.add_argument("directory", help="directory of report files (read recursively: every *.csv)")
+    p.add_argument("--ruleset", default=None, help=RULESET_HELP)
+    p.add_argument("--json", help="also write every finding kept, and the totals, as JSON to this file "
+                   "('-': standard output, the summary then goes to standard error)")
+    p.add_argument("--junit", help="also write JUnit XML (one test case per check) to this file ('-': standard "
+                   "output, the summary then goes to standard error)")
+    p.add_argument("--select", help="comma-separated check ids or families (file, record, field, cross-file) to run")
+    p.add_argument("--ignore", help="comma-separated check ids or families to skip")
+    p.add_argument("--max-examples", type=count_option, default=1000,
+                   help="findings kept per check (the total is always counted); 0 keeps all; default 1000")
+    p.add_argument("--events", help="event log directory the files were made from, as ground truth: "
+                                    "runs the gt-* checks (docs/checks.md)")
+    p.add_argument("--expect", choices=("recipients", "reports"), default="recipients",
+                   help="with --events, which files of the log the directory must hold: every file of each "
+                        "recipient that has a file in it (default), or only of each (report, recipient) that has "
+                        "one (a delivery split by report)")
+    p.set_defaults(handler=_check)
+
+
+def _add_corpus(sub) -> None:
+    p = sub.add_parser("corpus", help="write a parser corpus: valid and broken deliveries with their expected "
+                                      "verdicts (docs/corpus.md)")
+    p.add_argument("directory", help="directory to write: DIR/manifest.json and DIR/cases/<case-id>/ (new, empty, "
+                                     "or an earlier corpus, which is replaced)")
+    p.set_defaults(handler=_corpus)
+
+
+def _add_diff(sub) -> None:
+    p = sub.add_parser("diff", help="every difference between two rulesets, classified by its impact on a supplier "
+                                    "built on OLD (docs/impact.md)")
+    p.add_argument("old", help=OLD_HELP)
+    p.add_argument("new", help=NEW_HELP)
+    p.add_argument("--json", help="also write the changes as JSON to this file ('-': standard output)")
+    p.add_argument("--markdown", help="also write the changes as Markdown for a consultation document")
+    p.set_defaults(handler=_diff)
+
+
+def _add_lint(sub) -> None:
+    p = sub.add_parser("lint", help="contradictions inside one ruleset that its schema cannot see (docs/impact.md)")
+    p.add_argument("ruleset", help="ruleset name (a folder of rules/) or path")
+    p.add_argument("--json", help="also write the findings as JSON to this file ('-': standard output)")
+    p.set_defaults(handler=_lint)
+
+
+def _add_impact(sub) -> None:
+    p = sub.add_parser("impact", help="both rulesets on one event log: files, records, latency and moved records "
+                                      "per report and supplier, and what a parser built on OLD rejects "
+                                      "(docs/impact.md)")
+    p.add_argument("old", help=OLD_HELP)
+    p.add_argument("new", help=NEW_HELP)
+    p.add_argument("--events", required=True, help="event log directory (docs/event-log.md)")
+    p.add_argument("--out", required=True, type=out_option,
+                   help="directory to write (new or empty): impact.md, impact.json, old/ and new/ deliveries")
+    p.add_argument("--json", help="also write the figures as JSON to this file ('-': standard output)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(handler=_impact)
+
+
 def build_parser() -> argparse.ArgumentParser:
+    """The command line: one sub-command per job, each option validated by its one type function."""
     parser = _Parser(prog="emrr", description="ECoS Migration Reporting Regime: simulator, reports, conformance.")
     parser.add_argument("--version", action="version", version=f"emrr {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-
-    sim = sub.add_parser("simulate", help="simulate a scenario into a Parquet event log")
-    sim.add_argument("scenario", help="scenario YAML file (see docs/scenarios.md)")
-    sim.add_argument("--out", required=True, type=out_option, help="event log directory to write (replaced atomically)")
-    sim.add_argument("--seed", type=seed_option, help="override the scenario's seed")
-    sim.add_argument("--workers", type=workers_option, default=1,
-                     help="worker processes (outputs do not depend on it)")
-    sim.add_argument("--summary-json", help="also write the summary as JSON to this file")
-    sim.add_argument("--no-progress", action="store_true", help="no progress bar")
-    sim.set_defaults(handler=_simulate)
-
-    rep = sub.add_parser("report", help="turn an event log into the EMRR report files")
-    rep.add_argument("--events", required=True, help="event log directory (docs/event-log.md)")
-    rep.add_argument("--out", required=True, type=out_option, help="report directory: OUT/<SEC Party ID>/<file name>")
-    rep.add_argument("--ruleset", default=None, help="ruleset name (a folder of rules/) or path; default emrr-revised")
-    rep.add_argument("--resume", action="store_true", help="continue a run that was stopped")
-    rep.add_argument("--summary-json", help="also write the summary as JSON to this file")
-    rep.add_argument("--no-progress", action="store_true", help="no progress bar")
-    rep.set_defaults(handler=_report)
-
-    run = sub.add_parser("run", help="simulate a scenario and write its reports: OUT/events, OUT/reports")
-    run.add_argument("scenario", help="scenario YAML file")
-    run.add_argument("--out", required=True, type=out_option, help="output directory")
-    run.add_argument("--seed", type=seed_option, help="override the scenario's seed")
-    run.add_argument("--workers", type=workers_option, default=1, help="simulation worker processes")
-    run.add_argument("--ruleset", default=None, help="ruleset name or path; default emrr-revised")
-    run.add_argument("--no-progress", action="store_true", help="no progress bars")
-    run.add_argument("--no-check", action="store_true",
-                     help="do not end by checking the reports (emrr check OUT/reports --events OUT/events)")
-    run.set_defaults(handler=_run)
-
-    chk = sub.add_parser("check", help="check a directory of report files against a ruleset (docs/checks.md)")
-    chk.add_argument("directory", help="directory of report files (read recursively: every *.csv)")
-    chk.add_argument("--ruleset", default=None, help="ruleset name (a folder of rules/) or path; default emrr-revised")
-    chk.add_argument("--json", help="also write every finding kept, and the totals, as JSON to this file "
-                     "('-': standard output, the summary then goes to standard error)")
-    chk.add_argument("--junit", help="also write JUnit XML (one test case per check) to this file ('-': standard "
-                     "output, the summary then goes to standard error)")
-    chk.add_argument("--select", help="comma-separated check ids or families (file, record, field, cross-file) to run")
-    chk.add_argument("--ignore", help="comma-separated check ids or families to skip")
-    chk.add_argument("--max-examples", type=count_option, default=1000,
-                     help="findings kept per check (the total is always counted); 0 keeps all; default 1000")
-    chk.add_argument("--events", help="event log directory the files were made from, as ground truth: "
-                                      "runs the gt-* checks (docs/checks.md)")
-    chk.add_argument("--expect", choices=("recipients", "reports"), default="recipients",
-                     help="with --events, which files of the log the directory must hold: every file of each "
-                          "recipient that has a file in it (default), or only of each (report, recipient) that has "
-                          "one (a delivery split by report)")
-    chk.set_defaults(handler=_check)
-
-    cor = sub.add_parser("corpus", help="write a parser corpus: valid and broken deliveries with their expected "
-                                        "verdicts (docs/corpus.md)")
-    cor.add_argument("directory", help="directory to write: DIR/manifest.json and DIR/cases/<case-id>/ (new, empty, "
-                                       "or an earlier corpus, which is replaced)")
-    cor.set_defaults(handler=_corpus)
-
-    dif = sub.add_parser("diff", help="every difference between two rulesets, classified by its impact on a supplier "
-                                      "built on OLD (docs/impact.md)")
-    dif.add_argument("old", help="the ruleset suppliers built on: a name (a folder of rules/) or a path")
-    dif.add_argument("new", help="the changed ruleset: a name or a path")
-    dif.add_argument("--json", help="also write the changes as JSON to this file ('-': standard output)")
-    dif.add_argument("--markdown", help="also write the changes as Markdown for a consultation document")
-    dif.set_defaults(handler=_diff)
-
-    lin = sub.add_parser("lint", help="contradictions inside one ruleset that its schema cannot see (docs/impact.md)")
-    lin.add_argument("ruleset", help="ruleset name (a folder of rules/) or path")
-    lin.add_argument("--json", help="also write the findings as JSON to this file ('-': standard output)")
-    lin.set_defaults(handler=_lint)
-
-    imp = sub.add_parser("impact", help="both rulesets on one event log: files, records, latency and moved records "
-                                        "per report and supplier, and what a parser built on OLD rejects "
-                                        "(docs/impact.md)")
-    imp.add_argument("old", help="the ruleset suppliers built on: a name (a folder of rules/) or a path")
-    imp.add_argument("new", help="the changed ruleset: a name or a path")
-    imp.add_argument("--events", required=True, help="event log directory (docs/event-log.md)")
-    imp.add_argument("--out", required=True, type=out_option,
-                     help="directory to write (new or empty): impact.md, impact.json, old/ and new/ deliveries")
-    imp.add_argument("--json", help="also write the figures as JSON to this file ('-': standard output)")
-    imp.add_argument("--no-progress", action="store_true", help="no progress bars")
-    imp.set_defaults(handler=_impact)
+    for add in (_add_simulate, _add_report, _add_run, _add_check, _add_corpus, _add_diff, _add_lint, _add_impact):
+        add(sub)
     return parser
 
 
