@@ -12,6 +12,7 @@ from __future__ import annotations
 import codecs
 import csv
 import errno
+import io
 import os
 import re
 import stat
@@ -32,14 +33,14 @@ BODY_SCHEMA = {"fid": pl.Int32, "line": pl.Int64, "fields": pl.List(pl.String)}
 ROWS_SCHEMA = {"line": pl.Int64, "fields": pl.List(pl.String)}
 
 
-READ_CHUNK = 1 << 24  # bytes read at a time: a NUL byte (a binary file) stops the reading there
+READ_CHUNK = 1 << 24  # bytes read first: a NUL byte among them (a binary file) stops the reading there
 
 
 def read_bytes(path: Path, rel: str, out: Collector) -> bytes | None:
     """The file's bytes, read in chunks through a descriptor that does not follow a symbolic
     link and only from a regular file (campaign H5: a link to /etc/passwd was read and quoted);
-    the reading stops after the first chunk holding a NUL byte, as ``decode`` reads no further
-    than that (campaign M1: a 5 GB sparse file was read whole). None, with a
+    the reading stops after the first 16 MiB when they hold a NUL byte, as ``decode`` reads no
+    further than that (campaign M1: a 5 GB sparse file was read whole). None, with a
     ``file-unreadable`` finding, when it cannot be read."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
@@ -54,15 +55,14 @@ def read_bytes(path: Path, rel: str, out: Collector) -> bytes | None:
         if not stat.S_ISREG(info.st_mode):  # swapped for a FIFO or device since the walk
             out.add("file-unreadable", rel, None, None, reason="not a regular file")
             return None
-        parts = []
-        while True:
-            part = os.read(fd, READ_CHUNK)
-            if not part:
-                break
-            parts.append(part)
-            if b"\x00" in part:
-                break
-        return parts[0] if len(parts) == 1 else b"".join(parts)
+        head = os.read(fd, READ_CHUNK)
+        if len(head) < READ_CHUNK or b"\x00" in head:  # the whole file, or a binary one
+            return head
+        # then the file read again whole into one buffer sized from it (as Path.read_bytes does):
+        # chunks joined, or the head and the rest, would hold the file twice for a moment
+        del head
+        os.lseek(fd, 0, os.SEEK_SET)
+        return io.FileIO(fd, "rb", closefd=False).readall()
     except OSError as exc:
         out.add("file-unreadable", rel, None, None, reason=exc.strerror or str(exc))
         return None

@@ -32,6 +32,18 @@ SECRET = "root:x:0:0:SECRET-OUTSIDE-THE-TREE"
 MB = 1 << 20
 
 
+def _flatten(party: Path) -> None:
+    """Shorten ``party/d/d/...`` one level at a time down to ``party/d`` (pytest's clean-up of
+    old temporary folders, shutil.rmtree, recurses: 1,100 levels stopped it with RecursionError)."""
+    d = party / "d"
+    while (d / "d").is_dir():
+        (d / "d").rename(party / "d-up")
+        for child in d.iterdir():
+            child.unlink()
+        d.rmdir()
+        (party / "d-up").rename(d)
+
+
 @pytest.fixture
 def hostile(tmp_path):
     """Builds a hostile tree by name under ``tmp_path/tree`` and returns its root; the files a
@@ -83,7 +95,10 @@ def hostile(tmp_path):
             raise ValueError(kind)
         return root
 
-    return build
+    yield build
+    party = tmp_path / "tree" / "PXX001"
+    if party.is_dir() and not party.is_symlink() and (party / "d").is_dir():
+        _flatten(party)
 
 
 def _run(root: Path, tmp_path: Path, *extra: str) -> tuple[int, str, str, str]:
