@@ -385,7 +385,8 @@ emrr check DIR [--ruleset NAME|PATH] [--json FILE] [--junit FILE] [--select IDS]
 - Exit status 0 when no error was found (warnings allowed), 1 when at least one error was
   found, 2 when the check could not run (bad arguments, unreadable directory, unknown ruleset),
   with a one-line `emrr: error: ...` message, or when no report file could be read at all (an
-  empty directory, only links: the summary says NOTHING CHECKED, never PASS).
+  empty directory, only links: the summary says NOTHING CHECKED, never PASS; the JSON's
+  `passed` is false and the JUnit XML has one more case, `nothing-checked`, in error).
 - The checker reads only the tree it was given: folders are walked without following a
   symbolic link, and a link named like a report or leading to a folder is a `file-unreadable`
   finding (never read: it could lead anywhere, `/etc/passwd` included). FIFOs and devices are

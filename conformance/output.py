@@ -60,7 +60,8 @@ def junit_xml(verdict: Verdict, enabled: set[str], directory: str) -> str:
     """One test case per check of the catalogue: failed when it found an error, passed with the
     warnings as its output when it found only warnings, skipped when it did not run (``enabled``:
     ``findings.enabled_checks``, as the checker ran it: an opt-in check not selected, or a
-    ground-truth check without the event log, is skipped, never passed)."""
+    ground-truth check without the event log, is skipped, never passed). When no report file
+    could be read, one more case, ``nothing-checked``, is in error."""
     from junit_xml import TestCase, TestSuite, to_xml_report_string
 
     by_check: dict[str, list[Finding]] = defaultdict(list)
@@ -81,6 +82,11 @@ def junit_xml(verdict: Verdict, enabled: set[str], directory: str) -> str:
                                   failure_type=spec.id)
         elif total:
             case.stdout = f"{total} warning(s): {spec.title} ({spec.clause})\n{text}"
+        cases.append(case)
+    if not verdict.checked:  # campaign L2: a CI reading only this file must not see a pass
+        case = TestCase("nothing-checked", classname="emrr.conformance", file=directory)
+        case.add_error_info(message="no report file could be read: nothing was checked",
+                            output="\n".join(verdict.notes))
         cases.append(case)
     suite = TestSuite("emrr conformance", cases, properties={"directory": directory, "files": verdict.files,
                                                              "records": verdict.records})

@@ -194,9 +194,11 @@ def test_more_entries_than_the_limit_stop_in_one_line(hostile, monkeypatch, caps
 
 
 def test_an_empty_directory_is_not_a_pass(hostile, tmp_path):
-    """protects campaign 5.22 (L2): nothing to check is exit 2, and the JSON does not pass."""
-    status, _, js, _ = _run(hostile("empty"), tmp_path)
+    """protects campaign 5.22 (L2): nothing to check is exit 2, the JSON does not pass and the
+    JUnit XML holds a nothing-checked case in error."""
+    status, _, js, xml = _run(hostile("empty"), tmp_path)
     assert status == 2 and json.loads(js)["passed"] is False
+    assert '<testcase name="nothing-checked"' in xml and "<error " in xml  # JUnit alone does not pass either
 
 
 def test_a_sparse_file_is_read_no_further_than_its_first_nul(hostile):
