@@ -10,6 +10,7 @@ directory, an unknown ruleset).
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 from collections import defaultdict
@@ -25,7 +26,7 @@ from emrr.conformance.fields import check_fields, field_masks, plainly_valid
 from emrr.conformance.findings import Collector, Verdict, enabled_checks
 from emrr.conformance.formats import duration, epoch_expr, show
 from emrr.conformance.names import NamePattern
-from emrr.conformance.reading import body_frame, decode, details_frame, fid_line, parse, read_bytes
+from emrr.conformance.reading import body_frame, decode, details_frame, fid_line, open_within, parse, read_bytes
 from emrr.conformance.records import FileInfo, FileRecords, Kinds, check_bodies, end_of_file
 from emrr.errors import UserError
 from emrr.rules import ruleset as rules
@@ -107,16 +108,33 @@ MAX_DEPTH = 32
 MAX_ENTRIES = 2_000_000
 
 
-def _is_dir(entry: os.DirEntry, follow: bool = False) -> bool:
-    try:
-        return entry.is_dir(follow_symlinks=follow)
-    except OSError:
-        return False
+@dataclass(frozen=True)
+class Entry:
+    """What the walk needs of a folder's entry, read while the folder is open."""
+
+    name: str
+    link: bool
+    folder: bool  # a folder itself, not a link to one
+    regular: bool  # a regular file itself
+    to_folder: bool  # a link that leads to a folder (only looked at: never followed)
 
 
-def _is_file(entry: os.DirEntry) -> bool:
+def _entries(root: Path, folder: str) -> list[Entry]:
+    """The entries of ``root/folder`` by name, the folder opened by ``reading.open_within`` (a
+    link put in its place while the checker runs is OSError ELOOP, never followed)."""
+    fd = open_within(root, folder, folder=True)
     try:
-        return entry.is_file(follow_symlinks=False)
+        with os.scandir(fd) as it:
+            return sorted((Entry(e.name, _test(e.is_symlink), _test(e.is_dir, False), _test(e.is_file, False),
+                                 _test(e.is_symlink) and _test(e.is_dir, True)) for e in it), key=lambda e: e.name)
+    finally:
+        os.close(fd)
+
+
+def _test(method, follow: bool | None = None) -> bool:
+    """An entry's is_symlink, is_dir or is_file; False when the system cannot say."""
+    try:
+        return method() if follow is None else method(follow_symlinks=follow)
     except OSError:
         return False
 
@@ -173,10 +191,13 @@ class Checker:
         while stack:
             folder, depth = stack.pop()
             try:
-                with os.scandir(self.root / folder if folder else self.root) as it:
-                    entries = sorted(it, key=lambda e: e.name)
+                entries = _entries(self.root, folder)
             except OSError as exc:
-                self.out.add("file-unreadable", _printable(folder or "."), None, None, reason=exc.strerror or str(exc))
+                if exc.errno == errno.ELOOP:
+                    self.out.add("file-unreadable", _printable(folder), None, None, "link")
+                else:
+                    self.out.add("file-unreadable", _printable(folder or "."), None, None,
+                                 reason=exc.strerror or str(exc))
                 continue
             seen += len(entries)
             if seen > MAX_ENTRIES:
@@ -188,19 +209,19 @@ class Checker:
                 if not folder and entry.name in _ENGINE_BOOKKEEPING:
                     continue  # the reference engine's manifest, state and journal
                 if entry.name.startswith("."):  # hidden: a folder is not walked, a file is counted
-                    self.ignored += not _is_dir(entry)
+                    self.ignored += not entry.folder
                     continue
-                if entry.is_symlink():
+                if entry.link:
                     if self.pattern.is_candidate(entry.name):
-                        found.append(rel)  # read with O_NOFOLLOW: reported as a link, its name checked
-                    elif _is_dir(entry, follow=True):
+                        found.append(rel)  # read with open_within: reported as a link, its name checked
+                    elif entry.to_folder:
                         self.out.add("file-unreadable", _printable(rel), None, None, "link")
                     else:
                         self.ignored += 1
-                elif _is_dir(entry):
+                elif entry.folder:
                     folders.append(rel)
                 elif self.pattern.is_candidate(entry.name):
-                    if _is_file(entry):
+                    if entry.regular:
                         found.append(rel)
                     else:  # a FIFO or device would block or never end: not read
                         self.out.add("file-unreadable", _printable(rel), None, None, reason="not a regular file")
@@ -233,7 +254,7 @@ class Checker:
         if info.name.report_id is not None:
             info.report = self.rs.reports[info.name.report_id]
         info.recipient, info.sequence, info.created = info.name.recipient, info.name.sequence, info.name.created
-        data = read_bytes(self.root / path_rel, rel, self.out)
+        data = read_bytes(self.root, path_rel, rel, self.out)
         if data is None:
             self.unread += 1
             return

@@ -34,26 +34,57 @@ ROWS_SCHEMA = {"line": pl.Int64, "fields": pl.List(pl.String)}
 
 
 READ_CHUNK = 1 << 24  # bytes read first: a NUL byte among them (a binary file) stops the reading there
+_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | _CLOEXEC
+_FILE = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | _CLOEXEC  # a FIFO swapped in does not block the open
 
 
-def read_bytes(path: Path, rel: str, out: Collector) -> bytes | None:
-    """The file's bytes, read in chunks through a descriptor that does not follow a symbolic
-    link and only from a regular file (campaign H5: a link to /etc/passwd was read and quoted);
-    the reading stops after the first 16 MiB when they hold a NUL byte, as ``decode`` reads no
-    further than that (campaign M1: a 5 GB sparse file was read whole). None, with a
-    ``file-unreadable`` finding, when it cannot be read."""
+def _is_link(name: str, folder: int) -> bool:
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+        return stat.S_ISLNK(os.stat(name, dir_fd=folder, follow_symlinks=False).st_mode)
+    except OSError:
+        return False
+
+
+def open_within(root: Path, rel: str, folder: bool = False) -> int:
+    """A descriptor of ``root/rel`` (a folder when ``folder``) opened one name at a time from
+    ``root``, never through a symbolic link: a link anywhere in ``rel``, even one put there
+    while the checker runs, raises OSError ELOOP instead of being followed (campaign H5). The
+    root itself is the user's choice and may be a link."""
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | _CLOEXEC)
+    parts = [p for p in rel.split("/") if p]
+    for i, name in enumerate(parts):
+        try:
+            inner = os.open(name, _FILE if i == len(parts) - 1 and not folder else _DIR, dir_fd=fd)
+        except OSError as exc:
+            link = exc.errno in (errno.ELOOP, errno.ENOTDIR) and _is_link(name, fd)
+            os.close(fd)
+            if link:
+                raise OSError(errno.ELOOP, "a symbolic link", "/".join(parts[:i + 1])) from None
+            raise
+        os.close(fd)
+        fd = inner
+    return fd
+
+
+def read_bytes(root: Path, rel: str, shown: str, out: Collector) -> bytes | None:
+    """The bytes of ``root/rel`` (``shown`` in findings), opened with ``open_within`` (no
+    symbolic link followed: campaign H5, a link to /etc/passwd was read and quoted) and read only
+    from a regular file; the reading stops after the first 16 MiB when they hold a NUL byte, as
+    ``decode`` reads no further than that (campaign M1: a 5 GB sparse file was read whole).
+    None, with a ``file-unreadable`` finding, when it cannot be read."""
+    try:
+        fd = open_within(root, rel)
     except OSError as exc:
-        if exc.errno == errno.ELOOP and path.is_symlink():
-            out.add("file-unreadable", rel, None, None, "link")
+        if exc.errno == errno.ELOOP:
+            out.add("file-unreadable", shown, None, None, "link")
         else:
-            out.add("file-unreadable", rel, None, None, reason=exc.strerror or str(exc))
+            out.add("file-unreadable", shown, None, None, reason=exc.strerror or str(exc))
         return None
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):  # swapped for a FIFO or device since the walk
-            out.add("file-unreadable", rel, None, None, reason="not a regular file")
+            out.add("file-unreadable", shown, None, None, reason="not a regular file")
             return None
         head = os.read(fd, READ_CHUNK)
         if len(head) < READ_CHUNK or b"\x00" in head:  # the whole file, or a binary one
@@ -64,7 +95,7 @@ def read_bytes(path: Path, rel: str, out: Collector) -> bytes | None:
         os.lseek(fd, 0, os.SEEK_SET)
         return io.FileIO(fd, "rb", closefd=False).readall()
     except OSError as exc:
-        out.add("file-unreadable", rel, None, None, reason=exc.strerror or str(exc))
+        out.add("file-unreadable", shown, None, None, reason=exc.strerror or str(exc))
         return None
     finally:
         os.close(fd)

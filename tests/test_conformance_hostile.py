@@ -224,3 +224,17 @@ def test_a_25_mb_quoted_field_in_bounded_memory(hostile, kind):
     root = hostile(kind)
     status, peak = _peak_in_child(root)
     assert status == 1 and peak < 600, peak
+
+
+def test_a_folder_swapped_for_a_link_during_the_check_is_not_followed(hostile):
+    """protects campaign H5 against a race: the checker opens every file and folder one name
+    at a time from the root (reading.open_within), so a recipient folder replaced by a link to
+    a folder outside after the walk listed it is reported, never read through."""
+    from emrr.conformance.findings import Collector, enabled_checks
+    from emrr.conformance.reading import read_bytes
+
+    root = hostile("folder-link")  # PXX001 is a link to outside/PXX002, which holds a report
+    out = Collector(enabled_checks(None, (), False), None)
+    assert read_bytes(root, "PXX001/ECOSMIG-001_PSUP01_1_20230704060000.csv", "shown", out) is None
+    verdict = out.verdict()
+    assert verdict.tuples() == [("shown", None, None, "file-unreadable")] and "symbolic link" in verdict[0].message
