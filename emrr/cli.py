@@ -312,6 +312,8 @@ def _check(args: argparse.Namespace) -> int:
     if args.events is not None and not Path(args.events).is_dir():
         raise UserError("not a directory; expected an event log directory", file=args.events)
     rules = ruleset.load(args.ruleset)
+    for warning in rules.warnings:  # what loads but is worth saying (an enum value longer than its field)
+        print(f"emrr: warning: {warning}", file=sys.stderr)
     max_examples = args.max_examples or None
     memory.keep_freed_memory()
     started = time.perf_counter()

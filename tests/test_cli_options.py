@@ -181,3 +181,11 @@ def test_run_again_replaces_only_its_own_reports(tmp_path, capsys):
     status, _, err = run_cli(["run", DEMO, "--out", str(out), "--no-check", "--no-progress"], capsys)
     assert_one_line_error(status, err, "my-notes.txt")
     assert mine.read_text() == "keep me"
+
+
+def test_check_says_the_rulesets_warnings(tmp_path, capsys):
+    """The consultation draft loads with a warning (ECoS Status of 7 characters cannot hold its own
+    enumeration value 'Installed', campaign R03): emrr check says it on stderr, as emrr report does."""
+    main(["check", str(tmp_path), "--ruleset", "emrr-consultation-draft"])
+    err = capsys.readouterr().err
+    assert "emrr: warning: " in err and "Installed" in err
