@@ -214,10 +214,12 @@ def git_commit() -> str | None:
 
 
 def git_dirty() -> bool | None:
-    """Whether the work tree has uncommitted changes, or None if unknown."""
+    """Whether the work tree has uncommitted changes, or None if unknown. The recorded figures
+    themselves (benchmarks/results/) do not count: a second script run after a first would
+    otherwise always see the first one's result as a change."""
     try:
-        done = subprocess.run(["git", "status", "--porcelain"], cwd=REPO_ROOT, capture_output=True, text=True,
-                              timeout=30, check=True)
+        done = subprocess.run(["git", "status", "--porcelain", "--", ".", ":!benchmarks/results"], cwd=REPO_ROOT,
+                              capture_output=True, text=True, timeout=30, check=True)
     except (OSError, subprocess.SubprocessError):
         return None
     return bool(done.stdout.strip())
