@@ -14,7 +14,6 @@ engine's os.replace, exactly before or after the rename of the N-th file it writ
 from __future__ import annotations
 
 import json
-import os
 import random
 import signal
 import subprocess
