@@ -265,9 +265,14 @@ def _largest(report_id: str) -> str:
                key=lambda rel: (GOLDEN[rel].count(b"\r\n"), rel))
 
 
-# field 0, the Record type, broken makes the line another record (record-type): not a field case
-RULE_CASES = [(rid, i, rule) for rid, report in RS.reports.items() for i, f in enumerate(report.detail)
-              for rule in sorted(fields.carried(f)) if i > 0]
+def _has_file(report_id: str) -> bool:
+    return any(rel.rsplit("/", 1)[-1].startswith(report_id + "_") for rel in GOLDEN)
+
+
+# field 0, the Record type, broken makes the line another record (record-type): not a field case;
+# a report the golden log gives no file (one a ruleset adds) has no record to break: not a case
+RULE_CASES = [(rid, i, rule) for rid, report in RS.reports.items() if _has_file(rid)
+              for i, f in enumerate(report.detail) for rule in sorted(fields.carried(f)) if i > 0]
 
 
 @pytest.mark.parametrize("report_id, index, rule", RULE_CASES)

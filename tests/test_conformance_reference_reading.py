@@ -26,6 +26,8 @@ def test_reference_records_read_alike_quoted_or_not(golden_log):
         for report in RS.reports.values():
             comparison = MonthlyRecords(gt, report)
             files = sorted((r for r in gt.ref_files if r.report == report.id), key=lambda r: r.rfid)
+            if not files:  # a report the golden log gives no file (one a ruleset adds): nothing to read
+                continue
             plain = comparison.records_of(files)
             assert plain.height == sum(r.records for r in files) and plain.columns[:2] == ["rfid", "rline"]
             for r in files:  # every field of every record quoted
