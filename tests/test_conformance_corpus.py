@@ -206,8 +206,9 @@ def test_a_report_the_hand_built_log_does_not_declare_is_skipped_with_its_reason
     builder = Recording(tmp_path, {}, extended)
     corpus.build_cases(builder)
     assert "report-ecosmig-107" not in builder.cases and "report-ecosmig-001" in builder.cases
-    assert builder.skipped == [("report-ecosmig-107", "the reference log (conformance/logs/reference.yaml) "
-                                                      "declares no file of ECOSMIG-107")]
+    assert ("report-ecosmig-107", "the reference log (conformance/logs/reference.yaml) "
+                                  "declares no file of ECOSMIG-107") in builder.skipped
+    assert "report-ecosmig-001" not in {case for case, _ in builder.skipped}
     assert "skipped report-ecosmig-107: the reference log" in corpus.Summary(
         "x", 1, 1, 0, 1, 1, tuple(builder.skipped)).render()
 
