@@ -47,16 +47,19 @@ def test_fifo_and_device_are_refused_without_reading(tmp_path, capsys):
         assert "not a regular file" in err
 
 
+def command_loading(loader: str, text: str, tmp_path: Path) -> list[str]:
+    """A command that reads ``text`` as a scenario (emrr simulate) or as a report of a ruleset (emrr check)."""
+    if loader == "scenario":
+        path = tmp_path / "given.yaml"
+        path.write_text(text, encoding="utf-8")
+        return ["simulate", str(path), "--out", str(tmp_path / "out")]
+    return ["check", str(tmp_path), "--ruleset", str(ruleset_with(tmp_path, text))]
+
+
 @pytest.mark.parametrize("loader", ["scenario", "ruleset"])
 def test_a_50_mb_file_is_refused_within_2_seconds(tmp_path, capsys, loader):
     """Issue 13's target: each loader rejects a 50 MB file within 2 s (campaign 3.18: 180 s, 3.3 GiB)."""
-    big = "x: [" + "1, " * ((50 << 20) // 3) + "1]\n"
-    if loader == "scenario":
-        path = tmp_path / "big.yaml"
-        path.write_text(big, encoding="utf-8")
-        argv = ["simulate", str(path), "--out", str(tmp_path / "out")]
-    else:
-        argv = ["check", str(tmp_path), "--ruleset", str(ruleset_with(tmp_path, big))]
+    argv = command_loading(loader, "x: [" + "1, " * ((50 << 20) // 3) + "1]\n", tmp_path)
     started = time.perf_counter()
     err = one_line_error(argv, capsys)
     assert time.perf_counter() - started < 2
@@ -70,12 +73,7 @@ BOMB = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
 @pytest.mark.parametrize("loader", ["scenario", "ruleset"])
 def test_alias_bomb_is_refused_by_size(tmp_path, capsys, loader):
     """A 2 KB "billion laughs" took more than 4.9 GiB in the ruleset loader (campaign M2)."""
-    if loader == "scenario":
-        path = tmp_path / "bomb.yaml"
-        path.write_text(BOMB, encoding="utf-8")
-        argv = ["simulate", str(path), "--out", str(tmp_path / "out")]
-    else:
-        argv = ["check", str(tmp_path), "--ruleset", str(ruleset_with(tmp_path, BOMB))]
+    argv = command_loading(loader, BOMB, tmp_path)
     assert "values once YAML aliases are expanded" in one_line_error(argv, capsys)
 
 
