@@ -29,10 +29,10 @@ from tqdm import tqdm
 
 from emrr.errors import UserError
 from emrr.rules import schedule
-from emrr.rules.eventlog import EventLog, kind_of
+from emrr.rules.eventlog import EventLog, collect, kind_of, ts
 from emrr.rules.recipients import SupplyIndex
 from emrr.rules.ruleset import Field, Report, Ruleset, name_problem
-from emrr.rules.selection import ASSIGNMENTS, Selection
+from emrr.rules.selection import ASSIGNMENTS, Selection, previously_unreported
 
 _PARTY = re.compile(r"^[A-Z0-9]{6}$")
 STATE = ".emrr-state.json"
@@ -67,6 +67,7 @@ class Summary:
     too_long: dict[str, int] = field(default_factory=dict)  # "REPORT field" -> values over max_length
     warnings: list[str] = field(default_factory=list)  # the ruleset's (Ruleset.warnings)
     journal_skipped: int = 0  # unreadable journal lines at --resume (their files are written again)
+    beyond_last_run: dict[str, int] = field(default_factory=dict)  # report -> events no run of the period carries
 
     def render(self) -> str:
         lines = [f"reports of {self.events} by ruleset {self.ruleset} -> {self.out}"]
@@ -82,6 +83,9 @@ class Summary:
             lines.append(f"  warning: {where}: {n:,} value(s) longer than the ruleset's max_length, written as they "
                          "are (the checker reports each as field-length)")
         lines += [f"  warning: {w}" for w in self.warnings]
+        for report_id, n in sorted(self.beyond_last_run.items()):
+            lines.append(f"  note: {report_id}: {n:,} event(s) are in no file: they happened or became known after "
+                         "the cut-off of the period's last run that happened (a longer event log carries them)")
         if self.journal_skipped:
             lines.append(f"  note: {self.journal_skipped:,} unreadable line(s) of {JOURNAL} skipped (a line cut short "
                          "by a stop, or damaged); their files were checked against a fresh run's")
@@ -94,7 +98,8 @@ class Summary:
                 "records": sum(v.records for v in self.per_report.values()),
                 "resumed_files": self.resumed_files, "wall_seconds": self.wall_seconds,
                 "too_long": dict(sorted(self.too_long.items())), "warnings": list(self.warnings),
-                "journal_skipped": self.journal_skipped, "peak_rss_bytes": self.peak_rss_bytes}
+                "journal_skipped": self.journal_skipped, "beyond_last_run": dict(sorted(self.beyond_last_run.items())),
+                "peak_rss_bytes": self.peak_rss_bytes}
 
 
 # --------------------------------------------------------------------------- output and journal
@@ -548,6 +553,7 @@ class Engine:
                     bar.update()
             for rid in self.rs.reports:
                 summary.per_report.setdefault(rid, ReportSummary())
+            summary.beyond_last_run = self.beyond_last_run()
             # the log's folder as an absolute path: the same log gives the same manifest from any
             # working directory (campaign I4)
             output.finish({"ruleset": self.rs.name, "event_log": str(self.log.root.resolve()),
@@ -566,6 +572,27 @@ class Engine:
         summary.wall_seconds = time.perf_counter() - started
         summary.peak_rss_bytes = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
         return summary
+
+    def beyond_last_run(self) -> dict[str, int]:
+        """For each "previously unreported" report, the events it selects that no run of the period
+        can carry: those that happened after the last happening run's window, or that the reporting
+        system learned of after that run (EMRR §3.1.6). Never silent (campaign 3.44: a log whose
+        runs an outage cancelled gave no file and said nothing); the end of any period has some."""
+        found = {}
+        for rid, report in self.rs.reports.items():
+            if ASSIGNMENTS[report.assignment].rows is not previously_unreported:
+                continue
+            runs = self.runs[rid]
+            happening = np.flatnonzero(runs.happens)
+            events = self.log.events(report.event_types)
+            if len(happening):
+                last = happening[-1]
+                events = events.filter((pl.col("occurred_at") > ts(runs.window_end[last]))
+                                       | (pl.col("notified_at") > ts(runs.times[last])))
+            n = int(collect(events.select(pl.len())).item())
+            if n:
+                found[rid] = n
+        return found
 
     def rows(self, report: Report, runs: schedule.Runs, a: int, b: int) -> pl.DataFrame:
         """The detail rows of runs a..b-1 by the report's assignment (rules/selection.py)."""

@@ -303,3 +303,21 @@ def test_manifest_names_the_log_by_its_absolute_path(golden_log, tmp_path, monke
     engine.report(Path(golden_log.name), tmp_path / "out", ruleset.load(), progress=False)
     manifest = json.loads((tmp_path / "out" / engine.MANIFEST).read_text(encoding="utf-8"))
     assert manifest["event_log"] == str(golden_log.resolve())
+
+
+def test_events_no_run_of_the_period_carries_are_counted_not_silent(tmp_path):
+    """Campaign 3.44: a log whose runs could not carry its events gave no file and said nothing.
+    The golden log cut at 2023-07-21: ECOSMIG-006 (monthly, the 1st at 06:00) runs once in the
+    period, on 1 July, for June; the golden log's three installs (20, 21 and 22 July) are in no
+    file, and the summary says so. Every success and failure (3 to 12 July) has a run."""
+    from emrr.conformance import handlog
+    from emrr.rules import engine, ruleset
+
+    text = (Path(handlog.__file__).parent / "logs" / "reference.yaml").read_text(encoding="utf-8")
+    cut = text.replace('end: "2023-08-03T00:00:00Z"', 'end: "2023-07-21T00:00:00Z"', 1)
+    assert cut != text
+    log = handlog.build(handlog.parse(cut, "reference.yaml (cut)"), tmp_path / "log")
+    summary = engine.report(log, tmp_path / "out", ruleset.load(None), progress=False)
+    assert summary.beyond_last_run == {"ECOSMIG-006": 3}
+    assert "ECOSMIG-006: 3 event(s) are in no file" in summary.render()
+    assert summary.as_dict()["beyond_last_run"] == {"ECOSMIG-006": 3}
