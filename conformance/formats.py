@@ -9,6 +9,8 @@ from functools import cache, lru_cache
 
 import polars as pl
 
+from emrr import contract
+
 _DIRECTIVES = {
     "Y": "[0-9]{4}", "m": "(?:0[1-9]|1[0-2])", "d": "(?:0[1-9]|[12][0-9]|3[01])",
     "H": "(?:[01][0-9]|2[0-3])", "M": "[0-5][0-9]", "S": "[0-5][0-9]", "y": "[0-9]{2}",
@@ -77,7 +79,7 @@ def epoch_expr(col: pl.Expr, field_type: str, datetime_format: str, date_format:
 # The years of the date-times the checker does calendar arithmetic on (a header's, a file name's,
 # and those the fast path reads on bytes); one outside them is unreadable there (the Polars reading
 # of a detail field, ``epoch_expr``, has no such bound and decides alone).
-YEARS = (1970, 2999)
+YEARS = contract.YEARS
 SANE = (int(dt.datetime(YEARS[0], 1, 1, tzinfo=UTC).timestamp()),
         int(dt.datetime(YEARS[1] + 1, 1, 1, tzinfo=UTC).timestamp()))  # YEARS as [start, end) seconds
 

@@ -27,6 +27,12 @@ TABLES: tuple[str, ...] = ("events", "devices", "premises", "supply_changes", "s
                            "outages")
 
 
+# The years an instant of the event log may fall in, as report files write them: the checker reads a
+# header's, a file name's and a fast-path date-time only within them; the engine refuses a period
+# outside them; the simulator keeps a scenario inside them (one year in, for windows before a run).
+YEARS: tuple[int, int] = (1970, 2999)
+
+
 def parse_instant(text: str) -> int:
     """An instant as manifest.json writes it (``period``: ``2023-07-01T00:00:00Z``; a date alone is
     its midnight, a time without a zone is UTC) -> seconds since the epoch."""

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import polars as pl
 
-from emrr.contract import parse_instant
+from emrr.contract import YEARS, parse_instant
 from emrr.errors import UserError
 
 # table -> {column: kind}; kinds: int, str, time, bool
@@ -45,11 +45,11 @@ REQUIRED = {
     },
 }
 OPTIONAL = {"outages": {"report_id": "str", "start": "time", "end": "time"}}
-# The instants a period may span: the years report files can name and date (1970 to 2999, the
-# checker's formats.YEARS). Outside them the engine crashed (year 10000) or wrote files its own
+# The instants a period may span: the years report files can name and date (emrr.contract.YEARS,
+# 1970 to 2999). Outside them the engine crashed (year 10000) or wrote files its own
 # checker rejects (before 1970), campaign M7 and L8.
-EARLIEST = 0
-LATEST = int(dt.datetime(3000, 1, 1, tzinfo=dt.timezone.utc).timestamp())
+EARLIEST = int(dt.datetime(YEARS[0], 1, 1, tzinfo=dt.timezone.utc).timestamp())
+LATEST = int(dt.datetime(YEARS[1] + 1, 1, 1, tzinfo=dt.timezone.utc).timestamp())
 
 
 def ts(seconds: int) -> pl.Expr:
@@ -121,7 +121,8 @@ def _check_period(root: Path, period: tuple[int, int]) -> None:
             except (OverflowError, OSError, ValueError):
                 return f"{t} s from 1970"
         raise UserError(f"the log's period {shown(start)} to {shown(end)} is outside the years report files can hold; "
-                        "expected a period from 1970-01-01T00:00:00Z to 3000-01-01T00:00:00Z", file=str(root))
+                        f"expected a period from {YEARS[0]}-01-01T00:00:00Z to {YEARS[1] + 1}-01-01T00:00:00Z",
+                        file=str(root))
 
 
 @dataclass

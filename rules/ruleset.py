@@ -20,6 +20,7 @@ from typing import Any
 import jsonschema
 
 from emrr import yamlio
+from emrr.contract import YEARS
 from emrr.errors import UserError
 from emrr.rules.selection import ASSIGNMENTS
 
@@ -148,9 +149,9 @@ def name_problem(name: str) -> str | None:
 
 
 # Instants a file name's {created:...} is tried with at load: the first and last second the
-# checker accepts (1970 to 2999), and one with every directive's value different
-SAMPLE_TIMES = (dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc),
-                dt.datetime(2999, 12, 31, 23, 59, 59, tzinfo=dt.timezone.utc),
+# checker accepts (emrr.contract.YEARS), and one with every directive's value different
+SAMPLE_TIMES = (dt.datetime(YEARS[0], 1, 1, tzinfo=dt.timezone.utc),
+                dt.datetime(YEARS[1], 12, 31, 23, 59, 59, tzinfo=dt.timezone.utc),
                 dt.datetime(2023, 7, 4, 6, 5, 9, tzinfo=dt.timezone.utc))
 SAMPLE_RECIPIENTS = ("PXX001", "ZZZZZZ")  # SEC Party IDs: the engine takes 6 letters or digits only
 

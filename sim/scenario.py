@@ -21,7 +21,7 @@ import jsonschema
 import numpy as np
 
 from emrr import yamlio
-from emrr.contract import parse_instant  # the event log's instants: one reading for both sides
+from emrr.contract import YEARS, parse_instant  # the event log's instants: one reading for both sides
 from emrr.errors import UserError
 from emrr.sim.identifiers import MPRN_SPACE, NEW_PREMISES_STRIDE
 
@@ -32,12 +32,12 @@ _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 MAX_DURATION = 36500 * 86400  # 100 years: keeps every instant well inside int64 milliseconds
 MAX_SESSION_TRIES = 10_000
 # Instants from 1971-01-01 to 2999-12-31 (UTC): inside the years of a report file's date-times that
-# the checker accepts (1970 to 2999, conformance/formats.py YEARS, which this module may not import;
-# a test holds them together). After 2999 the checker refuses the files' dates, and at year 9999 the
-# engine's calendar arithmetic overflows. The first year is 1971, not 1970, because a report run
-# covers the schedule interval before it (a week for ECOSMIG-004, up to a year for a yearly cron):
-# a period from 1970-01-01 gives windows that start in 1969, which the checker cannot hold.
-INSTANT_YEARS = (1971, 2999)
+# the checker accepts (emrr.contract.YEARS, 1970 to 2999). After 2999 the checker refuses the
+# files' dates, and at year 9999 the engine's calendar arithmetic overflows. The first year is 1971,
+# not 1970, because a report run covers the schedule interval before it (a week for ECOSMIG-004,
+# up to a year for a yearly cron): a period from 1970-01-01 gives windows that start in 1969, which
+# the checker cannot hold.
+INSTANT_YEARS = (YEARS[0] + 1, YEARS[1])
 # What one shard may cost: its premises times the period in years (at least one), at most this.
 # A shard's memory grows with its premises and with the events of its period: the regional
 # scenario's 250,000-premises shard over a year peaks at about 480 MB (benchmarks/results/
