@@ -30,11 +30,10 @@ from tqdm import tqdm
 from emrr.errors import UserError
 from emrr.rules import schedule
 from emrr.rules.eventlog import EventLog, collect, kind_of, ts
-from emrr.rules.recipients import SupplyIndex
 from emrr.rules.ruleset import Field, Report, Ruleset, name_problem
 from emrr.rules.selection import ASSIGNMENTS, Selection, previously_unreported
 
-_PARTY = re.compile(r"^[A-Z0-9]{6}$")
+_PARTY = re.compile(r"^[A-Z0-9]{6}$")  # a SEC Party Signifier (EMRR App. B; MRR 002:L741 "6 character")
 STATE = ".emrr-state.json"
 JOURNAL = ".emrr-journal.jsonl"
 MANIFEST = "run-manifest.json"
@@ -452,15 +451,20 @@ class Formatter:
             ends = np.cumsum(sizes)
         return data, np.concatenate([[0], ends]).astype(np.int64)
 
-    def record(self, fields: tuple[Field, ...], values: dict) -> bytes:
+    def record(self, fields: tuple[Field, ...], values: dict, own: dict | None = None) -> bytes:
+        """A header or trailer record; ``own`` holds a header's figures from the recipient's own row."""
         row = []
         for f in fields:
             if f.source_kind == "constant":
                 row.append(f.source)
                 continue
-            v = values[f.source]
-            if f.type == "datetime":
+            v = (own or {}).get(f.source) if f.source_kind == "own" else values[f.source]
+            if v is None:
+                row.append("")
+            elif f.type == "datetime":
                 row.append(_utc(v).strftime(self.rs.datetime_format))
+            elif f.type == "date":
+                row.append(_utc(v).strftime(self.rs.date_format))
             else:
                 row.append(str(v))
         buffer = io.StringIO()
@@ -486,29 +490,57 @@ class Engine:
         self.sequence: dict[tuple[str, str], int] = defaultdict(lambda: ruleset.sequence_first - 1)
         start, end = log.period
         outages = log.outages()
+        if log.regime != ruleset.regime:
+            raise UserError(f"the event log is of regime {log.regime!r} but ruleset {ruleset.name} reports on regime "
+                            f"{ruleset.regime!r}; expected a log its ruleset reports on", file=str(log.root))
         self.runs = {rid: schedule.Runs.build(r, start, end, outages) for rid, r in ruleset.reports.items()}
         self._check_columns()
-        self.selection = Selection(ruleset, log, SupplyIndex(log))
+        self.selection = Selection(ruleset, log)
+        self.recipient_pattern = re.compile(ruleset.recipient_pattern)
+        self.party_of = self._parties() if ruleset.recipient_party == "parties" else None
+
+    def _parties(self) -> dict[str, str]:
+        """The SEC Party Signifier of each User ID (the log's parties table; MRR 002:L745: "the
+        identifier of the SEC Party associated with the User ID"), each checked: it becomes a file
+        name and perhaps a folder."""
+        table = collect(self.log.tables["parties"].select("user_id", "party_signifier"))
+        where = str(self.log.root / "parties")
+        out: dict[str, str] = {}
+        for user, party in table.iter_rows():
+            if user is None or party is None or not _PARTY.match(party):
+                raise UserError(f"party {user!r} has Party Signifier {party!r}; expected 6 capital letters or digits",
+                                file=where)
+            if out.setdefault(user, party) != party:
+                raise UserError(f"User ID {user!r} has two Party Signifiers; expected one row per user_id", file=where)
+        return out
 
     def _check_columns(self) -> None:
         """A rule citing a column its rows lack (neither the event log's nor one its assignment
         derives), or of a type its field cannot take, is an error before anything is written."""
-        schema = self.log.tables["events"].collect_schema()
+        schema = self.log.columns()
         fits = {"datetime": {"time"}, "date": {"time"}, "integer": {"int"}, "text": {"str", "int"}}
         for report in self.rs.reports.values():
             where = str(self.rs.path / f"{report.id}.yaml")
             assignment = ASSIGNMENTS[report.assignment]
             known = assignment.columns(report)
             cited = [(f.source, f) for f in report.detail if f.source_kind == "column"]
+            cited += [(f.source, f) for f in report.header_fields(self.rs) if f.source_kind == "own"]
             cited += [(c, None) for c in (*report.order_by, *report.group_by)]
+            grouped = set(report.group_by) if assignment.group_columns else set()
+            if report.explode:
+                grouped.add(report.explode[0])
             for name, rule in cited:
                 if name in known:
                     kind = known[name]
+                elif name in grouped and name in schema:
+                    kind = kind_of(schema[name])
+                elif name in grouped:
+                    kind = "str"
                 elif assignment.event_columns and name in schema:
                     kind = kind_of(schema[name])
                 elif assignment.event_columns:
                     raise UserError(f"report {report.id} cites column {name!r}, which the event log's events table "
-                                    f"lacks; expected one of {', '.join(sorted(schema.names()))}", file=where)
+                                    f"lacks; expected one of {', '.join(sorted(schema))}", file=where)
                 else:
                     raise UserError(f"report {report.id} cites column {name!r}, which its assignment "
                                     f"{assignment.name} does not give; expected one of {', '.join(sorted(known))}",
@@ -606,6 +638,11 @@ class Engine:
             return
         mandatory = [f.source for f in report.detail if f.source_kind == "column" and f.mandatory]
         rows = rows.filter(pl.col("recipient").is_not_null())
+        own: dict[tuple, dict] = {}
+        if "own" in rows.columns:  # a recipient's own figures go to its header (peer_ranking)
+            for row in rows.filter(pl.col("own")).iter_rows(named=True):
+                own[(row["created"], row["run_idx"], row["recipient"])] = row
+            rows = rows.filter(~pl.col("own"))
         for column in mandatory:  # e.g. a GPF with no meter on its hub: no MPxN, no recipient
             rows = rows.filter(pl.col(column).is_not_null())
         order = ["created", "run_idx", "recipient", *report.order_by]
@@ -613,17 +650,29 @@ class Engine:
         groups = rows.group_by(["created", "run_idx", "recipient"], maintain_order=True).len()
         data, starts = self.fmt.details(rows, report)
         offset = 0
+        files = []
         for created, run_idx, recipient, count in groups.iter_rows():
-            body = data[starts[offset]: starts[offset + count]]
+            files.append((created, run_idx, recipient, data[starts[offset]: starts[offset + count]], count))
             offset += count
-            if not count and not self.rs.produce_empty:
+        seen = {(c, i, r) for c, i, r, _, _ in files}
+        files += [(c, i, r, b"", 0) for (c, i, r) in own if (c, i, r) not in seen]
+        for created, run_idx, recipient, body, count in sorted(files, key=lambda f: (f[0], f[1], f[2])):
+            if not count and not self.rs.produce_empty and (created, run_idx, recipient) not in own:
                 continue
-            self._write_file(report, runs, int(created), int(run_idx), recipient, body, count, output, stats, summary)
+            self._write_file(report, runs, int(created), int(run_idx), recipient, body, count, output, stats, summary,
+                             own.get((created, run_idx, recipient), {}))
 
-    def _write_file(self, report, runs, created, run_idx, recipient, body, count, output, stats, summary) -> None:
-        if not _PARTY.match(recipient):  # it becomes a folder and a file name
-            raise UserError(f"recipient {recipient!r} is not a SEC Party ID of 6 letters or digits",
-                            file=str(self.log.root))
+    def _write_file(self, report, runs, created, run_idx, recipient, body, count, output, stats, summary,
+                    own: dict) -> None:
+        if not self.recipient_pattern.fullmatch(recipient):  # it becomes a folder and a file name
+            raise UserError(f"recipient {recipient!r} does not match the ruleset's recipients.pattern "
+                            f"{self.rs.recipient_pattern!r}", file=str(self.log.root))
+        party = None
+        if self.party_of is not None:
+            party = self.party_of.get(recipient)
+            if party is None:
+                raise UserError(f"recipient {recipient!r} is not a user_id of the parties table; expected every "
+                                "recipient there with its Party Signifier", file=str(self.log.root / "parties"))
         key = (report.id, recipient)
         self.sequence[key] += 1
         sequence = self.sequence[key]
@@ -632,8 +681,9 @@ class Engine:
         values = {"report_id": report.id, "recipient": recipient, "sequence": sequence, "title": report.title,
                   "created": created, "window_start": int(runs.window_start[run_idx]),
                   "window_end": int(runs.window_end[run_idx]), "rows_count": count}
-        content = self.fmt.record(self.rs.header, values) + body + self.fmt.record(self.rs.trailer, values)
-        entry = {"path": self.rs.file_path(report.id, recipient, sequence, _utc(created)),
+        trailer = self.fmt.record(self.rs.trailer, values) if self.rs.trailer else b""
+        content = self.fmt.record(report.header_fields(self.rs), values, own) + body + trailer
+        entry = {"path": self.rs.file_path(report.id, recipient, sequence, _utc(created), party),
                  "report_id": report.id, "recipient": recipient,
                  "sequence": sequence, "created": _utc(created).isoformat(),
                  "window_start": _utc(values["window_start"]).isoformat(),

@@ -15,36 +15,12 @@ from pathlib import Path
 
 import polars as pl
 
-from emrr.contract import YEARS, parse_instant
+from emrr.contract import ECOS, REGIMES, YEARS, parse_instant
 from emrr.errors import UserError
 
-# table -> {column: kind}; kinds: int, str, time, bool
-REQUIRED = {
-    "events": {
-        "event_id": "int", "event_type": "str", "device_index": "int", "device_id": "str",
-        "device_type": "str", "premise_index": "int", "mpxn": "str", "manufacturer": "str",
-        "model": "str", "firmware_version": "str", "occurred_at": "time", "notified_at": "time",
-        "attempt_number": "int", "error_code": "str", "error_sub_code": "int",
-    },
-    "devices": {
-        "device_index": "int", "device_id": "str", "device_type": "str", "premise_index": "int",
-        "mpxn": "str", "manufacturer": "str", "model": "str", "firmware_version": "str",
-        "installed_at": "time",
-    },
-    "premises": {
-        "premise_index": "int", "has_electricity": "bool", "has_gas": "bool",
-        "electricity_supplier": "str", "gas_supplier": "str",
-    },
-    "supply_changes": {
-        "premise_index": "int", "fuel": "str", "losing_supplier": "str", "gaining_supplier": "str",
-        "occurred_at": "time",
-    },
-    "non_migratable": {
-        "device_type": "str", "manufacturer": "str", "model": "str", "firmware_version": "str",
-        "classified_at": "time",
-    },
-}
-OPTIONAL = {"outages": {"report_id": "str", "start": "time", "end": "time"}}
+# table -> {column: kind} of each regime (emrr.contract.REGIMES; kinds: int, str, time, bool)
+REQUIRED = REGIMES[ECOS].tables
+OPTIONAL = REGIMES[ECOS].optional
 # The instants a period may span: the years report files can name and date (emrr.contract.YEARS,
 # 1970 to 2999). Outside them the engine crashed (year 10000) or wrote files its own
 # checker rejects (before 1970), campaign M7 and L8.
@@ -94,6 +70,15 @@ def _files(root: Path, table: str) -> list[Path]:
     return []
 
 
+def _manifest(root: Path) -> dict:
+    """manifest.json as a mapping, or {} when there is none or it is not readable JSON."""
+    try:
+        m = json.loads((root / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return m if isinstance(m, dict) else {}
+
+
 def _period(root: Path, events: pl.LazyFrame) -> tuple[int, int]:
     """The log's period [start, end): manifest.json's, else the whole UTC days from the first
     event to the last notification."""
@@ -134,6 +119,7 @@ class EventLog:
     period: tuple[int, int]
     fingerprint: str
     has_duplicate_flag: bool
+    regime: str = ECOS  # manifest.json's "regime" (emrr.contract.REGIMES)
 
     @classmethod
     def open(cls, root: str | Path) -> "EventLog":
@@ -144,10 +130,15 @@ class EventLog:
         digest = hashlib.sha256()
         all_files: list[Path] = []
         events_schema: dict = {}
-        for table, columns in {**REQUIRED, **OPTIONAL}.items():
+        regime = _manifest(root).get("regime", ECOS)
+        if regime not in REGIMES:
+            raise UserError(f"manifest.json names regime {regime!r}; expected one of {', '.join(REGIMES)}",
+                            file=str(root / "manifest.json"))
+        spec = REGIMES[regime]
+        for table, columns in {**spec.tables, **spec.optional}.items():
             files = _files(root, table)
             if not files:
-                if table in OPTIONAL:
+                if table in spec.optional:
                     continue
                 raise UserError(f"missing table {table!r}; expected {table}/*.parquet or {table}.parquet",
                                 file=str(root))
@@ -177,16 +168,34 @@ class EventLog:
                         digest.update(block)
         period = _period(root, tables["events"])
         _check_period(root, period)
-        return cls(root, tables, period, digest.hexdigest(), "duplicate" in events_schema)
+        return cls(root, tables, period, digest.hexdigest(), "duplicate" in events_schema, regime)
 
-    def events(self, types: tuple[str, ...] | list[str]) -> pl.LazyFrame:
+    def columns(self) -> dict[str, pl.DataType]:
+        """Every column a report may read from an event row: the events table's and those of the
+        tables its regime joins to them (installations and authorisations for SMETS1)."""
+        schema = dict(self.tables["events"].collect_schema())
+        for table, _key in REGIMES[self.regime].joins:
+            schema.update({k: v for k, v in self.tables[table].collect_schema().items() if k not in schema})
+        return schema
+
+    def events(self, types: tuple[str, ...] | list[str], columns=None) -> pl.LazyFrame:
         """Events of the given types, each once: a duplicated notification (same event_id) counts
-        from its first notification (DESIGN.md faults)."""
+        from its first notification (DESIGN.md faults). The regime's joined tables add their
+        columns (only ``columns`` of them when given), so a report reads one row per event."""
         frame = self.tables["events"].filter(pl.col("event_type").is_in(list(types)))
         if self.has_duplicate_flag:
-            return frame.filter(~pl.col("duplicate"))
-        return (frame.sort(["event_id", "notified_at"])
-                .unique(subset=["event_id"], keep="first", maintain_order=True))
+            frame = frame.filter(~pl.col("duplicate"))
+        else:
+            frame = (frame.sort(["event_id", "notified_at"])
+                     .unique(subset=["event_id"], keep="first", maintain_order=True))
+        own = set(self.tables["events"].collect_schema().names())
+        for table, key in REGIMES[self.regime].joins:
+            names = [c for c in self.tables[table].collect_schema().names() if c not in own and c != key]
+            if columns is not None:
+                names = [c for c in names if c in set(columns)]
+            if names:
+                frame = frame.join(self.tables[table].select(key, *names), on=key, how="left")
+        return frame
 
     def outages(self) -> list[tuple[str, int, int]]:
         if "outages" not in self.tables:

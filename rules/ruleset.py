@@ -12,7 +12,7 @@ import hashlib
 import json
 import re
 import string
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -20,9 +20,9 @@ from typing import Any
 import jsonschema
 
 from emrr import yamlio
-from emrr.contract import YEARS
+from emrr.contract import ECOS, REGIMES, YEARS
 from emrr.errors import UserError
-from emrr.rules.selection import ASSIGNMENTS
+from emrr.rules.selection import ASSIGNMENTS, SUPPLY_RULES
 
 DEFAULT_RULESET = "emrr-revised"
 RULES_DIR = Path(__file__).resolve().parent
@@ -39,7 +39,7 @@ def schema() -> dict[str, Any]:
 @dataclass(frozen=True)
 class Field:
     name: str
-    source_kind: str  # constant | column | value
+    source_kind: str  # constant | column | value | own (a header's value from the recipient's own row)
     source: str
     type: str
     max_length: int
@@ -56,6 +56,26 @@ class Window:
     end_offset: int  # seconds (window end, inclusive = anchor(run) + end_offset)
     length_seconds: int  # 0 when length is in months
     length_months: int
+
+
+@dataclass(frozen=True)
+class Hide:
+    """listed_parties: in the file of a recipient that is neither the row's ``owner`` value nor the
+    value of one of its ``except_from`` columns, ``columns`` are empty (MRR 002:L264)."""
+
+    owner: str
+    except_from: tuple[str, ...]
+    columns: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Condition:
+    """One condition of ``select.where``: ``column`` ``op`` ``value`` (op: equals, in, not_in,
+    is_null, at_least)."""
+
+    column: str
+    op: str
+    value: Any
 
 
 @dataclass(frozen=True)
@@ -77,6 +97,21 @@ class Report:
     raw: dict[str, Any]
     titles_accepted: tuple[str, ...] = ()  # the title and the other spellings the spec gives
     warnings: tuple[str, ...] = ()  # what loads but is worth saying (Ruleset.warnings)
+    header: tuple[Field, ...] | None = None  # the report's own header record, else the ruleset's
+    recipient_columns: tuple[str, ...] = ()  # listed_parties: the row columns whose values receive the row
+    recipient_role: str | None = None  # all_parties: the role in the log's parties table
+    hide: tuple[Hide, ...] = ()  # listed_parties: what a recipient does not see of another's row
+    where: tuple[Condition, ...] = ()  # conditions every selected row meets
+    explode: tuple[str, tuple[str, ...]] | None = None  # (into, from columns)
+    key: str | None = None  # latest_state: the column that identifies what a snapshot follows
+    period: tuple[str, str] | None = None  # aggregate: (time column, day | week)
+    measures: dict[str, dict] = field(default_factory=dict)  # aggregate: derived integer columns
+    calendar: dict | None = None  # aggregate: a reference table's rows (commitments)
+    rank_by: str | None = None  # peer_ranking: the measure that orders the others
+
+    def header_fields(self, ruleset: "Ruleset") -> tuple[Field, ...]:
+        """The header record of this report's files: its own, else the ruleset's."""
+        return self.header if self.header is not None else ruleset.header
 
     @property
     def columns(self) -> list[str]:
@@ -107,17 +142,23 @@ class Ruleset:
     line_terminator: str
     encoding: str  # csv.encoding: how the files' bytes are text
     folder: str  # file_name.folder: the folder of a recipient's files, e.g. "{recipient}"
+    regime: str = "ecos"  # the event log it reads (emrr.contract.REGIMES)
+    recipient_pattern: str = r"^[A-Z0-9]{6}$"  # recipients.pattern: what every recipient identifier matches
+    recipient_party: str = "self"  # recipients.party: self (the identifier is the Party Signifier) | parties
     # what loads but is worth saying (an enum value longer than its field allows): the report summary prints them
     warnings: tuple[str, ...] = ()
 
-    def file_name(self, report_id: str, recipient: str, sequence: int, created) -> str:
+    def file_name(self, report_id: str, recipient: str, sequence: int, created, party: str | None = None) -> str:
         seq = str(sequence).zfill(self.sequence_padding) if self.sequence_padding else str(sequence)
-        return self.file_pattern.format(report_id=report_id, recipient=recipient, sequence=seq, created=created)
+        return self.file_pattern.format(report_id=report_id, recipient=recipient, sequence=seq, created=created,
+                                        party=recipient if party is None else party)
 
-    def file_path(self, report_id: str, recipient: str, sequence: int, created) -> str:
-        """A file's path in a delivery: ``folder``/``file_name``, the folder formatted like the name."""
-        name = self.file_name(report_id, recipient, sequence, created)
-        folder = self.folder.format(recipient=recipient, report_id=report_id)
+    def file_path(self, report_id: str, recipient: str, sequence: int, created, party: str | None = None) -> str:
+        """A file's path in a delivery: ``folder``/``file_name``, the folder formatted like the name;
+        ``party`` is the recipient's SEC Party Signifier (the recipient itself when None)."""
+        name = self.file_name(report_id, recipient, sequence, created, party)
+        folder = self.folder.format(recipient=recipient, report_id=report_id,
+                                    party=recipient if party is None else party)
         for part in [*(folder.split("/") if folder else ()), name]:
             problem = name_problem(part)
             if problem:  # the load checked the pattern with sample values; this holds for every real one
@@ -129,6 +170,7 @@ class Ruleset:
 # The names a file name pattern may use, each once and as a plain field (no attribute or index:
 # "{created.__class__}" would put Python's internals in a name, campaign L9).
 NAME_FIELDS = ("report_id", "recipient", "sequence", "created")
+OPTIONAL_NAME_FIELDS = ("party",)  # the recipient's SEC Party Signifier (MRR App. B, 002:L741)
 MAX_NAME_BYTES = 255  # a file name's limit on the file systems reports go to (ext4, XFS, tmpfs)
 _NOT_IN_NAME = re.compile(r"[/\\\x00-\x1f\x7f]")
 
@@ -153,8 +195,12 @@ def name_problem(name: str) -> str | None:
 SAMPLE_TIMES = (dt.datetime(YEARS[0], 1, 1, tzinfo=dt.timezone.utc),
                 dt.datetime(YEARS[1], 12, 31, 23, 59, 59, tzinfo=dt.timezone.utc),
                 dt.datetime(2023, 7, 4, 6, 5, 9, tzinfo=dt.timezone.utc))
-SAMPLE_RECIPIENTS = ("PXX001", "ZZZZZZ")  # SEC Party IDs: the engine takes 6 letters or digits only
-
+# Recipient identifiers a pattern is tried with at load, with their Party Signifiers: SEC Party IDs
+# (the EMRR's recipients) and User IDs (the MRR's, 002:L741); the ruleset's recipients.pattern
+# must admit those of one kind, and refuse every name that is not one file name
+SAMPLE_RECIPIENTS = {"self": (("PXX001", "PXX001"), ("ZZZZZZ", "ZZZZZZ")),
+                     "parties": (("70-B3-D5-1F-30-00-A0-01", "PXX999"), ("FF-FF-FF-FF-FF-FF-FF-FE", "ZZZZZZ"))}
+_NOT_RECIPIENTS = ("", ".", "..", "a/b", "../x", "x\\y", "a\x00b", "a\nb", "x" * 300)
 
 def _check_csv(csv: dict, path: Path, lines: dict) -> None:
     """A dialect whose files can be read back (campaign L1: a delimiter equal to the quote
@@ -192,8 +238,9 @@ def _check_file_name(data: dict, report_ids: tuple[str, ...], path: Path, lines:
     for _, name, spec, conversion in parsed:
         if name is None:
             continue
-        if name not in NAME_FIELDS:
-            raise refuse(f"expected fields among {', '.join(NAME_FIELDS)}, without attribute or index, got {{{name}}}")
+        if name not in NAME_FIELDS + OPTIONAL_NAME_FIELDS:
+            raise refuse(f"expected fields among {', '.join(NAME_FIELDS + OPTIONAL_NAME_FIELDS)}, without attribute or "
+                         f"index, got {{{name}}}")
         if name in seen:
             raise refuse(f"expected each field once, got {{{name}}} twice")
         seen.append(name)
@@ -211,13 +258,15 @@ def _check_file_name(data: dict, report_ids: tuple[str, ...], path: Path, lines:
                      "'{{sequence}}' is literal text, not a field)")
     first, most = int(data["sequence"]["first"]), int(data["sequence"]["max"])
     padding = int(data["file_name"]["sequence_padding"])
+    samples = recipient_samples(data, path, lines)
     for created in SAMPLE_TIMES:
         names: dict[str, tuple] = {}
         for report_id in report_ids:
-            for recipient in SAMPLE_RECIPIENTS:
+            for recipient, party in samples:
                 for sequence in sorted({first, first + 1, most}):
                     seq = str(sequence).zfill(padding) if padding else str(sequence)
-                    name = pattern.format(report_id=report_id, recipient=recipient, sequence=seq, created=created)
+                    name = pattern.format(report_id=report_id, recipient=recipient, sequence=seq, created=created,
+                                          party=party)
                     problem = name_problem(name)
                     if problem:
                         raise refuse(f"expected a file name, got {name!r} (for {report_id}, {recipient}, "
@@ -226,6 +275,28 @@ def _check_file_name(data: dict, report_ids: tuple[str, ...], path: Path, lines:
                     if other != (report_id, recipient, sequence):
                         raise refuse(f"expected a name for each file, got {name!r} for both {other} and "
                                      f"{(report_id, recipient, sequence)}")
+
+
+def recipient_samples(data: dict, path: Path, lines: dict) -> list[tuple[str, str]]:
+    """The sample (recipient, party) pairs a ruleset's names are tried with: those of its kind of
+    identifier that ``recipients.pattern`` admits. The pattern must admit them and refuse anything
+    that is not one plain name (it becomes a folder and a file name: campaign H1)."""
+    spec = data.get("recipients") or {"pattern": Ruleset.recipient_pattern, "party": "self"}
+    where = ("recipients", "pattern")
+    try:
+        pattern = re.compile(spec["pattern"])
+    except re.error as exc:
+        raise yamlio.error_at(str(path), lines, where, f"expected a regular expression: {exc}")
+    for bad in _NOT_RECIPIENTS:
+        if pattern.fullmatch(bad):
+            raise yamlio.error_at(str(path), lines, where, f"expected a pattern that admits only plain names, but it "
+                                  f"admits {bad[:20]!r}")
+    samples = [(r, p) for r, p in SAMPLE_RECIPIENTS[spec["party"]] if pattern.fullmatch(r)]
+    if not samples:
+        kind = "SEC Party IDs such as PXX001" if spec["party"] == "self" else "User IDs such as 70-B3-D5-1F-30-00-A0-01"
+        raise yamlio.error_at(str(path), lines, where, f"expected a pattern that admits {kind} (recipients.party "
+                              f"{spec['party']}), got {spec['pattern']!r}")
+    return samples
 
 
 def parse_duration(text: str) -> tuple[int, int]:
@@ -338,10 +409,42 @@ def _check_lengths(fields: list[dict], path: Path, lines: dict, where: tuple) ->
     return warnings
 
 
-def _report(path: Path, report_id: str) -> Report:
+def _check_regime(raw: dict, regime: str, path: Path, lines: dict) -> None:
+    """Every event type a report names is one of its regime's event log (emrr.contract.REGIMES),
+    and its recipient rule reads what that log holds."""
+    known = REGIMES[regime].event_types
+    sel = raw["select"]
+    named = [(("select", "event_types", i), t) for i, t in enumerate(sel.get("event_types", ()))]
+    named += [(("select", "counts", k), t) for k, t in sel.get("counts", {}).items()]
+    for name, m in sel.get("measures", {}).items():
+        for key in ("count", "of"):
+            named += [(("select", "measures", name, key, i), t) for i, t in enumerate(m.get(key, ()))]
+    for where, event_type in named:
+        if event_type not in known:
+            raise yamlio.error_at(str(path), lines, where, f"expected an event type of the {regime} event log "
+                                  f"({', '.join(known)}), got {event_type!r}")
+    rule = raw["recipient"]["rule"]
+    if rule in SUPPLY_RULES and regime != ECOS:
+        raise yamlio.error_at(str(path), lines, ("recipient", "rule"), f"expected a recipient rule of the {regime} "
+                              f"regime (listed_parties, all_parties), got {rule!r}, which reads ECoS premises")
+    needs = {"listed_parties": "columns", "all_parties": "role"}.get(rule)
+    if needs and needs not in raw["recipient"]:
+        raise yamlio.error_at(str(path), lines, ("recipient",), f"expected recipient.{needs} for rule {rule}")
+
+
+def parse_conditions(items: list[dict]) -> tuple[Condition, ...]:
+    out = []
+    for item in items:
+        (op, value), = ((k, v) for k, v in item.items() if k != "column")
+        out.append(Condition(item["column"], op, tuple(value) if isinstance(value, list) else value))
+    return tuple(out)
+
+
+def _report(path: Path, report_id: str, regime: str = ECOS) -> Report:
     """One report file of a ruleset, validated; every error names the file and YAML path."""
     raw, rlines = _read_yaml(path)
     _validate(raw, "report", path, rlines)
+    _check_regime(raw, regime, path, rlines)
     if raw["id"] != report_id:
         raise UserError(f"expected id {report_id} (the file's name), got {raw['id']}", file=str(path), path="id")
     names = [f["name"] for f in raw["detail"]["fields"]]
@@ -360,6 +463,15 @@ def _report(path: Path, report_id: str) -> Report:
         raise UserError("expected a positive length", file=str(path), path="schedule.window.length")
     sel = raw["select"]
     _check_selection(sel["assignment"], raw["recipient"]["rule"], path)
+    for key in ASSIGNMENTS[sel["assignment"]].requires:
+        if key not in sel:
+            raise yamlio.error_at(str(path), rlines, ("select",), f"expected select.{key}: assignment "
+                                  f"{sel['assignment']} needs it")
+    header_warnings: list[str] = []
+    if "header" in raw:
+        header_warnings = _check_lengths(raw["header"]["fields"], path, rlines, ("header", "fields"))
+    recipient = raw["recipient"]
+    explode = sel.get("explode")
     return Report(
         id=raw["id"], title=raw["title"], clause=raw["clause"], kind=raw["kind"],
         titles_accepted=(raw["title"], *raw.get("title_also", {}).get("titles", ())),
@@ -369,7 +481,15 @@ def _report(path: Path, report_id: str) -> Report:
         status=dict(sel.get("status", {})), group_by=tuple(sel.get("group_by", ())),
         counts=dict(sel.get("counts", {})), order_by=tuple(sel.get("order_by", ())),
         detail=_fields(raw["detail"]["fields"]), raw=raw,
-        warnings=tuple(_check_lengths(raw["detail"]["fields"], path, rlines, ("detail", "fields"))),
+        warnings=tuple(_check_lengths(raw["detail"]["fields"], path, rlines, ("detail", "fields")) + header_warnings),
+        header=_fields(raw["header"]["fields"]) if "header" in raw else None,
+        recipient_columns=tuple(recipient.get("columns", ())), recipient_role=recipient.get("role"),
+        hide=tuple(Hide(h["owner"], tuple(h.get("except_from", ())), tuple(h["columns"]))
+                   for h in recipient.get("hide", ())),
+        where=parse_conditions(sel.get("where", ())),
+        explode=(explode["into"], tuple(explode["from"])) if explode else None,
+        key=sel.get("key"), period=(sel["period"]["column"], sel["period"]["unit"]) if "period" in sel else None,
+        measures=dict(sel.get("measures", {})), calendar=sel.get("calendar"), rank_by=sel.get("rank_by"),
     )
 
 
@@ -379,7 +499,8 @@ def load(name_or_path: str | None = None) -> Ruleset:
     main_path = folder / "ruleset.yaml"
     data, lines = _read_yaml(main_path)
     _validate(data, "ruleset", main_path, lines)
-    reports = {report_id: _report(folder / f"{report_id}.yaml", report_id) for report_id in data["reports"]}
+    regime = data.get("regime", ECOS)
+    reports = {report_id: _report(folder / f"{report_id}.yaml", report_id, regime) for report_id in data["reports"]}
     for key in ("datetime", "date"):
         fmt = data["formats"][key]
         if not _STRFTIME.match(fmt):
@@ -388,7 +509,8 @@ def load(name_or_path: str | None = None) -> Ruleset:
     _check_csv(data["csv"], main_path, lines)
     _check_file_name(data, tuple(reports), main_path, lines)
     warnings = _check_lengths(data["header"]["fields"], main_path, lines, ("header", "fields"))
-    warnings += _check_lengths(data["trailer"]["fields"], main_path, lines, ("trailer", "fields"))
+    if "trailer" in data:
+        warnings += _check_lengths(data["trailer"]["fields"], main_path, lines, ("trailer", "fields"))
     for report in reports.values():
         warnings += report.warnings
     digest = hashlib.sha256()
@@ -398,11 +520,14 @@ def load(name_or_path: str | None = None) -> Ruleset:
     return Ruleset(
         digest=digest.hexdigest(),
         name=data["name"], path=folder, title=data["title"], raw=data, reports=reports,
-        header=_fields(data["header"]["fields"]), trailer=_fields(data["trailer"]["fields"]),
+        header=_fields(data["header"]["fields"]),
+        trailer=_fields(data["trailer"]["fields"]) if "trailer" in data else (),
         datetime_format=data["formats"]["datetime"], date_format=data["formats"]["date"],
         file_pattern=data["file_name"]["pattern"], sequence_padding=int(data["file_name"]["sequence_padding"]),
         sequence_first=int(data["sequence"]["first"]), sequence_max=int(data["sequence"]["max"]),
         produce_empty=bool(data["empty_reports"]["produce"]), summary_outages=data["outages"]["summary_reports"],
         delimiter=csv["delimiter"], quote_char=csv["quote_char"], line_terminator=csv["line_terminator"],
         encoding=csv["encoding"], folder=data["file_name"]["folder"], warnings=tuple(warnings),
+        regime=regime, **({"recipient_pattern": data["recipients"]["pattern"],
+                           "recipient_party": data["recipients"]["party"]} if "recipients" in data else {}),
     )

@@ -19,9 +19,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 import polars as pl
 
+from emrr.contract import ECOS
 from emrr.rules.eventlog import EventLog, collect, ts
 from emrr.rules.nonmigratable import KEYS, Candidates
 from emrr.rules.recipients import SupplyIndex, device_fuel, with_recipient
+from emrr.rules.strategies import aggregate, latest_state
 
 if TYPE_CHECKING:  # annotations only: the ruleset loader imports this module to validate against it
     from emrr.rules.ruleset import Report, Ruleset
@@ -30,10 +32,17 @@ if TYPE_CHECKING:  # annotations only: the ruleset loader imports this module to
 # Recipient rules: the moment at which a record's Responsible Supplier is taken.
 AT_EVENT = "responsible_supplier_at_event"
 AT_WINDOW_END = "responsible_supplier_at_window_end"
+LISTED = "listed_parties"
+ALL_PARTIES = "all_parties"
 RECIPIENT_RULES: dict[str, str] = {
     AT_EVENT: "when the event happened (its occurred_at)",
     AT_WINDOW_END: "at the end of the reporting window of the run whose file holds the record",
+    LISTED: "every distinct value of the row's recipient.columns (hiding recipient.hide's columns from the others)",
+    ALL_PARTIES: "every party of the log's parties table with recipient.role",
 }
+# the rules that read the ECoS log's premises and changes of supplier (rules/recipients.py)
+SUPPLY_RULES = frozenset({AT_EVENT, AT_WINDOW_END})
+ANY_RULE = frozenset(RECIPIENT_RULES)
 # Columns every assignment gives its rows (a layout may cite them).
 COMMON = {"recipient": "str", "created": "time", "run_idx": "int"}
 
@@ -42,11 +51,32 @@ class Selection:
     """What the row functions share in one engine run: the ruleset, the event log and who
     supplies whom; the Non-Migratable candidates are read once, when first needed."""
 
-    def __init__(self, ruleset: Ruleset, log: EventLog, supply: SupplyIndex):
+    def __init__(self, ruleset: Ruleset, log: EventLog, supply: SupplyIndex | None = None):
         self.rs = ruleset
         self.log = log
-        self.supply = supply
+        self._supply = supply
         self._candidates: Candidates | None = None
+        self._parties: dict[str, list[str]] | None = None
+        self.cache: dict = {}  # what a strategy works out once per engine run (by strategy, then report)
+
+    @property
+    def supply(self) -> SupplyIndex:
+        """Who supplies whom (ECoS logs only: the supply rules need premises), read once when first needed."""
+        if self._supply is None:
+            self._supply = SupplyIndex(self.log)
+        return self._supply
+
+    def parties(self, role: str) -> list[str]:
+        """The user IDs of the log's parties of ``role``, sorted."""
+        if self._parties is None:
+            table = collect(self.log.tables["parties"].select("user_id", "role"))
+            self._parties = {r: sorted(part["user_id"].to_list())
+                             for (r,), part in table.group_by(["role"], maintain_order=True)}
+        return self._parties.get(role, [])
+
+    def where(self, frame: pl.LazyFrame, report: Report) -> pl.LazyFrame:
+        """``frame`` with only the rows meeting every condition of ``select.where``."""
+        return frame.filter(condition(report.where)) if report.where else frame
 
     @property
     def candidates(self) -> Candidates:
@@ -59,13 +89,80 @@ class Selection:
         return runs.made(idx, catch_up=self.rs.summary_outages == "catch_up")
 
     def add_recipient(self, frame: pl.DataFrame, report: Report, runs: Runs) -> pl.DataFrame:
-        """``frame`` (with ``run_idx``, ``premise_index``, ``device_type``, ``occurred_at``) with
-        ``recipient``: the Responsible Supplier at the moment the report's recipient rule names."""
+        """``frame`` with ``recipient``: for the supply rules (with ``run_idx``, ``premise_index``,
+        ``device_type``, ``occurred_at``), the Responsible Supplier at the moment the rule names;
+        for ``listed_parties`` one row per recipient listed in the row, with what it may not see
+        emptied; for ``all_parties`` one row per party of the role."""
+        if report.recipient_rule == LISTED:
+            return fan_out(frame, report)
+        if report.recipient_rule == ALL_PARTIES:
+            who = pl.DataFrame({"recipient": self.parties(report.recipient_role)}, schema={"recipient": pl.String})
+            return frame.join(who, how="cross")
         if report.recipient_rule == AT_EVENT:
             return with_recipient(frame, self.supply, "occurred_at")
         frame = frame.with_columns(pl.Series("recipient_at", runs.window_end[frame["run_idx"].to_numpy()],
                                              dtype=pl.Int64))
         return with_recipient(frame, self.supply, "recipient_at").drop("recipient_at")
+
+
+def recipient_columns(report: Report) -> set[str]:
+    """The columns a report's recipient rule reads from its rows."""
+    if report.recipient_rule == LISTED:
+        return set(report.recipient_columns) | {c for h in report.hide for c in (h.owner, *h.except_from)}
+    if report.recipient_rule in SUPPLY_RULES:
+        return {"premise_index", "device_type", "occurred_at"}
+    return set()
+
+
+def condition(conditions) -> pl.Expr:
+    """The Polars predicate of ``select.where`` conditions (all must hold; a null never meets
+    equals, in, at_least; not_in keeps a null)."""
+    expr = pl.lit(True)
+    for c in conditions:
+        col = pl.col(c.column)
+        if c.op == "equals":
+            term = col == c.value
+        elif c.op == "in":
+            term = col.is_in(list(c.value))
+        elif c.op == "not_in":
+            term = col.is_null() | ~col.is_in(list(c.value))
+        elif c.op == "is_null":
+            term = col.is_null() if c.value else col.is_not_null()
+        else:  # at_least
+            term = col >= c.value
+        expr = expr & term.fill_null(False)
+    return expr
+
+
+def explode(frame: pl.DataFrame, report: Report) -> pl.DataFrame:
+    """``select.explode``: one row per distinct non-empty value of its ``from`` columns, in ``into``."""
+    if report.explode is None or frame.height == 0:
+        return frame
+    into, sources = report.explode
+    frame = frame.with_row_index("_row")
+    parts = [frame.with_columns(pl.col(c).cast(pl.String).alias(into)) for c in sources]
+    return (pl.concat(parts).filter(pl.col(into).is_not_null()).unique(["_row", into], keep="first",
+                                                                         maintain_order=True).drop("_row"))
+
+
+def fan_out(frame: pl.DataFrame, report: Report) -> pl.DataFrame:
+    """``listed_parties``: one row per distinct non-empty recipient among ``recipient.columns``;
+    in a recipient's row, each ``hide`` rule's columns are empty unless the recipient is the row's
+    owner or one of its ``except_from`` (MRR 002:L264: "the report sent to each Supplier will show
+    only that Supplier's own ... The DNO will receive information relating to both Suppliers")."""
+    if frame.height == 0:
+        return frame.with_columns(pl.lit(None, dtype=pl.String).alias("recipient"))
+    frame = frame.with_row_index("_row")
+    parts = [frame.with_columns(pl.col(c).cast(pl.String).alias("recipient")) for c in report.recipient_columns]
+    out = (pl.concat(parts).filter(pl.col("recipient").is_not_null())
+           .unique(["_row", "recipient"], keep="first", maintain_order=True))
+    for h in report.hide:
+        sees = pl.col("recipient") == pl.col(h.owner).cast(pl.String)
+        for c in h.except_from:
+            sees = sees | (pl.col("recipient") == pl.col(c).cast(pl.String))
+        sees = sees.fill_null(False)
+        out = out.with_columns([pl.when(sees).then(pl.col(c)).otherwise(None).alias(c) for c in h.columns])
+    return out.sort("_row", maintain_order=True).drop("_row")
 
 
 RowFunction = Callable[[Selection, "Report", "Runs", int, int], pl.DataFrame]
@@ -81,10 +178,15 @@ class Assignment:
     recipient_rules: frozenset[str]  # the recipient rules it honours
     event_columns: bool = True  # whether the event log's columns reach the rows (else only what it derives)
     counts: bool = False  # whether each name of select.counts is a derived integer column
+    requires: tuple[str, ...] = ()  # the select keys it cannot do without
+    group_columns: bool = False  # whether its group_by columns reach the rows (aggregates)
 
     def columns(self, report: Report) -> dict[str, str]:
         """The columns (beyond the event log's, when ``event_columns``) a layout may cite."""
-        return {**COMMON, **self.derives, **({c: "int" for c in report.counts} if self.counts else {})}
+        measured = {m: "int" for m in report.measures} if report.measures else {}
+        calendar = {m: "int" for m in (report.calendar or {}).get("measures", {})}
+        return {**COMMON, **self.derives, **({c: "int" for c in report.counts} if self.counts else {}),
+                **measured, **calendar}
 
 
 def previously_unreported(sel: Selection, report: Report, runs: Runs, a: int, b: int) -> pl.DataFrame:
@@ -99,9 +201,10 @@ def previously_unreported(sel: Selection, report: Report, runs: Runs, a: int, b:
     if len(before):
         p = before[-1]
         predicate &= (pl.col("occurred_at") > ts(runs.window_end[p])) | (pl.col("notified_at") > ts(runs.times[p]))
-    needed = sorted({c for c in report.columns} | {"occurred_at", "notified_at", "premise_index", "device_type",
-                                                    "device_id"} | set(report.order_by))
-    frame = collect(sel.log.events(report.event_types).filter(predicate).select(needed))
+    needed = sorted(set(report.columns) | {"occurred_at", "notified_at"} | recipient_columns(report)
+                    | set(report.order_by) | {c for h in report.hide for c in h.columns}
+                    | ({"device_id"} if sel.log.regime == ECOS else set()))
+    frame = collect(sel.where(sel.log.events(report.event_types, needed).filter(predicate), report).select(needed))
     idx = runs.assign(frame["occurred_at"].to_numpy(), frame["notified_at"].to_numpy())
     frame = frame.with_columns(pl.Series("run_idx", idx)).filter(
         (pl.col("run_idx") >= a) & (pl.col("run_idx") < b))
@@ -204,4 +307,12 @@ ASSIGNMENTS: dict[str, Assignment] = {a.name: a for a in (
     # the Gaining Supplier is who supplies the premises after its change of supplier: at the window end
     Assignment("gaining_supplier_history", gaining_supplier_history, {"ecos_status": "str"},
                frozenset({AT_WINDOW_END})),
+    # SMETS1 MRR (rules/strategies/): a snapshot of states, counts by group, a ranking against peers
+    Assignment("latest_state", latest_state.latest_state, latest_state.DERIVES,
+               frozenset({LISTED, ALL_PARTIES}), requires=("key", "status")),
+    Assignment("aggregate", aggregate.aggregate, {"period": "time"}, frozenset({LISTED, ALL_PARTIES}),
+               event_columns=False, requires=("measures",), group_columns=True),
+    Assignment("peer_ranking", aggregate.peer_ranking, {"period": "time", "ordinal": "int"},
+               frozenset({ALL_PARTIES}), event_columns=False, requires=("measures", "group_by", "rank_by"),
+               group_columns=True),
 )}

@@ -24,7 +24,7 @@ import yaml
 
 from emrr import cli
 from emrr.conformance import handlog
-from emrr.contract import EVENT_TYPES
+from emrr.contract import EVENT_TYPES, REGIMES
 from emrr.errors import UserError
 from emrr.rules import engine, ruleset
 from emrr.rules.selection import ASSIGNMENTS, AT_EVENT, AT_WINDOW_END, RECIPIENT_RULES
@@ -134,10 +134,15 @@ def test_a_column_the_assignment_does_not_give_is_an_error(golden_log, tmp_path)
 
 def test_event_type_enums_are_the_contract():
     """Issue 8 deliverable 4: the event types have one home, emrr/contract.py. A report may select,
-    or count, any event type the event log holds (prevalidation_skip included), in its order."""
-    select = report_schema()["select"]["properties"]
-    assert tuple(select["event_types"]["items"]["enum"]) == EVENT_TYPES
-    assert tuple(select["counts"]["additionalProperties"]["enum"]) == EVENT_TYPES
+    or count, any event type the event log of its regime holds (prevalidation_skip included), in
+    its order: the schema's one event-type enum is the regimes' types, ECoS first (issue 10)."""
+    schema = ruleset.schema()
+    select = schema["$defs"]["report"]["properties"]["select"]["properties"]
+    enum = tuple(schema["$defs"]["event_type"]["enum"])
+    assert enum == tuple(t for regime in REGIMES.values() for t in regime.event_types)
+    assert enum[:len(EVENT_TYPES)] == EVENT_TYPES
+    assert select["event_types"]["items"] == {"$ref": "#/$defs/event_type"}
+    assert select["counts"]["additionalProperties"] == {"$ref": "#/$defs/event_type"}
 
 
 # --------------------------------------------------------------------------- recipient.rule honoured

@@ -1,0 +1,74 @@
+"""``latest_state``: a snapshot at each run's window end of what ``select.key`` identifies (an
+Installation), in the state its latest event gives (MRR S1MIG-003, "In-Process ... at 23:59:59 UTC
+on the Previous Day", 002:L340, L396).
+
+An event ``e`` of the key is its latest known event at run ``i`` when it happened by the run's
+window end and was known by the run's file creation, and no later event of the key was. Both
+bounds grow with ``i``, so ``e`` is the latest from the first run that sees it up to (not
+including) the first run that sees any later event of the key: an interval of runs, found for all
+events at once. Kept are the events whose type ``select.status`` maps to a state; an event mapped
+to nothing (the migration completed or failed) ends the key's presence.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import polars as pl
+
+from emrr.rules.eventlog import collect
+from emrr.rules.strategies.runs import producers, visible_from
+
+if TYPE_CHECKING:
+    from emrr.rules.ruleset import Report
+    from emrr.rules.schedule import Runs
+    from emrr.rules.selection import Selection
+
+DERIVES = {"status": "str", "status_changed_at": "time"}
+
+
+def _intervals(sel: Selection, report: Report, runs: Runs) -> pl.DataFrame:
+    """event_id, first and end run of each state event of the report (cached per report)."""
+    cache = sel.cache.setdefault("latest_state", {})
+    if report.id in cache:
+        return cache[report.id]
+    key = report.key
+    frame = collect(sel.where(sel.log.events(report.event_types, [key]), report)
+                    .select(key, "event_id", "event_type", "occurred_at", "notified_at"))
+    frame = frame.sort([key, "occurred_at", "event_id"])
+    first = visible_from(sel, runs, frame["occurred_at"].to_numpy(), frame["notified_at"].to_numpy())
+    n = len(runs.times)
+    frame = frame.with_columns(pl.Series("first", first)).with_columns(
+        pl.col("first").reverse().cum_min().reverse().shift(-1).over(key).fill_null(n).alias("end"))
+    states = (frame.filter(pl.col("event_type").is_in(list(report.status)) & (pl.col("first") < pl.col("end")))
+              .select("event_id", "first", "end"))
+    cache[report.id] = states
+    return states
+
+
+def latest_state(sel: Selection, report: Report, runs: Runs, a: int, b: int) -> pl.DataFrame:
+    from emrr.rules.selection import recipient_columns
+
+    made = producers(sel, runs, a, b)
+    if not made:
+        return pl.DataFrame()
+    states = _intervals(sel, report, runs).filter((pl.col("first") < b) & (pl.col("end") > a))
+    if states.height == 0:
+        return pl.DataFrame()
+    run_frame = pl.DataFrame({"run_idx": [i for i, _ in made], "created": [c for _, c in made]},
+                             schema={"run_idx": pl.Int64, "created": pl.Int64})
+    pairs = (states.join(run_frame, how="cross")
+             .filter((pl.col("run_idx") >= pl.col("first")) & (pl.col("run_idx") < pl.col("end")))
+             .select("event_id", "run_idx", "created"))
+    if pairs.height == 0:
+        return pl.DataFrame()
+    needed = sorted((set(report.columns) - set(DERIVES)) | {"event_id", "event_type", "occurred_at", report.key}
+                    | recipient_columns(report) | set(report.order_by) - set(DERIVES)
+                    | {c for h in report.hide for c in h.columns})
+    ids = pairs["event_id"].unique()
+    rows = collect(sel.log.events(report.event_types, needed).filter(pl.col("event_id").is_in(ids.implode()))
+                   .select(needed))
+    rows = rows.join(pairs, on="event_id").with_columns(
+        pl.col("event_type").replace_strict(report.status, default=None).alias("status"),
+        pl.col("occurred_at").alias("status_changed_at"))
+    return sel.add_recipient(rows, report, runs)
