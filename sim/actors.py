@@ -39,7 +39,7 @@ from emrr.sim.model import (
     Shard,
 )
 from emrr.sim.population import DAY, ECOS_INSTALLED, EXHAUSTED, MIGRATED, PENDING
-from emrr.sim.scenario import NEVER, Campaign, Scenario
+from emrr.sim.scenario import CAUSE_DEVICE, CAUSE_HAN, CAUSE_OTHER, CAUSE_WAN, NEVER, Campaign
 
 Process = Generator  # a SimPy process: a generator of SimPy events
 
@@ -67,12 +67,18 @@ def control_centre(shard: Shard, rng: np.random.Generator, session_rng: np.rando
     ``rng`` orders the never-selected devices and draws pre-validation skips; ``session_rng``
     is handed to the sessions.
     """
-    s, env, queue = shard.s, shard.env, shard.queue
-    pending = shard.population.pending()
-    queue.fresh = pending[rng.permutation(len(pending))]  # the selection order
+    s, env, queue, pop = shard.s, shard.env, shard.queue, shard.population
+    pending = pop.pending()
+    if s.selection_by_hub:  # premises by premises: the devices of a hub are attempted together
+        rank = rng.permutation(len(pop.premise_global))
+        queue.fresh = pending[np.argsort(rank[pop.dev_premise[pending]], kind="stable")]
+    else:
+        queue.fresh = pending[rng.permutation(len(pending))]  # the selection order
+    # Devices installed during the period with TCoS credentials join from the day after their install.
+    queue.schedule(pop.tcos_device.astype(np.int32), pop.tcos_time + DAY)
     day_start = (s.migration_start // DAY) * DAY  # UTC midnight: batch times are UTC times of day
     while day_start < s.end:
-        for offset, quota in zip(s.batch_times, daily_quota(s, shard.fraction, day_start)):
+        for offset, quota in zip(s.batch_times, daily_quota(shard, day_start)):
             t = day_start + offset
             if t < s.migration_start:
                 continue
@@ -87,10 +93,12 @@ def control_centre(shard: Shard, rng: np.random.Generator, session_rng: np.rando
         day_start += DAY
 
 
-def daily_quota(s: Scenario, fraction: float, t: int) -> list[int]:
-    """A shard's part (``fraction``) of the capacity of the day of ``t``, split over the batch start times."""
-    weekday = ((t // DAY) + 3) % 7  # 1970-01-01 was a Thursday; Monday = 0
-    quota = int(round(s.capacity[weekday] * fraction))
+def daily_quota(shard: Shard, t: int) -> list[int]:
+    """The shard's part of the capacity of the day of ``t`` (``model.daily_capacity``: weekday, ramp-up,
+    calendar, variation), split over the batch start times."""
+    s = shard.s
+    day = int((t - (s.migration_start // DAY) * DAY) // DAY)
+    quota = int(round(shard.capacity[day] * shard.fraction))
     nb = len(s.batch_times)
     return [quota // nb + (1 if i < quota % nb else 0) for i in range(nb)]
 
@@ -113,6 +121,10 @@ def select(shard: Shard, t: int, quota: int, rng: np.random.Generator) -> np.nda
         pop.parked[cand[nm]] = True
         cand = cand[~nm]
         skip = rng.random(len(cand)) < s.skip_probability
+        if s.imminent_skip_probability > 0:  # spec/003 §30 c: a change of supplier registered, not yet in effect
+            switch = pop.next_switch_at[pop.dev_premise[cand]]
+            imminent = (switch != NEVER) & (switch > t)
+            skip |= imminent & (rng.random(len(cand)) < s.imminent_skip_probability)
         skipped = cand[skip]
         if len(skipped):
             shard.events.add(EV_SKIP, skipped, t, pop.combo[skipped])
@@ -149,15 +161,18 @@ def sample_sessions(shard: Shard, t0: int, batch: np.ndarray, rng: np.random.Gen
     start = t0 + (rng.integers(0, s.batch_spread, size=n, endpoint=True) if s.batch_spread else np.zeros(n, np.int64))
     classified = s.nm_classified_at[combo] != NEVER
     p = np.where(classified, s.nm_success_before[combo], s.success_probability[combo])
-    success = rng.random(n) < p
+    if s.outcomes is not None:
+        success, error = conditioned_outcomes(shard, t0, batch, combo, classified, p, rng)
+    else:
+        success = rng.random(n) < p
     tries = len(s.try_offsets)
-    # Per-try success q with 1-(1-q)^tries = p; the successful try is geometric, truncated.
-    with np.errstate(divide="ignore", invalid="ignore"):
-        q = 1.0 - np.power(1.0 - p, 1.0 / tries)
-        u = rng.random(n) * (1.0 - np.power(1.0 - q, tries))
-        k = np.where(q >= 1.0, 0, np.floor(np.log1p(-u) / np.log1p(-q)))
-    k = np.clip(np.nan_to_num(k), 0, tries - 1).astype(np.int64)
-    error = rng.choice(len(s.error_codes), size=n, p=s.error_weights)
+    if s.first_try_share is not None:  # a reachable device answers the first try; the others a later one
+        later = rng.random(n) >= s.first_try_share
+        k = np.where(later, 1 + truncated_geometric(rng, p, tries - 1), 0) if tries > 1 else np.zeros(n, np.int64)
+    else:
+        k = truncated_geometric(rng, p, tries)
+    if s.outcomes is None:
+        error = rng.choice(len(s.error_codes), size=n, p=s.error_weights)
     permanent = ~success & s.error_permanent[error]
     confirm = s.confirmation_delay.sample(rng, n)
     attempt = pop.attempts[batch] + 1
@@ -166,6 +181,49 @@ def sample_sessions(shard: Shard, t0: int, batch: np.ndarray, rng: np.random.Gen
                     np.where(permanent, start + confirm, start + s.session_timeout))
     tries_used = np.where(success, k + 1, np.where(permanent, 1, tries))
     return SessionOutcomes(combo, start, success, error, permanent, attempt, when, tries_used)
+
+
+def truncated_geometric(rng: np.random.Generator, p: np.ndarray, tries: int) -> np.ndarray:
+    """The successful try (from 0) of sessions of ``tries`` tries: per-try success q with
+    1-(1-q)^tries = p, the first success geometric, truncated to the tries."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        q = 1.0 - np.power(1.0 - p, 1.0 / tries)
+        u = rng.random(len(p)) * (1.0 - np.power(1.0 - q, tries))
+        k = np.where(q >= 1.0, 0, np.floor(np.log1p(-u) / np.log1p(-q)))
+    return np.clip(np.nan_to_num(k), 0, tries - 1).astype(np.int64)
+
+
+def conditioned_outcomes(shard: Shard, t0: int, batch: np.ndarray, combo: np.ndarray, classified: np.ndarray,
+                         p: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Outcomes from the devices' conditions (migration.outcomes), and each failure's error.
+
+    In order: the hub cannot be reached that day (one draw per hub and day, shared by its devices:
+    a communications failure belongs to the hub), a poor HAN link, a faulty device, then the
+    device's ordinary failure probability (1 - ``p``). A faulty device, or a combination later
+    classified Non-Migratable, fails with its combination's signature error; the others draw an
+    error of their cause and device type.
+    """
+    s, pop, o = shard.s, shard.population, shard.s.outcomes
+    n = len(batch)
+    prem = pop.dev_premise[batch]
+    slot = pop.dev_slot[batch].astype(np.int64)
+    reach = streams.hashed_uniform(s.seed, streams.HUB_DAY, pop.premise_global[prem], t0 // DAY)
+    wan = reach < np.where(pop.premise_poor_wan[prem], o.wan_poor_failure, o.wan_failure)
+    han = pop.dev_poor_han[batch] & (rng.random(n) < o.han_failure)
+    faulty = pop.dev_faulty[batch] & (rng.random(n) < o.faulty_failure)
+    other = rng.random(n) >= p
+    cause = np.select([wan, han, faulty | (classified & other), other],
+                      [CAUSE_WAN, CAUSE_HAN, CAUSE_DEVICE, CAUSE_OTHER], -1)
+    error = np.zeros(n, dtype=np.int64)
+    device = cause == CAUSE_DEVICE
+    error[device] = s.error_signature[combo[device]]
+    for c in (CAUSE_WAN, CAUSE_HAN, CAUSE_OTHER):
+        for sl in range(3):
+            rows = np.flatnonzero((cause == c) & (slot == sl))
+            if len(rows):
+                idx, prob = s.error_by_cause[(c, sl)]
+                error[rows] = idx[rng.choice(len(idx), size=len(rows), p=prob)]
+    return cause < 0, error
 
 
 def service_provider_session(shard: Shard, t0: int, batch: np.ndarray, rng: np.random.Generator) -> Process:
@@ -205,6 +263,12 @@ def failed(shard: Shard, dev: np.ndarray, o: SessionOutcomes, rows: np.ndarray, 
     jitter = (rng.integers(-s.further_attempt_jitter, s.further_attempt_jitter, size=len(again), endpoint=True)
               if s.further_attempt_jitter else 0)
     shard.queue.schedule(again, when[~exhausted] + s.further_attempt_interval + jitter)
+    if s.outcomes is not None:  # before the next attempt, some hubs and devices are repaired
+        pop, o = shard.population, s.outcomes
+        prem = pop.dev_premise[again]
+        pop.premise_poor_wan[prem[rng.random(len(again)) < o.wan_repair]] = False
+        pop.dev_poor_han[again[rng.random(len(again)) < o.han_repair]] = False
+        pop.dev_faulty[again[rng.random(len(again)) < o.faulty_repair]] = False
 
 
 # ----------------------------------------------------------------- change of supplier
@@ -215,6 +279,10 @@ def change_of_supplier(shard: Shard, rng: np.random.Generator) -> Process:
     s, env, pop, supply = shard.s, shard.env, shard.population, shard.supply
     gaining_cdf = np.cumsum(s.cos_gaining, axis=1)
     leave = s.cos_leave_factor
+    # Gas has its own market (suppliers.gas_share): its own gaining suppliers and leave factors.
+    gas_cdf = gaining_cdf if s.cos_gaining_gas is None else np.cumsum(s.cos_gaining_gas, axis=1)
+    leave_gas = leave if s.cos_leave_factor_gas is None else s.cos_leave_factor_gas
+    sells_gas = np.ones(len(s.suppliers), dtype=bool) if s.gas_shares is None else s.gas_shares > 0
     daily_e = s.cos_electricity_rate / 365.0
     daily_g_alone = max(0.0, s.cos_gas_rate - s.cos_correlation * s.cos_electricity_rate) / 365.0
     day = s.start
@@ -229,20 +297,25 @@ def change_of_supplier(shard: Shard, rng: np.random.Generator) -> Process:
         gaining = gaining_suppliers(rng, gaining_cdf, losing)
         # Dual fuel: gas moves with electricity, unless it is already with the gaining supplier.
         joint = (pop.has_gas[switch_e] & (rng.random(len(switch_e)) < s.cos_correlation)
-                 & (pop.gas_supplier[switch_e] != gaining))
+                 & (pop.gas_supplier[switch_e] != gaining) & sells_gas[gaining])
         with_gas = switch_e[joint]
-        gas_alone = switchers(rng, active, daily_g_alone, pop.has_gas, pop.gas_supplier, leave)
+        gas_alone = switchers(rng, active, daily_g_alone, pop.has_gas, pop.gas_supplier, leave_gas)
         gas_alone = np.setdiff1d(gas_alone, with_gas, assume_unique=True)
-        yield env.timeout(max(0, day - env.now))
+        # A change is registered change_of_supplier.notice before it takes effect: the actor runs that
+        # far ahead, so that pre-validation can see it coming (spec/003 §30 c).
+        yield env.timeout(max(0, day - s.cos_notice - env.now))
         supply.add(switch_e, FUEL_ELECTRICITY, losing, gaining, t_e)
         pop.elec_supplier[switch_e] = gaining
         supply.add(with_gas, FUEL_GAS, pop.gas_supplier[with_gas], gaining[joint], t_e[joint])
         pop.gas_supplier[with_gas] = gaining[joint]
         losing_g = pop.gas_supplier[gas_alone]
-        gain_g = gaining_suppliers(rng, gaining_cdf, losing_g)
+        gain_g = gaining_suppliers(rng, gas_cdf, losing_g)
         t_alone = day + rng.integers(0, DAY, size=len(gas_alone))
         supply.add(gas_alone, FUEL_GAS, losing_g, gain_g, t_alone)
         pop.gas_supplier[gas_alone] = gain_g
+        if s.cos_notice:
+            pop.next_switch_at[switch_e] = t_e
+            pop.next_switch_at[gas_alone] = t_alone
         day += DAY
 
 
@@ -304,7 +377,7 @@ def firmware_campaign(shard: Shard, c: Campaign, rng: np.random.Generator) -> Pr
     if c.start >= shard.s.end:
         return
     yield env.timeout(max(0, c.start - env.now))
-    on = np.flatnonzero((pop.combo == c.combo_from) & (pop.state != ECOS_INSTALLED))
+    on = np.flatnonzero((pop.combo == c.combo_from) & (pop.state != ECOS_INSTALLED) & (pop.dev_installed_at < c.start))
     chosen = on[rng.random(len(on)) < c.coverage]
     times = c.start + rng.integers(0, c.duration, size=len(chosen))
     order = np.argsort(times, kind="stable")
@@ -324,6 +397,9 @@ def apply_firmware(shard: Shard, until: int) -> None:
         part, t = part[still], t[still]
         pop.combo[part] = up.combo_to
         shard.events.add(EV_FIRMWARE, part, t, np.full(len(part), up.combo_to, np.int16))
+        if shard.s.outcomes is not None and shard.s.outcomes.faulty_firmware_fix > 0:  # an upgrade may fix a fault
+            fix = streams.hashed_uniform(shard.s.seed, streams.FIRMWARE_FIX, pop.dev_global[part], t)
+            pop.dev_faulty[part[fix < shard.s.outcomes.faulty_firmware_fix]] = False
         unpark = part[pop.parked[part] & (pop.state[part] == PENDING)]
         pop.parked[unpark] = False
         shard.queue.schedule(unpark, np.full(len(unpark), until, dtype=np.int64))

@@ -146,9 +146,9 @@ class ShardWriter:
         self.shard = shard
         self.s = s = shard.s
         self.pop = pop = shard.population
-        self.mpan = identifiers.make_mpans(pop.premise_global, s.seed, shard.stream(streams.IDS))
+        self.mpan = identifiers.make_mpans(pop.premise_global, s.seed, shard.stream(streams.IDS), s.distributor_weights)
         self.mprn = identifiers.make_mprns(pop.premise_global, s.seed)
-        self.device_ids = identifiers.format_eui64(identifiers.device_id_numbers(pop.dev_global, s.seed))
+        self.device_ids = identifiers.format_eui64(pop.dev_id_number)
         self.suppliers = list(s.party_ids)
         self.types = list(TYPE_NAMES)
         self.manufacturer = [c[1] for c in s.combos]
@@ -207,7 +207,7 @@ class ShardWriter:
             _coded(self.model, pop.initial_combo),
             _coded(self.firmware, pop.initial_combo),
             _timestamps(pop.dev_installed_at, installed),
-            pa.array(installed),
+            pa.array(pop.dev_ecos_at_install),
         ], schema=DEVICES_SCHEMA)
 
     def premises(self) -> pa.Table:
@@ -331,7 +331,7 @@ class ShardWriter:
             pa.array(event_id),
             _coded(list(EVENT_TYPES), etype),
             pa.array(pop.dev_global[dev], type=pa.int64()),
-            identifiers.format_eui64(identifiers.device_id_numbers(pop.dev_global[dev], s.seed)),
+            identifiers.format_eui64(pop.dev_id_number[dev]),
             _coded(self.types, pop.dev_slot[dev]),
             pa.array(pop.premise_global[pop.dev_premise[dev]], type=pa.int64()),
             self.mpxn(self.mpxn_index[dev]),

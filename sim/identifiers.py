@@ -18,6 +18,10 @@ MPRN_SPACE = 9 * 10**7  # make_mprns: 8 digits unique per premises, the first 1-
 # premises + shard * NEW_PREMISES_STRIDE, so that shards number their installs independently.
 # The scenario checks that every number stays below MPRN_SPACE (10-digit MPRNs stay unique).
 NEW_PREMISES_STRIDE = 1_000_000
+DISTRIBUTORS = tuple(range(10, 24))  # the DNO distributor ids an MPAN starts with (FACTS.md "Identifiers")
+# With a manufacturer prefix, a Device ID is the prefix's 24 bits then 40 bits unique per device:
+# device indices stay below 4 x MPRN_SPACE < 2^40, so a bijection of 40 bits keeps them unique.
+_BITS40 = np.uint64((1 << 40) - 1)
 
 
 def fixed_width_strings(chars: np.ndarray) -> pa.StringArray:
@@ -42,6 +46,20 @@ def device_id_numbers(device_index: np.ndarray, seed: int) -> np.ndarray:
     with np.errstate(over="ignore"):
         salt = splitmix64(np.array([seed], dtype=np.uint64))[0]
         return splitmix64(device_index.astype(np.uint64) ^ salt)
+
+
+def device_id_numbers_with_prefix(device_index: np.ndarray, seed: int, prefix: np.ndarray) -> np.ndarray:
+    """Device IDs that start with their manufacturer's 24-bit ``prefix`` (one per device): the other 40
+    bits are a bijection of the device index within 40 bits (odd multiplications and xor-shifts modulo
+    2^40), so two devices never share an ID."""
+    with np.errstate(over="ignore"):
+        salt = splitmix64(np.array([seed], dtype=np.uint64))[0] & _BITS40
+        z = (device_index.astype(np.uint64) ^ salt) & _BITS40
+        for multiplier in (np.uint64(0x9E3779B97F4B), np.uint64(0xC2B2AE3D27D5)):
+            z = (z ^ (z >> np.uint64(19))) & _BITS40
+            z = (z * multiplier) & _BITS40
+        z = (z ^ (z >> np.uint64(23))) & _BITS40
+        return (prefix.astype(np.uint64) << np.uint64(40)) | z
 
 
 def format_eui64(numbers: np.ndarray) -> pa.StringArray:
@@ -87,10 +105,16 @@ def _weighted(rows: np.ndarray, weights: np.ndarray) -> np.ndarray:
     return total
 
 
-def make_mpans(premise_index: np.ndarray, seed: int, rng: np.random.Generator) -> pa.StringArray:
-    """Unique 13-digit MPAN cores: a distributor id 10-23, 10 digits unique per premises, a check digit."""
+def make_mpans(premise_index: np.ndarray, seed: int, rng: np.random.Generator,
+               distributor_weights: np.ndarray | None = None) -> pa.StringArray:
+    """Unique 13-digit MPAN cores: a distributor id 10-23 (uniform, or drawn with ``distributor_weights``, one
+    per id of DISTRIBUTORS), 10 digits unique per premises, a check digit."""
     n = len(premise_index)
-    distributor = rng.integers(10, 24, size=n, dtype=np.int64)
+    if distributor_weights is None:
+        distributor = rng.integers(10, 24, size=n, dtype=np.int64)
+    else:
+        distributor = np.asarray(DISTRIBUTORS, dtype=np.int64)[rng.choice(len(DISTRIBUTORS), size=n,
+                                                                          p=distributor_weights)]
     # Multiplying by a unit of Z/10^10 (odd, not a multiple of 5) is a bijection: unique digits.
     unique10 = (premise_index.astype(np.int64) * 7_919_179 + (seed % 10**10)) % 10**10
     chars = np.empty((n, 13), dtype=np.uint8)

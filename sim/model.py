@@ -181,11 +181,35 @@ class Shard:
         self.supply = SupplyChanges()
         self.queue = SelectionQueue(scenario.start)
         self.upgrades: list[PendingUpgrade] = []  # one per firmware campaign that has started
+        self.capacity = daily_capacity(scenario)  # the national capacity of each day from migration start
         self.env = simpy.Environment(initial_time=scenario.start)
 
     def stream(self, number: int, *more: int) -> np.random.Generator:
         """This shard's random stream ``number`` (``emrr.sim.streams``)."""
         return streams.for_shard(self.s.seed, self.index, number, *more)
+
+
+def daily_capacity(s: Scenario) -> np.ndarray:
+    """The national attempts capacity of each day, counted from the UTC midnight of ``migration.start``:
+    the weekday's capacity, times the ramp-up, the calendar's factor (bank holidays, a Christmas pause)
+    and the day's variation. The variation is one national draw (stream PACE), so every shard sees the
+    same days."""
+    day0 = (s.migration_start // DAY) * DAY
+    days = max(0, -(-(s.end - day0) // DAY))
+    midnight = day0 + np.arange(days, dtype=np.int64) * DAY
+    weekday = ((midnight // DAY) + 3) % 7  # 1970-01-01 was a Thursday; Monday = 0
+    out = np.array(s.capacity, dtype=np.float64)[weekday]
+    if s.ramp_up is not None:
+        duration, initial = s.ramp_up
+        progress = np.clip((midnight - s.migration_start) / max(duration, 1), 0.0, 1.0)
+        out = out * (initial + (1.0 - initial) * progress)
+    for start, end, factor in s.calendar:
+        inside = (midnight >= (start // DAY) * DAY) & (midnight < end)
+        out = np.where(inside, np.minimum(out, np.array(s.capacity, dtype=np.float64)[weekday] * factor), out)
+    if s.daily_variation > 0:
+        rng = streams.for_run(s.seed, streams.PACE)
+        out = out * np.clip(rng.normal(1.0, s.daily_variation, size=days), 0.5, 1.5)
+    return out
 
 
 def shard_bounds(scenario: Scenario) -> list[tuple[int, int]]:

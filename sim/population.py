@@ -14,8 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from emrr.contract import DEVICE_TYPES
+from emrr.sim import identifiers, streams
 from emrr.sim.identifiers import NEW_PREMISES_STRIDE
-from emrr.sim.scenario import Scenario
+from emrr.sim.scenario import NEVER, Scenario
 
 DAY = 86_400
 # Device slots within a premises: the global device index is premise_index * 4 + slot.
@@ -50,12 +51,22 @@ class Population:
     attempts: np.ndarray  # int16 migration attempts so far
     parked: np.ndarray  # bool: Non-Migratable, waiting for a firmware upgrade
     dev_installed_at: np.ndarray  # int64 seconds, -1 = before the period
-    install_device: np.ndarray  # the devices installed during the period ...
+    install_device: np.ndarray  # the devices installed during the period with ECoS credentials ...
     install_time: np.ndarray  # ... and when each reports it is installed (ECOSMIG-006)
+    dev_id_number: np.ndarray  # uint64: the Device ID (EUI-64) as a number
+    dev_ecos_at_install: np.ndarray  # bool: installed during the period holding ECoS credentials
+    tcos_device: np.ndarray  # the devices installed during the period still with TCoS credentials ...
+    tcos_time: np.ndarray  # ... and when each was installed (it joins the migration then)
+    # conditions (migration.outcomes); all False without it
+    premise_poor_wan: np.ndarray  # bool per premises: the hub's WAN connection is poor
+    dev_poor_han: np.ndarray  # bool per device: poor HAN link between the meter and its hub
+    dev_faulty: np.ndarray  # bool per device: a fault that makes the command fail
+    next_switch_at: np.ndarray  # int64 per premises: its last registered change of supplier (NEVER: none)
 
     def pending(self) -> np.ndarray:
-        """Devices still to migrate (int32 local numbers, in order)."""
-        return np.flatnonzero(self.state == PENDING).astype(np.int32)
+        """Devices present at the start still to migrate (int32 local numbers, in order); the devices
+        installed later with TCoS credentials join when installed."""
+        return np.flatnonzero((self.state == PENDING) & (self.dev_installed_at < 0)).astype(np.int32)
 
 
 def build(scenario: Scenario, index: int, bounds: tuple[int, int], fraction: float,
@@ -77,34 +88,63 @@ def build(scenario: Scenario, index: int, bounds: tuple[int, int], fraction: flo
     ])
     premise_installed_at = np.concatenate([np.full(n_existing, -1, np.int64), new_installed_at])
     has_elec, has_gas, elec_supplier, gas_supplier = _fuels_and_suppliers(s, n_existing, n_new, rng)
-    dev_premise, dev_slot, combo = _devices(s, has_elec, has_gas, rng)
+    dev_premise, dev_slot, combo = _devices(s, has_elec, has_gas, elec_supplier, gas_supplier, rng)
     new_premise = dev_premise >= n_existing
     install_device = np.flatnonzero(new_premise)
     install_time = premise_installed_at[dev_premise[install_device]] + _install_delays(
         s, dev_slot[install_device], rng)
     dev_installed_at = np.full(len(dev_premise), -1, dtype=np.int64)
     dev_installed_at[install_device] = install_time
+    # New premises still installed with TCoS credentials (installs.tcos_share): their devices join the
+    # migration once installed, and have no install event (ECOSMIG-006 is for ECoS installs).
+    tcos_premise = _tcos_premises(s, premise_installed_at[n_existing:], streams.for_shard(
+        s.seed, index, streams.INSTALL_CREDENTIALS))
+    tcos_dev = np.zeros(len(dev_premise), dtype=bool)
+    tcos_dev[install_device] = tcos_premise[dev_premise[install_device] - n_existing]
+    ecos = new_premise & ~tcos_dev
+    keep = ~tcos_dev[install_device]
+    tcos_device, tcos_time = install_device[~keep], install_time[~keep]
+    install_device, install_time = install_device[keep], install_time[keep]
+    poor_wan, poor_han, faulty = _conditions(s, len(premise_global), dev_slot,
+                                             streams.for_shard(s.seed, index, streams.CONDITIONS))
+    dev_global = premise_global[dev_premise] * 4 + dev_slot
+    if s.id_prefix is None:
+        id_number = identifiers.device_id_numbers(dev_global, s.seed)
+    else:
+        id_number = identifiers.device_id_numbers_with_prefix(dev_global, s.seed, s.id_prefix[combo])
     return Population(
         n_existing_premises=n_existing, premise_global=premise_global, premise_installed_at=premise_installed_at,
         has_elec=has_elec, has_gas=has_gas, elec_supplier=elec_supplier, gas_supplier=gas_supplier,
         initial_elec_supplier=elec_supplier.copy(), initial_gas_supplier=gas_supplier.copy(),
-        dev_premise=dev_premise, dev_slot=dev_slot, dev_global=premise_global[dev_premise] * 4 + dev_slot,
+        dev_premise=dev_premise, dev_slot=dev_slot, dev_global=dev_global,
         combo=combo, initial_combo=combo.copy(),
-        state=np.where(new_premise, ECOS_INSTALLED, PENDING).astype(np.int8),
+        state=np.where(ecos, ECOS_INSTALLED, PENDING).astype(np.int8),
         attempts=np.zeros(len(dev_premise), dtype=np.int16), parked=np.zeros(len(dev_premise), dtype=bool),
         dev_installed_at=dev_installed_at, install_device=install_device, install_time=install_time,
+        dev_id_number=id_number, dev_ecos_at_install=ecos, tcos_device=tcos_device, tcos_time=tcos_time,
+        premise_poor_wan=poor_wan, dev_poor_han=poor_han, dev_faulty=faulty,
+        next_switch_at=np.full(len(premise_global), NEVER, dtype=np.int64),
     )
 
 
 def _new_premises(s: Scenario, fraction: float, rng: np.random.Generator) -> np.ndarray:
     """When each of the shard's new premises is installed (sorted): a Poisson count a day, uniform in the day."""
     days = -(-(s.end - s.start) // DAY)
-    per_day = rng.poisson(s.installs_per_day * fraction, size=days)
+    mean = s.installs_per_day * fraction
+    if s.install_weekday_weights is not None:  # installers work mostly on weekdays
+        weekday = ((s.start // DAY + np.arange(days)) + 3) % 7  # 1970-01-01 was a Thursday; Monday = 0
+        mean = mean * s.install_weekday_weights[weekday]
+    per_day = rng.poisson(mean, size=days)
     n_new = int(per_day.sum())
     if n_new >= NEW_PREMISES_STRIDE:  # scenario.py rules this out; a guard, not a user error
         raise AssertionError("too many installs for one shard")
     install_day = np.repeat(np.arange(days, dtype=np.int64), per_day)
-    installed_at = s.start + install_day * DAY + rng.integers(0, DAY, size=n_new)
+    if s.install_hours is None:
+        installed_at = s.start + install_day * DAY + rng.integers(0, DAY, size=n_new)
+    else:  # visits in working hours (UTC), from each day's midnight
+        installed_at = ((s.start + install_day * DAY) // DAY * DAY
+                        + rng.integers(s.install_hours[0], s.install_hours[1], size=n_new))
+        installed_at = np.maximum(installed_at, s.start)
     installed_at.sort()
     return installed_at
 
@@ -120,27 +160,82 @@ def _fuels_and_suppliers(s: Scenario, n_existing: int, n_new: int,
     has_elec = rng.random(n) < elec_share
     shares = np.array([x.share for x in s.suppliers])
     elec = rng.choice(len(shares), size=n, p=shares).astype(np.int16)
-    other = rng.choice(len(shares), size=n, p=shares).astype(np.int16)
-    same = rng.random(n) < s.same_supplier_share
-    gas = np.where(same, elec, other).astype(np.int16)
+    if s.gas_shares is None:
+        other = rng.choice(len(shares), size=n, p=shares).astype(np.int16)
+        same = rng.random(n) < s.same_supplier_share
+        gas = np.where(same, elec, other).astype(np.int16)
+    else:
+        cdf = np.cumsum(joint_suppliers(shares, s.gas_shares, s.same_supplier_share), axis=1)
+        u = rng.random(n)
+        gas = np.empty(n, dtype=np.int16)
+        for i in range(len(shares)):  # the gas supplier given the electricity supplier
+            mine = elec == i
+            gas[mine] = np.minimum(np.searchsorted(cdf[i], u[mine] * cdf[i, -1], side="right"), len(shares) - 1)
     elec_supplier = np.where(has_elec, elec, NO_SUPPLIER).astype(np.int16)
     gas_supplier = np.where(has_gas, gas, NO_SUPPLIER).astype(np.int16)
     return has_elec, has_gas, elec_supplier, gas_supplier
 
 
-def _devices(s: Scenario, has_elec: np.ndarray, has_gas: np.ndarray,
-             rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """A GPF on every hub, an ESME and a GSME where the premises has them; each device's combination."""
+def joint_suppliers(elec: np.ndarray, gas: np.ndarray, same: float) -> np.ndarray:
+    """P(electricity supplier i, gas supplier j) with the given market shares as marginals and about
+    ``same`` of premises with one supplier for both (as much as the shares allow): the diagonal holds
+    min(elec, gas) scaled to ``same``, the rest pairs the remaining shares independently."""
+    low = np.minimum(elec, gas)
+    diagonal = low * min(1.0, same / low.sum()) if low.sum() > 0 else low
+    rest_e, rest_g = elec - diagonal, gas - diagonal
+    rest = 1.0 - diagonal.sum()
+    joint = np.diag(diagonal)
+    if rest > 1e-12:
+        joint = joint + np.outer(rest_e, rest_g) / rest
+    return joint
+
+
+def _devices(s: Scenario, has_elec: np.ndarray, has_gas: np.ndarray, elec_supplier: np.ndarray,
+             gas_supplier: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A GPF on every hub, an ESME and a GSME where the premises has them; each device's combination,
+    from the supplier's own fleet mix for a meter when the suppliers have fleets."""
     slots = np.stack([np.ones(len(has_elec), bool), has_elec, has_gas], axis=1)
     premise_local, slot = np.nonzero(slots)
     dev_slot = slot.astype(np.int8)
     combo = np.empty(len(premise_local), dtype=np.int16)
     for slot_code, name in enumerate(TYPE_NAMES):
         mask = dev_slot == slot_code
-        if mask.any():
-            idx, prob = s.combo_weights[name]
+        if not mask.any():
+            continue
+        idx, prob = s.combo_weights[name]
+        if s.fleet is None or slot_code == SLOT_GPF:
             combo[mask] = idx[rng.choice(len(idx), size=int(mask.sum()), p=prob)]
+            continue
+        supplier = (elec_supplier if slot_code == SLOT_ESME else gas_supplier)[premise_local]
+        for i in range(len(s.suppliers)):
+            sub = mask & (supplier == i)
+            if sub.any():
+                p = prob * s.fleet[i, idx]
+                p = p / p.sum() if p.sum() > 0 else prob
+                combo[sub] = idx[rng.choice(len(idx), size=int(sub.sum()), p=p)]
     return premise_local.astype(np.int32), dev_slot, combo
+
+
+def _tcos_premises(s: Scenario, installed_at: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Which new premises are installed with TCoS credentials: a share falling linearly over the period."""
+    if s.tcos_share is None or len(installed_at) == 0:
+        return np.zeros(len(installed_at), dtype=bool)
+    first, last = s.tcos_share
+    share = first + (last - first) * np.clip((installed_at - s.start) / (s.end - s.start), 0.0, 1.0)
+    return rng.random(len(installed_at)) < share
+
+
+def _conditions(s: Scenario, n_premises: int, dev_slot: np.ndarray,
+                rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each hub's WAN condition and each device's HAN and fault (migration.outcomes), in this order."""
+    o = s.outcomes
+    if o is None:
+        return (np.zeros(n_premises, dtype=bool), np.zeros(len(dev_slot), dtype=bool),
+                np.zeros(len(dev_slot), dtype=bool))
+    poor_wan = rng.random(n_premises) < o.wan_poor_share
+    poor_han = rng.random(len(dev_slot)) < o.han_share[dev_slot]
+    faulty = rng.random(len(dev_slot)) < o.faulty_share[dev_slot]
+    return poor_wan, poor_han, faulty
 
 
 def _install_delays(s: Scenario, slot: np.ndarray, rng: np.random.Generator) -> np.ndarray:

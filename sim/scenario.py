@@ -12,7 +12,7 @@ import functools
 import json
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -21,9 +21,10 @@ import jsonschema
 import numpy as np
 
 from emrr import yamlio
-from emrr.contract import YEARS, parse_instant  # the event log's instants: one reading for both sides
+from emrr.contract import DEVICE_TYPES, YEARS, parse_instant  # the event log's instants: one reading for both sides
 from emrr.errors import UserError
-from emrr.sim.identifiers import MPRN_SPACE, NEW_PREMISES_STRIDE
+from emrr.sim import streams
+from emrr.sim.identifiers import DISTRIBUTORS, MPRN_SPACE, NEW_PREMISES_STRIDE
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 NEVER = np.iinfo(np.int64).max  # "not classified" / "not installed"
@@ -108,6 +109,30 @@ class Supplier:
     name: str
     share: float
     group: str
+    gas_share: float | None = None  # None: the same as share
+
+
+# Causes of a failed attempt (migration.outcomes; errors[].cause).
+CAUSES = ("wan", "han", "device", "other")
+CAUSE_WAN, CAUSE_HAN, CAUSE_DEVICE, CAUSE_OTHER = range(4)
+
+
+@dataclass(frozen=True)
+class Outcomes:
+    """migration.outcomes: conditions of hubs and devices, and what they do to attempts. The per-type
+    shares are indexed by slot (DEVICE_TYPES order: GPF, ESME, GSME)."""
+
+    wan_poor_share: float
+    wan_poor_failure: float
+    wan_failure: float
+    wan_repair: float
+    han_share: np.ndarray
+    han_failure: float
+    han_repair: float
+    faulty_share: np.ndarray
+    faulty_failure: float
+    faulty_repair: float
+    faulty_firmware_fix: float
 
 
 @dataclass(frozen=True)
@@ -182,6 +207,27 @@ class Scenario:
     outage_random_per_year: float
     outage_random_duration: Delay
     outage_random_reports: tuple[str, ...]  # each random outage hits one, drawn uniformly in this order
+    # realism (docs/scenarios.md "Realism"); every default keeps the plain model
+    gas_shares: np.ndarray | None = None  # per supplier; None: the electricity shares
+    fleet: np.ndarray | None = None  # [supplier, combo] weight of each meter combination in its fleet
+    distributor_weights: np.ndarray | None = None  # per distributor id 10..23; None: uniform
+    id_prefix: np.ndarray | None = None  # per combo: the manufacturer's 24-bit EUI-64 prefix; None: no prefix
+    selection_by_hub: bool = False
+    ramp_up: tuple[int, float] | None = None  # (duration seconds, initial fraction)
+    calendar: list[tuple[int, int, float]] = field(default_factory=list)  # [start, end) and capacity factor
+    daily_variation: float = 0.0
+    outcomes: Outcomes | None = None
+    error_cause: np.ndarray | None = None  # per error: CAUSE_*
+    error_by_cause: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    error_signature: np.ndarray | None = None  # per combo: the error a faulty device on it gives
+    first_try_share: float | None = None
+    imminent_skip_probability: float = 0.0
+    cos_notice: int = 0
+    cos_gaining_gas: np.ndarray | None = None  # None: cos_gaining
+    cos_leave_factor_gas: np.ndarray | None = None
+    install_hours: tuple[int, int] | None = None  # [start, end) seconds after midnight
+    install_weekday_weights: np.ndarray | None = None  # Monday..Sunday, mean 1
+    tcos_share: tuple[float, float] | None = None  # at period.start, at period.end
 
     @property
     def party_ids(self) -> list[str]:
@@ -251,7 +297,11 @@ def _brief(value: Any, limit: int = 60) -> str:
 
 
 def _validate_schema(data: dict, where: str, lines: dict[tuple, int]) -> None:
-    validator = jsonschema.Draft202012Validator(schema(), format_checker=_FORMATS)
+    validate_schema(data, where, lines, jsonschema.Draft202012Validator(schema(), format_checker=_FORMATS))
+
+
+def validate_schema(data: dict, where: str, lines: dict[tuple, int], validator: jsonschema.Validator) -> None:
+    """The schema error a user should see first, as one line (file, line, YAML path, what was expected)."""
     error = yamlio.schema_error(validator, data)
     if error is None:
         return
@@ -354,6 +404,7 @@ def _resolve(d: dict, where: str, lines: dict[tuple, int]) -> Scenario:
         **_installs(d.get("installs") or {}, d["population"], src),
         **_notifications(d.get("notifications") or {}, src),
         **_outages(d.get("outages") or {}, src),
+        **_realism(d, src, start, end, suppliers, population["combos"]),
     )
 
 
@@ -371,8 +422,13 @@ def _suppliers(d: dict, src: _Source) -> list[Supplier]:
                            f"also suppliers[{seen[s['party_id']]}]")
         seen[s["party_id"]] = i
         name = s.get("name") or f"{faker.company()} Energy"
-        out.append(Supplier(s["party_id"], name, float(s["share"]), s.get("group", "other")))
+        gas = s.get("gas_share")
+        out.append(Supplier(s["party_id"], name, float(s["share"]), s.get("group", "other"),
+                            None if gas is None else float(gas)))
     src.check_sum([s.share for s in out], ("suppliers",), "the suppliers' shares")
+    if any(s.gas_share is not None for s in out):
+        src.check_sum([s.share if s.gas_share is None else s.gas_share for s in out], ("suppliers",),
+                      "the suppliers' gas shares (share where gas_share is omitted)")
     return out
 
 
@@ -757,6 +813,150 @@ def _outages(outages: dict, src: _Source) -> dict[str, Any]:
         outage_random_reports=tuple(rnd["reports"]),
     )
 
+
+# -- realism (docs/scenarios.md "Realism"): optional settings, each absent meaning the plain model
+
+
+def _realism(d: dict, src: _Source, start: int, end: int, suppliers: list[Supplier],
+             combos: list[tuple[str, str, str, str]]) -> dict[str, Any]:
+    """The settings that shape the history (issue 11): supplier fleets and gas shares, identifiers,
+    pace, the conditions behind outcomes, pre-validation and installs."""
+    pop, mig = d["population"], d["migration"]
+    inst, cos = d.get("installs") or {}, d.get("change_of_supplier")
+    out: dict[str, Any] = {}
+    if any(s.gas_share is not None for s in suppliers) and cos:
+        gas = [replace(s, share=s.share if s.gas_share is None else s.gas_share) for s in suppliers]
+        out["gas_shares"] = np.array([s.share for s in gas])
+        out["cos_gaining_gas"], out["cos_leave_factor_gas"] = _mix(cos["mix"], gas, src)
+    elif any(s.gas_share is not None for s in suppliers):
+        out["gas_shares"] = np.array([s.share if s.gas_share is None else s.gas_share for s in suppliers])
+    out["fleet"] = _fleet(d["suppliers"], combos, src)
+    out["distributor_weights"] = _distributors(pop.get("distributor_shares"), src)
+    out["id_prefix"] = _id_prefixes(pop.get("device_id_prefixes"), combos, src)
+    out["selection_by_hub"] = mig.get("selection", "random") == "by_hub"
+    if "ramp_up" in mig:
+        out["ramp_up"] = (parse_duration(mig["ramp_up"]["duration"]), float(mig["ramp_up"]["initial"]))
+    calendar = []
+    for i, c in enumerate(mig.get("calendar", [])):
+        cs = parse_instant(c["start"])
+        ce = parse_instant(c["end"]) if "end" in c else cs + 86_400
+        if ce <= cs:
+            raise src.fail(("migration", "calendar", i, "end"), "expected a date after the window's start")
+        calendar.append((cs, ce, float(c["factor"])))
+    out["calendar"] = calendar
+    out["daily_variation"] = float(mig.get("daily_variation", 0.0))
+    out.update(_outcomes(mig, src, int(d["seed"]), combos))
+    if "first_try_share" in mig["session"]:
+        out["first_try_share"] = float(mig["session"]["first_try_share"])
+    out["imminent_skip_probability"] = float((mig.get("prevalidation_skip") or {}).get("imminent_change_probability",
+                                                                                       0.0))
+    out["cos_notice"] = parse_duration((cos or {}).get("notice", "0s"))
+    if "working_hours" in inst:
+        hours = [int(x[:2]) * 3600 + int(x[3:]) * 60 for x in (inst["working_hours"]["start"],
+                                                              inst["working_hours"]["end"])]
+        if hours[1] <= hours[0]:
+            raise src.fail(("installs", "working_hours", "end"), "expected a time of day after start")
+        out["install_hours"] = (hours[0], hours[1])
+    if "weekday_weights" in inst:
+        w = np.array([float(inst["weekday_weights"][k]) for k in WEEKDAYS])
+        if not w.sum() > 0:
+            raise src.fail(("installs", "weekday_weights"), "expected at least one weekday with a positive weight")
+        out["install_weekday_weights"] = w / w.mean()
+    if "tcos_share" in inst:
+        out["tcos_share"] = (float(inst["tcos_share"]["start"]), float(inst["tcos_share"]["end"]))
+    return out
+
+
+def _fleet(entries: list, combos: list[tuple[str, str, str, str]], src: _Source) -> np.ndarray | None:
+    """Per supplier and combination, the weight of a meter combination in the supplier's fleet."""
+    if not any("fleet" in s for s in entries):
+        return None
+    manufacturers = {c[1] for c in combos}
+    out = np.ones((len(entries), len(combos)))
+    for i, s in enumerate(entries):
+        for man, w in (s.get("fleet") or {}).items():
+            if man not in manufacturers:
+                raise src.fail(("suppliers", i, "fleet", man), f"expected a manufacturer of the catalogue; {man} is "
+                               "not in population.catalogue")
+            for c, combo in enumerate(combos):
+                if combo[1] == man and combo[0] != "GPF":  # hubs come from the DCC, not from the supplier
+                    out[i, c] = float(w)
+    return out
+
+
+def _distributors(shares: dict | None, src: _Source) -> np.ndarray | None:
+    """Per distributor id 10..23 (DISTRIBUTORS), the share of premises in its area."""
+    if shares is None:
+        return None
+    shares = {str(k): float(v) for k, v in shares.items()}  # an unquoted YAML key 10 is the number 10
+    src.check_sum(list(shares.values()), ("population", "distributor_shares"), "the distributor shares")
+    return np.array([shares.get(str(k), 0.0) for k in DISTRIBUTORS]) / math.fsum(shares.values())
+
+
+def _id_prefixes(prefixes: dict | None, combos: list[tuple[str, str, str, str]], src: _Source) -> np.ndarray | None:
+    """Per combination, its manufacturer's 24-bit EUI-64 prefix; every manufacturer needs its own."""
+    if prefixes is None:
+        return None
+    path = ("population", "device_id_prefixes")
+    missing = sorted({c[1] for c in combos} - set(prefixes))
+    if missing:
+        raise src.fail(path, f"expected a prefix for every manufacturer of the catalogue; {', '.join(missing)} "
+                       "has none")
+    seen: dict[str, str] = {}
+    for man, prefix in prefixes.items():
+        if prefix in seen:
+            raise src.fail(path + (man,), f"expected each manufacturer's own prefix; {prefix} is also {seen[prefix]}'s")
+        seen[prefix] = man
+    value = {man: int(prefix.replace("-", ""), 16) for man, prefix in prefixes.items()}
+    return np.array([value[c[1]] for c in combos], dtype=np.uint64)
+
+
+def _outcomes(mig: dict, src: _Source, seed: int, combos: list[tuple[str, str, str, str]]) -> dict[str, Any]:
+    """migration.outcomes and the errors' causes: which errors each cause gives, by device type, and the
+    one error (the signature) that a faulty device, or a Non-Migratable combination, fails with."""
+    spec = mig.get("outcomes")
+    if spec is None:
+        return {}
+    table = mig["errors"]
+    cause = np.array([CAUSES.index(e.get("cause", "other")) for e in table], dtype=np.int8)
+    weights = np.array([float(e["weight"]) for e in table])
+    allowed = np.array([[t in e.get("device_types", DEVICE_TYPES) for t in DEVICE_TYPES] for e in table])
+    by_cause = {}
+    for c in range(len(CAUSES)):
+        for slot in range(len(DEVICE_TYPES)):
+            pick = (cause == c) & allowed[:, slot]
+            if not pick.any():  # no error of that cause for the type: any error of the type
+                pick = allowed[:, slot] if allowed[:, slot].any() else np.ones(len(table), dtype=bool)
+            idx = np.flatnonzero(pick)
+            by_cause[(c, slot)] = (idx.astype(np.int32), weights[idx] / weights[idx].sum())
+    rng = streams.for_run(seed, streams.SIGNATURES)
+    signature = np.empty(len(combos), dtype=np.int32)
+    for i, combo in enumerate(combos):
+        idx, p = by_cause[(CAUSE_DEVICE, DEVICE_TYPES.index(combo[0]))]
+        signature[i] = idx[rng.choice(len(idx), p=p)]
+
+    def by_type(shares: dict) -> np.ndarray:
+        return np.array([float(shares.get(t, 0.0)) for t in DEVICE_TYPES])
+
+    wan, han, faulty = spec["wan"], spec["han"], spec["faulty"]
+    outcomes = Outcomes(
+        wan_poor_share=float(wan["poor_share"]), wan_poor_failure=float(wan["poor_failure_probability"]),
+        wan_failure=float(wan["failure_probability"]), wan_repair=float(wan["repair_probability"]),
+        han_share=by_type(han["poor_share"]), han_failure=float(han["failure_probability"]),
+        han_repair=float(han["repair_probability"]),
+        faulty_share=by_type(faulty["share"]), faulty_failure=float(faulty["failure_probability"]),
+        faulty_repair=float(faulty["repair_probability"]),
+        faulty_firmware_fix=float(faulty.get("firmware_fix_probability", 0.0)),
+    )
+    return dict(outcomes=outcomes, error_cause=cause, error_by_cause=by_cause, error_signature=signature)
+
+
+# What the SMETS1 scenario (sim/smets1_scenario.py) shares with this one: the instant and duration
+# formats, the error source, and the notifications and outages sections (one home each).
+FORMATS = _FORMATS
+Source = _Source
+notifications_section = _notifications
+outages_section = _outages
 
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
