@@ -136,9 +136,11 @@ def condition(conditions) -> pl.Expr:
 
 def explode(frame: pl.DataFrame, report: Report) -> pl.DataFrame:
     """``select.explode``: one row per distinct non-empty value of its ``from`` columns, in ``into``."""
-    if report.explode is None or frame.height == 0:
+    if report.explode is None:
         return frame
     into, sources = report.explode
+    if frame.height == 0:
+        return frame.with_columns(pl.lit(None, dtype=pl.String).alias(into))
     frame = frame.with_row_index("_row")
     parts = [frame.with_columns(pl.col(c).cast(pl.String).alias(into)) for c in sources]
     return (pl.concat(parts).filter(pl.col(into).is_not_null()).unique(["_row", into], keep="first",
@@ -297,7 +299,7 @@ def gaining_supplier_history(sel: Selection, report: Report, runs: Runs, a: int,
 
 
 ASSIGNMENTS: dict[str, Assignment] = {a.name: a for a in (
-    Assignment("previously_unreported", previously_unreported, {}, frozenset({AT_EVENT, AT_WINDOW_END})),
+    Assignment("previously_unreported", previously_unreported, {}, ANY_RULE),
     Assignment("window_activity", window_activity, {"activity_date": "time"}, frozenset({AT_EVENT, AT_WINDOW_END}),
                event_columns=False, counts=True),
     # a snapshot has no event: its moment is the window end
