@@ -15,6 +15,7 @@ import threading
 from pathlib import Path
 
 from emrr import __version__
+from emrr.contract import ECOS
 from emrr.errors import UserError
 
 
@@ -64,7 +65,8 @@ def out_option(text: str) -> str:
     return text
 
 
-RULESET_HELP = "ruleset name (a folder of rules/) or path; default emrr-revised"
+RULESET_HELP = ("ruleset name (a folder of rules/) or path; default emrr-revised for ECoS, smets1-mrr-v3.0 for "
+                "a SMETS1 log or scenario")
 OLD_HELP = "the ruleset suppliers built on: a name (a folder of rules/) or a path"
 NEW_HELP = "the changed ruleset: a name or a path"
 
@@ -249,8 +251,10 @@ def _simulate(args: argparse.Namespace) -> int:
 
 def _report(args: argparse.Namespace) -> int:
     from emrr.rules import engine, ruleset
+    from emrr.rules.eventlog import EventLog
 
-    rules = ruleset.load(args.ruleset)
+    regime = EventLog.open(args.events).regime if args.ruleset is None else None
+    rules = ruleset.load(args.ruleset or ruleset.DEFAULT_RULESETS[regime])
     summary = engine.report(args.events, args.out, rules, resume=args.resume,
                             progress=False if args.no_progress else None)
     print(summary.render())
@@ -263,8 +267,13 @@ def _run(args: argparse.Namespace) -> int:
     from emrr.rules import engine, ruleset
     from emrr.sim import run, scenario
 
-    rules = ruleset.load(args.ruleset)
     scen = scenario.load(args.scenario, seed=args.seed)
+    regime = getattr(scen, "regime", ECOS)
+    rules = ruleset.load(args.ruleset or ruleset.DEFAULT_RULESETS[regime])
+    if rules.regime != regime:
+        raise UserError(f"the scenario simulates the {regime} migration but ruleset {rules.name} reports on "
+                        f"{rules.regime}; expected a ruleset of its regime (by default "
+                        f"{ruleset.DEFAULT_RULESETS[regime]})", file=args.scenario)
     out = Path(args.out)
     if out.exists() and any(p.name not in ("events", "reports") for p in out.iterdir()):
         raise UserError("holds files other than events/ and reports/ of an earlier run; "

@@ -20,11 +20,13 @@ from typing import Any
 import jsonschema
 
 from emrr import yamlio
-from emrr.contract import ECOS, REGIMES, YEARS
+from emrr.contract import ECOS, REGIMES, SMETS1, YEARS
 from emrr.errors import UserError
 from emrr.rules.selection import ASSIGNMENTS, SUPPLY_RULES
 
 DEFAULT_RULESET = "emrr-revised"
+# the ruleset a command takes for a log or scenario of each regime when none is named
+DEFAULT_RULESETS = {ECOS: DEFAULT_RULESET, SMETS1: "smets1-mrr-v3.0"}
 RULES_DIR = Path(__file__).resolve().parent
 _NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 _STRFTIME = re.compile(r"^(?:%[YmdHMS]|[^%])+$")
