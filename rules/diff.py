@@ -162,11 +162,18 @@ FORMAT = fixed(BREAKING, "date-times are written in another format: an old parse
 WINDOW = fixed(BEHAVIOUR, "each run reports another span of time: records move to other runs' files, each "
                          "parsing as before")
 SELECTION = fixed(BEHAVIOUR, "the files select other records: each parses as before, with other content")
+RECIPIENTS = fixed(BEHAVIOUR, "records go to other recipients: files parse as before")
 
 RULESET_RULES: dict[tuple, Any] = {
     ("name",): fixed(COSMETIC, "the ruleset's name: nothing a file carries"),
     ("title",): fixed(COSMETIC, "the ruleset's title: nothing a file carries"),
     ("source",): fixed(COSMETIC, "the document the ruleset follows: nothing a file carries"),
+    ("regime",): fixed(BEHAVIOUR, "the ruleset reads another regime's event log: its files report on other events"),
+    ("recipients", "clause"): CLAUSE,
+    ("recipients", "pattern"): fixed(BREAKING, "recipients are identified otherwise: the header's recipient, the "
+                                               "folders and the file names change"),
+    ("recipients", "party"): fixed(BREAKING, "the SEC Party Signifier in names and folders comes from elsewhere: "
+                                             "a pipeline that matches the old names misses the files"),
     ("reports",): "reports",  # compared report by report (added, removed, each one's rules)
     ("csv", "clause"): CLAUSE,
     ("csv", "delimiter"): DIALECT,
@@ -206,11 +213,17 @@ REPORT_RULES: dict[tuple, Any] = {
     ("kind",): fixed(BEHAVIOUR, "the report becomes a summary or a detail report: records hold other things"),
     ("recipient", "rule"): fixed(BEHAVIOUR, "records go to another supplier: files parse as before"),
     ("recipient", "clause"): CLAUSE,
+    ("recipient", "columns"): RECIPIENTS,
+    ("recipient", "role"): RECIPIENTS,
+    ("recipient", "hide"): fixed(BEHAVIOUR, "recipients see other fields of each other's records emptied: files "
+                                            "parse as before, with other content"),
     ("schedule", "clause"): CLAUSE,
     ("schedule", "cron"): _cron,
     ("schedule", "window", "anchor"): WINDOW,
     ("schedule", "window", "end_offset"): WINDOW,
     ("schedule", "window", "length"): WINDOW,
+    ("schedule", "window", "rolling"): fixed(COSMETIC, "the windows' overlap is declared intended or not: the runs "
+                                                       "and windows are the same"),
     ("select", "clause"): CLAUSE,
     ("select", "event_types"): SELECTION,
     ("select", "assignment"): SELECTION,
@@ -218,6 +231,16 @@ REPORT_RULES: dict[tuple, Any] = {
     ("select", "group_by"): SELECTION,
     ("select", "counts"): SELECTION,
     ("select", "order_by"): fixed(BEHAVIOUR, "records come in another order: each parses as before"),
+    ("select", "where"): SELECTION,
+    ("select", "explode"): SELECTION,
+    ("select", "key"): fixed(BEHAVIOUR, "a snapshot follows another key: files parse as before, with other rows"),
+    ("select", "period"): SELECTION,
+    ("select", "measures"): fixed(BEHAVIOUR, "the figures are counted otherwise: files parse as before, with other "
+                                             "values"),
+    ("select", "calendar"): SELECTION,
+    ("select", "rank_by"): fixed(BEHAVIOUR, "other suppliers are ranked otherwise: files parse as before, with the "
+                                            "rows in another order"),
+    ("header",): "layout",  # the report's own header; compare() sets the ruleset's where only one side has one
     ("detail",): "layout",
 }
 
@@ -435,13 +458,32 @@ def compare(old: Ruleset, new: Ruleset) -> Verdict:
             changes.append(Change(report_id, "reports", report_id if a else None, report_id if b else None, impact,
                                   reason, a.clause if a else None, b.clause if b else None))
             continue
-        walker = _Compare(report_id, _Side(a.raw, a.clause), _Side(b.raw, b.clause))
+        raw_a, raw_b = _report_pairs(old, new, report_id)
+        walker = _Compare(report_id, _Side(raw_a, a.clause), _Side(raw_b, b.clause))
         walker.walk(REPORT_RULES, (), ())
         changes += walker.changes
         changes += _compare_comments(report_id, (old.path / f"{report_id}.yaml", walker.old),
                                      (new.path / f"{report_id}.yaml", walker.new))
     changes.sort(key=lambda c: IMPACTS.index(c.impact))  # stable: within a class, in file order
     return Verdict(old.name, new.name, tuple(changes))
+
+
+def _own_header(report: dict, ruleset_raw: dict) -> dict:
+    """A report's YAML as compared: a report that writes the ruleset's header is given it as its own, so
+    that a header only one side's report declares is compared field by field with the header the other
+    side's files carry (the MRR's per-report headers, docs/rulesets.md), not reported as a record added."""
+    if "header" in report or "header" not in ruleset_raw:
+        return report
+    return {**report, "header": ruleset_raw["header"]}
+
+
+def _report_pairs(old: Ruleset, new: Ruleset, report_id: str) -> tuple[dict, dict]:
+    """The two sides of one report: each with the ruleset's header when it has none of its own, but only
+    where the other side's report has one (else the ruleset-level header change is reported once)."""
+    a, b = old.reports[report_id].raw, new.reports[report_id].raw
+    if "header" in a or "header" in b:
+        return _own_header(a, old.raw), _own_header(b, new.raw)
+    return a, b
 
 
 def diff(old: str, new: str) -> Verdict:

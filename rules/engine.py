@@ -416,6 +416,8 @@ class Formatter:
             expr = pl.from_epoch(col.cast(pl.Int64), time_unit="s").dt.strftime(self.rs.date_format)
         elif f.type == "integer":
             expr = col.cast(pl.Int64).cast(pl.String)
+        elif f.type == "boolean":  # MRR "Boolean (1 for true; 0 for false)"
+            expr = pl.when(col.is_null()).then(None).when(col.cast(pl.Boolean)).then(pl.lit("1")).otherwise(pl.lit("0"))
         else:
             expr = col.cast(pl.String)
         return expr.alias(f.name)
@@ -465,6 +467,8 @@ class Formatter:
                 row.append(_utc(v).strftime(self.rs.datetime_format))
             elif f.type == "date":
                 row.append(_utc(v).strftime(self.rs.date_format))
+            elif f.type == "boolean":
+                row.append("1" if v else "0")
             else:
                 row.append(str(v))
         buffer = io.StringIO()
@@ -518,7 +522,7 @@ class Engine:
         """A rule citing a column its rows lack (neither the event log's nor one its assignment
         derives), or of a type its field cannot take, is an error before anything is written."""
         schema = self.log.columns()
-        fits = {"datetime": {"time"}, "date": {"time"}, "integer": {"int"}, "text": {"str", "int"}}
+        fits = {"datetime": {"time"}, "date": {"time"}, "integer": {"int"}, "text": {"str", "int"}, "boolean": {"bool"}}
         for report in self.rs.reports.values():
             where = str(self.rs.path / f"{report.id}.yaml")
             assignment = ASSIGNMENTS[report.assignment]
@@ -636,6 +640,9 @@ class Engine:
         stats = summary.per_report.setdefault(report.id, ReportSummary())
         if rows.height == 0:
             return
+        for when_null, columns in report.blank:  # e.g. no Migration Common File: no Device IDs (002:L557-561)
+            rows = rows.with_columns([pl.when(pl.col(when_null).is_null()).then(None).otherwise(pl.col(c)).alias(c)
+                                      for c in columns])
         mandatory = [f.source for f in report.detail if f.source_kind == "column" and f.mandatory]
         rows = rows.filter(pl.col("recipient").is_not_null())
         own: dict[tuple, dict] = {}

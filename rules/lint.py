@@ -35,14 +35,20 @@ LINTS: dict[str, str] = {
     "format-too-long": "the date-time or date format writes more characters than a field of that type allows",
     "title-too-long": "a report title is longer than the header's Report Title allows",
     "window-gap": "consecutive runs' windows leave a gap: events in it are never reported",
-    "window-overlap": "consecutive runs' windows overlap: a window report counts events twice",
+    "window-overlap": "consecutive runs' windows overlap: a window report counts events twice (a rolling summary "
+                      "declares it with schedule.window.rolling)",
+    "rolling-no-overlap": "a window declared rolling does not overlap the next run's: the declaration says what the "
+                          "schedule does not do",
     "schedule-never-fires": f"the schedule has no run in {YEAR}",
     "schedule-sparse": "the report runs less often than its window covers: events between windows are never reported",
     "sequence-overflow": "sequence numbers run past sequence.max within a year of runs, or have more digits than the "
                          "header's Report Sequence Number holds",
     "condition-impossible": "a mandatory_when or empty_unless condition asks for a value its field can never take",
     "status-outside-enum": "the selection writes a status that is not among its field's enumeration values",
-    "summary-unreconcilable": "a summary's counts cannot reconcile with the detail reports they should match",
+    "summary-unreconcilable": "a summary's counts cannot reconcile with the detail reports they should match, or "
+                              "count events the summary does not select",
+    "mandatory-emptied": "a mandatory field is emptied by its own rules (empty_unless a condition, or hidden from "
+                         "some recipients by recipient.hide): a record where it is empty breaks M",
 }
 
 
@@ -99,16 +105,23 @@ def _shown(path: Path) -> str:
 
 
 def _layouts(rs: Ruleset) -> Iterator[tuple[str, tuple, tuple[Field, ...], Report | None]]:
-    """Every record layout: (file, YAML path of its fields, fields, the report or None)."""
+    """Every record layout: (file, YAML path of its fields, fields, the report or None for ruleset.yaml's);
+    a report's own header (docs/rulesets.md "Regimes other than the EMRR") is its report's."""
     yield "ruleset.yaml", ("header", "fields"), rs.header, None
-    yield "ruleset.yaml", ("trailer", "fields"), rs.trailer, None
+    if rs.trailer:  # a regime without a trailer record (the MRR) has none
+        yield "ruleset.yaml", ("trailer", "fields"), rs.trailer, None
     for report in rs.reports.values():
+        if getattr(report, "header", None) is not None:
+            yield f"{report.id}.yaml", ("header", "fields"), report.header, report
         yield f"{report.id}.yaml", ("detail", "fields"), report.detail, report
 
 
-def _value_field(rs: Ruleset, value: str) -> tuple[int, Field] | None:
-    """The header field filled with ``value`` (title, report_id, sequence), if any."""
-    return next(((i, f) for i, f in enumerate(rs.header) if f.source_kind == "value" and f.source == value), None)
+def _value_field(rs: Ruleset, value: str, report: Report | None = None) -> tuple[int, Field] | None:
+    """The header field filled with ``value`` (title, report_id, sequence), if any: of ``report``'s own
+    header when it has one, else of the ruleset's."""
+    header = getattr(report, "header", None) if report is not None else None
+    fields = rs.header if header is None else header
+    return next(((i, f) for i, f in enumerate(fields) if f.source_kind == "value" and f.source == value), None)
 
 
 def _status_field(report: Report) -> tuple[int, Field] | None:
@@ -133,7 +146,7 @@ def _lengths(rs: Ruleset, where: _Where) -> Iterator[Finding]:
                     yield where.finding("format-too-long", file, (*base, i, "max_length"),
                                         f"{f.name} holds at most {f.max_length} characters but formats.{f.type} "
                                         f"{fmt[f.type]!r} writes {width}")
-        status = _status_field(report) if report else None
+        status = _status_field(report) if report and base[0] == "detail" else None
         if status:
             i, f = status
             for event, value in report.status.items():
@@ -148,9 +161,9 @@ def _lengths(rs: Ruleset, where: _Where) -> Iterator[Finding]:
 
 
 def _header_values(rs: Ruleset, where: _Where) -> Iterator[Finding]:
-    title = _value_field(rs, "title")
-    ident = _value_field(rs, "report_id")
     for report in rs.reports.values():
+        title = _value_field(rs, "title", report)
+        ident = _value_field(rs, "report_id", report)
         file = f"{report.id}.yaml"
         if title:
             for k, text in enumerate(report.titles_accepted):
@@ -199,17 +212,24 @@ def _schedules(rs: Ruleset, where: _Where) -> Iterator[Finding]:
             continue
         times = (*times, _next_run(report.cron, _year()[1]))  # and the year's last window against the next one
         windows = [schedule.window(report.window, t) for t in times]
+        rolling = bool(report.raw["schedule"]["window"].get("rolling"))  # a rolling summary overlaps by design
         seen: dict[str, list[int]] = {}
         for i in range(len(times) - 1):
             gap = windows[i + 1][0] - (windows[i][1] + 1)
             covered = windows[i][1] - windows[i][0] + 1
             if gap > 0:
                 lint = "schedule-sparse" if times[i + 1] - times[i] > covered else "window-gap"
+            elif gap < 0 and rolling:
+                continue
             elif gap < 0:
                 lint = "window-overlap"
             else:
                 continue
             seen.setdefault(lint, []).append(i)
+        if rolling and not any(windows[i + 1][0] <= windows[i][1] for i in range(len(times) - 1)):
+            yield where.finding("rolling-no-overlap", file, ("schedule", "window", "rolling"),
+                                f"the window is declared rolling, but no run's window overlaps the next one's (the "
+                                f"run at {_iso(times[0])} covers {_iso(windows[0][0])} to {_iso(windows[0][1])})")
         for lint, where_i in seen.items():
             i = where_i[0]
             (s0, e0), (s1, _) = windows[i], windows[i + 1]
@@ -248,7 +268,7 @@ def _sequence(rs: Ruleset, where: _Where) -> Iterator[Finding]:
 def _conditions(rs: Ruleset, where: _Where) -> Iterator[Finding]:
     for file, base, fields, report in _layouts(rs):
         by_name = {f.name: (i, f) for i, f in enumerate(fields)}
-        status = _status_field(report) if report else None
+        status = _status_field(report) if report and base[0] == "detail" else None
         for i, f in enumerate(fields):
             for key, cond in (("mandatory_when", f.mandatory_when), ("empty_unless", f.empty_unless)):
                 if cond is None or cond[0] not in by_name:
@@ -301,7 +321,39 @@ def _summaries(rs: Ruleset, where: _Where) -> Iterator[Finding]:
                                     f"{matching[0].recipient_rule}: each supplier's counts differ from its records")
 
 
-CHECKS = (_lengths, _header_values, _schedules, _sequence, _conditions, _summaries)
+def _measures(rs: Ruleset, where: _Where) -> Iterator[Finding]:
+    """An aggregate's measure that counts (or times) events its report does not select is always 0 or empty."""
+    for report in rs.reports.values():
+        for name, measure in (getattr(report, "measures", None) or {}).items():
+            for key in ("count", "of"):
+                for event in measure.get(key, ()):
+                    if event not in report.event_types:
+                        yield where.finding("summary-unreconcilable", f"{report.id}.yaml",
+                                            ("select", "measures", name, key),
+                                            f"{name} counts {event} events, which the report does not select: it "
+                                            f"is always {'0' if key == 'count' else 'empty'}")
+
+
+def _emptied(rs: Ruleset, where: _Where) -> Iterator[Finding]:
+    """A mandatory field its own rules may empty: ``empty_unless`` a condition, or a column that
+    ``recipient.hide`` empties for some recipients (MRR v2.0's S1MIG-003 Commissioning File DateTime is M
+    though an Installation in 'Group File Received' has no Commissioning File yet, 002:L371)."""
+    for file, base, fields, report in _layouts(rs):
+        hidden = {c for h in (getattr(report, "hide", None) or ()) for c in h.columns} if report else set()
+        for i, f in enumerate(fields):
+            if not f.mandatory:
+                continue
+            if f.empty_unless is not None:
+                yield where.finding("mandatory-emptied", file, (*base, i, "empty_unless"),
+                                    f"{f.name} is mandatory but empty unless {f.empty_unless[0]} = "
+                                    f"{f.empty_unless[1]!r}: every other record breaks its M")
+            if f.source_kind == "column" and f.source in hidden:
+                yield where.finding("mandatory-emptied", file, (*base, i, "source"),
+                                    f"{f.name} is mandatory but recipient.hide empties {f.source} for recipients "
+                                    "that are not its owner: their records break its M")
+
+
+CHECKS = (_lengths, _header_values, _schedules, _sequence, _conditions, _summaries, _measures, _emptied)
 
 
 def lint(rs: Ruleset) -> Verdict:

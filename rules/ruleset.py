@@ -110,6 +110,8 @@ class Report:
     measures: dict[str, dict] = field(default_factory=dict)  # aggregate: derived integer columns
     calendar: dict | None = None  # aggregate: a reference table's rows (commitments)
     rank_by: str | None = None  # peer_ranking: the measure that orders the others
+    blank: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (when_null, columns): emptied where when_null is empty
+    rolling: bool = False  # schedule.window.rolling: successive windows overlap by design (emrr lint)
 
     def header_fields(self, ruleset: "Ruleset") -> tuple[Field, ...]:
         """The header record of this report's files: its own, else the ruleset's."""
@@ -492,6 +494,8 @@ def _report(path: Path, report_id: str, regime: str = ECOS) -> Report:
         explode=(explode["into"], tuple(explode["from"])) if explode else None,
         key=sel.get("key"), period=(sel["period"]["column"], sel["period"]["unit"]) if "period" in sel else None,
         measures=dict(sel.get("measures", {})), calendar=sel.get("calendar"), rank_by=sel.get("rank_by"),
+        blank=tuple((b["when_null"], tuple(b["columns"])) for b in sel.get("blank", ())),
+        rolling=bool(sched["window"].get("rolling", False)),
     )
 
 

@@ -205,6 +205,7 @@ def previously_unreported(sel: Selection, report: Report, runs: Runs, a: int, b:
         predicate &= (pl.col("occurred_at") > ts(runs.window_end[p])) | (pl.col("notified_at") > ts(runs.times[p]))
     needed = sorted(set(report.columns) | {"occurred_at", "notified_at"} | recipient_columns(report)
                     | set(report.order_by) | {c for h in report.hide for c in h.columns}
+                    | {c for w, cs in report.blank for c in (w, *cs)} | {c.column for c in report.where}
                     | ({"device_id"} if sel.log.regime == ECOS else set()))
     frame = collect(sel.where(sel.log.events(report.event_types, needed).filter(predicate), report).select(needed))
     idx = runs.assign(frame["occurred_at"].to_numpy(), frame["notified_at"].to_numpy())

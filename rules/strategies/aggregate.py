@@ -150,7 +150,7 @@ def _frame(sel: Selection, report: Report, lo: int, hi: int, latest: int) -> pl.
     inside = pl.lit(False)
     for c in period_columns:
         inside = inside | pl.col(c).is_between(ts(lo), ts(hi))
-    lazy = (sel.log.events(_event_types(report), needed)
+    lazy = (sel.where(sel.log.events(_event_types(report), needed), report)
             .filter(inside & (pl.col("occurred_at") <= ts(hi)) & (pl.col("notified_at") <= ts(latest))))
     return collect(lazy.select(needed))
 

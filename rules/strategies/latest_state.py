@@ -33,7 +33,7 @@ def _intervals(sel: Selection, report: Report, runs: Runs) -> pl.DataFrame:
     if report.id in cache:
         return cache[report.id]
     key = report.key
-    frame = collect(sel.where(sel.log.events(report.event_types, [key]), report)
+    frame = collect(sel.where(sel.log.events(report.event_types, [key, *(c.column for c in report.where)]), report)
                     .select(key, "event_id", "event_type", "occurred_at", "notified_at"))
     frame = frame.sort([key, "occurred_at", "event_id"])
     first = visible_from(sel, runs, frame["occurred_at"].to_numpy(), frame["notified_at"].to_numpy())
@@ -64,7 +64,7 @@ def latest_state(sel: Selection, report: Report, runs: Runs, a: int, b: int) -> 
         return pl.DataFrame()
     needed = sorted((set(report.columns) - set(DERIVES)) | {"event_id", "event_type", "occurred_at", report.key}
                     | recipient_columns(report) | set(report.order_by) - set(DERIVES)
-                    | {c for h in report.hide for c in h.columns})
+                    | {c for h in report.hide for c in h.columns} | {c for w, cs in report.blank for c in (w, *cs)})
     ids = pairs["event_id"].unique()
     rows = collect(sel.log.events(report.event_types, needed).filter(pl.col("event_id").is_in(ids.implode()))
                    .select(needed))
