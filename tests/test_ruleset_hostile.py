@@ -37,7 +37,7 @@ def test_manifest_is_valid():
 def make(case: dict, root: Path) -> Path:
     """A copy of the base ruleset with the case's edits, made through yaml.safe_load/safe_dump."""
     folder = root / case["id"]
-    shutil.copytree(ruleset.RULES_DIR / MANIFEST["base"], folder)
+    shutil.copytree(ruleset.RULES_DIR / case.get("base", MANIFEST["base"]), folder)
     for edit in case["edits"]:
         path = folder / edit["file"]
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
