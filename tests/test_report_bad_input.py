@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
+import json
 import shutil
 import traceback
 from collections.abc import Callable
@@ -383,3 +384,23 @@ def test_out_holding_run_of_same_sized_log(demo_log, tmp_path):
     status, _, stderr = report(a, out)
     assert status == 0, stderr
     check_rejected(b, out, needles=(str(out), "another run"))
+
+
+def test_ruleset_of_another_regime(demo_log, tmp_path):
+    """Issue 10 (bad input): the SMETS1 MRR ruleset over an ECoS event log is refused in one line
+    naming the log and both regimes, and nothing is written (a ruleset names the regime it reports
+    on; the log's manifest.json says which it holds)."""
+    out = tmp_path / "out"
+    status, _, stderr = report(demo_log, out, "--ruleset", "smets1-mrr-v3.0")
+    line = assert_user_error(status, stderr, "regime 'ecos'", "smets1-mrr-v3.0", "'smets1'")
+    assert str(demo_log) in line
+    assert not out.exists()
+
+
+def test_manifest_names_an_unknown_regime(log_copy, tmp_path):
+    """Issue 10: a manifest.json naming a regime no ruleset reads is one line naming the file."""
+    manifest = log_copy / "manifest.json"
+    data = json.loads(manifest.read_text(encoding="utf-8"))
+    manifest.write_text(json.dumps({**data, "regime": "smets2"}), encoding="utf-8")
+    status, _, stderr = report(log_copy, tmp_path / "out")
+    assert_user_error(status, stderr, "manifest.json", "'smets2'", "ecos, smets1")
