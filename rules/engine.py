@@ -534,7 +534,12 @@ class Engine:
             if report.explode:
                 grouped.add(report.explode[0])
             for name, rule in cited:
-                if name in known:
+                if name in report.derive:
+                    name, kind = report.derive[name][0], "str"
+                    if name not in known and name not in schema:
+                        raise UserError(f"report {report.id} derives from column {name!r}, which its rows lack",
+                                        file=where)
+                elif name in known:
                     kind = known[name]
                 elif name in grouped and name in schema:
                     kind = kind_of(schema[name])
@@ -640,6 +645,9 @@ class Engine:
         stats = summary.per_report.setdefault(report.id, ReportSummary())
         if rows.height == 0:
             return
+        for name, (source, mapping) in report.derive.items():  # e.g. Failed -> "Failure" (MRR v2.0 002:L538)
+            rows = rows.with_columns(pl.col(source).cast(pl.String).replace_strict(mapping, default=None,
+                                                                                   return_dtype=pl.String).alias(name))
         for when_null, columns in report.blank:  # e.g. no Migration Common File: no Device IDs (002:L557-561)
             rows = rows.with_columns([pl.when(pl.col(when_null).is_null()).then(None).otherwise(pl.col(c)).alias(c)
                                       for c in columns])

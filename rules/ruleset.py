@@ -112,6 +112,7 @@ class Report:
     rank_by: str | None = None  # peer_ranking: the measure that orders the others
     blank: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (when_null, columns): emptied where when_null is empty
     rolling: bool = False  # schedule.window.rolling: successive windows overlap by design (emrr lint)
+    derive: dict[str, tuple[str, dict[str, str]]] = field(default_factory=dict)  # name -> (from column, value map)
 
     def header_fields(self, ruleset: "Ruleset") -> tuple[Field, ...]:
         """The header record of this report's files: its own, else the ruleset's."""
@@ -119,8 +120,10 @@ class Report:
 
     @property
     def columns(self) -> list[str]:
-        """The event-log or derived columns the detail record reads."""
-        return [f.source for f in self.detail if f.source_kind == "column"]
+        """The event-log or assignment-derived columns the detail record reads (a ``select.derive``
+        column is replaced by the column it maps)."""
+        return list(dict.fromkeys(self.derive[f.source][0] if f.source in self.derive else f.source
+                                  for f in self.detail if f.source_kind == "column"))
 
 
 @dataclass(frozen=True)
@@ -496,6 +499,7 @@ def _report(path: Path, report_id: str, regime: str = ECOS) -> Report:
         measures=dict(sel.get("measures", {})), calendar=sel.get("calendar"), rank_by=sel.get("rank_by"),
         blank=tuple((b["when_null"], tuple(b["columns"])) for b in sel.get("blank", ())),
         rolling=bool(sched["window"].get("rolling", False)),
+        derive={name: (d["from"], dict(d["map"])) for name, d in sel.get("derive", {}).items()},
     )
 
 
