@@ -71,11 +71,26 @@ def _field_reach(f: Field) -> tuple:
     return (f.source_kind, f.source, f.type, f.mandatory)
 
 
+# What of a Report never reaches a file: where a rule comes from, what the loader had to say, the
+# titles the checker accepts besides the one written. Every other attribute (a new one included)
+# decides the files' bytes.
+NOT_IN_FILES = frozenset({"clause", "raw", "warnings", "titles_accepted"})
+
+
+def _frozen(value):
+    """A Report attribute as a comparable, hashable value (mappings sorted; layouts by _field_reach)."""
+    if isinstance(value, dict):
+        return tuple(sorted((k, _frozen(v)) for k, v in value.items()))
+    if isinstance(value, (list, tuple)):
+        return tuple(_field_reach(v) if isinstance(v, Field) else _frozen(v) for v in value)
+    return value
+
+
 def file_definition(report: Report) -> tuple:
-    """Everything of a report that decides its files' bytes (see the module docstring)."""
-    return (report.id, report.title, report.kind, report.recipient_rule, report.cron, report.window,
-            report.assignment, report.event_types, tuple(sorted(report.status.items())), report.group_by,
-            tuple(sorted(report.counts.items())), report.order_by, tuple(_field_reach(f) for f in report.detail))
+    """Everything of a report that decides its files' bytes (see the module docstring): every
+    attribute but NOT_IN_FILES, its fields by what of them reaches a file."""
+    return tuple((f.name, _frozen(getattr(report, f.name))) for f in dataclasses.fields(report)
+                 if f.name not in NOT_IN_FILES)
 
 
 def contract(report: Report) -> tuple:
@@ -94,7 +109,7 @@ def _no_clauses(value):
 
 def file_settings(rs: Ruleset) -> dict:
     """The ruleset-wide settings that reach every file, clauses left out."""
-    keys = ("csv", "formats", "file_name", "sequence", "empty_reports", "outages")
+    keys = ("csv", "formats", "file_name", "sequence", "empty_reports", "outages", "regime", "recipients")
     settings = {k: _no_clauses(rs.raw.get(k)) for k in keys}
     settings["header"] = tuple(_field_reach(f) for f in rs.header)
     settings["trailer"] = tuple(_field_reach(f) for f in rs.trailer)
@@ -148,9 +163,12 @@ def _latency_field(rs: Ruleset, report: Report) -> int | None:
     return None
 
 
-def _body(content: bytes, terminator: bytes) -> bytes:
-    """A file's detail records: every line but the first (header) and the last (trailer)."""
+def _body(content: bytes, terminator: bytes, trailer: bool = True) -> bytes:
+    """A file's detail records: every line but the first (header) and, when the ruleset has a
+    trailer, the last."""
     first = content.find(terminator)
+    if not trailer:
+        return content[first + len(terminator):] if first >= 0 else b""
     last = content.rfind(terminator, 0, len(content) - len(terminator))
     return content[first + len(terminator): last + len(terminator)] if last > first else b""
 
@@ -181,7 +199,7 @@ def _records(root: Path, files: pl.DataFrame, rs: Ruleset, report: Report, colum
     for fid, path, n in files.select("fid", "path", "records").iter_rows():
         if not n:
             continue
-        body = _body((root / path).read_bytes(), terminator)
+        body = _body((root / path).read_bytes(), terminator, bool(rs.trailer))
         chunk.append(body)
         fids.append(fid)
         counts.append(n)
