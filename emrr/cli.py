@@ -81,7 +81,9 @@ def _add_simulate(sub) -> None:
     p.add_argument("scenario", help="scenario YAML file (see docs/scenarios.md)")
     p.add_argument("--out", required=True, type=out_option, help="event log directory to write (replaced atomically)")
     _add_seed_and_workers(p, "worker processes (outputs do not depend on it)")
-    p.add_argument("--summary-json", help="also write the summary as JSON to this file")
+    p.add_argument("--summary-json", help="also write the summary as JSON to this file (with the calibration table)")
+    p.add_argument("--calibration", metavar="FILE", help="also write the calibration table as JSON to this file: each "
+                   "calibrated figure, published and measured in the event log (docs/scenarios.md, Realism)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(handler=_simulate)
 
@@ -169,12 +171,32 @@ def _add_impact(sub) -> None:
     p.set_defaults(handler=_impact)
 
 
+def _add_sweep(sub) -> None:
+    p = sub.add_parser("sweep", help="many seeds of a scenario as Dask tasks: DIR/kpis.parquet, DIR/sweep.html "
+                                     "(docs/sweep.md)")
+    p.add_argument("scenario", help="scenario YAML file")
+    p.add_argument("--seeds", required=True, type=workers_option, help="how many seeds (at least 1)")
+    p.add_argument("--first-seed", type=seed_option, default=0, help="the first seed (default 0): seeds S to S+N-1")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=workers_option, default=None,
+                       help="worker processes of a local Dask cluster (default: one per core)")
+    where.add_argument("--scheduler", help="address of a running Dask scheduler, e.g. tcp://127.0.0.1:8786")
+    p.add_argument("--out", required=True, type=out_option,
+                   help="directory to write (new, empty, or an earlier sweep to continue)")
+    p.add_argument("--ruleset", default=None, help=RULESET_HELP)
+    p.add_argument("--check", action="store_true", help="also check each seed's reports against its event log")
+    p.add_argument("--keep", action="store_true", help="keep each seed's event log and reports in DIR/runs/seed-N")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(handler=_sweep)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command line: one sub-command per job, each option validated by its one type function."""
     parser = _Parser(prog="emrr", description="ECoS Migration Reporting Regime: simulator, reports, conformance.")
     parser.add_argument("--version", action="version", version=f"emrr {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    for add in (_add_simulate, _add_report, _add_run, _add_check, _add_corpus, _add_diff, _add_lint, _add_impact):
+    for add in (_add_simulate, _add_report, _add_run, _add_check, _add_corpus, _add_diff, _add_lint, _add_impact,
+                _add_sweep):
         add(sub)
     return parser
 
@@ -212,7 +234,7 @@ def _write_json_atomically(path: str, data: dict) -> None:
     _write_text_output(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
-RESULT_FILE_OPTIONS = ("summary_json", "json", "junit", "markdown")  # result files written when a command ends
+RESULT_FILE_OPTIONS = ("summary_json", "json", "junit", "markdown", "calibration")  # result files written when a command ends
 
 
 def _check_writable(path: str | None, option: str) -> None:
@@ -238,15 +260,31 @@ def _check_writable(path: str | None, option: str) -> None:
 
 
 def _simulate(args: argparse.Namespace) -> int:
-    from emrr.sim import run, scenario
+    from emrr.sim import regime as simulator
 
-    scen = scenario.load(args.scenario, seed=args.seed)
-    summary = run.simulate(scen, args.out, workers=args.workers, progress=False if args.no_progress else None)
+    scen = simulator.load(args.scenario, seed=args.seed)  # the scenario's regime: ECoS or SMETS1
+    summary = simulator.simulate(scen, args.out, workers=args.workers, progress=False if args.no_progress else None)
     print(summary.render())
     print(f"event log: {args.out}")
+    table = _calibration(scen, args.out) if args.calibration or args.summary_json else None
+    if args.calibration:
+        _write_json_atomically(args.calibration, table)
+    if args.calibration and args.calibration != "-":
+        print(f"calibration: {sum(r['within'] for r in table['figures'])} of {len(table['figures'])} figures "
+              f"within tolerance ({args.calibration})")
     if args.summary_json:
-        _write_json_atomically(args.summary_json, summary.as_dict())
+        _write_json_atomically(args.summary_json, {**summary.as_dict(), "calibration": table})
     return 0
+
+
+def _calibration(scen, out: str) -> dict | None:
+    """The calibration table of an ECoS scenario's event log (None for another regime)."""
+    from emrr.sim import calibration, scenario
+
+    if not isinstance(scen, scenario.Scenario):
+        return None
+    return {"format": "emrr-calibration", "scenario": scen.name, "seed": scen.seed, "event_log": str(out),
+            "figures": calibration.measure(scen, out)}
 
 
 def _report(args: argparse.Namespace) -> int:
@@ -258,16 +296,31 @@ def _report(args: argparse.Namespace) -> int:
     summary = engine.report(args.events, args.out, rules, resume=args.resume,
                             progress=False if args.no_progress else None)
     print(summary.render())
+    _summary_page(args.events, Path(args.out), rules, Path(args.out))
     if args.summary_json:
         _write_json_atomically(args.summary_json, summary.as_dict())
     return 0
 
 
+def _summary_page(events, reports: Path, rules, folder: Path) -> None:
+    """FOLDER/summary.html: the run's pictures (docs/pictures.md); the ECoS regime's for now."""
+    if getattr(rules, "regime", ECOS) != ECOS:
+        print(f"summary page: none for the {rules.regime} regime yet")
+        return
+    import time
+
+    from emrr import pictures
+
+    started = time.perf_counter()
+    page = pictures.write_run_page(events, reports, rules, folder / pictures.PAGE)
+    print(f"summary page: {page} ({page.stat().st_size / 1e6:.1f} MB, {time.perf_counter() - started:.1f} s)")
+
+
 def _run(args: argparse.Namespace) -> int:
     from emrr.rules import engine, ruleset
-    from emrr.sim import run, scenario
+    from emrr.sim import regime as simulator
 
-    scen = scenario.load(args.scenario, seed=args.seed)
+    scen = simulator.load(args.scenario, seed=args.seed)  # the scenario's regime: ECoS or SMETS1
     regime = getattr(scen, "regime", ECOS)
     rules = ruleset.load(args.ruleset or ruleset.DEFAULT_RULESETS[regime])
     if rules.regime != regime:
@@ -275,8 +328,8 @@ def _run(args: argparse.Namespace) -> int:
                         f"{rules.regime}; expected a ruleset of its regime (by default "
                         f"{ruleset.DEFAULT_RULESETS[regime]})", file=args.scenario)
     out = Path(args.out)
-    if out.exists() and any(p.name not in ("events", "reports") for p in out.iterdir()):
-        raise UserError("holds files other than events/ and reports/ of an earlier run; "
+    if out.exists() and any(p.name not in ("events", "reports", "summary.html") for p in out.iterdir()):
+        raise UserError("holds files other than events/, reports/ and summary.html of an earlier run; "
                         "expected an empty or new directory", file=str(out))
     reports = out / "reports"
     if reports.exists():  # decided before anything is replaced: a fresh event log, its reports made anew
@@ -284,11 +337,12 @@ def _run(args: argparse.Namespace) -> int:
             raise UserError("holds files that are not a report run of ours", file=str(reports))
         engine.remove_run(reports)  # only the files an earlier run of ours wrote
     progress = False if args.no_progress else None
-    summary = run.simulate(scen, out / "events", workers=args.workers, progress=progress)
+    summary = simulator.simulate(scen, out / "events", workers=args.workers, progress=progress)
     print(summary.render())
     result = engine.report(out / "events", reports, rules, progress=progress)
     print(result.render())
     print(f"event log: {out / 'events'}\nreports:   {reports}/<SEC Party ID>/  (manifest: {reports / engine.MANIFEST})")
+    _summary_page(out / "events", reports, rules, out)
     if args.no_check:
         return 0
     import time
@@ -320,7 +374,12 @@ def _check(args: argparse.Namespace) -> int:
         raise UserError("--json - and --junit -: only one document can go to standard output")
     if args.events is not None and not Path(args.events).is_dir():
         raise UserError("not a directory; expected an event log directory", file=args.events)
-    rules = ruleset.load(args.ruleset)
+    name = args.ruleset
+    if name is None and args.events is not None:  # the ruleset of the log's regime
+        from emrr.rules.eventlog import EventLog
+
+        name = ruleset.DEFAULT_RULESETS[EventLog.open(args.events).regime]
+    rules = ruleset.load(name)
     for warning in rules.warnings:  # what loads but is worth saying (an enum value longer than its field)
         print(f"emrr: warning: {warning}", file=sys.stderr)
     max_examples = args.max_examples or None
@@ -385,9 +444,26 @@ def _impact(args: argparse.Namespace) -> int:
         raise UserError("no such directory to write the JSON in", file=args.json)
     result = impact.impact(args.old, args.new, args.events, args.out, progress=False if args.no_progress else None)
     print(result.render(), file=sys.stderr if args.json == "-" else sys.stdout)
+    from emrr import pictures
+
+    page = pictures.impact_page(args.out)  # old and new side by side (docs/pictures.md)
+    print(f"summary page: {page}", file=sys.stderr if args.json == "-" else sys.stdout)
     if args.json:
         _write_json_atomically(args.json, result.data)
     return 0
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    """Exit 0: every seed finished; 1: a seed failed (the others are kept); 2: bad input."""
+    from emrr import sweep
+    from emrr.rules import ruleset
+
+    rules = ruleset.load(args.ruleset)
+    result = sweep.sweep(args.scenario, args.first_seed, args.seeds, args.out, rules, workers=args.workers,
+                         scheduler=args.scheduler, check=args.check, keep=args.keep,
+                         progress=False if args.no_progress else None)
+    print(result.render())
+    return 1 if result.failed else 0
 
 
 class _Terminated(KeyboardInterrupt):

@@ -377,6 +377,11 @@ class ShardWriter:
         }
 
 
+# The column builders, public for the SMETS1 writer (sim/smets1_eventlog.py): one home each.
+coded = _coded
+timestamps = _timestamps
+
+
 def pc_if(values: pa.Array, valid: np.ndarray) -> pa.Array:
     """``values`` with nulls where ``valid`` is False."""
     return _take(values, np.arange(len(values)), valid)

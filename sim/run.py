@@ -95,7 +95,7 @@ class Summary:
         return "\n".join(lines)
 
 
-def _peak_rss(who: int) -> int:
+def peak_rss(who: int) -> int:
     return resource.getrusage(who).ru_maxrss * 1024  # Linux reports KiB
 
 
@@ -124,15 +124,17 @@ def simulate_shard(scenario: Scenario, index: int, bounds: tuple[int, int], out:
         "failures_by_error": Counter(writer.counts["failures_by_error"]),
         "changes_of_supplier": int(len(shard.supply.columns()["premise"])),
         "event_rows": int(events.num_rows),
-        "peak_rss_bytes": _peak_rss(resource.RUSAGE_SELF),
+        "peak_rss_bytes": peak_rss(resource.RUSAGE_SELF),
     }
 
 
-def _shard_job(args: tuple) -> dict:
+def _shard_job(job: tuple) -> dict:
+    """Run one shard's job ``(function, args)`` in this process, then give its memory back."""
+    function, args = job
     try:
-        return simulate_shard(*args)
+        return function(*args)
     finally:
-        _release_memory()
+        release_memory()
 
 
 def _worker_signals(parent: int) -> None:
@@ -166,7 +168,7 @@ def _stop_workers() -> None:
         child.join()
 
 
-def _release_memory() -> None:
+def release_memory() -> None:
     """Give freed memory back to the system between shards, so a long-lived worker stays flat."""
     gc.collect()  # a Shard and its SimPy environment refer to each other: free the cycle now
     pa.default_memory_pool().release_unused()
@@ -216,7 +218,7 @@ def report_outages(scenario: Scenario) -> list[tuple[str, int, int]]:
 # ----------------------------------------------------------------------------- output directory
 
 
-def _prepare_output(out: Path) -> Path:
+def prepare_output(out: Path) -> Path:
     """A fresh sibling folder to write into; the real one is replaced only when all is written."""
     try:
         if out.exists():
@@ -286,7 +288,7 @@ def _foreign_entry(folder: Path) -> str | None:
     return None
 
 
-def _commit_output(tmp: Path, out: Path) -> None:
+def commit_output(tmp: Path, out: Path) -> None:
     """Replace ``out`` by ``tmp``. SIGINT and SIGTERM wait until both renames are done: stopped between
     them, the previous event log would be left under its temporary name and ``out`` missing."""
     old = None
@@ -310,38 +312,55 @@ def _commit_output(tmp: Path, out: Path) -> None:
 # ----------------------------------------------------------------------------- run
 
 
+def map_shards(function, jobs: list[tuple], out: Path, workers: int = 1, progress: bool | None = None,
+               desc: str = "simulating") -> list[dict]:
+    """``function(*args)`` for each ``args`` of ``jobs``, in worker processes when ``workers`` > 1; the
+    results in the order of ``jobs`` (so the output does not depend on the number of workers). A worker
+    that dies, or a stop (SIGINT, SIGTERM), ends the other workers; ``out`` names the run in errors."""
+    results: list[dict] = []
+    calls = [(function, args) for args in jobs]
+    bar = tqdm(total=len(jobs), unit="shard", desc=desc, disable=(not progress) if progress is not None else None,
+               leave=False)
+    with bar:
+        if workers <= 1 or len(jobs) == 1:
+            for call in calls:
+                results.append(_shard_job(call))
+                bar.update()
+        else:
+            ctx = multiprocessing.get_context("fork")
+            with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_signals,
+                                     initargs=(os.getpid(),)) as pool:
+                try:
+                    for result in pool.map(_shard_job, calls):
+                        results.append(result)
+                        bar.update()
+                except BrokenProcessPool:
+                    _stop_workers()
+                    raise UserError("a worker process ended without finishing its shard (killed, or out of "
+                                    "memory?); nothing was written", file=str(out)) from None
+                except BaseException:  # stopped (SIGINT, SIGTERM) or failed: end the workers before cleaning up
+                    _stop_workers()
+                    raise
+    return results
+
+
+def discard_output(tmp: Path) -> None:
+    """Remove the temporary folder of a run that failed or was stopped."""
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})  # a second Ctrl-C
+    shutil.rmtree(tmp, ignore_errors=True)  # must not leave the folder half-removed
+    signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+
+
 def simulate(scenario: Scenario, out: str | Path, workers: int = 1, progress: bool | None = None) -> Summary:
     """Simulate ``scenario`` into the event log folder ``out``; return the run's summary."""
     started = time.perf_counter()
     out = Path(out)
     bounds = shard_bounds(scenario)
     summary = Summary(scenario=scenario.name, seed=scenario.seed, shards=len(bounds), workers=workers)
-    tmp = _prepare_output(out)
+    tmp = prepare_output(out)
     try:
         jobs = [(scenario, i, b, str(tmp)) for i, b in enumerate(bounds)]
-        results: list[dict] = []
-        bar = tqdm(total=len(jobs), unit="shard", desc=f"simulating {scenario.name}",
-                   disable=(not progress) if progress is not None else None, leave=False)
-        with bar:
-            if workers <= 1 or len(jobs) == 1:
-                for job in jobs:
-                    results.append(_shard_job(job))
-                    bar.update()
-            else:
-                ctx = multiprocessing.get_context("fork")
-                with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_signals,
-                                         initargs=(os.getpid(),)) as pool:
-                    try:
-                        for result in pool.map(_shard_job, jobs):
-                            results.append(result)
-                            bar.update()
-                    except BrokenProcessPool:
-                        _stop_workers()
-                        raise UserError("a worker process ended without finishing its shard (killed, or out of "
-                                        "memory?); nothing was written", file=str(out)) from None
-                    except BaseException:  # stopped (SIGINT, SIGTERM) or failed: end the workers before cleaning up
-                        _stop_workers()
-                        raise
+        results = map_shards(simulate_shard, jobs, out, workers, progress, desc=f"simulating {scenario.name}")
         for r in results:
             summary.add(r)
         outages = report_outages(scenario)
@@ -352,22 +371,26 @@ def simulate(scenario: Scenario, out: str | Path, workers: int = 1, progress: bo
                                                    tmp / "non_migratable.parquet"),
             "outages": eventlog.write_table(eventlog.outages_table(outages), tmp / "outages.parquet"),
         }
-        _write_manifest(tmp, scenario, results, tables, summary)
-        _commit_output(tmp, out)
+        write_manifest(tmp, scenario, results, tables, summary.as_dict())
+        commit_output(tmp, out)
     except BaseException:
-        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})  # a second Ctrl-C
-        shutil.rmtree(tmp, ignore_errors=True)  # must not leave the folder half-removed
-        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+        discard_output(tmp)
         raise
     summary.wall_seconds = time.perf_counter() - started
-    summary.peak_rss_parent_bytes = _peak_rss(resource.RUSAGE_SELF)
+    summary.peak_rss_parent_bytes = peak_rss(resource.RUSAGE_SELF)
     in_workers = workers > 1 and len(results) > 1
     summary.peak_rss_worker_bytes = max([r["peak_rss_bytes"] for r in results]) if in_workers else 0
     summary.peak_rss_bytes = max(summary.peak_rss_parent_bytes, summary.peak_rss_worker_bytes)
     return summary
 
 
-def _write_manifest(tmp: Path, scenario: Scenario, results: list[dict], tables: dict, summary: Summary) -> None:
+VOLATILE = ("wall_seconds", "peak_rss_bytes", "peak_rss_parent_bytes", "peak_rss_worker_bytes", "workers")
+
+
+def write_manifest(tmp: Path, scenario, results: list[dict], tables: dict, counts: dict,
+                   regime: str | None = None) -> None:
+    """manifest.json (every file with its rows, bytes and sha256; the counts but their ``VOLATILE`` ones)
+    and scenario.json; ``regime`` written when not ECoS (a manifest without it is of regime ecos)."""
     files = []
     for r in results:
         for table, entry in r["files"].items():
@@ -375,12 +398,11 @@ def _write_manifest(tmp: Path, scenario: Scenario, results: list[dict], tables: 
     for table, entry in tables.items():
         files.append({"table": table, "path": f"{table}.parquet", **entry})
     files.sort(key=lambda f: f["path"])
-    counts = summary.as_dict()
-    for volatile in ("wall_seconds", "peak_rss_bytes", "peak_rss_parent_bytes", "peak_rss_worker_bytes", "workers"):
-        counts.pop(volatile)
+    counts = {k: v for k, v in counts.items() if k not in VOLATILE}
     manifest = {
         "format": eventlog.FORMAT,
         "format_version": eventlog.FORMAT_VERSION,
+        **({"regime": regime} if regime else {}),
         "scenario": scenario.name,
         "seed": scenario.seed,
         "period": {"start": format_instant(scenario.start), "end": format_instant(scenario.end)},

@@ -34,7 +34,7 @@ from hypothesis import strategies as st
 
 from emrr import cli
 from emrr.errors import UserError
-from emrr.sim import scenario
+from emrr.sim import regime, scenario
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = ROOT / "scenarios"
@@ -476,8 +476,9 @@ def test_bad_scenario_leaves_existing_event_log_alone(tmp_path: Path, demo_text:
 
 @pytest.mark.parametrize("path", sorted(SCENARIOS.glob("*.yaml")), ids=lambda p: p.name)
 def test_shipped_scenarios_load(path: Path):
-    """Every scenarios/*.yaml passes validation (the checks above must not reject real scenarios)."""
-    loaded = scenario.load(path)
+    """Every scenarios/*.yaml passes validation (the checks above must not reject real scenarios), through
+    the loader of its regime (sim/regime.py)."""
+    loaded = regime.load(path)
     assert loaded.name == yaml.safe_load(path.read_text(encoding="utf-8"))["name"]
     assert scenario.check_name(loaded.name) == loaded.name
 
