@@ -56,6 +56,7 @@ def _needed(report: Report) -> list[str]:
         cols.add(report.period[0])
     for m in report.measures.values():
         cols |= {c.column for c in _conditions(m)} | set(m.get("mean_minutes", ())) | set(m.get("max_minutes", ()))
+        cols |= set(m.get("distinct", ()))
         if "period_column" in m:
             cols.add(m["period_column"])
     return sorted(cols)
@@ -91,7 +92,9 @@ def figures(sel: Selection, report: Report, frame: pl.DataFrame, ws: int, we: in
         if conds:
             rows = rows.filter(condition(conds))
         rows = rows.with_columns(period_of(column, unit))
-        if "count" in m:
+        if "count" in m and "distinct" in m:  # e.g. attempts, known by any of their events
+            agg = pl.struct(m["distinct"]).n_unique().cast(pl.Int64).alias(name)
+        elif "count" in m:
             agg = pl.len().cast(pl.Int64).alias(name)
         else:
             start, end = m.get("mean_minutes") or m.get("max_minutes")
