@@ -238,6 +238,10 @@ REPORT_RULES: dict[tuple, Any] = {
     ("select", "measures"): fixed(BEHAVIOUR, "the figures are counted otherwise: files parse as before, with other "
                                              "values"),
     ("select", "calendar"): SELECTION,
+    ("select", "derive"): fixed(BEHAVIOUR, "text columns are mapped from other values: files parse as before, with "
+                                           "other content (emrr lint holds the mapped values to their fields)"),
+    ("select", "blank"): fixed(BEHAVIOUR, "other fields are emptied where another is empty: files parse as before, "
+                                          "with other content (emrr lint flags a mandatory one)"),
     ("select", "rank_by"): fixed(BEHAVIOUR, "other suppliers are ranked otherwise: files parse as before, with the "
                                             "rows in another order"),
     ("header",): "layout",  # the report's own header; compare() sets the ruleset's where only one side has one

@@ -44,11 +44,12 @@ LINTS: dict[str, str] = {
     "sequence-overflow": "sequence numbers run past sequence.max within a year of runs, or have more digits than the "
                          "header's Report Sequence Number holds",
     "condition-impossible": "a mandatory_when or empty_unless condition asks for a value its field can never take",
-    "status-outside-enum": "the selection writes a status that is not among its field's enumeration values",
+    "status-outside-enum": "the selection writes a status (select.status, or a select.derive map's value) that is not "
+                           "among its field's enumeration values",
     "summary-unreconcilable": "a summary's counts cannot reconcile with the detail reports they should match, or "
                               "count events the summary does not select",
-    "mandatory-emptied": "a mandatory field is emptied by its own rules (empty_unless a condition, or hidden from "
-                         "some recipients by recipient.hide): a record where it is empty breaks M",
+    "mandatory-emptied": "a mandatory field is emptied by its own rules (empty_unless a condition, select.blank, or "
+                         "hidden from some recipients by recipient.hide): a record where it is empty breaks M",
 }
 
 
@@ -334,15 +335,40 @@ def _measures(rs: Ruleset, where: _Where) -> Iterator[Finding]:
                                             f"is always {'0' if key == 'count' else 'empty'}")
 
 
+def _derived(rs: Ruleset, where: _Where) -> Iterator[Finding]:
+    """A ``select.derive`` map's values must fit the fields that hold the derived column (MRR v2.0's reason
+    codes 'either Failure or Warning'): one outside the field's enumeration or longer than it allows."""
+    for report in rs.reports.values():
+        derive = report.raw["select"].get("derive", {})
+        for f in report.detail:
+            if f.source_kind != "column" or f.source not in derive:
+                continue
+            for key, value in derive[f.source]["map"].items():
+                path = ("select", "derive", f.source, "map", key)
+                if len(value) > f.max_length:
+                    yield where.finding("value-too-long", f"{report.id}.yaml", path,
+                                        f"the map writes {value!r} ({len(value)}) to {f.name}, which holds at most "
+                                        f"{f.max_length} characters")
+                if f.enum is not None and value not in f.enum:
+                    yield where.finding("status-outside-enum", f"{report.id}.yaml", path,
+                                        f"the map writes {value!r} to {f.name}, whose values are {', '.join(f.enum)}")
+
+
 def _emptied(rs: Ruleset, where: _Where) -> Iterator[Finding]:
     """A mandatory field its own rules may empty: ``empty_unless`` a condition, or a column that
     ``recipient.hide`` empties for some recipients (MRR v2.0's S1MIG-003 Commissioning File DateTime is M
     though an Installation in 'Group File Received' has no Commissioning File yet, 002:L371)."""
     for file, base, fields, report in _layouts(rs):
         hidden = {c for h in (getattr(report, "hide", None) or ()) for c in h.columns} if report else set()
+        blanked = {c: b["when_null"] for b in (report.raw["select"].get("blank", ()) if report else ())
+                   for c in b["columns"]}
         for i, f in enumerate(fields):
             if not f.mandatory:
                 continue
+            if f.source_kind == "column" and f.source in blanked:
+                yield where.finding("mandatory-emptied", file, (*base, i, "source"),
+                                    f"{f.name} is mandatory but select.blank empties {f.source} where "
+                                    f"{blanked[f.source]} is empty: those records break its M")
             if f.empty_unless is not None:
                 yield where.finding("mandatory-emptied", file, (*base, i, "empty_unless"),
                                     f"{f.name} is mandatory but empty unless {f.empty_unless[0]} = "
@@ -353,7 +379,8 @@ def _emptied(rs: Ruleset, where: _Where) -> Iterator[Finding]:
                                     "that are not its owner: their records break its M")
 
 
-CHECKS = (_lengths, _header_values, _schedules, _sequence, _conditions, _summaries, _measures, _emptied)
+CHECKS = (_lengths, _header_values, _schedules, _sequence, _conditions, _summaries, _measures, _derived,
+          _emptied)
 
 
 def lint(rs: Ruleset) -> Verdict:

@@ -97,8 +97,9 @@ def test_cases_cover_every_impact():
 def test_classification(case, tmp_path):
     """emrr diff gives exactly the case's changes; each with a reason and the clause of each side that
     has the thing changed; and it is breaking exactly when one change is."""
-    old = make(MANIFEST["base"], case.get("old", []), tmp_path / "old")
-    new = make(MANIFEST["base"], case.get("new", []), tmp_path / "new")
+    base = case.get("base", MANIFEST["base"])
+    old = make(base, case.get("old", []), tmp_path / "old")
+    new = make(base, case.get("new", []), tmp_path / "new")
     verdict = diff.compare(ruleset.load(str(old)), ruleset.load(str(new)))
     assert triples(verdict) == expected(case["changes"])
     for change in verdict.changes:
@@ -117,7 +118,8 @@ def test_golden_shipped_rulesets(golden):
     assert triples(diff.diff(golden["old"], golden["new"])) == expected(golden["changes"])
 
 
-@pytest.mark.parametrize("name", ["emrr-revised", "emrr-consultation-draft"])
+@pytest.mark.parametrize("name", ["emrr-revised", "emrr-consultation-draft", "smets1-mrr-v2.0", "smets1-mrr-v2.8",
+                                  "smets1-mrr-v3.0"])
 def test_a_ruleset_against_itself_and_a_copy(name, tmp_path):
     """DESIGN.md: a ruleset compared with itself shows nothing, by name or as a copied folder."""
     assert diff.diff(name, name).changes == ()
@@ -198,14 +200,23 @@ TYPED = {
               "summary_outages": ("ruleset", "outages", "summary_reports"),
               "delimiter": ("ruleset", "csv", "delimiter"), "quote_char": ("ruleset", "csv", "quote_char"),
               "line_terminator": ("ruleset", "csv", "line_terminator"), "encoding": ("ruleset", "csv", "encoding"),
-              "folder": ("ruleset", "file_name", "folder")},
+              "folder": ("ruleset", "file_name", "folder"), "regime": ("ruleset", "regime"),
+              "recipient_pattern": ("ruleset", "recipients", "pattern"),
+              "recipient_party": ("ruleset", "recipients", "party")},
     Report: {"id": ("report", "id"), "title": ("report", "title"), "clause": ("report", "clause"),
              "kind": ("report", "kind"), "recipient_rule": ("report", "recipient", "rule"),
              "cron": ("report", "schedule", "cron"), "window": ("report", "schedule", "window"),
              "assignment": ("report", "select", "assignment"), "event_types": ("report", "select", "event_types"),
              "status": ("report", "select", "status"), "group_by": ("report", "select", "group_by"),
              "counts": ("report", "select", "counts"), "order_by": ("report", "select", "order_by"),
-             "detail": ("report", "detail"), "titles_accepted": ("report", "title_also")},
+             "detail": ("report", "detail"), "titles_accepted": ("report", "title_also"),
+             "header": ("report", "header"), "recipient_columns": ("report", "recipient", "columns"),
+             "recipient_role": ("report", "recipient", "role"), "hide": ("report", "recipient", "hide"),
+             "where": ("report", "select", "where"), "explode": ("report", "select", "explode"),
+             "key": ("report", "select", "key"), "period": ("report", "select", "period"),
+             "measures": ("report", "select", "measures"), "calendar": ("report", "select", "calendar"),
+             "rank_by": ("report", "select", "rank_by"), "blank": ("report", "select", "blank"),
+             "rolling": ("report", "schedule", "window", "rolling"), "derive": ("report", "select", "derive")},
     Field: {name: ("report", "detail", "fields", "*", "source" if name == "source_kind" else name)
             for name in ("name", "source_kind", "source", "type", "max_length", "mandatory", "enum",
                          "mandatory_when", "empty_unless", "minimum")},
@@ -299,3 +310,26 @@ def test_a_record_only_one_side_has_is_one_breaking_change():
     without = dataclasses.replace(with_trailer, raw={k: v for k, v in with_trailer.raw.items() if k != "trailer"})
     for old, new in ((with_trailer, without), (without, with_trailer)):
         assert triples(diff.compare(old, new)) == [("", "trailer", "breaking")]
+
+
+def test_cli_smets1_in_progress_breaking_then_withdrawn(tmp_path):
+    """Issue 10 "End to end": `emrr diff smets1-mrr-v2.0 smets1-mrr-v2.8` reports v2.8's new Completion Status
+    'In Progress' (002:L540) as breaking and exits 1; `emrr diff smets1-mrr-v2.8 smets1-mrr-v3.0` shows its
+    withdrawal (spec/004 §4.5.2, 004:L129): the value gone (compatible) and its MA outcomes no longer selected."""
+    status, stdout, stderr = run_cli("diff", "smets1-mrr-v2.0", "smets1-mrr-v2.8", "--json", str(tmp_path / "a.json"))
+    assert status == 1, stderr
+    changes = json.loads((tmp_path / "a.json").read_text(encoding="utf-8"))["changes"]
+    status_field = [c for c in changes if (c["report"], c["path"]) == ("S1MIG-006", "detail.fields[11].enum")]
+    assert len(status_field) == 1 and status_field[0]["impact"] == "breaking"
+    assert "In Progress" in status_field[0]["new"] and "In Progress" not in status_field[0]["old"]
+    assert "'In Progress'" in status_field[0]["reason"] and "'In Progress'" in stdout
+    status, stdout, stderr = run_cli("diff", "smets1-mrr-v2.8", "smets1-mrr-v3.0", "--json", str(tmp_path / "b.json"))
+    assert status == 0, stderr
+    changes = {(c["report"], c["path"]): c for c in json.loads((tmp_path / "b.json").read_text(encoding="utf-8"))[
+        "changes"]}
+    withdrawn = changes[("S1MIG-006", "detail.fields[11].enum")]
+    assert withdrawn["impact"] == "compatible" and "withdrawn" in withdrawn["reason"]
+    assert "In Progress" in withdrawn["old"] and "In Progress" not in withdrawn["new"]
+    selected = changes[("S1MIG-006", "select.event_types")]
+    assert selected["impact"] == "behaviour" and "ma_in_progress" in selected["old"]
+    assert "ma_in_progress" not in selected["new"]

@@ -84,7 +84,8 @@ def test_no_crash_on_what_the_loader_accepts(tmp_path):
     """lint runs on every ruleset the diff cases make (each loads) and on the hostile case the loader only warns of."""
     for case in DIFF_CASES:
         for side in [side for side in ("old", "new") if case.get(side)]:  # an unedited side is the base
-            folder = make(DIFF_MANIFEST["base"], case.get(side, []), tmp_path / f"{case['id']}-{side}")
+            base = case.get("base", DIFF_MANIFEST["base"])
+            folder = make(base, case.get(side, []), tmp_path / f"{case['id']}-{side}")
             assert isinstance(lint.lint(ruleset.load(str(folder))), lint.Verdict)
     for case in HOSTILE["cases"]:
         if "warning" in case:
@@ -119,3 +120,15 @@ def test_cli_json_to_standard_output():
     """--json -: standard output carries only the document, the findings' lines go to standard error."""
     status, stdout, stderr = run_cli("lint", "emrr-consultation-draft", "--json", "-")
     assert status == 1 and json.loads(stdout)["counts"] == {"value-too-long": 1} and "1 finding" in stderr
+
+
+def test_cli_smets1_rulesets():
+    """Issue 10 "End to end": emrr lint is clean on the MRR v2.8 and v3.0 and says what the v2.0 text contradicts
+    in itself: S1MIG-003's Commissioning File DateTime is M (002:L371, the change 'M O' rejected) though an
+    Installation in 'Group File Received' (002:L396) has no Commissioning File yet."""
+    for name in ("smets1-mrr-v2.8", "smets1-mrr-v3.0"):
+        status, stdout, stderr = run_cli("lint", name)
+        assert (status, stdout) == (0, f"{name}: clean\n"), stderr
+    status, stdout, _ = run_cli("lint", "smets1-mrr-v2.0")
+    assert status == 1 and stdout.endswith("smets1-mrr-v2.0: 1 finding\n")
+    assert "S1MIG-003.yaml" in stdout and "mandatory-emptied" in stdout and "Commissioning File DateTime" in stdout
