@@ -94,3 +94,31 @@ from hypothesis import settings  # noqa: E402
 settings.register_profile("ci", derandomize=True, print_blob=True)
 settings.register_profile("dev")
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
+
+
+@pytest.fixture(scope="session")
+def smets1_log(tmp_path_factory) -> Path:
+    """scenarios/smets1.yaml (the SMETS1 regime) simulated once per session: its event log folder."""
+    from emrr.sim import regime
+
+    out = tmp_path_factory.mktemp("smets1") / "log"
+    regime.simulate(regime.load(SCENARIOS / "smets1.yaml"), out, progress=False)
+    return out
+
+
+@pytest.fixture(scope="session")
+def smets1_reports(smets1_log, tmp_path_factory):
+    """smets1_reports(ruleset) -> the folder of that SMETS1 ruleset's reports of ``smets1_log``,
+    written once per session by the reference engine."""
+    from emrr.rules import engine, ruleset
+
+    made: dict[str, Path] = {}
+
+    def get(name: str = "smets1-mrr-v3.0") -> Path:
+        if name not in made:
+            out = tmp_path_factory.mktemp(name) / "reports"
+            engine.report(smets1_log, out, ruleset.load(name), progress=False)
+            made[name] = out
+        return made[name]
+
+    return get
