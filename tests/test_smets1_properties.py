@@ -23,7 +23,8 @@ import pytest
 from emrr.rules import ruleset
 
 UTC = dt.timezone.utc
-NAME = re.compile(r"^(S1MIG-0(?:0[1-9]|10))_([A-Z0-9]{6})_((?:[0-9A-F]{2}-){7}[0-9A-F]{2})_([0-9]{6})_([0-9]{8}T[0-9]{6})\.csv$")
+NAME = re.compile(r"^(S1MIG-0(?:0[1-9]|10))_([A-Z0-9]{6})_((?:[0-9A-F]{2}-){7}[0-9A-F]{2})_([0-9]{6})_"
+                  r"([0-9]{8}T[0-9]{6})\.csv$")
 
 
 def table(log: Path, name: str) -> pl.DataFrame:
