@@ -29,7 +29,10 @@ ALLOWED = {
     "emrr.rules": COMMON,
     "emrr.conformance": COMMON | {"emrr.rules"},
     "emrr.memory": set(),
-    "emrr.cli": COMMON | {"emrr.memory", "emrr.sim", "emrr.rules", "emrr.conformance", "emrr"},
+    "emrr.pictures": COMMON | {"emrr.rules"},  # summary pages: aggregates of event logs and report runs
+    "emrr.sweep": COMMON | {"emrr.sim", "emrr.rules", "emrr.conformance", "emrr.pictures"},  # Dask tasks
+    "emrr.cli": COMMON | {"emrr.memory", "emrr.sim", "emrr.rules", "emrr.conformance", "emrr.pictures", "emrr.sweep",
+                          "emrr"},
     "emrr.__main__": {"emrr.cli"},
     "emrr": set(),
 }
