@@ -8,9 +8,10 @@ builders and the Device ID and MPAN identifiers are the ECoS simulator's.
 
 from __future__ import annotations
 
+import datetime as dt
+
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from emrr.contract import COMPLETION_STATUSES, SMETS1_DEVICES, SMETS1_EVENT_TYPES
 from emrr.sim import identifiers
@@ -33,13 +34,14 @@ from emrr.sim.smets1_model import (
 from emrr.sim.smets1_population import MA_SLOTS
 from emrr.sim.smets1_scenario import DAY, Smets1Scenario
 
+DENSE_KEYS = 1 << 24  # _rendered: keys spanning fewer values are numbered without sorting
 DEVICE_SLOTS = len(SMETS1_DEVICES)  # a device's global number: installation_index * 8 + its position
 
 EVENTS_SCHEMA = pa.schema([
     ("event_id", pa.int64()), ("event_type", CODED), ("installation_index", pa.int64()), ("ma_index", pa.int64()),
     ("occurred_at", TIMESTAMP), ("notified_at", TIMESTAMP), ("duplicate", pa.bool_()),
     ("attempt_number", pa.int16()), ("commenced_at", TIMESTAMP), ("requesting_party_id", CODED),
-    ("mcf_counter", pa.int32()), ("mcf_reference", pa.string()), ("commissioning_file_at", TIMESTAMP),
+    ("mcf_counter", pa.int32()), ("mcf_reference", CODED), ("commissioning_file_at", TIMESTAMP),
     ("reporting_party_id", CODED), ("reporting_party_counter", pa.int32()), ("validated_at", TIMESTAMP),
     ("validation_reason_code", CODED), ("comments", pa.string()), ("completion_status", CODED),
     ("completion_reason_code", CODED),
@@ -56,17 +58,26 @@ def _strings(values: list[str]) -> pa.Array:
     return pa.array(values, type=pa.string())
 
 
-def _plain(array: pa.Array) -> pa.Array:
-    return array.cast(pa.string()) if pa.types.is_dictionary(array.type) else array
+def _rendered(keys: np.ndarray, valid: np.ndarray, render) -> pa.DictionaryArray:
+    """A dictionary column of ``render(key)`` for each distinct key (few: one per file), null where not
+    ``valid``: each text is made once, not once per row."""
+    indices = np.zeros(len(keys), dtype=np.int32)
+    chosen = keys[valid]
+    low = int(chosen.min()) if len(chosen) else 0
+    if len(chosen) and int(chosen.max()) - low < DENSE_KEYS:  # dense keys: no sort
+        present = np.zeros(int(chosen.max()) - low + 1, dtype=bool)
+        present[chosen - low] = True
+        distinct = np.flatnonzero(present) + low
+        indices[valid] = (np.cumsum(present) - 1)[chosen - low]
+    else:
+        distinct, inverse = np.unique(chosen, return_inverse=True)
+        indices[valid] = inverse
+    return pa.DictionaryArray.from_arrays(pa.array(indices, mask=~valid, type=pa.int32()),
+                                          _strings([render(int(k)) for k in distinct]))
 
 
-def _join(*parts: pa.Array | str) -> pa.Array:
-    """Strings joined element-wise (a str part is the same for every row); null where a part is."""
-    return pc.binary_join_element_wise(*[_plain(p) if isinstance(p, pa.Array) else p for p in parts], "")
-
-
-def _digits(values: np.ndarray, width: int, valid: np.ndarray) -> pa.Array:
-    return pc.utf8_lpad(pa.array(values.astype(np.int64), mask=~valid).cast(pa.string()), width, "0")
+def _file_time(seconds: int) -> str:
+    return dt.datetime.fromtimestamp(seconds, dt.timezone.utc).strftime("%Y%m%d_%H%M%S")
 
 
 class ShardWriter:
@@ -151,8 +162,10 @@ class ShardWriter:
         received = inst.received_at[i, k]
         submitter = inst.ma_submitter[i, k]
         e, g = inst.ma_elec[i, k], inst.ma_gas[i, k]
-        file_id = _join("MA_", coded(s.group_smso, inst.group[i]), "_", coded(self.user_ids, submitter), "_",
-                        pc.strftime(timestamps(received), format="%Y%m%d_%H%M%S"))
+        # MA_<SMSO>_<submitter's User ID>_<YYYYMMDD>_<hhmmss>: one name per file (submitter, SMSO, time)
+        key = (received << 24) | (submitter.astype(np.int64) << 12) | inst.group[i].astype(np.int64)
+        file_id = _rendered(key, np.ones(len(key), dtype=bool), lambda k: (
+            f"MA_{s.group_smso[k & 4095]}_{self.user_ids[(k >> 12) & 4095]}_{_file_time(k >> 24)}"))
         return pa.table({
             "ma_index": pa.array(self.index[i] * MA_SLOTS + k),
             "installation_index": pa.array(self.index[i]),
@@ -187,20 +200,29 @@ class ShardWriter:
         """Every event of the period in time order, duplicates right after their original; sets ``counts``."""
         s = self.s
         e = self.shard.events.columns()
-        inside = e["time"] < s.end  # the log covers [start, end): later files are not known in it
-        e = {k: v[inside] for k, v in e.items()}
-        n = len(e["time"])
-        order = np.lexsort((e["slot"], e["type"], e["inst"], e["time"]))
-        e = {k: v[order] for k, v in e.items()}
-        notified, is_dup, dup_delay = self._notifications(e["time"])
+        inside = np.flatnonzero(e["time"] < s.end)  # the log covers [start, end): later files are not known in it
+        # Event order: time, Installation, event type, MA slot; event_id numbers the events in it.
+        order = inside[self._time_order(e["time"][inside], e["inst"][inside], e["type"][inside], e["slot"][inside])]
+        n = len(order)
+        time = e["time"][order]
+        notified, is_dup, dup_delay = self._notifications(time)
         event_id = (np.int64(self.shard.index) << EVENT_ID_SHARD_SHIFT) + np.arange(n, dtype=np.int64)
-        rows = np.repeat(np.arange(n), 1 + is_dup)
+        rows = np.repeat(np.arange(n), 1 + is_dup)  # a duplicate right after its original
         duplicate = np.zeros(len(rows), dtype=bool)
         duplicate[1:] = rows[1:] == rows[:-1]
         notified_all = notified[rows] + np.where(duplicate, dup_delay[rows], 0)
-        col = {k: v[rows] for k, v in e.items()}
-        self.counts = self._counts(e, notified - e["time"], int(duplicate.sum()))
+        self.counts = self._counts(e["type"][order], e["status"][order], notified - time, int(duplicate.sum()))
+        col = {k: v[order[rows]] for k, v in e.items()}
         return self._events_table(col, event_id[rows], notified_all, duplicate)
+
+    def _time_order(self, time: np.ndarray, inst: np.ndarray, etype: np.ndarray, slot: np.ndarray) -> np.ndarray:
+        """Indices sorting events by (time, Installation, type, MA slot): one int64 key when they fit in it."""
+        since = time - self.s.first_day
+        if len(time) and since.min() >= 0 and since.max() < (1 << 32) and inst.max() < (1 << 24):
+            key = ((since << np.int64(31)) | (inst.astype(np.int64) << np.int64(7))
+                   | (etype.astype(np.int64) << np.int64(2)) | (slot.astype(np.int64) + 1))
+            return np.argsort(key, kind="stable")
+        return np.lexsort((slot, etype, inst, time))
 
     def _events_table(self, c: dict[str, np.ndarray], event_id: np.ndarray, notified: np.ndarray,
                       duplicate: np.ndarray) -> pa.Table:
@@ -215,7 +237,9 @@ class ShardWriter:
         rp = s.group_rp[inst.group[i]]
         has_mcf = (c["mcf"] >= 0) & (is_attempt | (etype == EV_MA_COMPLETED))
         signifiers = [p.party_signifier for p in s.parties]
-        reference = _join("MCF_", coded(signifiers, rp, has_mcf), "_", _digits(c["mcf"], 6, has_mcf))
+        # MCF_<Requesting Party's signifier>_<MCF Counter, 6 digits>: one reference per file
+        reference = _rendered(rp.astype(np.int64) << 20 | np.maximum(c["mcf"], 0), has_mcf,
+                              lambda k: f"MCF_{signifiers[k >> 20]}_{k & 0xFFFFF:06d}")
         has_reporting = c["rparty"] >= 0
         status = c["status"].astype(np.int64)
         reason = c["reason"].astype(np.int64)
@@ -244,11 +268,11 @@ class ShardWriter:
             coded(s.reason_texts, np.maximum(reason, 0), explained & (reason >= 0)),
         ], schema=EVENTS_SCHEMA)
 
-    def _counts(self, e: dict[str, np.ndarray], lateness: np.ndarray, duplicates: int) -> dict:
+    def _counts(self, etype: np.ndarray, status: np.ndarray, lateness: np.ndarray, duplicates: int) -> dict:
         """The run summary's counts for this shard, from the events as written (no duplicates)."""
-        kinds = np.bincount(e["type"].astype(np.int64), minlength=len(SMETS1_EVENT_TYPES))
-        done = e["type"] == EV_MA_COMPLETED
-        status = np.bincount(e["status"][done].astype(np.int64), minlength=len(COMPLETION_STATUSES))
+        kinds = np.bincount(etype.astype(np.int64), minlength=len(SMETS1_EVENT_TYPES))
+        done = etype == EV_MA_COMPLETED
+        status = np.bincount(status[done].astype(np.int64), minlength=len(COMPLETION_STATUSES))
         out = {name: int(kinds[code]) for code, name in enumerate(SMETS1_EVENT_TYPES)}
         out.update({f"ma_{st.lower().replace(' ', '_')}": int(status[code])
                     for code, st in enumerate(COMPLETION_STATUSES) if st != "In Progress"})

@@ -9,8 +9,6 @@ turns it into the event log's tables.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import numpy as np
 import simpy
 
@@ -42,32 +40,37 @@ COLUMNS = {  # name -> (dtype, value when not given)
 }
 
 
-@dataclass
 class EventColumns:
-    """Events appended batch by batch as column chunks; concatenated once at the end.
+    """Events appended batch by batch; the columns are built once at the end.
 
     ``inst`` is the shard's local Installation, ``slot`` its MA (NONE for an attempt's event), ``mcf``
     the MCF Counter (also kept on an ``ma_completed`` after an MCF, for its MCF reference), ``rparty``
     and ``rcounter`` the reporting party and its file counter, ``reason`` a row of the scenario's
-    reason table.
+    reason table. A value given once for a whole batch is kept as one value until the end.
     """
 
-    chunks: dict[str, list[np.ndarray]] = field(default_factory=lambda: {k: [] for k in COLUMNS})
+    def __init__(self) -> None:
+        self.batches: list[tuple[int, dict[str, np.ndarray | int]]] = []
 
     def add(self, etype: int, inst: np.ndarray, time: np.ndarray | int, **values: np.ndarray | int) -> None:
         """Record events of one type; any value may be one for all."""
         n = len(inst)
         if n == 0:
             return
-        values = {"type": etype, "inst": inst, "time": time, **values}
-        for name, (dtype, default) in COLUMNS.items():
-            value = values.pop(name, default)
-            self.chunks[name].append(np.broadcast_to(np.asarray(value, dtype=dtype), (n,)).copy())
-        if values:
-            raise TypeError(f"unknown event columns {sorted(values)}")
+        unknown = set(values) - set(COLUMNS)
+        if unknown:
+            raise TypeError(f"unknown event columns {sorted(unknown)}")
+        self.batches.append((n, {"type": etype, "inst": inst, "time": time, **values}))
 
     def columns(self) -> dict[str, np.ndarray]:
-        return {k: (np.concatenate(v) if v else np.empty(0, dtype=COLUMNS[k][0])) for k, v in self.chunks.items()}
+        total = sum(n for n, _ in self.batches)
+        out = {k: np.full(total, default, dtype=dtype) for k, (dtype, default) in COLUMNS.items()}
+        at = 0
+        for n, values in self.batches:
+            for name, value in values.items():
+                out[name][at:at + n] = value
+            at += n
+        return out
 
 
 class AttemptQueue:

@@ -47,6 +47,7 @@ class Installations:
     elec_recipient: np.ndarray  # int16 supplier index receiving reports on the MPAN
     gas_recipient: np.ndarray
     planned_day: np.ndarray  # int64 midnight of the planned Migration Day
+    week: np.ndarray  # int64 the Monday (00:00:00) of its Migration Week
     # MAs: [installation, slot]
     ma_count: np.ndarray  # int8, 1 or 2
     ma_elec: np.ndarray  # bool [n, 2]: the MA authorises the MPAN
@@ -71,10 +72,6 @@ class Installations:
     def split(self) -> np.ndarray:
         return self.has_elec & self.has_gas & (self.elec_supplier != self.gas_supplier)
 
-    @property
-    def week(self) -> np.ndarray:
-        """The Monday (00:00:00) of each Installation's Migration Week."""
-        return self.planned_day - ((self.planned_day // DAY + 3) % 7) * DAY
 
 
 def build(s: Smets1Scenario, first: int, n: int, rng: np.random.Generator) -> Installations:
@@ -164,7 +161,7 @@ def _authorisations(s: Smets1Scenario, first: int, group, dcc, has_elec, has_gas
         first=first, group=group, dcc_commissioned=dcc, has_elec=has_elec, has_gas=has_gas,
         elec_supplier=elec_supplier, gas_supplier=gas_supplier, elec_active=elec_active, gas_active=gas_active,
         distributor=distributor, model=model, elec_recipient=elec_recipient, gas_recipient=gas_recipient,
-        planned_day=planned, ma_count=count, ma_elec=ma_elec, ma_gas=ma_gas, ma_supplier=ma_supplier,
+        planned_day=planned, week=week, ma_count=count, ma_elec=ma_elec, ma_gas=ma_gas, ma_supplier=ma_supplier,
         ma_active=ma_active, ma_submitter=submitter, migrate_on=migrate_on, priority=priority,
         received_at=received.astype(np.int64),
         validated_at=np.full((n, MA_SLOTS), NONE, dtype=np.int64),
