@@ -160,7 +160,7 @@ def authorised(shard: Shard, first: np.ndarray, today: int, rng: np.random.Gener
     mcf_at = today + s.mcf_time
     late = ~unused & (vmax >= mcf_at)
     if late.any():  # the MCF waits for the Validation Responses
-        shard.queue.schedule(first[late], ((vmax[late] - s.mcf_time) // DAY + 2) * DAY)
+        shard.queue.schedule(first[late], migration_day(s, ((vmax[late] - s.mcf_time) // DAY + 2) * DAY))
     go = ~unused & ~late
     da = go & (np.array(s.group_ids)[inst.group[first]] == DA_GROUP)
     fail = np.zeros(len(first), dtype=bool)
@@ -175,6 +175,17 @@ def authorised(shard: Shard, first: np.ndarray, today: int, rng: np.random.Gener
         ev.add(EV_DA_FAILED, rows, at[pos], slot=slot, reason=why[pos])
         complete_mas(shard, which, at + s.completion_latency.sample(rng, len(which)), STATUS_FAILED, why)
     return first[go & ~fail]
+
+
+def migration_day(s: Smets1Scenario, day: np.ndarray) -> np.ndarray:
+    """The first Migration Day on or after each midnight ``day``: a day with a Demand Commitment for some
+    supplier (the DCC migrates on the days it commits to; none after the last, the day itself)."""
+    days = np.flatnonzero(s.commitments.sum(axis=0) > 0)
+    if len(days) == 0:
+        return day
+    pos = np.searchsorted(days, (day - s.first_day) // DAY, side="left")
+    later = pos >= len(days)
+    return np.where(later, day, s.first_day + days[np.minimum(pos, len(days) - 1)] * DAY)
 
 
 def file_slot(t: np.ndarray, origin: int, interval: int) -> tuple[np.ndarray, np.ndarray]:
@@ -265,7 +276,7 @@ def attempt(shard: Shard, batch: np.ndarray, today: int, rng: np.random.Generato
     failed = f1 | f2
     fail_at = np.where(f2, cof_at, cf_at)
     again = failed & (a < s.max_attempts)
-    retry = np.maximum((fail_at + s.retry_interval + jitter) // DAY, fail_at // DAY + 2) * DAY
+    retry = migration_day(s, np.maximum((fail_at + s.retry_interval + jitter) // DAY, fail_at // DAY + 2) * DAY)
     shard.queue.schedule(batch[again], retry[again])
     last = failed & ~again
     complete_mas(shard, batch[last], fail_at[last] + completion[last], STATUS_FAILED, why[last], mcf=mcf)

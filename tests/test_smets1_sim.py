@@ -269,6 +269,22 @@ def test_counters_increase_with_file_time(originals):
             assert ordered.min() >= 1 and ordered.max() <= 999_999
 
 
+def test_cof_counters_increase_per_supplier(originals, log):
+    """004:L153: a split, non-affiliated Installation's COFs are one per supplier with separate counters:
+    each supplier's COF counter increases with the COF's time."""
+    parties = pl.read_parquet(log / "parties.parquet")
+    commissioning = parties.filter(pl.col("role") == "commissioning_party")["user_id"][0]
+    inst = pl.read_parquet(log / "installations" / "*.parquet").with_columns(pl.col(pl.Categorical).cast(pl.String))
+    cof = originals.filter(pl.col("reporting_party_id") == commissioning).join(inst, on="installation_index")
+    assert cof.filter(pl.col("split_supplier")).height > 0
+    per_supplier = pl.concat([cof.select(pl.col(f"{m}_supplier_id").alias("supplier"), "reporting_party_counter",
+                                         "occurred_at").drop_nulls("supplier") for m in ("mpan", "mprn")])
+    for _, group in per_supplier.unique().group_by("supplier"):
+        ordered = group.sort("occurred_at", "reporting_party_counter")["reporting_party_counter"]
+        assert (ordered.diff().drop_nulls() >= 0).all()
+        assert group.group_by("reporting_party_counter").agg(pl.col("occurred_at").n_unique())["occurred_at"].max() == 1
+
+
 def test_da_prevalidation_failures_never_become_failed_migrations(originals, log):
     """002:L506: a DA pre-migration validation failure stops processing and is not a failed migration
     anywhere but S1MIG-006 (its MAs complete Failed)."""
