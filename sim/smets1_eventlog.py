@@ -238,8 +238,9 @@ class ShardWriter:
         has_mcf = (c["mcf"] >= 0) & (is_attempt | (etype == EV_MA_COMPLETED))
         signifiers = [p.party_signifier for p in s.parties]
         # MCF_<Requesting Party's signifier>_<MCF Counter, 6 digits>: one reference per file
-        reference = _rendered(rp.astype(np.int64) << 20 | np.maximum(c["mcf"], 0), has_mcf,
-                              lambda k: f"MCF_{signifiers[k >> 20]}_{k & 0xFFFFF:06d}")
+        per = s.days + 2  # MCF Counters run from 1 to the period's days (one MCF a day)
+        reference = _rendered(rp.astype(np.int64) * per + np.maximum(c["mcf"], 0), has_mcf,
+                              lambda k: f"MCF_{signifiers[k // per]}_{k % per:06d}")
         has_reporting = c["rparty"] >= 0
         status = c["status"].astype(np.int64)
         reason = c["reason"].astype(np.int64)

@@ -324,3 +324,23 @@ def test_every_flow_and_failure_kind_is_exercised(originals, log):
     assert (~mas["ma_active"]).sum() > 0 and mas["priority"].sum() > 0 and mas["migrate_on"].null_count() > 0
     assert pq.read_table(log / "outages.parquet").num_rows > 0
     assert pq.read_table(log / "commitments.parquet")["quantity"].to_numpy().sum() > 0
+
+
+def test_mcf_reference_names_the_attempts_file(originals, log):
+    """The Migration Common File Reference (S1MIG-006, <= 40 characters) names the Requesting Party's MCF
+    of the attempt; an MA completed after an MCF carries its last attempt's, an unused or rejected one none
+    (002:L557-561: no MCF, no devices)."""
+    parties = pl.read_parquet(log / "parties.parquet").select(pl.col("user_id").alias("requesting_party_id"),
+                                                              "party_signifier")
+    attempts = originals.filter(pl.col("attempt_number").is_not_null()).join(parties, on="requesting_party_id")
+    expected = ("MCF_" + attempts["party_signifier"] + "_"
+                + attempts["mcf_counter"].cast(pl.String).str.zfill(6))
+    assert (attempts["mcf_reference"] == expected).all() and attempts["mcf_reference"].str.len_chars().max() <= 40
+    done = originals.filter(pl.col("event_type") == "ma_completed")
+    success = done.filter(pl.col("completion_status") == "Success")
+    assert success["mcf_reference"].null_count() == 0
+    last = attempts.group_by("installation_index").agg(pl.col("mcf_reference").sort_by("attempt_number").last())
+    joined = success.join(last, on="installation_index", suffix="_last")
+    assert (joined["mcf_reference"] == joined["mcf_reference_last"]).all()
+    assert done.filter(pl.col("completion_status") == "Warning")["mcf_reference"].null_count() == len(
+        done.filter(pl.col("completion_status") == "Warning"))
