@@ -57,9 +57,12 @@ CHECKS = (
     Check("file-name", "file", ERROR, "EMRR App. B; EMRR §3.2.2",
           "File name",
           "The file's name follows the ruleset's pattern (`{report_id}_{recipient}_{sequence}_"
-          "{created}.csv` in the revised EMRR): a known report, a sequence number written with the "
-          "ruleset's padding, a real creation date-time; a file kept in a recipient's folder is in "
-          "its recipient's folder.",
+          "{created}.csv` in the revised EMRR, `{report_id}_{party}_{recipient}_{sequence}_{created}.csv` "
+          "in the SMETS1 MRR): a known report, a recipient matching the ruleset's `recipients.pattern` "
+          "(a 6-character SEC Party ID in the EMRR, a 23-character User ID in the MRR), a 6-character SEC "
+          "Party Signifier, a sequence number written with the ruleset's padding (none in the EMRR, six "
+          "digits in the MRR), a real creation date-time; a file kept in a recipient's folder is in its "
+          "recipient's (or its party's) folder.",
           "the name does not follow the pattern {pattern!r}; expected a name like {example!r}",
           forms=(("extension", "the name ends with {ending!r}; expected {suffix!r}, as in {example!r}"),
                  ("no-extension", "the name has no extension; expected {suffix!r}, as in {example!r}"),
@@ -68,7 +71,13 @@ CHECKS = (
                  ("padding", "sequence number {sequence!r} in the name; expected {expected!r} ({padding})"),
                  ("created", "creation date-time {created!r} in the name is not a real date-time {format!r} "
                              "from {first} to {last}"),
-                 ("folder", "the file is in folder {folder!r}; expected the recipient's folder {expected!r}"))),
+                 ("folder", "the file is in folder {folder!r}; expected the recipient's folder {expected!r}"),
+                 ("recipient", "recipient {recipient} in the name does not match {pattern!r}; expected a name like "
+                               "{example!r}"),
+                 ("party", "SEC Party Signifier {party} in the name is not 6 letters or digits; expected a name like "
+                           "{example!r}"),
+                 ("party-recipient", "SEC Party Signifier {party!r} in the name differs from the recipient "
+                                     "{recipient!r}, which is itself a SEC Party ID"))),
     Check("encoding", "file", ERROR, "EMRR §3.2.2; DESIGN.md \"Records\" (UTF-8)",
           "Encoding",
           "The file is text in the ruleset's encoding (UTF-8): no byte sequence that is not UTF-8 "
@@ -288,6 +297,26 @@ CHECKS = (
           "{field} for {date} is {count}, but the {report} files checked hold only {total} record(s) of {recipient} "
           "for that day, and none of them was created at or after this report ({created}): the rest may not have "
           "been collected"),
+    Check("report-reconciliation", "cross-file", ERROR, "the ruleset's `reconcile` (SMETS1 MRR v3.0: spec/004 "
+          "L115, S1MIG-006 Success records match S1MIG-001)",
+          "Declared reconciliation between two reports",
+          "A report that declares a reconciliation with another (`reconcile:` in its file: the records meeting its "
+          "`where`, matched by the `match` fields, a Date against a DateTime by the day) has, for each recipient "
+          "with files of both, a counterpart for each such record in the other report, and the other report's "
+          "records each have one among them. A record is checked only where the delivery covers its time in the "
+          "other report: that report's files of the recipient begin by the record's day and go on two days past "
+          "it.",
+          "{report} record{where} of {recipient} ({key}) has no {other} record with the same {fields}; the {other} "
+          "files of {recipient} run from {first} to {last}",
+          forms=(("unmatched", "{report} record of {recipient} ({key}) has no record{where} of the report that "
+                               "declares the reconciliation with it, {other}, with the same {fields}; the {other} "
+                               "files of {recipient} run from {first} to {last}"),)),
+    Check("recipient-party", "cross-file", ERROR, "MRR App. B (\"the SEC Party associated with the User ID\", "
+          "002:L745); EMRR App. B",
+          "One SEC Party Signifier per recipient",
+          "Every file of a recipient names the same SEC Party Signifier in its name (`{party}`): a User ID belongs "
+          "to one SEC Party: the one most of the recipient's files name (of equals, its first file's by name).",
+          "SEC Party Signifier {party} for {recipient}, but {other} names {other_party}"),
     # ------------------------------------------------------------------ ground truth (--events)
     Check("gt-missing-file", "ground-truth", ERROR, "EMRR §3.1.2-3.1.5 (report runs); App. A Frequency; "
           "App. B",
@@ -355,7 +384,9 @@ CHECKS = (
           "it), and the header's sequence number and window are those of the reference's file.",
           "{found}; the event log gives {expected}",
           forms=(("sequence", "{found}; the event log gives {expected} (the reference's {reference})"),
-                 ("window", "{found}; the event log gives {expected} (the window of the run created {created})"))),
+                 ("window", "{found}; the event log gives {expected} (the window of the run created {created})"),
+                 ("party", "SEC Party Signifier {found} in the name; the event log's parties table gives {expected} "
+                           "for {recipient} (the reference's {reference})"))),
 )
 
 CATALOGUE: dict[str, Check] = {c.id: c for c in CHECKS}

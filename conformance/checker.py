@@ -27,7 +27,7 @@ from emrr.conformance.findings import Collector, Verdict, enabled_checks
 from emrr.conformance.formats import duration, epoch_expr, show
 from emrr.conformance.names import NamePattern
 from emrr.conformance.reading import body_frame, decode, details_frame, fid_line, open_within, parse, read_bytes
-from emrr.conformance.records import FileInfo, FileRecords, Kinds, check_bodies, end_of_file
+from emrr.conformance.records import FileInfo, FileRecords, Kinds, check_bodies, end_of_file, windowed
 from emrr.errors import UserError
 from emrr.rules import ruleset as rules
 from emrr.rules.ruleset import Report, Ruleset
@@ -169,7 +169,7 @@ class Checker:
         self.ignored = 0
         self.unread = 0  # files found that could not be read at all
         self.kinds = Kinds(rs)
-        self.headers: list[tuple[int, int, list[str]]] = []
+        self.headers: list[tuple[int, int, list[str], tuple]] = []  # (fid, line, fields, layout)
         self.trailers: list[tuple[int, int, list[str]]] = []
         self.pending: dict[str | None, Batch] = defaultdict(Batch)
         self.kept: dict[str, list[pl.DataFrame]] = defaultdict(list)
@@ -327,7 +327,8 @@ class Checker:
         times = [(i, f) for i, f in enumerate(report.detail) if f.type in ("datetime", "date")]
         # each date-time parsed once (seconds since the epoch, null when unreadable), and its
         # file's window beside it: the field checks and the window checks in one pass
-        windows = self.windows.checks(report, times)
+        bounded = set(windowed(report, self.rs))
+        windows = self.windows.checks(report, [(i, f) for i, f in times if i in bounded])
         frame = frame.with_columns(
             [epoch_expr(pl.col(f"c{i}"), f.type, self.rs.datetime_format, self.rs.date_format).alias(f"t{i}")
              for i, f in times] + (self.windows.bounds(batch.fids) if windows else []))
@@ -337,7 +338,7 @@ class Checker:
         for hit, window in zip(hits, windows):
             if hit:
                 self.windows.findings(frame, report, *window)
-        self.kept[rid].append(frame.select("fid", "line", *crossfile.kept_columns(report)))
+        self.kept[rid].append(frame.select("fid", "line", *crossfile.kept_columns(report, self.rs)))
 
     def fast_flush(self, report: Report, batch: Batch) -> bool:
         """A batch that passes every detail check on its bytes (``conformance.fastpath``) is
@@ -374,8 +375,12 @@ class Checker:
             end_of_file(info, self.rs, self.out)
 
     def ends(self) -> None:
-        """The headers and trailers of every file, checked together."""
-        for layout, rows in ((self.rs.header, self.headers), (self.rs.trailer, self.trailers)):
+        """The headers and trailers of every file, checked together (the headers by their layout:
+        a report may have its own, ``Report.header_fields``)."""
+        layouts: dict[tuple, list] = defaultdict(list)
+        for fid, line, row, layout in self.headers:
+            layouts[layout].append((fid, line, row))
+        for layout, rows in [*layouts.items(), (self.rs.trailer, self.trailers)]:
             if not rows or not layout:
                 continue
             if len(rows) <= PROBE_ROWS and all(plainly_valid(r[2], layout, self.rs) for r in rows):

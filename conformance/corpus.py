@@ -38,6 +38,7 @@ from emrr.conformance.catalogue import CATALOGUE
 from emrr.conformance.checker import check
 from emrr.conformance.handlog import HandLog
 from emrr.conformance.mutations import Delivery
+from emrr.contract import ECOS, SMETS1
 from emrr.errors import UserError
 from emrr.rules import engine
 from emrr.rules import ruleset as rules
@@ -60,6 +61,19 @@ class CorpusMismatch(AssertionError):
 REFERENCE = handlog.load("reference")
 EDGE = handlog.load("edge")
 LOGS = {log.name: log for log in (REFERENCE, EDGE)}
+# The hand-built log of each regime's corpus (emrr.contract.REGIMES): the ECoS logs above, and the
+# SMETS1 log (conformance/logs/smets1.yaml, the golden log of the SMETS1 rulesets)
+REGIME_LOGS = {ECOS: ("reference", "edge"), SMETS1: ("smets1",)}
+
+
+def logs_for(rs: Ruleset) -> dict[str, HandLog]:
+    """The hand-built logs a corpus of ``rs`` is made from, by name; the first is its reference."""
+    names = REGIME_LOGS[rs.regime]
+    try:
+        return {name: LOGS[name] if name in LOGS else handlog.load(name) for name in names}
+    except UserError as exc:
+        raise UserError(f"a corpus of ruleset {rs.name} (regime {rs.regime}) needs the hand-built log "
+                        f"conformance/logs/{names[0]}.yaml: {exc}") from None
 
 
 def deliver(log: HandLog, work: str | Path, rs: Ruleset) -> Path:
@@ -271,8 +285,42 @@ def _empty_optional_quoted(path: Path, rs: Ruleset) -> None:
                  and row[i] == "" and not detail[i].mandatory)
 
 
+def build_regime_cases(builder: Builder, log: HandLog) -> None:
+    """The cases of a ruleset of a regime other than the EMRR's, from its reference log ``log``: a
+    valid case per report and the whole delivery, then one invalid case per mutation operator that
+    applies to the ruleset and finds a target (the others are listed as skipped, with the reason).
+    The EMRR's edge cases (build_cases) name its reports and fields; this builder names none."""
+    rs = builder.rs
+    for rid, report in rs.reports.items():
+        if rid not in log.reports:
+            builder.skipped.append((f"report-{rid.lower()}", f"the {log.name} log (conformance/logs/{log.name}.yaml) "
+                                    f"declares no file of {rid}"))
+            continue
+        builder.valid(f"report-{rid.lower()}", f"Valid: every {rid} file ({report.title}) of the {log.name} delivery.",
+                      "report", log.name, lambda rel, rid=rid: _report_of(rel) == rid)
+    builder.valid(f"valid-{log.name}-delivery", f"Valid: the whole {log.name} delivery (every report it declares, "
+                  "every recipient).", "report", log.name, lambda rel: True)
+    _mutation_cases(builder, log.name)
+
+
+def _mutation_cases(builder: Builder, source: str) -> None:
+    rs = builder.rs
+    for op in mutations.OPERATORS.values():
+        if not op.applies(rs):
+            builder.skipped.append((f"invalid-{op.id}", f"operator {op.id} does not apply to ruleset {rs.name}"))
+            continue
+        try:
+            builder.mutation(op, source)
+        except mutations.NotApplicable as exc:
+            shutil.rmtree(builder.root / "cases" / f"invalid-{op.id}", ignore_errors=True)
+            builder.skipped.append((f"invalid-{op.id}", f"no target in the {source} delivery: {exc}"))
+
+
 def build_cases(builder: Builder) -> None:
     rs = builder.rs
+    if rs.regime != ECOS:
+        build_regime_cases(builder, next(iter(logs_for(rs).values())))
+        return
     for rid, report in rs.reports.items():
         if rid not in REFERENCE.reports:  # a report the ruleset adds: the hand-built log holds no event for it
             builder.skipped.append((f"report-{rid.lower()}", f"the reference log (conformance/logs/reference.yaml) "
@@ -325,8 +373,7 @@ def build_cases(builder: Builder) -> None:
                   "the title's type and length, so a report-title warning, not an error (DESIGN.md \"Report "
                   "Title\").", "edge", "reference", lambda rel: _report_of(rel) == "ECOSMIG-001",
                   edit=lambda p: _short_title(p, rs), confirm=_holds_other_title)
-    for op in mutations.OPERATORS.values():
-        builder.mutation(op, "reference")
+    _mutation_cases(builder, "reference")
 
 
 # =========================================================================== writing the corpus
@@ -341,9 +388,9 @@ def manifest(cases: list[Case], rs: Ruleset) -> dict:
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "ruleset": rs.name,
-        "description": "EMRR report parser corpus: each case is a delivery (cases/<id>/<party>/<name>.csv) that a "
-                       "parser must accept (valid) or reject (invalid, with the checks of docs/checks.md that find "
-                       "the defect). See docs/corpus.md.",
+        "description": ("EMRR" if rs.regime == ECOS else rs.title) + " report parser corpus: each case is a "
+                       "delivery (cases/<id>/<party>/<name>.csv) that a parser must accept (valid) or reject (invalid, "
+                       "with the checks of docs/checks.md that find the defect). See docs/corpus.md.",
         "checks": {c.id: {"family": c.family, "severity": c.severity, "title": c.title} for c in CATALOGUE.values()},
         "cases": [c.as_dict() for c in sorted(cases, key=lambda c: c.id)],
     }
@@ -395,9 +442,12 @@ def _target(directory: str | Path) -> Path:
     return target
 
 
-def write(directory: str | Path) -> Summary:
-    """Write the corpus to ``directory`` (new, empty, or an earlier corpus, which is replaced)."""
-    rs = rules.load(None)
+def write(directory: str | Path, ruleset: str | Path | Ruleset | None = None) -> Summary:
+    """Write the corpus of ``ruleset`` (default the revised EMRR; a SMETS1 ruleset makes a SMETS1
+    corpus from its regime's hand-built log) to ``directory`` (new, empty, or an earlier corpus,
+    which is replaced)."""
+    rs = ruleset if isinstance(ruleset, Ruleset) else rules.load(None if ruleset is None else str(ruleset))
+    logs = logs_for(rs)
     target = _target(directory)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -407,8 +457,8 @@ def write(directory: str | Path) -> Summary:
     shutil.rmtree(staging, ignore_errors=True)
     try:
         with tempfile.TemporaryDirectory(prefix="emrr-corpus-") as work:
-            deliveries = {name: deliver(log, Path(work) / name, rs) for name, log in LOGS.items()}
-            for name, log in LOGS.items():
+            deliveries = {name: deliver(log, Path(work) / name, rs) for name, log in logs.items()}
+            for name, log in logs.items():
                 confirm_reports(log, deliveries[name], rs)
             staging.mkdir()
             builder = Builder(staging, deliveries, rs)

@@ -1,9 +1,12 @@
-"""Checks across files: sequence numbers, events reported twice, a device's attempts, a failure
-after a success, and ECOSMIG-005 against ECOSMIG-001/-002 (see docs/checks.md for the readings).
+"""Checks across files: sequence numbers, one SEC Party Signifier per recipient, events reported
+twice, a device's attempts, a failure after a success, ECOSMIG-005 against ECOSMIG-001/-002, and
+the reconciliations a ruleset declares between two reports (see docs/checks.md for the readings).
 
-Which field plays which part is read from the ruleset by its source column (``device_id``,
-``occurred_at``, ``attempt_number``, ``activity_date``, the ``group_by`` and ``counts`` columns),
-so a layout is declared once.
+Which field plays which part is read from the ruleset by its source column (``device_id``, or the
+report's declared ``identity``; ``occurred_at``, ``attempt_number``, ``activity_date``, the
+``group_by`` and ``counts`` columns), so a layout is declared once, and which report plays which
+part by the event types it selects: a ruleset without such a report (the SMETS1 MRR has no
+ECOSMIG-005) is simply not checked for it.
 """
 
 from __future__ import annotations
@@ -17,19 +20,42 @@ import polars as pl
 
 from emrr.conformance.findings import Collector
 from emrr.conformance.formats import show
-from emrr.conformance.records import FileInfo
-from emrr.contract import MIGRATION_FAILURE as FAILURE
-from emrr.contract import MIGRATION_SUCCESS as SUCCESS
+from emrr.conformance.records import FileInfo, header_of
+from emrr.contract import MIGRATION_COMPLETED, MIGRATION_FAILED, MIGRATION_FAILURE, MIGRATION_SUCCESS
 from emrr.rules.ruleset import Report, Ruleset
 
+# The event types of a migration's outcome, by the part they play, in each regime's event log
+# (docs/event-log.md): a device's (ECoS) or an Installation's (SMETS1) successful migration, and a
+# failed attempt. A "previously unreported" report of exactly one of them is that part's detail report.
+SUCCESS = (MIGRATION_SUCCESS, MIGRATION_COMPLETED)
+FAILURE = (MIGRATION_FAILURE, MIGRATION_FAILED)
+
 MAX_WINDOW = 92 * 86400  # a summary window longer than this is a `window` finding, not reconciled
+
+
+def declared_identity(report: Report) -> list[int] | None:
+    """The detail fields a report declares identify what a record is about (``identity.columns``:
+    source columns of its layout, e.g. ``installation_id``), or None when it declares none."""
+    declared = report.raw.get("identity")
+    if not declared:
+        return None
+    by_column = {f.source: i for i, f in enumerate(report.detail) if f.source_kind == "column"}
+    return [by_column[c] for c in declared.get("columns", ()) if c in by_column] or None
+
+
+def several_recipients(report: Report) -> bool:
+    """Whether one row of the report may go to several recipients (each Responsible Supplier and
+    the DNO of an Installation: ``listed_parties`` with several columns; ``all_parties``), so that
+    the same record in two recipients' files is not a repeat."""
+    return len(report.recipient_columns) > 1 or report.recipient_role is not None
 
 
 @dataclass
 class Roles:
     """Field indices of a report's detail layout by the part they play."""
 
-    device: int | None = None
+    device: int | None = None  # the field identifying the device (or the one field of a declared identity)
+    identity: list[int] = field(default_factory=list)  # the fields identifying what a record is about
     event_time: int | None = None
     attempts: int | None = None
     day: int | None = None
@@ -41,7 +67,9 @@ class Roles:
     def of(cls, report: Report) -> Roles:
         roles = cls()
         by_column = {f.source: i for i, f in enumerate(report.detail) if f.source_kind == "column"}
-        roles.device = by_column.get("device_id")
+        declared = declared_identity(report)
+        roles.device = declared[0] if declared is not None and len(declared) == 1 else by_column.get("device_id")
+        roles.identity = declared if declared is not None else ([roles.device] if roles.device is not None else [])
         roles.event_time = by_column.get("occurred_at")
         roles.attempts = by_column.get("attempt_number")
         roles.day = by_column.get("activity_date")
@@ -52,7 +80,8 @@ class Roles:
 
     def kept(self) -> list[int]:
         """The fields the checks across files read."""
-        idx = {self.device, self.event_time, self.attempts, self.day, *self.times, *self.group, *self.counts}
+        idx = {self.device, self.event_time, self.attempts, self.day, *self.identity, *self.times, *self.group,
+               *self.counts}
         return sorted(i for i in idx if i is not None)
 
 
@@ -111,21 +140,23 @@ def repeated(values: np.ndarray, step: int = 1 << 20) -> np.ndarray:
 def _key_fields(report: Report, roles: Roles) -> set[int]:
     """The fields compared as text keys: the device and the non-date group columns."""
     out = {i for i in roles.group if report.detail[i].type not in ("datetime", "date")}
+    out |= {i for i in roles.identity if report.detail[i].type not in ("datetime", "date", "integer")}
     if roles.device is not None:
         out.add(roles.device)
     return out
 
 
-def kept_plan(report: Report) -> list[tuple[str, int]]:
+def kept_plan(report: Report, rs: Ruleset | None = None) -> list[tuple[str, int]]:
     """The columns a batch of detail records keeps for the checks across files (beside fid and
     line), in order, as (kind, field index): "t" a date-time as seconds since the epoch (null when
     unreadable), "n" an integer as a number (null when it is not one), "k" and "x" a text key as
     its compact pair (``text_key``). ``kept_columns`` makes them from strings, the fast path
     (``fastpath.kept_frame``) from bytes."""
     roles = Roles.of(report)
-    keys = _key_fields(report, roles)
+    extra = reconciled_fields(report, rs) if rs is not None else set()
+    keys = _key_fields(report, roles) | {i for i in extra if report.detail[i].type == "text"}
     plan: list[tuple[str, int]] = []
-    for i in roles.kept():
+    for i in sorted(set(roles.kept()) | extra):
         kind = report.detail[i].type
         if i in keys:
             plan += [("k", i), ("x", i)]
@@ -136,10 +167,10 @@ def kept_plan(report: Report) -> list[tuple[str, int]]:
     return plan
 
 
-def kept_columns(report: Report) -> list[pl.Expr]:
+def kept_columns(report: Report, rs: Ruleset | None = None) -> list[pl.Expr]:
     """``kept_plan`` as expressions over a batch's string columns ``c0``... and ``t{i}``."""
     out = []
-    for kind, i in kept_plan(report):
+    for kind, i in kept_plan(report, rs):
         if kind == "k":
             out.extend(text_key_exprs(i))
         elif kind == "t":
@@ -169,6 +200,7 @@ class CrossFile:
 
     def run(self) -> None:
         self.sequences()
+        self.parties()
         for rid, frame in self.frames.items():
             self.duplicates(self.rs.reports[rid], frame)
         success = self.single(SUCCESS)
@@ -180,6 +212,9 @@ class CrossFile:
         for report in self.rs.reports.values():
             if report.assignment == "window_activity" and report.id in self.frames:
                 Reconciliation(self).run(report)
+        for report in self.rs.reports.values():
+            for rule in declared_reconciliations(report, self.rs):
+                ReportReconciliation(self, report, rule).run()
 
     # ------------------------------------------------------------------ helpers
 
@@ -191,15 +226,22 @@ class CrossFile:
         """A date-time in the ruleset's format, for a message."""
         return show(seconds, self.rs.datetime_format)
 
-    def single(self, event: str) -> tuple[Report, pl.DataFrame, Roles] | None:
-        """The "previously unreported" report of one event type, its records and roles."""
+    def single(self, events: tuple[str, ...]) -> tuple[Report, pl.DataFrame, Roles] | None:
+        """The "previously unreported" report of one of ``events`` (a part: SUCCESS, FAILURE), its
+        records and roles."""
         for report in self.rs.reports.values():
-            if report.assignment == "previously_unreported" and report.event_types == (event,) \
-                    and report.id in self.frames:
+            if report.assignment == "previously_unreported" and len(report.event_types) == 1 \
+                    and report.event_types[0] in events and report.id in self.frames:
                 roles = Roles.of(report)
                 if roles.device is not None and roles.event_time is not None:
                     return report, self.frames[report.id], roles
         return None
+
+    @staticmethod
+    def _key(report: Report, i: int) -> list[str]:
+        """The kept columns that stand for field ``i`` of ``report`` (kept_plan)."""
+        kind = report.detail[i].type
+        return [f"t{i}"] if kind in ("datetime", "date") else [f"n{i}"] if kind == "integer" else text_key(i)
 
     def _shown(self, check: str, frame: pl.DataFrame) -> list[dict]:
         room = self.out.room(check)
@@ -212,9 +254,10 @@ class CrossFile:
         for f in self.files:
             if f.report is not None and f.recipient and f.sequence is not None:
                 groups[(f.report.id, f.recipient)].append(f)
-        seq_field = next((f.name for f in self.rs.header if f.source_kind == "value" and f.source == "sequence"), None)
         first = self.rs.sequence_first
         for (rid, recipient), items in sorted(groups.items()):
+            seq_field = next((f.name for f in header_of(self.rs, self.rs.reports[rid])
+                              if f.source_kind == "value" and f.source == "sequence"), None)
             items.sort(key=lambda f: (f.created if f.created is not None else 1 << 62,
                                       f.window_start or 0, f.sequence, f.rel))
             seen: dict[int, FileInfo] = {}
@@ -248,6 +291,28 @@ class CrossFile:
                                      previous=previous, missing=missing)
                 previous = max(previous, number)
 
+    # ------------------------------------------------------------------ one Party Signifier per recipient
+
+    def parties(self) -> None:
+        """recipient-party: every file of a recipient names the same SEC Party Signifier (MRR App. B:
+        "the SEC Party associated with the User ID", 002:L745): the one most of its files name (of
+        equals, the first file's by name) is the recipient's, and each file naming another is a finding."""
+        if not self.out.wants("recipient-party"):
+            return
+        named: dict[str, list[FileInfo]] = defaultdict(list)
+        for f in sorted(self.files, key=lambda f: f.rel):
+            if f.name.party is not None and f.recipient:
+                named[f.recipient].append(f)
+        for recipient, files in named.items():
+            votes: dict[str, list[FileInfo]] = defaultdict(list)
+            for f in files:
+                votes[f.name.party].append(f)
+            party, first = max(((p, v) for p, v in votes.items()), key=lambda pv: (len(pv[1]), -files.index(pv[1][0])))
+            for f in files:
+                if f.name.party != party:
+                    self.out.add("recipient-party", f.rel, None, None, party=f.name.party, recipient=recipient,
+                                 other=first[0].rel, other_party=party)
+
     # ------------------------------------------------------------------ the same event twice
 
     def duplicates(self, report: Report, frame: pl.DataFrame) -> None:
@@ -258,13 +323,16 @@ class CrossFile:
         roles = Roles.of(report)
         names = report.detail
         if report.assignment == "previously_unreported":
-            if roles.device is None:
+            if not roles.identity:
                 return
-            keys = [text_key(roles.device)] + [[f"t{i}"] for i in roles.times]
-            key_names = [names[roles.device].name] + [names[i].name for i in roles.times]
+            ident = [i for i in roles.identity if i not in roles.times and i != roles.attempts]
+            keys = [self._key(report, i) for i in ident] + [[f"t{i}"] for i in roles.times]
+            key_names = [names[i].name for i in ident] + [names[i].name for i in roles.times]
             if roles.attempts is not None:
                 keys.append([f"n{roles.attempts}"])
                 key_names.append(names[roles.attempts].name)
+            if several_recipients(report):  # the same event goes to each of its recipients once
+                keys.append(["recipient"])
         else:
             cols = roles.group or ([roles.device] if roles.device is not None else [])
             if not cols:
@@ -272,6 +340,9 @@ class CrossFile:
             keys = [["fid"]] + [[f"t{i}"] if names[i].type in ("datetime", "date") else text_key(i) for i in cols]
             key_names = [names[i].name for i in cols]
         flat = [c for key in keys for c in key]
+        if "recipient" in flat:
+            frame = frame.join(self.meta.select(pl.col("fid").cast(frame.schema["fid"]), "recipient"), on="fid",
+                               how="left")
         data = keep_present(frame.select("fid", "line", *[c for c in flat if c != "fid"]), keys)
         # a 64-bit hash of the key finds the candidates (by sorting: less memory than a hash
         # table, and faster at every size measured); the keys themselves decide among them
@@ -370,7 +441,7 @@ class Reconciliation:
         """For the detail report of ``event``: (report, {(recipient, day): (sorted created, cumulative
         counts)}, the sorted creation times of its files of any recipient, the recipients with a
         record that could not be read). An event reported twice is counted once."""
-        found = self.cross.single(event)
+        found = self.cross.single((event,))
         report = found[0] if found else next((r for r in self.rs.reports.values() if r.assignment ==
                                               "previously_unreported" and r.event_types == (event,)), None)
         if report is None:
@@ -465,3 +536,164 @@ class Reconciliation:
             else:
                 self.out.add("summary-reconciliation-incomplete", f.rel, line, name, total=total,
                              created=self.cross.t(f.created), **said)
+
+
+# --------------------------------------------------------------------------- declared reconciliations
+
+
+@dataclass(frozen=True)
+class Reconcile:
+    """A reconciliation a report declares (``reconcile:`` in its file): its records that meet
+    ``where`` (field name, value) and the records of report ``other`` correspond, recipient by
+    recipient, by the values of ``match`` (pairs of this report's field and the other's; a Date
+    against a DateTime compares the day). The SMETS1 MRR v3.0: "the Installation records reported
+    as successfully completed in S1MIG-006 should match the corresponding installation records in
+    S1MIG-001" (spec/004 L115)."""
+
+    other: str
+    clause: str
+    where: tuple[str, str] | None
+    match: tuple[tuple[int, int], ...]  # (field index here, field index in the other report)
+
+
+def declared_reconciliations(report: Report, rs: Ruleset) -> list[Reconcile]:
+    """The reconciliations ``report`` declares with another report of ``rs`` whose fields all
+    exist (one naming a report or field the ruleset lacks is not made: a ruleset's loader says so)."""
+    found = []
+    for item in report.raw.get("reconcile", ()) or ():
+        other = rs.reports.get(item.get("with"))
+        if other is None:
+            continue
+        here = {f.name: i for i, f in enumerate(report.detail)}
+        there = {f.name: i for i, f in enumerate(other.detail)}
+        pairs = [(here.get(m.get("field")), there.get(m.get("other"))) for m in item.get("match", ())]
+        where = item.get("where")
+        if not pairs or any(a is None or b is None for a, b in pairs) or (where and where.get("field") not in here):
+            continue
+        found.append(Reconcile(other.id, str(item.get("clause", "")),
+                               (where["field"], str(where["equals"])) if where else None, tuple(pairs)))
+    return found
+
+
+def reconciled_fields(report: Report, rs: Ruleset) -> set[int]:
+    """The fields of ``report`` that a declared reconciliation compares (on either side)."""
+    out: set[int] = set()
+    for r in rs.reports.values():
+        for rule in declared_reconciliations(r, rs):
+            if r.id == report.id:
+                out |= {a for a, _ in rule.match}
+                if rule.where:
+                    out.add(next(i for i, f in enumerate(report.detail) if f.name == rule.where[0]))
+            if rule.other == report.id:
+                out |= {b for _, b in rule.match}
+    return out
+
+
+def _value_expr(report: Report, i: int, as_day: bool) -> pl.Expr:
+    """Field ``i`` of a kept frame as text to compare (and to show, ``_shown``): a text key's number
+    ``#N`` or its text, an integer, a date-time as ``tSECONDS`` or its day as ``dDAYS`` (``as_day``)."""
+    kind = report.detail[i].type
+    if kind in ("datetime", "date"):
+        t = pl.col(f"t{i}")
+        return pl.concat_str(pl.lit("d"), (t // 86400).cast(pl.String)) if as_day \
+            else pl.concat_str(pl.lit("t"), t.cast(pl.String))
+    if kind == "integer":
+        return pl.col(f"n{i}").cast(pl.String)
+    return pl.coalesce(pl.concat_str(pl.lit("#"), pl.col(f"k{i}").cast(pl.String)), pl.col(f"x{i}").cast(pl.String))
+
+
+def _shown(value: str | None, rs: Ruleset) -> str:
+    """A value of ``_value_expr`` as a file writes it: an ID as its hex pairs, a day as a Date."""
+    if value is None:
+        return "(empty)"
+    if value.startswith("#") and value[1:].isdigit():
+        n = int(value[1:])
+        return "-".join(f"{(n >> (8 * (7 - j))) & 0xFF:02X}" for j in range(8))
+    if value[:1] in ("d", "t") and value[1:].lstrip("-").isdigit():
+        return show(int(value[1:]) * 86400, rs.date_format) if value[0] == "d" else show(int(value[1:]),
+                                                                                           rs.datetime_format)
+    return value
+
+
+class ReportReconciliation:
+    """report-reconciliation: a ``Reconcile`` declared by ``report``, over the delivery. A record is
+    expected to have its counterpart when the other report's files of the same recipient begin by
+    the record's day and go on ``SLACK`` past it; otherwise it is not checked (the counterpart may be
+    in a file not collected, or not yet made: a late notification reaches a later file, and the
+    SMETS1 scenario's are up to 3 days late, scenarios/smets1.yaml ``notifications.late_latency``)."""
+
+    SLACK = 7 * 86400
+
+    def __init__(self, cross: CrossFile, report: Report, rule: Reconcile):
+        self.cross, self.report, self.rule = cross, report, rule
+        self.other = cross.rs.reports[rule.other]
+        self.out = cross.out
+
+    def keyed(self, report: Report, fields: list[int], day_fields: set[int], where: tuple | None) -> pl.DataFrame:
+        """fid, line, recipient, created, day (seconds at the record's day start) and key of
+        ``report``'s records (those meeting ``where``)."""
+        frame = self.cross.frames.get(report.id)
+        meta = self.cross.meta
+        if frame is None or frame.height == 0:
+            return pl.DataFrame(schema={"fid": pl.Int32, "line": pl.Int64, "recipient": pl.String,
+                                        "created": pl.Int64, "day": pl.Int64, "key": pl.String})
+        names = [f.name for f in report.detail]
+        exprs = [_value_expr(report, i, i in day_fields) for i in fields]
+        times = [i for i in fields if report.detail[i].type in ("datetime", "date")]
+        day = (pl.col(f"t{times[0]}") // 86400 * 86400) if times else pl.lit(None, dtype=pl.Int64)
+        data = frame
+        if where is not None:
+            k = names.index(where[0])
+            data = data.filter(_value_expr(report, k, False) == where[1])
+        data = data.select(pl.col("fid").cast(pl.Int32), "line", pl.concat_str(exprs, separator="\x1f").alias("key"),
+                           day.cast(pl.Int64).alias("day"), *[e.alias(f"v{k}") for k, e in enumerate(exprs)])
+        data = data.join(meta.select(pl.col("fid").cast(pl.Int32), "recipient", "created"), on="fid", how="left")
+        return data.drop_nulls(["key", "recipient"])
+
+    def run(self) -> None:
+        if not self.out.wants("report-reconciliation"):
+            return
+        rule, report, other = self.rule, self.report, self.other
+        mixed = {k for k, (a, b) in enumerate(rule.match) if report.detail[a].type != other.detail[b].type
+                 and {report.detail[a].type, other.detail[b].type} == {"date", "datetime"}}
+        here = self.keyed(report, [a for a, _ in rule.match], {rule.match[k][0] for k in mixed}, rule.where)
+        there = self.keyed(other, [b for _, b in rule.match], {rule.match[k][1] for k in mixed}, None)
+        files = defaultdict(list)  # (report id, recipient) -> creation times of its files
+        for f in self.cross.files:
+            if f.report is not None and f.recipient and f.created is not None:
+                files[(f.report.id, f.recipient)].append(f.created)
+        for times in files.values():
+            times.sort()
+        both = {rec for (rid, rec) in files if rid == report.id} & {rec for (rid, rec) in files if rid == other.id}
+        fields = ", ".join(f"{report.detail[a].name} / {other.detail[b].name}" for a, b in rule.match)
+        where = f" with {rule.where[0]} {rule.where[1]!r}" if rule.where else ""
+        self._direction(here, there, report.id, other.id, both, files, "missing", fields, where)
+        self._direction(there, here, other.id, report.id, both, files, "unmatched", fields, where)
+
+    def _shown_key(self, report_id: str, row: dict) -> str:
+        """A record's matched values, named by its report's fields, as its file writes them."""
+        rep = self.cross.rs.reports[report_id]
+        fields = [a for a, _ in self.rule.match] if report_id == self.report.id else [b for _, b in self.rule.match]
+        return ", ".join(f"{rep.detail[i].name} {_shown(row[f'v{k}'], self.cross.rs)}" for k, i in enumerate(fields))
+
+    def _direction(self, frame: pl.DataFrame, against: pl.DataFrame, report_id: str, other_id: str, both: set,
+                   files: dict, form: str, fields: str, where: str) -> None:
+        frame = frame.filter(pl.col("recipient").is_in(list(both)))
+        if frame.height == 0:
+            return
+        left = frame.join(against.select("recipient", "key").unique(), on=["recipient", "key"], how="anti")
+        shown, count = [], 0
+        for r in left.sort("fid", "line").to_dicts():
+            times = files.get((other_id, r["recipient"]), [])
+            moment = r["day"] if r["day"] is not None else r["created"]
+            if moment is None or not times or times[0] > moment or times[-1] < moment + self.SLACK:
+                continue  # the delivery does not cover this record's time in the other report
+            count += 1
+            room = self.out.room("report-reconciliation")
+            if room is None or len(shown) < room:
+                shown.append((self.cross.files[r["fid"]].rel, r["line"], {
+                    "report": report_id, "other": other_id, "recipient": r["recipient"],
+                    "fields": fields, "where": where, "first": self.cross.t(times[0]), "last": self.cross.t(times[-1]),
+                    "key": self._shown_key(report_id, r)}))
+        if count:
+            self.out.add_many("report-reconciliation", None, shown, count, None if form == "missing" else form)

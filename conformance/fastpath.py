@@ -28,6 +28,7 @@ import polars as pl
 from emrr.conformance.crossfile import Roles, kept_plan
 from emrr.conformance.fields import FIELD_RULES, supports
 from emrr.conformance.formats import YEARS
+from emrr.conformance.records import windowed
 from emrr.rules.ruleset import Field, Report, Ruleset
 
 # The field rules (fields.FIELD_RULES) ``kept_frame`` implements: a layout with a field carrying any
@@ -97,6 +98,7 @@ class Layout:
     window_before: tuple[tuple[int, int], ...]  # (time field, span) checked against its start
     max_lengths: np.ndarray  # each field's max_length
     mandatory: np.ndarray  # the indices of the mandatory fields
+    windowed: frozenset[int] = frozenset()  # the time fields a file's window bounds (records.windowed)
 
     @classmethod
     def of(cls, report: Report, rs: Ruleset, detail: str, late_record: bool) -> Layout | None:
@@ -105,7 +107,7 @@ class Layout:
         if not supports(report.detail, IMPLEMENTS):
             return None
         device = Roles.of(report).device
-        kept = tuple(kept_plan(report))
+        kept = tuple(kept_plan(report, rs))
         if any(kind == "k" and i != device for kind, i in kept):
             return None  # another text key: its strings are kept, the general way makes them
         times = {}
@@ -119,10 +121,12 @@ class Layout:
                 return None
         checked_before = report.assignment == "window_activity" \
             or (late_record and report.assignment == "previously_unreported")
-        before = tuple((i, 86399 if report.detail[i].type == "date" else 0) for i in times) if checked_before else ()
+        before = tuple((i, 86399 if report.detail[i].type == "date" else 0) for i in times
+                       if i in windowed(report, rs)) if checked_before else ()
         return cls(report, report.detail, detail.encode(), ord(rs.delimiter), times, device, kept, before,
                    np.array([f.max_length for f in report.detail], dtype=np.int64),
-                   np.array([i for i, f in enumerate(report.detail) if f.mandatory], dtype=np.int64))
+                   np.array([i for i, f in enumerate(report.detail) if f.mandatory], dtype=np.int64),
+                   frozenset(windowed(report, rs)))
 
 
 class _Fields:
@@ -349,7 +353,7 @@ def kept_frame(layout: Layout, texts: list[tuple[int, int, int, bytes]], fid: np
             return None
         seconds[i] = got
         t, present = got
-        if (present & (t > window_end)).any():
+        if i in layout.windowed and (present & (t > window_end)).any():
             return None
     for i, span in layout.window_before:
         t, present = seconds[i]

@@ -28,7 +28,7 @@ from typing import NamedTuple
 import polars as pl
 
 from emrr.conformance.findings import Collector
-from emrr.conformance.formats import INTEGER, describe, parse_one, valid_expr
+from emrr.conformance.formats import BOOLEAN, INTEGER, describe, parse_one, valid_expr
 from emrr.rules.ruleset import Field, Ruleset
 
 
@@ -218,6 +218,8 @@ def check_fields(frame: pl.DataFrame, layout: tuple[Field, ...], rs: Ruleset, ou
 def _plain_type(f: Field, v: str, values: dict[str, str], rs: Ruleset) -> bool:
     if f.type == "integer":
         return v.isascii() and v.isdigit()
+    if f.type == "boolean":
+        return v in BOOLEAN
     if f.type in ("datetime", "date"):  # parse_one also refuses years outside formats.YEARS: stricter
         return parse_one(v, f.type, rs.datetime_format, rs.date_format) is not None
     return False  # a type this backend does not know: give way

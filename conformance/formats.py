@@ -47,9 +47,14 @@ def whole_number(text: str | None) -> int | None:
     return None
 
 
+BOOLEAN = ("1", "0")  # "Boolean (1 for true; 0 for false)" (SMETS1 MRR App. A, 002:L248)
+
+
 def describe(field_type: str, fmt: str) -> str:
     if field_type == "integer":
         return "an Integer (digits only)"
+    if field_type == "boolean":
+        return "a Boolean (1 for true, 0 for false)"
     shape = fmt.replace("%Y", "YYYY").replace("%m", "MM").replace("%d", "DD").replace("%H", "hh") \
         .replace("%M", "mm").replace("%S", "ss")
     kind, real = ("DateTime", "date-time") if field_type == "datetime" else ("Date", "date")
@@ -60,6 +65,8 @@ def valid_expr(col: pl.Expr, field_type: str, datetime_format: str, date_format:
     """An expression true where a (non-empty) value has the type; None for free text."""
     if field_type == "integer":
         return col.str.contains(INTEGER)
+    if field_type == "boolean":
+        return col.is_in(BOOLEAN)
     if field_type in ("datetime", "date"):
         return epoch_expr(col, field_type, datetime_format, date_format).is_not_null()
     return None

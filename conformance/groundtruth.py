@@ -47,11 +47,13 @@ from pathlib import Path
 import polars as pl
 
 from emrr.conformance.catalogue import CATALOGUE
+from emrr.conformance.crossfile import Roles
 from emrr.conformance.fields import clip
 from emrr.conformance.findings import Collector
 from emrr.conformance.formats import show
+from emrr.conformance.names import NamePattern
 from emrr.conformance.reading import body_frame, decode, details_frame, parse
-from emrr.conformance.records import FileInfo, Kinds, window_of
+from emrr.conformance.records import FileInfo, Kinds, header_of, window_of
 from emrr.rules.ruleset import Report, Ruleset
 
 GT_CHECKS = frozenset(c.id for c in CATALOGUE.values() if c.family == "ground-truth")
@@ -88,19 +90,20 @@ class RefFile:
 
 def identity(report: Report) -> tuple[list[int], int | None]:
     """The detail fields that identify a record of ``report`` (see the module docstring), and
-    the Device ID's, if any."""
+    the field identifying what it is about (a Device ID, or the one field of the report's declared
+    ``identity``, e.g. an Installation ID), if any."""
+    roles = Roles.of(report)
     by_column = {f.source: i for i, f in enumerate(report.detail) if f.source_kind == "column"}
-    device = by_column.get("device_id")
+    device = roles.device
     if report.assignment == "previously_unreported":
         keys = [i for i, f in enumerate(report.detail) if f.type in ("datetime", "date")]
         if "attempt_number" in by_column:
             keys.append(by_column["attempt_number"])
-        if device is not None:
-            keys.insert(0, device)
+        keys = roles.identity + keys
     else:
         keys = [by_column[c] for c in report.group_by if c in by_column]
-        if not keys and device is not None:
-            keys = [device]
+        if not keys:
+            keys = list(roles.identity)
     if not keys:  # a layout with nothing to go by: the whole record is its identity
         keys = [i for i, f in enumerate(report.detail) if f.source_kind != "constant"]
     return sorted(set(keys)), device
@@ -255,12 +258,17 @@ class GroundTruth:
             free = [r for r in free if r.paired is None]
         self.pair_of = {r.paired: r for r in self.ref_files if r.paired is not None}
         fmt = rs.datetime_format
-        fields = {f.source: f.name for f in rs.header if f.source_kind == "value"}
+        names = NamePattern(rs)
         for r in self.ref_files:
             if r.paired is None:
                 continue
             f = self.files[r.paired]
+            fields = {h.source: h.name for h in header_of(rs, f.report) if h.source_kind == "value"}
             at = (f.rel, f.header_line)
+            party = names.read(r.rel, Collector(set())).party  # the log's parties table gives it (MRR App. B)
+            if party is not None and f.name.party is not None and f.name.party != party:
+                self.out.add("gt-field-mismatch", f.rel, None, None, "party", found=f.name.party, expected=party,
+                             recipient=f.recipient, reference=r.rel)
             if f.sequence is not None and f.sequence != r.sequence:
                 self.out.add("gt-field-mismatch", f.rel, f.header_line, fields.get("sequence"), "sequence",
                              found=f.sequence, expected=r.sequence, reference=r.rel.rpartition("/")[2])

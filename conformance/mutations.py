@@ -41,10 +41,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from emrr.conformance.catalogue import CATALOGUE
+from emrr.conformance.crossfile import FAILURE, SUCCESS, ReportReconciliation, declared_reconciliations
 from emrr.conformance.findings import Collector
 from emrr.conformance.formats import parse_one, show
 from emrr.conformance.names import NamePattern
-from emrr.contract import INSTALL, MIGRATION_FAILURE, MIGRATION_SUCCESS
+from emrr.conformance.records import header_of
+from emrr.contract import INSTALL, MIGRATION_SUCCESS
 from emrr.rules import ruleset as rules
 from emrr.rules.ruleset import Report, Ruleset
 from emrr.rules.schedule import run_times, window
@@ -101,12 +103,19 @@ class Mutation:
         return frozenset(e.check for e in self.expected)
 
 
+def _always(rs: Ruleset) -> bool:
+    return True
+
+
 @dataclass(frozen=True)
 class Operator:
     id: str
     checks: frozenset[str]
     description: str
     fn: Callable[[Delivery], Change]
+    # whether a ruleset's deliveries can hold its target at all (a SEC Party Signifier in the names,
+    # padded sequence numbers, a declared reconciliation): the corpus of a ruleset skips the others
+    applies: Callable[[Ruleset], bool] = _always
 
     def apply(self, source: str | Path, target: str | Path, ruleset: Ruleset | None = None) -> Mutation:
         """Copy the delivery ``source`` to ``target`` (which must not exist or be empty) and apply
@@ -116,8 +125,13 @@ class Operator:
         return self.mutate(Delivery(target, rs))
 
     def mutate(self, d: Delivery) -> Mutation:
-        """Apply this operator to the delivery ``d`` in place."""
-        change = self.fn(d)
+        """Apply this operator to the delivery ``d`` in place. An operator that looks for a field
+        its target's layout does not have (``next`` finds none: a field of the EMRR's layouts in a
+        SMETS1 delivery) is not applicable."""
+        try:
+            change = self.fn(d)
+        except StopIteration:
+            raise NotApplicable(f"{self.id}: the layouts of ruleset {d.rs.name} lack a field it edits") from None
         mutation = Mutation(self.id, change.description, change.file, change.line,
                             tuple(sorted(set(change.expected), key=Expected.key)))
         if mutation.checks != self.checks:  # an operator that contradicts its declaration is a bug
@@ -129,8 +143,9 @@ class Operator:
 OPERATORS: dict[str, Operator] = {}
 
 
-def operator(op_id: str, checks: set[str], description: str):
-    """Register an operator function under ``op_id`` with the error checks it must produce."""
+def operator(op_id: str, checks: set[str], description: str, applies: Callable[[Ruleset], bool] = _always):
+    """Register an operator function under ``op_id`` with the error checks it must produce, and
+    the rulesets whose deliveries it applies to (``applies``)."""
     unknown = set(checks) - ERROR_CHECKS
     if unknown:
         raise ValueError(f"{op_id}: not error checks of the catalogue: {sorted(unknown)}")
@@ -138,7 +153,7 @@ def operator(op_id: str, checks: set[str], description: str):
     def register(fn: Callable[[Delivery], Change]) -> Callable[[Delivery], Change]:
         if op_id in OPERATORS:
             raise ValueError(f"operator {op_id} registered twice")
-        OPERATORS[op_id] = Operator(op_id, frozenset(checks), description, fn)
+        OPERATORS[op_id] = Operator(op_id, frozenset(checks), description, fn, applies)
         return fn
 
     return register
@@ -172,8 +187,8 @@ def copy_delivery(source: str | Path, target: str | Path) -> None:
 # and a report a ruleset adds in the same part is a target too. Delivery.of, first and series
 # take role names (or report ids).
 REPORT_ROLES: dict[str, Callable[[Report], bool]] = {
-    "successes": lambda r: r.kind == "detail" and r.event_types == (MIGRATION_SUCCESS,),
-    "failures": lambda r: r.kind == "detail" and r.event_types == (MIGRATION_FAILURE,),
+    "successes": lambda r: r.kind == "detail" and len(r.event_types) == 1 and r.event_types[0] in SUCCESS,
+    "failures": lambda r: r.kind == "detail" and len(r.event_types) == 1 and r.event_types[0] in FAILURE,
     "installs": lambda r: r.kind == "detail" and r.event_types == (INSTALL,),
     "history": lambda r: r.kind == "detail" and bool(r.status),  # a status per device over several event types
     "snapshot": lambda r: r.kind == "summary" and not r.event_types,  # a count of devices, not of events
@@ -218,6 +233,7 @@ class ReportFile:
     recipient: str
     sequence: int
     created: int  # seconds since the epoch, UTC
+    party: str | None = None  # the SEC Party Signifier its name gives ({party}), if any
 
 
 class Delivery:
@@ -244,7 +260,8 @@ class Delivery:
         name = self.pattern.read(rel, out)
         if out.kept or name.report_id is None or name.sequence is None or name.created is None:
             return
-        self.files[rel] = ReportFile(rel, self.rs.reports[name.report_id], name.recipient, name.sequence, name.created)
+        self.files[rel] = ReportFile(rel, self.rs.reports[name.report_id], name.recipient, name.sequence, name.created,
+                                     name.party)
 
     # ------------------------------------------------------------------ choosing targets
 
@@ -306,11 +323,21 @@ class Delivery:
                 return i
         raise NotApplicable(f"{report.id} has no field from column {source!r}")
 
-    def header_index(self, source: str) -> int:
-        return next(i for i, f in enumerate(self.rs.header) if f.source_kind == "value" and f.source == source)
+    def header_index(self, source: str, report: Report | None = None) -> int:
+        """The place of a header value (``report_id``, ``window_start``, ...) in ``report``'s header
+        layout (its own, else the ruleset's); NotApplicable when the layout has none."""
+        layout = header_of(self.rs, report)
+        found = next((i for i, f in enumerate(layout) if f.source_kind == "value" and f.source == source), None)
+        if found is None:
+            raise NotApplicable(f"the header of {report.id if report else 'the ruleset'} has no {source} field")
+        return found
 
     def trailer_index(self, source: str) -> int:
-        return next(i for i, f in enumerate(self.rs.trailer) if f.source_kind == "value" and f.source == source)
+        found = next((i for i, f in enumerate(self.rs.trailer) if f.source_kind == "value" and f.source == source),
+                     None)
+        if found is None:
+            raise NotApplicable(f"the ruleset's files have no trailer with a {source} field")
+        return found
 
     def time_text(self, seconds: int) -> str:
         return show(seconds, self.rs.datetime_format)
@@ -336,7 +363,8 @@ class Delivery:
         f = self.files.get(rel)
         kind = f.report.detail[0].source if f is not None else "10"
         rows = self.rows(rel)
-        return [(k + 1, r) for k, r in enumerate(rows) if 0 < k < len(rows) - 1 and r and r[0] == kind]
+        last = len(rows) - (1 if self.rs.trailer else 0)  # the MRR's files end with a detail record (no trailer)
+        return [(k + 1, r) for k, r in enumerate(rows) if 0 < k < last and r and r[0] == kind]
 
     def encode_rows(self, rows: list[list[str]]) -> bytes:
         buffer = io.StringIO()
@@ -365,19 +393,34 @@ class Delivery:
         self._index(new_rel)
         return new_rel
 
-    def name_for(self, report_id: str, recipient: str, sequence: int, created: int) -> str:
-        name = self.rs.file_name(report_id, recipient, sequence, dt.datetime.fromtimestamp(created, dt.UTC))
-        folder = self.folder.format(recipient=recipient, report_id=report_id) if self.folder else ""
+    def name_for(self, report_id: str, recipient: str, sequence: int, created: int, party: str | None = None) -> str:
+        """A file's path as the ruleset names it (``party``: the SEC Party Signifier, the recipient's
+        own when None)."""
+        party = recipient if party is None else party
+        seq = str(sequence).zfill(self.rs.sequence_padding) if self.rs.sequence_padding else str(sequence)
+        name = self.rs.file_pattern.format(report_id=report_id, recipient=recipient, sequence=seq, party=party,
+                                           created=dt.datetime.fromtimestamp(created, dt.UTC))
+        folder = self.folder.format(recipient=recipient, report_id=report_id, party=party) if self.folder else ""
         return f"{folder.strip('/')}/{name}" if folder else name
+
+    def renamed(self, f: ReportFile, part: str, text: str) -> str:
+        """``f``'s path with one part of its name (a group of the name pattern: ``sequence``,
+        ``party``, ...) replaced by ``text``; NotApplicable when the pattern has no such part."""
+        folder, _, base = f.rel.rpartition("/")
+        m = self.pattern.regex.fullmatch(base)
+        if m is None or part not in m.groupdict():
+            raise NotApplicable(f"the ruleset's file names have no {part}")
+        base = base[:m.start(part)] + text + base[m.end(part):]
+        return f"{folder}/{base}" if folder else base
 
     def renumber(self, f: ReportFile, sequence: int | None = None, created: int | None = None) -> str:
         """Give a file another sequence number and/or creation time: its name and its header."""
         sequence = f.sequence if sequence is None else sequence
         created = f.created if created is None else created
         rows = self.rows(f.rel)
-        rows[0][self.header_index("sequence")] = str(sequence)
-        rows[0][self.header_index("created")] = self.time_text(created)
-        new = self.name_for(f.report.id, f.recipient, sequence, created)
+        rows[0][self.header_index("sequence", f.report)] = str(sequence)
+        rows[0][self.header_index("created", f.report)] = self.time_text(created)
+        new = self.name_for(f.report.id, f.recipient, sequence, created, f.party)
         self.write_rows(f.rel, rows)
         return self.move(f.rel, new)
 
@@ -433,6 +476,8 @@ class Delivery:
         self.insert_line(to, to_line, self.delete_line(rel, line, recount=True), recount=True)
 
     def _recounted(self, rel: str, lines: list[bytes]) -> list[bytes]:
+        if not self.rs.trailer:
+            return lines  # no Rows Count to keep right
         f = self.files.get(rel)
         detail = (f.report.detail[0].source if f is not None else "10").encode() + self.rs.delimiter.encode()
         trailer = self.rs.trailer[0].source.encode() + self.rs.delimiter.encode()
@@ -596,6 +641,8 @@ def empty_file(d: Delivery) -> Change:
           "The file is cut in the middle of its last detail record (a partial transfer): no trailer, a short "
           "record, no final line terminator.")
 def truncated_mid_record(d: Delivery) -> Change:
+    if not d.rs.trailer:
+        raise NotApplicable("without a trailer, a file cut after a record is not known to be cut")
     f = d.first("installs", "history", "snapshot", "successes")
     line, row = d.details(f.rel)[-1]
     data = d.read_bytes(f.rel)
@@ -632,7 +679,7 @@ def quote_then_text(d: Delivery) -> Change:
     term = d.rs.line_terminator.encode()
     header, _, rest = data.partition(term)
     fields = header.split(d.rs.delimiter.encode())
-    i = d.header_index("title")
+    i = d.header_index("title", f.report)
     q = d.rs.quote_char.encode()
     fields[i] = q + fields[i] + q + b"x"
     d.write_bytes(f.rel, d.rs.delimiter.encode().join(fields) + term + rest)
@@ -670,6 +717,8 @@ def header_and_first_detail_swapped(d: Delivery) -> Change:
 
 @operator("no-trailer", {"record-order"}, "The trailer record is missing.")
 def no_trailer(d: Delivery) -> Change:
+    if not d.rs.trailer:
+        raise NotApplicable("the ruleset's files have no trailer (the MRR defines none)")
     f = d.first("activity", "successes")
     rows = d.rows(f.rel)
     last = len(rows)
@@ -718,6 +767,7 @@ def header_extra_column(d: Delivery) -> Change:
           "A detail record's Record type is 11 instead of 10: not a record type, so the trailer's Rows Count no "
           "longer matches the detail records.")
 def wrong_record_type(d: Delivery) -> Change:
+    d.trailer_index("rows_count")  # its Rows Count no longer matches: NotApplicable without a trailer
     f = d.first("installs", "history", "snapshot", min_details=2)
     line, _ = d.details(f.rel)[0]
     rows = d.rows(f.rel)
@@ -772,7 +822,7 @@ def rows_count_not_integer(d: Delivery) -> Change:
 
 def _header_value(d: Delivery, f: ReportFile, source: str, value: str) -> str:
     rows = d.rows(f.rel)
-    i = d.header_index(source)
+    i = d.header_index(source, f.report)
     old = rows[0][i]
     rows[0][i] = value
     d.write_rows(f.rel, rows)
@@ -839,7 +889,7 @@ def off_schedule(d: Delivery) -> Change:
 def window_start_wrong(d: Delivery) -> Change:
     f = d.first("failures", "successes")
     rows = d.rows(f.rel)
-    i = d.header_index("window_start")
+    i = d.header_index("window_start", f.report)
     new = d.time_text(d.parse_time(rows[0][i]) - DAY)
     old = _header_value(d, f, "window_start", new)
     return _change(f.rel, 1, f"header Report Applicable Start DateTime {old} -> {new}", (f.rel, 1, "window"))
@@ -850,7 +900,7 @@ def window_start_wrong(d: Delivery) -> Change:
 def summary_window_end_wrong(d: Delivery) -> Change:
     f = d.first("snapshot", "activity")
     rows = d.rows(f.rel)
-    i = d.header_index("window_end")
+    i = d.header_index("window_end", f.report)
     new = d.time_text(d.parse_time(rows[0][i]) + DAY)
     old = _header_value(d, f, "window_end", new)
     return _change(f.rel, 1, f"header Report Applicable End DateTime {old} -> {new}", (f.rel, 1, "window"))
@@ -868,7 +918,7 @@ def _time_field(report: Report) -> str:
 def record_after_window(d: Delivery) -> Change:
     f = d.first("installs", "history")
     line, _ = d.details(f.rel)[-1]
-    end = d.parse_time(d.rows(f.rel)[0][d.header_index("window_end")])
+    end = d.parse_time(d.rows(f.rel)[0][d.header_index("window_end", f.report)])
     name = _time_field(f.report)
     old = _set_detail(d, f, line, name, d.time_text(end + 1))
     return _change(f.rel, line, f"{name} {old} -> {d.time_text(end + 1)}", (f.rel, line, "detail-time-window"))
@@ -997,15 +1047,45 @@ def file_name_pattern(d: Delivery) -> Change:
     return _change(new, None, f"{f.rel} renamed {new}", (new, None, "file-name"))
 
 
-@operator("sequence-zero-padded", {"file-name"}, "The sequence number in the file's name is zero-padded (01).")
+@operator("sequence-zero-padded", {"file-name"}, "The sequence number in the file's name is padded with one zero "
+          "more than the ruleset's padding (01 where the EMRR writes 1; 0000001 where the MRR writes 000001).")
 def sequence_zero_padded(d: Delivery) -> Change:
     f = d.first("installs", "successes")
-    name = d.name_for(f.report.id, f.recipient, f.sequence, f.created)
-    folder, _, base = name.rpartition("/")
-    parts = base.split("_")
-    parts[2] = "0" + parts[2]
-    new = d.move(f.rel, f"{folder}/{'_'.join(parts)}" if folder else "_".join(parts))
+    pad = d.rs.sequence_padding
+    new = d.move(f.rel, d.renamed(f, "sequence", "0" + (str(f.sequence).zfill(pad) if pad else str(f.sequence))))
     return _change(new, None, f"{f.rel} renamed {new}", (new, None, "file-name"))
+
+
+@operator("sequence-unpadded", {"file-name"}, "The sequence number in the file's name is not zero-padded where the "
+          "ruleset pads it (1 where the MRR writes 000001, 002:L749).", applies=lambda rs: rs.sequence_padding > 1)
+def sequence_unpadded(d: Delivery) -> Change:
+    if not d.rs.sequence_padding:
+        raise NotApplicable("the ruleset does not pad sequence numbers")
+    f = d.first("successes", "failures", "installs")
+    new = d.move(f.rel, d.renamed(f, "sequence", str(f.sequence)))
+    return _change(new, None, f"{f.rel} renamed {new}", (new, None, "file-name"))
+
+
+@operator("party-differs", {"recipient-party"}, "One file of a recipient names another SEC Party Signifier (and sits "
+          "in that party's folder, as the name says): a User ID belongs to one SEC Party (MRR App. B).",
+          applies=lambda rs: "{party}" in rs.file_pattern)
+def party_differs(d: Delivery) -> Change:
+    series = [s for s in d.series("successes", "failures", "installs", *d.rs.reports, min_files=2)
+              if s[-1].party is not None]
+    if not series:
+        raise NotApplicable("the ruleset's file names carry no SEC Party Signifier")
+    f = series[0][-1]
+    others = {g.rel for g in d.files.values() if g.recipient == f.recipient}
+    first = min(others)  # the file whose party the checker takes as the recipient's (name order)
+    if first == f.rel:
+        raise NotApplicable("the recipient's last file is its first by name")
+    party = "PZZ999" if f.party != "PZZ999" else "PZZ998"
+    new = d.renamed(f, "party", party)
+    if "{party}" in d.folder:
+        new = f"{d.folder.format(recipient=f.recipient, report_id=f.report.id, party=party).strip('/')}/" \
+              f"{new.rpartition('/')[2]}"
+    new = d.move(f.rel, new)
+    return _change(new, None, f"{f.rel} renamed {new}", (new, None, "recipient-party"))
 
 
 @operator("creation-time-not-real", {"file-name"}, "The creation date-time in the file's name is not a real time "
@@ -1026,7 +1106,8 @@ def wrong_recipient_folder(d: Delivery) -> Change:
         raise NotApplicable("the ruleset keeps no recipient folders")
     f = d.first("snapshot", "successes")
     others = sorted({g.recipient for g in d.files.values()} - {f.recipient}) or ["PZZ999"]
-    folder = d.folder.format(recipient=others[0], report_id=f.report.id).strip("/")
+    party = "PZZ999" if f.party != "PZZ999" else "PZZ998"  # a Party folder ({party}) not the file's
+    folder = d.folder.format(recipient=others[0], report_id=f.report.id, party=party).strip("/")
     new = d.move(f.rel, f"{folder}/{f.rel.rpartition('/')[2]}")
     return _change(new, None, f"{f.rel} moved to {new}", (new, None, "file-name"))
 
@@ -1065,11 +1146,16 @@ def duplicate_file(d: Delivery) -> Change:
     created = int(run_times(report.cron, last.created + 1, last.created + 400 * DAY)[0])
     start, end = window(report.window, created)
     rows = d.rows(last.rel)
-    rows[0][d.header_index("sequence")] = str(last.sequence + 1)
-    rows[0][d.header_index("created")] = d.time_text(created)
-    rows[0][d.header_index("window_start")] = d.time_text(start)
-    rows[0][d.header_index("window_end")] = d.time_text(end)
-    new = d.name_for(report.id, last.recipient, last.sequence + 1, created)
+    rows[0][d.header_index("sequence", report)] = str(last.sequence + 1)
+    rows[0][d.header_index("created", report)] = d.time_text(created)
+    for key, value in (("window_start", start), ("window_end", end)):  # those the header has (MRR: per report)
+        try:
+            at = d.header_index(key, report)
+        except NotApplicable:
+            continue
+        fmt = next(f for f in header_of(d.rs, report) if f.source_kind == "value" and f.source == key)
+        rows[0][at] = show(value, d.rs.date_format if fmt.type == "date" else d.rs.datetime_format)
+    new = d.name_for(report.id, last.recipient, last.sequence + 1, created, last.party)
     d.write_rows(new, rows)
     d._index(new)
     lines = [line for line, _ in d.details(new)]
@@ -1205,3 +1291,69 @@ def apply(operator_id: str, source: str | Path, target: str | Path, ruleset: Rul
 def covered_checks() -> frozenset[str]:
     """The error checks the operators produce between them."""
     return frozenset().union(*(op.checks for op in OPERATORS.values()))
+
+
+@operator("reconciliation-broken", {"report-reconciliation"}, "A record of a report that declares a reconciliation "
+          "with another (SMETS1 MRR v3.0: an S1MIG-006 Success, spec/004 L115) names another Installation (the last "
+          "character of a matched text field changed): neither it nor its counterpart in the other report has a "
+          "match.", applies=lambda rs: any(declared_reconciliations(r, rs) for r in rs.reports.values()))
+def reconciliation_broken(d: Delivery) -> Change:
+    for report in d.rs.reports.values():
+        for rule in declared_reconciliations(report, d.rs):
+            found = _reconciled_pair(d, report, rule)
+            if found is not None:
+                return found
+    raise NotApplicable("no reconciled record whose time both reports' files cover")
+
+
+def _reconciled_pair(d: Delivery, report: Report, rule) -> Change | None:
+    """Break the first record of ``report`` meeting ``rule``'s where that has a counterpart, both
+    within the time the other side's files cover (``ReportReconciliation``)."""
+    other = d.rs.reports[rule.other]
+    text = next((k for k, (a, _) in enumerate(rule.match) if report.detail[a].type == "text"), None)
+    if text is None:
+        return None
+    times = {rid: defaultdict(list) for rid in (report.id, other.id)}
+    for g in d.files.values():
+        if g.report.id in times:
+            times[g.report.id][g.recipient].append(g.created)
+
+    def covered(rid: str, recipient: str, moment: int) -> bool:
+        t = sorted(times[rid].get(recipient, []))
+        return bool(t) and t[0] <= moment and t[-1] >= moment + ReportReconciliation.SLACK
+
+    def key_and_day(rep: Report, fields: list[int], row: list[str]) -> tuple[tuple, int | None]:
+        values, day = [], None
+        for i in fields:
+            f = rep.detail[i]
+            if f.type in ("date", "datetime"):
+                t = parse_one(row[i], f.type, d.rs.datetime_format, d.rs.date_format)
+                values.append(None if t is None else t // DAY)
+                day = t // DAY * DAY if day is None and t is not None else day
+            else:
+                values.append(row[i])
+        return tuple(values), day
+
+    theirs: dict[tuple, tuple] = {}
+    for g in sorted(d.of(other.id), key=lambda g: g.rel):
+        for line, row in d.details(g.rel):
+            key, day = key_and_day(other, [b for _, b in rule.match], row)
+            theirs.setdefault((g.recipient, key), (g, line, day))
+    for f in d.of(report.id):
+        for line, row in d.details(f.rel):
+            if rule.where and row[d.detail_index(report, rule.where[0])] != rule.where[1]:
+                continue
+            key, day = key_and_day(report, [a for a, _ in rule.match], row)
+            pair = theirs.get((f.recipient, key))
+            if pair is None or day is None or pair[2] is None:
+                continue
+            g, their_line, their_day = pair
+            if not (covered(other.id, f.recipient, day) and covered(report.id, g.recipient, their_day)):
+                continue
+            i = rule.match[text][0]
+            old = row[i]
+            new = old[:-1] + ("0" if old[-1:] != "0" else "1")
+            _set_detail(d, f, line, report.detail[i].name, new)
+            return _change(f.rel, line, f"{report.detail[i].name} {old} -> {new}",
+                           (f.rel, line, "report-reconciliation"), (g.rel, their_line, "report-reconciliation"))
+    return None

@@ -1,5 +1,8 @@
-"""File names: the ruleset's pattern (``{report_id}_{recipient}_{sequence}_{created:%Y...}.csv``)
-read back into its parts, each checked (EMRR App. B)."""
+"""File names: the ruleset's pattern (``{report_id}_{recipient}_{sequence}_{created:%Y...}.csv`` in
+the EMRR, ``{report_id}_{party}_{recipient}_{sequence}_{created:...}.csv`` in the SMETS1 MRR) read
+back into its parts, each checked (EMRR App. B; MRR App. B, 002:L737-751): the report, the
+recipient against the ruleset's ``recipients.pattern``, the SEC Party Signifier, the sequence
+number's padding, the creation date-time, and the folder (``{recipient}`` or ``{party}``)."""
 
 from __future__ import annotations
 
@@ -21,10 +24,20 @@ class Name:
 
     report_id: str | None = None
     recipient: str | None = None
+    party: str | None = None  # the SEC Party Signifier the name gives ({party}), or None
     sequence_text: str | None = None
     sequence: int | None = None
     created_text: str | None = None
     created: int | None = None
+
+
+# A SEC Party Signifier: "6 character" (MRR 002:L741; EMRR App. B), letters and digits as the
+# engine writes them (a recipient identifier when recipients.party is self)
+PARTY = re.compile(r"^[A-Z0-9]{6}$")
+# Example recipients for a message, with their Party Signifiers: App. B's own (EMRR PXX999; MRR
+# 002:L756-757, User ID 70-B3-D5-1F-30-00-A0-01)
+EXAMPLES = {"self": ("PXX999", "PXX999"), "parties": ("70-B3-D5-1F-30-00-A0-01", "PXX999")}
+GROUPS = ("report_id", "recipient", "party", "sequence", "created")
 
 
 class NamePattern:
@@ -32,19 +45,34 @@ class NamePattern:
         self.rs = rs
         self.created_format = "%Y%m%d%H%M%S"
         parts = []
+        self.fields: list[str] = []
         for literal, field, spec, _ in string.Formatter().parse(rs.file_pattern):
             parts.append(re.escape(literal))
             if field is None:
                 continue
             if field == "created" and spec:
                 self.created_format = spec
-            group = field if field in ("report_id", "recipient", "sequence", "created") else None
+            group = field if field in GROUPS else None
+            self.fields.append(field)
             parts.append(f"(?P<{group}>.+?)" if group else ".+?")
         self.regex = re.compile("".join(parts), re.DOTALL)
         self.suffix = PurePosixPath(rs.file_pattern).suffix
         self.folder = rs.folder
-        self.example = rs.file_name("ECOSMIG-001", "PXX999", 10, dt.datetime(2021, 12, 6, 6, tzinfo=UTC))
+        self.recipients = re.compile(rs.recipient_pattern)
+        self.party_kind = rs.recipient_party
+        recipient, party = EXAMPLES[self.party_kind]
+        pad = rs.sequence_padding
+        self.example = rs.file_pattern.format(report_id=next(iter(rs.reports)), recipient=recipient, party=party,
+                                              sequence=str(10).zfill(pad) if pad else "10",
+                                              created=dt.datetime(2021, 12, 6, 6, tzinfo=UTC))
         self.report_prefix = re.compile("|".join(re.escape(r) for r in sorted(rs.reports)) + r"[_\-.]", re.IGNORECASE)
+
+    def expected_folder(self, recipient: str, party: str | None, report_id: str) -> str:
+        """The folder a file of ``recipient`` (with the SEC Party Signifier ``party``, when the name
+        gives it) belongs in: the ruleset's ``file_name.folder``."""
+        if party is None:
+            party = recipient if self.party_kind == "self" else "{party}"
+        return self.folder.format(recipient=recipient, report_id=report_id, party=party).strip("/")
 
     def is_candidate(self, file_name: str) -> bool:
         """A file the checker reads: not hidden, and its name ending like the pattern (any case)
@@ -78,6 +106,17 @@ class NamePattern:
             else:
                 out.add("file-name", rel, None, None, "report", report=rid, allowed=", ".join(self.rs.reports))
         name.recipient = parts.get("recipient")
+        if name.recipient is not None and not self.recipients.fullmatch(name.recipient):
+            out.add("file-name", rel, None, None, "recipient", recipient=clip(name.recipient),
+                    pattern=self.recipients.pattern, example=self.example)
+        party = parts.get("party")
+        if party is not None:
+            if not PARTY.fullmatch(party):
+                out.add("file-name", rel, None, None, "party", party=clip(party), example=self.example)
+            elif self.party_kind == "self" and name.recipient is not None and party != name.recipient:
+                out.add("file-name", rel, None, None, "party-recipient", party=party, recipient=name.recipient)
+            else:
+                name.party = party
         seq = parts.get("sequence")
         if seq is not None:
             name.sequence_text = seq
@@ -98,8 +137,8 @@ class NamePattern:
             if name.created is None:
                 out.add("file-name", rel, None, None, "created", created=created, format=self.created_format,
                         first=YEARS[0], last=YEARS[1])
-        if self.folder and name.recipient is not None and folder:
-            expected = self.folder.format(recipient=name.recipient, report_id=rid or "").strip("/")
+        if self.folder and name.recipient is not None and folder and ("{party}" not in self.folder or party):
+            expected = self.expected_folder(name.recipient, party, rid or "")
             if folder != expected and not folder.endswith("/" + expected):
                 out.add("file-name", rel, None, None, "folder", folder=folder, expected=expected)
         return name

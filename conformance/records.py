@@ -1,6 +1,10 @@
 """Record checks: the order and types of a file's records, their field counts, the header (against
 the file's name, the schedule and the window) and the trailer (its Rows Count).
 
+A report may have its own header layout (``Report.header_fields``: the SMETS1 MRR's headers differ
+per report, 002 App. A) and a ruleset may have no trailer (the MRR defines none): the layouts are
+read from the ruleset, and a check about a record or a field the layout does not have is not made.
+
 The first and last records of a file are read as it is read; the records between them (the
 body) are checked in batches of many files at once (``check_bodies``)."""
 
@@ -16,6 +20,7 @@ from emrr.conformance.findings import Collector
 from emrr.conformance.formats import parse_one, show, whole_number
 from emrr.conformance.names import Name
 from emrr.conformance.reading import Parsed, rows_frame
+from emrr.contract import REGIMES
 from emrr.rules.ruleset import Field, Report, Ruleset
 from emrr.rules.schedule import run_times, window
 
@@ -66,12 +71,44 @@ def _values(layout: tuple[Field, ...], row: list[str]) -> dict[str, tuple[Field,
     return {f.source: (f, row[i]) for i, f in enumerate(layout) if f.source_kind == "value"}
 
 
+def windowed(report: Report, rs: Ruleset) -> list[int]:
+    """The indices of ``report``'s date and date-time fields that say when something happened, which
+    a file's window bounds (``detail-time-window``): every one but those read from a reference table
+    joined to the events (emrr.contract.REGIMES joins: the SMETS1 MA's Migrate On Date and Migration
+    Week, dates an authorisation asks for, which may lie after the run)."""
+    regime = REGIMES[rs.regime]
+    reference = {c for table, _ in regime.joins for c, kind in regime.tables[table].items() if kind == "time"}
+    return [i for i, f in enumerate(report.detail) if f.type in ("datetime", "date")
+            and not (f.source_kind == "column" and f.source in reference)]
+
+
+def header_of(rs: Ruleset, report: Report | None) -> tuple[Field, ...]:
+    """The header layout of ``report``'s files (its own, else the ruleset's)."""
+    return report.header_fields(rs) if report is not None else rs.header
+
+
+def header_for_row(rs: Ruleset, report: Report | None, row: list[str]) -> tuple[tuple[Field, ...], Report | None]:
+    """The header layout of a file whose report is ``report`` (from its name) or, when the name
+    does not say, the report the header's own Report Identifier names (looked up at the place each
+    layout of the ruleset gives it); the ruleset's header when neither says."""
+    if report is not None:
+        return header_of(rs, report), report
+    for candidate in rs.reports.values():
+        layout = header_of(rs, candidate)
+        at = next((i for i, f in enumerate(layout) if f.source_kind == "value" and f.source == "report_id"), None)
+        if at is not None and at < len(row) and row[at] in rs.reports:
+            found = rs.reports[row[at]]
+            return header_of(rs, found), found
+    return rs.header, None
+
+
 class Kinds:
-    """The record types of a ruleset: header, detail (per report) and trailer."""
+    """The record types of a ruleset: header, detail (per report) and trailer (None when the
+    ruleset has none)."""
 
     def __init__(self, rs: Ruleset):
         self.header = record_type(rs.header, "00")
-        self.trailer = record_type(rs.trailer, "99")
+        self.trailer = record_type(rs.trailer, "99") if rs.trailer else None
         first = next(iter(rs.reports.values()))
         self.detail = {rid: record_type(r.detail, "10") for rid, r in rs.reports.items()}
         self.default_detail = record_type(first.detail, "10")
@@ -80,7 +117,13 @@ class Kinds:
     def detail_of(self, report: Report | None) -> str:
         return self.detail[report.id] if report is not None else self.default_detail
 
+    def known(self, report: Report | None) -> list[str]:
+        """The record types a file of ``report`` may hold."""
+        return [self.header, self.detail_of(report)] + ([self.trailer] if self.trailer is not None else [])
+
     def allowed(self, report: Report | None) -> str:
+        if self.trailer is None:
+            return f"{self.header} header or {self.detail_of(report)} detail"
         return f"{self.header} header, {self.detail_of(report)} detail or {self.trailer} trailer"
 
 
@@ -149,9 +192,12 @@ class FileRecords:
     def _header(self, line: int, row: list[str]) -> None:
         rs, info, out = self.rs, self.info, self.out
         info.header_line = line
-        if not self._layout_checks(rs.header, line, row, "header", self.headers):
+        layout, _ = header_for_row(rs, info.report, row)
+        if len(row) != len(layout):
+            out.add("field-count", self.rel, line, None, kind="header", found=len(row), expected=len(layout))
             return
-        values = _values(rs.header, row)
+        self.headers.append((info.fid, line, row, layout))
+        values = _values(layout, row)
         dt_fmt, d_fmt = rs.datetime_format, rs.date_format
         if "report_id" in values:
             f, rid = values["report_id"]
@@ -194,7 +240,8 @@ class FileRecords:
         if "window_start" in values:
             info.window_start = parse_one(values["window_start"][1], values["window_start"][0].type, dt_fmt, d_fmt)
         if "window_end" in values:
-            info.window_end = parse_one(values["window_end"][1], values["window_end"][0].type, dt_fmt, d_fmt)
+            info.window_end = _end_of(parse_one(values["window_end"][1], values["window_end"][0].type, dt_fmt, d_fmt),
+                                      values["window_end"][0])
         if report is None or info.created is None:
             return
         if self._schedule(line, created_field.name if created_field else None):
@@ -216,21 +263,41 @@ class FileRecords:
         return False
 
     def _window(self, line: int, values: dict) -> None:
+        """The header's window fields (those it has: the MRR's headers carry a start date, an end
+        date-time or none, 002 App. A) against the window of the run that created the file, or of
+        an earlier run made up after an outage. A field typed Date says the day only. The file's
+        window is then the run's, so that its records are checked against it even when the header
+        does not say it."""
         rs, info = self.rs, self.info
         report, created = info.report, info.created
+        keys = [k for k, key in enumerate(("window_start", "window_end")) if key in values]
         got = (info.window_start, info.window_end)
         expected = window_of(report.window, created)
-        if got == expected or not self.out.wants("window"):
+
+        def fits(window: tuple[int, int]) -> bool:
+            return all(got[k] is not None and _same(got[k], window[k], values[key][0])
+                       for k, key in ((k, ("window_start", "window_end")[k]) for k in keys))
+
+        if fits(expected):
+            info.window_start, info.window_end = expected
             return
         if (report.assignment != "previously_unreported" and rs.summary_outages == "catch_up"
-                and None not in got and got[1] < created):
-            end = min(created, got[1] + 1 + CATCH_UP_LOOKBACK)
-            earlier = run_times(report.cron, got[1] + 1, end)[:4]
-            if any(window_of(report.window, int(r)) == got for r in earlier):
-                return  # made up after an outage, with an earlier run's window
+                and keys and all(got[k] is not None and got[k] < created for k in keys)):
+            # the runs after the window's end (when the header says it), else after its start
+            start = got[1] + 1 if 1 in keys else got[0]
+            end = min(created, start + CATCH_UP_LOOKBACK)
+            earlier = run_times(report.cron, start, end)[:64 if 1 not in keys else 4]
+            for r in earlier:
+                window = window_of(report.window, int(r))
+                if window[1] < created and fits(window):
+                    info.window_start, info.window_end = window
+                    return  # made up after an outage, with an earlier run's window
+        if not self.out.wants("window"):
+            return
         fmt = rs.datetime_format
         for k, key in enumerate(("window_start", "window_end")):
-            if key in values and got[k] != expected[k] and values[key][1]:
+            if key in values and (got[k] is None or not _same(got[k], expected[k], values[key][0])) \
+                    and values[key][1]:
                 f, text = values[key]
                 self.out.add("window", self.rel, line, f.name,
                              None if report.assignment == "previously_unreported" else "catch-up",
@@ -238,11 +305,23 @@ class FileRecords:
                              start=show(expected[0], fmt), end=show(expected[1], fmt))
 
     def _trailer(self, line: int, row: list[str]) -> None:
+        if not self.rs.trailer:
+            return
         if not self._layout_checks(self.rs.trailer, line, row, "trailer", self.trailers):
             return
         values = _values(self.rs.trailer, row)
         if "rows_count" in values:
             self.info.rows_count = (line, values["rows_count"][0].name, values["rows_count"][1])
+
+
+def _end_of(seconds: int | None, f: Field) -> int | None:
+    """A window's end read from a header field: a Date is its whole day (to 23:59:59)."""
+    return seconds + 86399 if seconds is not None and f.type == "date" else seconds
+
+
+def _same(got: int, expected: int, f: Field) -> bool:
+    """Whether a header's window field says ``expected``: to the second, or the day for a Date."""
+    return got // 86400 == expected // 86400 if f.type == "date" else got == expected
 
 
 def check_bodies(frame: pl.DataFrame, report: Report | None, files: list[FileInfo], rs: Ruleset,
@@ -269,7 +348,7 @@ def check_bodies(frame: pl.DataFrame, report: Report | None, files: list[FileInf
         checks.append(("record-order", rt == kinds.header, None, lambda r, n: {"form": "header-inside"}))
     if rs.trailer:
         checks.append(("record-order", rt == kinds.trailer, None, lambda r, n: {"form": "trailer-inside"}))
-    checks.append(("record-type", ~rt.is_in([kinds.header, detail, kinds.trailer]) & ~blank, kinds.field,
+    checks.append(("record-type", ~rt.is_in(kinds.known(report)) & ~blank, kinds.field,
                    lambda r, n: {"value": clip(r), "allowed": allowed}))
     checks.append(("record-type", blank, None, lambda r, n: {"form": "blank", "allowed": allowed}))
     if width is not None:

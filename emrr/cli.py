@@ -137,6 +137,7 @@ def _add_corpus(sub) -> None:
                                       "verdicts (docs/corpus.md)")
     p.add_argument("directory", help="directory to write: DIR/manifest.json and DIR/cases/<case-id>/ (new, empty, "
                                      "or an earlier corpus, which is replaced)")
+    p.add_argument("--ruleset", default=None, help=RULESET_HELP + " (a SMETS1 ruleset: a SMETS1 corpus)")
     p.set_defaults(handler=_corpus)
 
 
@@ -404,7 +405,7 @@ def _check(args: argparse.Namespace) -> int:
 def _corpus(args: argparse.Namespace) -> int:
     from emrr.conformance import corpus
 
-    summary = corpus.write(args.directory)
+    summary = corpus.write(args.directory, args.ruleset)
     print(summary.render())
     return 0
 

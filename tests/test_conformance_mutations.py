@@ -67,8 +67,8 @@ def test_operator_gives_exactly_its_declared_errors(op_id, source, request, tmp_
     try:
         mutation = op.apply(delivery, tmp_path / "delivery", RULES)
     except NotApplicable as exc:
-        if source == "golden":  # the golden delivery has a target for every operator
-            raise
+        if source == "golden" and op.applies(RULES):  # the golden delivery has a target for every operator of
+            raise  # the EMRR's rules (a SEC Party Signifier in a name, padding, a reconciliation: SMETS1 MRR only)
         pytest.skip(f"{op_id} has no target in the {source} delivery: {exc}")
     expected = sorted(((e.file, e.line, e.check) for e in mutation.expected), key=_order)
     found = error_findings(tmp_path / "delivery")
@@ -80,7 +80,7 @@ def test_operator_gives_exactly_its_declared_errors(op_id, source, request, tmp_
 
 def test_operators_are_deterministic_and_leave_the_source_alone(golden_delivery, tmp_path):
     before = _digest(golden_delivery)
-    for op_id in OPERATOR_IDS:
+    for op_id in (op_id for op_id in OPERATOR_IDS if OPERATORS[op_id].applies(RULES)):
         first = OPERATORS[op_id].apply(golden_delivery, tmp_path / op_id / "a", RULES)
         second = OPERATORS[op_id].apply(golden_delivery, tmp_path / op_id / "b", RULES)
         assert first == second
