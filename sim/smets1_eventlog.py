@@ -235,7 +235,7 @@ class ShardWriter:
         vreason = inst.validation_reason[i, k]
         carries_validation = _VALIDATED[etype] & (validated >= 0)
         rp = s.group_rp[inst.group[i]]
-        has_mcf = (c["mcf"] >= 0) & (is_attempt | (etype == EV_MA_COMPLETED))
+        has_mcf = (c["mcf"] >= 0) & (is_attempt | (etype == EV_MA_COMPLETED) | (etype == EV_MA_IN_PROGRESS))
         signifiers = [p.party_signifier for p in s.parties]
         # MCF_<Requesting Party's signifier>_<MCF Counter, 6 digits>: one reference per file
         per = s.days + 2  # MCF Counters run from 1 to the period's days (one MCF a day)
