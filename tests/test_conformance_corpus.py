@@ -172,7 +172,7 @@ def test_hand_logs_are_data_checked_by_their_schema():
     conformance/handlog.schema.json): every shipped log loads; a row short of a value, a time
     YAML would read as a date-time, an unknown device model and an unknown event type are each
     an error naming the file and where in it."""
-    assert handlog.names() == ["edge", "reference"]
+    assert handlog.names() == ["edge", "reference", "smets1"]
     jsonschema.Draft202012Validator.check_schema(handlog.schema())
     data = yaml.safe_load((ROOT / "conformance" / "logs" / "reference.yaml").read_text(encoding="utf-8"))
     assert handlog.parse(yaml.safe_dump(data), "x.yaml") == handlog.load("reference")
