@@ -54,13 +54,25 @@ _BUNDLE_LOCK = threading.Lock()
 
 
 def scripts() -> str:
-    """Vega, Vega-Lite and Vega-Embed in one script, bundled by vl-convert (about 0.9 MB; 3 s
-    the first time in a process, so a page starts it on a thread while Polars aggregates)."""
+    """Vega, Vega-Lite and Vega-Embed in one script, bundled by vl-convert (about 0.9 MB). Bundling
+    takes 3 to 4 s, so the bundle is kept in the user's cache folder, one file per vl-convert version
+    (the same bytes each time: the page does not depend on the cache), and a page starts it on a
+    thread while Polars aggregates."""
     with _BUNDLE_LOCK:
         if "js" not in _BUNDLE:
             import vl_convert
 
-            _BUNDLE["js"] = vl_convert.javascript_bundle()
+            cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "emrr"
+            path = cache / f"vega-bundle-vl-convert-{vl_convert.__version__}.js"
+            try:
+                _BUNDLE["js"] = path.read_text(encoding="utf-8")
+            except (OSError, ValueError):
+                _BUNDLE["js"] = vl_convert.javascript_bundle()
+                try:  # a cache that cannot be written is no error: the next page bundles again
+                    cache.mkdir(parents=True, exist_ok=True)
+                    write_atomically(path, _BUNDLE["js"])
+                except (OSError, UserError):
+                    pass
         return _BUNDLE["js"]
 
 
