@@ -344,3 +344,13 @@ def test_mcf_reference_names_the_attempts_file(originals, log):
     assert (joined["mcf_reference"] == joined["mcf_reference_last"]).all()
     assert done.filter(pl.col("completion_status") == "Warning")["mcf_reference"].null_count() == len(
         done.filter(pl.col("completion_status") == "Warning"))
+
+
+def test_the_regime_key_dispatches(tmp_path):
+    """A scenario says its regime (absent or ecos: the ECoS format; smets1: this one)."""
+    ecos = (ROOT / "scenarios" / "demo.yaml").read_text(encoding="utf-8")
+    path = tmp_path / "ecos.yaml"
+    path.write_text("regime: ecos\n" + ecos, encoding="utf-8")
+    assert type(regime.load(path)).__name__ == "Scenario"
+    assert type(regime.load(ROOT / "scenarios" / "demo.yaml")).__name__ == "Scenario"
+    assert regime.load(SCENARIO).regime == SMETS1
