@@ -144,3 +144,55 @@ def test_smets1_hand_log_builds_the_regime_s_tables(tmp_path):
     assert second["installation_id"] == second["chf_guid"] == handlog.device_guid(2, "CHF") == "00-00-00-00-00-02-00-01"
     first = next(r for r in rows if r["installation_index"] == 1)
     assert second["cad_device_type"] == "CAD" and first["cad_guid"] is None  # Installation 1 has no CAD
+
+
+# ----------------------------------------------------------------------------- v2.8 against v3.0
+
+S1, S2 = "70-B3-D5-1F-30-00-A0-01", "70-B3-D5-1F-30-00-A0-02"
+MA_S1, MA_S2 = f"MA_SM1_{S1}_20230703_080000", f"MA_SM1_{S2}_20230703_090000"
+# Installation 2's device block as each supplier of the split sees it (002:L556): all but the other's meter
+I2_CHF_GPF = ("00-00-00-00-00-02-00-01,1234,CHF-A1,CHF,01010101,00-00-00-00-00-02-00-02,1234,GPF-A1,GPF,01010102")
+I2_ESME = "00-00-00-00-00-02-00-03,5678,ESME-B2,ESME,02020202"
+I2_GSME = "00-00-00-00-00-02-00-04,5678,GSME-C3,GSME,03030303"
+I2_REST = ("00-00-00-00-00-02-00-05,9ABC,PPMID-D4,PPMID,0404,00-00-00-00-00-02-00-06,9ABC,IHD-E5,IHD,0505,"
+           "00-00-00-00-00-02-00-07,DEF0,CAD-F6,CAD,0606")
+IN_PROGRESS = {  # v2.8's 'In Progress' records of Installation 2's MAs, S1MIG-006 of 5 Jul (002:L504, L540)
+    S1: f"10,{S1},{MA_S1},1400000000022,,,20230703,0,20230703,,20230704,In Progress,,MCF-000004,"
+        f"{I2_CHF_GPF},{I2_ESME},,,,,,{I2_REST}",
+    S2: f"10,{S2},{MA_S2},,1000002,,20230703,0,20230703,,20230704,In Progress,,MCF-000004,"
+        f"{I2_CHF_GPF},,,,,,{I2_GSME},{I2_REST}",
+}
+
+
+def _renumbered(name: str, data: bytes, sequence: int) -> tuple[str, bytes]:
+    """A golden file as the same report's file numbered ``sequence`` (its name and its header)."""
+    parts = name.split("_")
+    parts[-2] = f"{sequence:06d}"
+    lines = data.split(b"\r\n")
+    header = lines[0].split(b",")
+    header[3] = str(sequence).encode()
+    return "_".join(parts), b"\r\n".join([b",".join(header), *lines[1:]])
+
+
+def test_v2_8_reports_in_progress_that_v3_0_withdrew(tmp_path):
+    """spec/004 §4.5 as files: on the golden log, smets1-mrr-v2.8 makes v3.0's files and, in S1MIG-006 of
+    5 July, the 'In Progress' record of each MA of Installation 2 (S1SP Commissioning File 4 July 22:00, COF
+    awaited, 004:L123): S1's file of that day gains it after the MCVF failure; S2 gains a file that day, and
+    its later S1MIG-006 files are numbered one higher. Nothing else differs."""
+    log = handlog.build(handlog.load("smets1"), tmp_path / "log")
+    engine.report(log, tmp_path / "out", ruleset.load("smets1-mrr-v2.8"), progress=False)
+    got = produced(tmp_path / "out")
+    expected = produced(EXPECTED)
+    s1_first = f"SUPA01/S1MIG-006_SUPA01_{S1}_000001_20230705T060000.csv"
+    expected[s1_first] += IN_PROGRESS[S1].encode() + b"\r\n"
+    later = sorted(n for n in expected if n.startswith(f"SUPB02/S1MIG-006_SUPB02_{S2}_") and "_000001_" not in n)
+    for name in reversed(later):
+        new_name, data = _renumbered(name, expected.pop(name), int(name.split("_")[-2]) + 1)
+        expected[new_name] = data
+    header = ("00,S1MIG-006," + S2 + ",2,Detail Report: Migration Authorisation Outcomes for the Previous Migration "
+              "Day,20230705T060000,20230704")
+    expected[f"SUPB02/S1MIG-006_SUPB02_{S2}_000002_20230705T060000.csv"] = (
+        f"{header}\r\n{IN_PROGRESS[S2]}\r\n".encode())
+    assert sorted(got) == sorted(expected)
+    for name in expected:
+        assert got[name] == expected[name], name
