@@ -23,7 +23,6 @@ import argparse
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -109,10 +108,15 @@ def main(argv: list[str] | None = None) -> int:
                  "--no-progress"], work, f"w{workers}", args.timeout)
         print("the same seeds one after another, no Dask ...", file=sys.stderr, flush=True)
         before = load()
-        done = subprocess.run([sys.executable, __file__, "--sequential-child", "--scenario", args.scenario,
-                               *seeds], cwd=common.REPO_ROOT, capture_output=True, text=True, timeout=args.timeout)
-        results["sequential"] = {**json.loads(done.stdout.strip().splitlines()[-1]), "load_before": before,
-                                 "load_after": load(), "command": "run_seed(seed) for each seed, one process"}
+        rc, wall, peak, _, timed_out = common.poll(
+            [sys.executable, __file__, "--sequential-child", "--scenario", args.scenario, *seeds],
+            work / "seq.out", work / "seq.err", args.timeout)
+        inner = json.loads((work / "seq.out").read_text().strip().splitlines()[-1]) if rc == 0 else {}
+        # wall_seconds: the whole process, as the sweeps' (starting Python and importing included)
+        results["sequential"] = {"returncode": rc, "wall_seconds": wall, "peak_tree_rss_bytes": peak,
+                                 "seeds_loop_seconds": inner.get("wall_seconds"), "errors": inner.get("errors"),
+                                 "load_before": before, "load_after": load(),
+                                 "command": "emrr.sweep.run_seed(seed) for each seed, one process, no Dask"}
         import polars as pl
 
         from emrr.sweep import TIMING

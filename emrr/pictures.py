@@ -650,9 +650,10 @@ def sweep_page(kpis: pl.DataFrame, daily: pl.DataFrame, title: str) -> str:
         ("attempts", "Migration attempts a day across seeds: median, 10th-90th percentile and min-max bands",
          _band_chart(bands(daily, "attempts"), "attempts")),
         ("records", "Records per report, one tick per seed",
-         alt.Chart(per_report).mark_tick(thickness=2).encode(x=alt.X("records:Q"), y=alt.Y("report_id:N", title=None),
+         alt.Chart(per_report).mark_tick(thickness=2).encode(x=alt.X("records:Q", scale=alt.Scale(zero=False)),
                                                              tooltip=["seed", "records"])
-         .properties(width=w - 120)),
+         .properties(width=w - 120, height=24).facet(row=alt.Row("report_id:N", title=None))
+         .resolve_scale(x="independent")),
         ("latency_p95", "95th percentile of the time from event to file (hours) per report, one tick per seed",
          alt.Chart(per_report.drop_nulls("report_latency_p95_hours")).mark_tick(thickness=2).encode(
              x=alt.X("report_latency_p95_hours:Q", title="hours"), y=alt.Y("report_id:N", title=None),
