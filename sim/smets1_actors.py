@@ -46,8 +46,8 @@ from emrr.sim.smets1_model import (
     STATUS_WARNING,
     Shard,
 )
-from emrr.sim.smets1_population import MA_SLOTS, NONE, ma_rows
-from emrr.sim.smets1_scenario import DA_GROUP, DA_MAX_BEFORE, DAY, Smets1Scenario
+from emrr.sim.smets1_population import MA_SLOTS, NONE, Installations, ma_rows
+from emrr.sim.smets1_scenario import DA_GROUP, DA_MAX_BEFORE, DAY, Smets1Scenario, Stage
 
 Process = Generator  # a SimPy process: a generator of SimPy events
 
@@ -188,6 +188,17 @@ def migration_day(s: Smets1Scenario, day: np.ndarray) -> np.ndarray:
     return np.where(later, day, s.first_day + days[np.minimum(pos, len(days) - 1)] * DAY)
 
 
+def failure(stage: Stage, inst: Installations, batch: np.ndarray) -> np.ndarray | float:
+    """Each Installation's probability of failing at ``stage``: the highest of the stage's and of its
+    devices' models' (``by_model``)."""
+    if not stage.by_model:
+        return stage.failure
+    p = np.full(len(batch), stage.failure)
+    for dtype, model, probability in stage.by_model:
+        p = np.where(inst.model[dtype][batch] == model, np.maximum(p, probability), p)
+    return p
+
+
 def file_slot(t: np.ndarray, origin: int, interval: int) -> tuple[np.ndarray, np.ndarray]:
     """The first file at or after ``t`` of a party writing one every ``interval`` from ``origin``, and
     its counter (the file's number); with no interval, the instant itself and no counter."""
@@ -219,17 +230,17 @@ def attempt(shard: Shard, batch: np.ndarray, today: int, rng: np.random.Generato
     ev.add(EV_MCF, batch, mcf_at, attempt=a, mcf=mcf)  # the Requesting Party: the group's
     # Migration Common Validation File
     mcvf_at, _ = file_slot(mcf_at + np.maximum(s.mcvf.latency.sample(rng, n), 1), s.first_day, s.mcvf.interval)
-    mcvf_fail = rng.random(n) < s.mcvf.failure
+    mcvf_fail = rng.random(n) < failure(s.mcvf, inst, batch)
     # Migration Group (Encrypted) File: the attempt commences (002:L200)
     chosen = s.batch_times[rng.integers(0, len(s.batch_times), size=n)]
     commenced = next_batch(np.maximum(day + chosen, mcvf_at + 1), s.batch_times)
     # S1SP Commissioning File, then (DCC-commissioned) the Commissioning Outcome File
     cf_at, cf_counter = file_slot(commenced + np.maximum(s.s1sp.latency.sample(rng, n), 1), s.first_day,
                                   s.s1sp.interval)
-    s1sp_fail = rng.random(n) < s.s1sp.failure
+    s1sp_fail = rng.random(n) < failure(s.s1sp, inst, batch)
     cof_at, cof_counter = file_slot(cf_at + np.maximum(s.cof.latency.sample(rng, n), 1), s.first_day,
                                     s.cof.interval)
-    cof_fail = rng.random(n) < s.cof.failure
+    cof_fail = rng.random(n) < failure(s.cof, inst, batch)
     dcc = inst.dcc_commissioned[batch]
     s1sp = s.group_s1sp[inst.group[batch]]
     completion = s.completion_latency.sample(rng, n)

@@ -152,7 +152,9 @@ def _authorisations(s: Smets1Scenario, first: int, group, dcc, has_elec, has_gas
     sent = np.minimum(week[:, None] - lead, planned[:, None] - LATEST_RECEIPT)
     file_time = 8 * 3600 + ((submitter.astype(np.int64) * 7919 + group[:, None].astype(np.int64) * 104729)
                             % (10 * 3600)) // 60 * 60  # 08:00 to 17:59, per (submitter, group)
-    received = sent // DAY * DAY + file_time
+    sent_day = sent // DAY * DAY
+    weekday = (sent_day // DAY + 3) % 7  # Monday = 0: MA files are sent on working days (Saturday, Sunday -> Friday)
+    received = sent_day - np.maximum(weekday - 4, 0) * DAY + file_time
     received = np.where(received >= planned[:, None] - DAY, received - DAY, received)
     early = received < s.start
     received = np.where(early, s.start // DAY * DAY + file_time, received)

@@ -84,6 +84,7 @@ class Stage:
     failure: float
     latency: Delay
     interval: int
+    by_model: tuple[tuple[str, int, float], ...] = ()  # (device type, model index, failure probability)
 
 
 @dataclass
@@ -208,11 +209,13 @@ def _resolve(d: dict, src: ecos.Source) -> Smets1Scenario:
     first_day = start // DAY * DAY
     days = -(-(end - first_day) // DAY)
     reasons = _reasons(d, src)
+    population = _population(d, src, parties)
     return Smets1Scenario(
         path=src.where, raw=d, name=d["name"], seed=int(d["seed"]), start=start, end=end, first_day=first_day,
-        **parties, **_groups(d, src, parties["parties"]), **_population(d, src, parties),
+        **parties, **_groups(d, src, parties["parties"]), **population,
         commitments=_commitments(d, src, parties, first_day, days, start),
-        **_authorisations(d["authorisations"], src), **_migration(d["migration"], src, end - first_day), **reasons,
+        **_authorisations(d["authorisations"], src),
+        **_migration(d["migration"], src, end - first_day, population["devices"]), **reasons,
         **ecos.notifications_section(d.get("notifications") or {}, src),
         **ecos.outages_section(d.get("outages") or {}, src),
     )
@@ -403,7 +406,8 @@ def _time_of_day(text: str) -> int:
     return int(text[:2]) * 3600 + int(text[3:]) * 60
 
 
-def _stage(s: dict, path: tuple, src: ecos.Source, default_interval: str, span: int) -> Stage:
+def _stage(s: dict, path: tuple, src: ecos.Source, default_interval: str, span: int,
+           devices: dict[str, tuple[float, list[tuple[str, str, str]], np.ndarray]]) -> Stage:
     """A stage of an attempt; its files' counters (one per file interval from the period's first
     midnight) must fit the MRR's 6 digits (002: 'Reporting Party Counter', Integer 6)."""
     interval = parse_duration(s.get("file_interval", default_interval))
@@ -412,11 +416,19 @@ def _stage(s: dict, path: tuple, src: ecos.Source, default_interval: str, span: 
     if interval and span // interval + 1 > MAX_COUNTER:
         raise src.fail(path + ("file_interval",), f"expected at most {MAX_COUNTER:,} files over the period (a "
                        f"6-digit counter), got {span // interval + 1:,}; lengthen the interval")
+    by_model = []
+    for i, entry in enumerate(s.get("by_model", [])):
+        models = devices[entry["device_type"]][1]
+        found = [j for j, m in enumerate(models) if m[:2] == (entry["manufacturer"], entry["model"])]
+        if not found:
+            raise src.fail(path + ("by_model", i), f"expected a {entry['device_type']} manufacturer and model of "
+                           f"population.devices; {entry['manufacturer']}/{entry['model']} is not one")
+        by_model += [(entry["device_type"], j, float(entry["failure_probability"])) for j in found]
     return Stage(float(s["failure_probability"]), src.delay(path + ("latency",), s["latency"], Delay("fixed", 0)),
-                 interval)
+                 interval, tuple(by_model))
 
 
-def _migration(m: dict, src: ecos.Source, span: int) -> dict[str, Any]:
+def _migration(m: dict, src: ecos.Source, span: int, devices: dict) -> dict[str, Any]:
     path = ("migration",)
     da = m.get("da_prevalidation") or {"failure_probability": 0.0, "before": {"distribution": "fixed", "value": "2d"}}
     before = src.delay(path + ("da_prevalidation", "before"), da["before"], Delay("fixed", 2 * DAY))
@@ -428,9 +440,9 @@ def _migration(m: dict, src: ecos.Source, span: int) -> dict[str, Any]:
         mcf_time=_time_of_day(m["mcf_time"]),
         batch_times=np.array(sorted(_time_of_day(t) for t in m["batch_times"]), dtype=np.int64),
         da_failure=float(da["failure_probability"]), da_before=before,
-        mcvf=_stage(m["mcvf"], path + ("mcvf",), src, "0s", span),
-        s1sp=_stage(m["s1sp"], path + ("s1sp",), src, "1h", span),
-        cof=_stage(m["cof"], path + ("cof",), src, "1h", span),
+        mcvf=_stage(m["mcvf"], path + ("mcvf",), src, "0s", span, devices),
+        s1sp=_stage(m["s1sp"], path + ("s1sp",), src, "1h", span, devices),
+        cof=_stage(m["cof"], path + ("cof",), src, "1h", span, devices),
         max_attempts=int(retries["max_attempts"]), retry_interval=parse_duration(retries["interval"]),
         retry_jitter=parse_duration(retries.get("jitter", "0s")),
     )

@@ -108,6 +108,11 @@ BAD = {
                                             "before": {"distribution": "fixed", "value": "8d"}}}},
         "migration.da_prevalidation.before", "7d"),
     "unknown regime": ({"regime": "smets2"}, "regime", "expected one of ecos, smets1"),
+    "failure by an unknown model": (
+        {"migration": {"cof": {"failure_probability": 0.1, "latency": {"distribution": "fixed", "value": "1h"},
+                               "by_model": [{"device_type": "ESME", "manufacturer": "Acme", "model": "X1",
+                                             "failure_probability": 0.5}]}}},
+        "migration.cof.by_model[0]", "Acme/X1 is not one"),
     "unknown key": ({"population": {"meters": 3}}, "population.meters", "allowed keys"),
 }
 
@@ -354,3 +359,17 @@ def test_the_regime_key_dispatches(tmp_path):
     assert type(regime.load(path)).__name__ == "Scenario"
     assert type(regime.load(ROOT / "scenarios" / "demo.yaml")).__name__ == "Scenario"
     assert regime.load(SCENARIO).regime == SMETS1
+
+
+def test_a_model_that_fails_more_fails_more(originals, log):
+    """migration.s1sp.by_model: Installations with the listed hub model fail at the S1SP Commissioning File
+    more often (S1MIG-002 reports failures by device model, 002 2.2.1 (ii))."""
+    inst = pl.read_parquet(log / "installations" / "*.parquet").with_columns(pl.col(pl.Categorical).cast(pl.String))
+    commenced = originals.filter(pl.col("event_type") == "migration_commenced").join(inst, on="installation_index")
+    s1sp = set(pl.read_parquet(log / "parties.parquet").filter(pl.col("role") == "s1sp")["user_id"])
+    failed = originals.filter((pl.col("event_type") == "migration_failed") & pl.col("reporting_party_id").is_in(s1sp))
+    keys = ["installation_index", "attempt_number"]
+    rate = commenced.join(failed.select(keys).with_columns(pl.lit(True).alias("failed")), on=keys, how="left") \
+        .group_by(pl.col("chf_model") == "SMETS1 CH GPRS").agg(pl.col("failed").fill_null(False).mean())
+    by = dict(zip(rate["chf_model"], rate["failed"]))
+    assert by[True] > 1.5 * by[False], by
