@@ -373,3 +373,38 @@ def test_a_model_that_fails_more_fails_more(originals, log):
         .group_by(pl.col("chf_model") == "SMETS1 CH GPRS").agg(pl.col("failed").fill_null(False).mean())
     by = dict(zip(rate["chf_model"], rate["failed"]))
     assert by[True] > 1.5 * by[False], by
+
+
+ATTEMPT = {"mcf_generated", "mcvf_failed", "migration_commenced", "s1sp_commissioned", "migration_completed",
+           "migration_failed"}
+MA = {"ma_received", "ma_validated", "ma_rejected", "da_prevalidation_failed", "ma_in_progress", "ma_completed"}
+OUTCOME = {"s1sp_commissioned", "migration_completed", "migration_failed"}
+# docs/event-log.md "events (SMETS1)", column "Null": the event types whose rows carry each column
+CARRIED_BY = {
+    "ma_index": MA, "attempt_number": ATTEMPT, "commenced_at": {"migration_commenced"} | OUTCOME,
+    "requesting_party_id": ATTEMPT, "mcf_counter": ATTEMPT, "commissioning_file_at": OUTCOME,
+    "reporting_party_id": OUTCOME, "reporting_party_counter": OUTCOME,
+    "validated_at": {"ma_validated", "ma_rejected", "ma_in_progress", "ma_completed"},
+    "comments": {"ma_rejected"}, "completion_status": {"ma_in_progress", "ma_completed"},
+}
+
+
+@pytest.mark.parametrize("column", sorted(CARRIED_BY))
+def test_each_column_is_carried_by_the_documented_event_types(column, events):
+    """docs/event-log.md (SMETS1 events, "Null"): a column is set on exactly the event types it names."""
+    carried = set(events.filter(pl.col(column).is_not_null())["event_type"])
+    assert carried == CARRIED_BY[column]
+    assert events.filter(pl.col("event_type").is_in(list(CARRIED_BY[column])) & pl.col(column).is_null()).is_empty()
+
+
+def test_reason_codes_and_references_only_where_documented(events):
+    carries = lambda column: set(events.filter(pl.col(column).is_not_null())["event_type"])  # noqa: E731
+    assert carries("mcf_reference") == ATTEMPT | {"ma_in_progress", "ma_completed"}
+    assert carries("validation_reason_code") <= {"ma_validated", "ma_rejected", "ma_in_progress", "ma_completed"}
+    rejected = events.filter(pl.col("event_type") == "ma_rejected")
+    assert rejected["validation_reason_code"].null_count() == 0
+    explained = events.filter(pl.col("completion_reason_code").is_not_null())
+    assert set(explained["event_type"]) == {"ma_completed"}
+    assert set(explained["completion_status"]) == {"Failed", "Warning"}
+    unexplained = events.filter((pl.col("event_type") == "ma_completed") & pl.col("completion_reason_code").is_null())
+    assert set(unexplained["completion_status"]) == {"Success"}
