@@ -419,3 +419,12 @@ def test_the_smets1_benchmark_runs(tmp_path):
     (run,) = figures["runs"]
     assert run["scenario"] == "smets1" and run["installations"] == 3000 and run["event_rows"] > 0
     assert run["peak_tree_rss_bytes"] > 0 and run["process_wall_seconds"] > 0 and "error" not in run
+
+
+def test_the_schema_is_valid_json_schema():
+    """sim/smets1.schema.json is itself a valid Draft 2020-12 schema (as scenario.schema.json is)."""
+    import jsonschema
+
+    from emrr.sim import smets1_scenario
+
+    jsonschema.Draft202012Validator.check_schema(smets1_scenario.schema())
