@@ -22,7 +22,7 @@ from emrr import cli, sweep
 from emrr.rules import ruleset
 
 ROOT = Path(__file__).resolve().parents[1]
-SEEDS = 3
+SEEDS = 2
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +62,7 @@ def test_two_workers_give_the_table_of_one(one_worker, tiny, tmp_path):
     assert run_sweep([str(tiny), "--seeds", str(SEEDS), "--first-seed", "7", "--workers", "2", "--out", str(out),
                       "--check"]) == 0
     a, b = kpis(one_worker), kpis(out)
-    assert a.height > 0 and a["seed"].unique().sort().to_list() == [7, 8, 9]
+    assert a.height > 0 and a["seed"].unique().sort().to_list() == [7, 8]
     assert a.drop(sweep.TIMING).equals(b.drop(sweep.TIMING))
     assert pl.read_parquet(one_worker / "daily.parquet").equals(pl.read_parquet(out / "daily.parquet"))
     assert set(sweep.TIMING) == {c for c in a.columns if c.startswith("timing_")}
@@ -75,7 +75,7 @@ def test_figures_are_the_runs_own(one_worker):
     """Each row's files, records, bytes, largest file and busiest day are those of the seed's kept run
     (--keep: DIR/runs/seed-N), from its manifest and the files on disk."""
     table = kpis(one_worker)
-    for seed in (7, 9):
+    for seed in (7, 8):
         reports = one_worker / "runs" / f"seed-{seed}" / "reports"
         manifest = json.loads((reports / "run-manifest.json").read_text())
         for (rid, party), rows in pl.DataFrame(manifest["files"]).group_by("report_id", "recipient"):
