@@ -212,7 +212,11 @@ class ShardWriter:
         duplicate[1:] = rows[1:] == rows[:-1]
         notified_all = notified[rows] + np.where(duplicate, dup_delay[rows], 0)
         self.counts = self._counts(e["type"][order], e["status"][order], notified - time, int(duplicate.sum()))
-        col = {k: v[order[rows]] for k, v in e.items()}
+        final = order[rows]
+        del order, time, notified
+        col = {}
+        for k in list(e):  # one column at a time: the unordered one is let go at once
+            col[k] = e.pop(k)[final]
         return self._events_table(col, event_id[rows], notified_all, duplicate)
 
     def _time_order(self, time: np.ndarray, inst: np.ndarray, etype: np.ndarray, slot: np.ndarray) -> np.ndarray:

@@ -63,6 +63,8 @@ class EventColumns:
         self.batches.append((n, {"type": etype, "inst": inst, "time": time, **values}))
 
     def columns(self) -> dict[str, np.ndarray]:
+        """Every event recorded, one array per column; the batches are let go (a shard's events are
+        turned into columns once, when it is written)."""
         total = sum(n for n, _ in self.batches)
         out = {k: np.full(total, default, dtype=dtype) for k, (dtype, default) in COLUMNS.items()}
         at = 0
@@ -70,6 +72,7 @@ class EventColumns:
             for name, value in values.items():
                 out[name][at:at + n] = value
             at += n
+        self.batches = []
         return out
 
 
