@@ -311,7 +311,7 @@ def run_figures(events: str | Path, reports: str | Path, rules: Ruleset, title: 
     series = {"migration_success": "migrated", "migration_failure": "failed attempts", "install": "installed"}
     progress = []
     for event_type, name in series.items():
-        counts = days.join(daily.filter(pl.col("event_type") == event_type), on="day", how="left")
+        counts = days.join(daily.filter(pl.col("event_type") == event_type), on="day", how="left").sort("day")
         progress.append(counts.select("day", pl.lit(name).alias("series"),
                                       pl.col("events").fill_null(0).cum_sum().cast(pl.Int64).alias("devices")))
     nm = non_migratable(reports, rules, files)
@@ -526,7 +526,7 @@ def write_run_page(events: str | Path, reports: str | Path, rules: Ruleset, targ
     """Write ``target`` (summary.html) for the run whose event log is ``events`` and whose files
     are in ``reports``."""
     bundle = _prefetch()
-    figures = run_figures(events, reports, rules, title or f"emrr run: {Path(events)} by {rules.name}")
+    figures = run_figures(events, reports, rules, title or f"Summary of {Path(events)} by {rules.name}")
     bundle.join()
     return write_atomically(Path(target), run_page(figures))
 
