@@ -581,12 +581,13 @@ def impact_page(out: str | Path) -> Path:
                                   variable_name="figure", value_name="hours").drop_nulls("hours")
     charts = [
         ("files_per_day", "Files a day, per report: old and new side by side",
-         alt.Chart(per_day).mark_line().encode(x=alt.X("day:T", title=None), y=alt.Y("files:Q", title="files"),
-                                               color=alt.Color("ruleset:N", title=None))
+         alt.Chart(per_day).mark_line(point=True).encode(
+             x=alt.X("day:T", title=None), y=alt.Y("files:Q", title="files"), color=alt.Color("ruleset:N", title=None))
          .properties(width=w, height=70).facet(row=alt.Row("report_id:N", title=None)).resolve_scale(y="independent")),
         ("records_per_day", "Records a day, per report: old and new side by side",
-         alt.Chart(per_day).mark_line().encode(x=alt.X("day:T", title=None), y=alt.Y("records:Q", title="records"),
-                                               color=alt.Color("ruleset:N", title=None))
+         alt.Chart(per_day).mark_line(point=True).encode(
+             x=alt.X("day:T", title=None), y=alt.Y("records:Q", title="records"),
+             color=alt.Color("ruleset:N", title=None))
          .properties(width=w, height=70).facet(row=alt.Row("report_id:N", title=None)).resolve_scale(y="independent")),
         ("latency", "Time from the event to its file (hours): p50, p95 and max, old and new",
          alt.Chart(lat_long).mark_bar().encode(x=alt.X("hours:Q"), y=alt.Y("ruleset:N", title=None),
