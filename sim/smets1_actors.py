@@ -25,6 +25,7 @@ from collections.abc import Generator
 
 import numpy as np
 
+from emrr.sim import identifiers
 from emrr.sim.smets1_model import (
     AUTHORISATIONS,
     CONTROL_CENTRE,
@@ -87,7 +88,7 @@ def authorising_parties(shard: Shard, rng: np.random.Generator) -> Process:
         if n == 0:
             continue
         ev.add(EV_MA_RECEIVED, i, t, slot=k)
-        validated = t + np.maximum(s.validation_latency.sample(rng, n), 1)
+        validated = t + np.maximum(file_latency(s, t, inst.ma_submitter[i, k], inst.group[i]), 1)
         rejected = rng.random(n) < s.rejection
         warning = ~rejected & (rng.random(n) < s.warning)
         reason = np.full(n, NONE, dtype=np.int16)
@@ -102,6 +103,22 @@ def authorising_parties(shard: Shard, rng: np.random.Generator) -> Process:
         done = validated[rejected] + s.completion_latency.sample(rng, int(rejected.sum()))
         ev.add(EV_MA_COMPLETED, i[rejected], done, slot=k[rejected], status=STATUS_FAILED,
                reason=reason[rejected])
+
+
+def file_latency(s: Smets1Scenario, received: np.ndarray, submitter: np.ndarray, group: np.ndarray) -> np.ndarray:
+    """The SMSO answers an MA file at once: one validation latency per file (its receipt, submitter and
+    SMSO), the same in every shard that holds some of its MAs, so it is drawn from a hash of the file,
+    not from a shard's stream."""
+    key = (received.astype(np.uint64) << np.uint64(24)) ^ (submitter.astype(np.uint64) << np.uint64(12)) \
+        ^ group.astype(np.uint64)
+    u = (identifiers.splitmix64(key ^ identifiers.splitmix64(np.array([s.seed], dtype=np.uint64)))
+         >> np.uint64(11)).astype(np.float64) / float(1 << 53)  # uniform in [0, 1)
+    d = s.validation_latency
+    if d.distribution == "fixed":
+        return np.full(len(received), d.low, dtype=np.int64)
+    if d.distribution == "uniform":
+        return d.low + np.floor(u * (d.high - d.low + 1)).astype(np.int64)
+    return np.round(-d.low * np.log1p(-u)).astype(np.int64)
 
 
 # ----------------------------------------------------------------- the Migration Control Centre

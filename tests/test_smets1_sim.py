@@ -428,3 +428,13 @@ def test_the_schema_is_valid_json_schema():
     from emrr.sim import smets1_scenario
 
     jsonschema.Draft202012Validator.check_schema(smets1_scenario.schema())
+
+
+def test_an_ma_file_is_validated_at_once(originals, log):
+    """002:L78: the SMSO accepts or rejects what an MA file holds in its Validation Response: the MAs of one
+    file (their ma_file_id) share their validated_at, whichever shard holds them."""
+    mas = pl.read_parquet(log / "authorisations" / "*.parquet").with_columns(pl.col("ma_file_id").cast(pl.String))
+    answered = originals.filter(pl.col("event_type").is_in(["ma_validated", "ma_rejected"])).join(mas, on="ma_index")
+    files = answered.group_by("ma_file_id").agg(pl.col("validated_at").n_unique().alias("times"), pl.len())
+    assert files["len"].max() > 1 and (files["times"] == 1).all()
+    assert (answered["validated_at"] > answered["received_at"]).all()
