@@ -26,7 +26,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 JOURNAL = ".emrr-journal.jsonl"
 MANIFEST = "run-manifest.json"
-RUN_FILES = {".emrr-state.json", JOURNAL, MANIFEST}
+RUN_FILES = {".emrr-state.json", JOURNAL, MANIFEST, "summary.html"}  # the page emrr report ends with (docs/pictures.md)
 
 # Runs the CLI with the engine's os.replace wrapped: SIGKILL just before ("before-rename") or
 # just after ("after-rename") the N-th rename, i.e. with the N-th file written under its
