@@ -235,7 +235,8 @@ def _write_json_atomically(path: str, data: dict) -> None:
     _write_text_output(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
-RESULT_FILE_OPTIONS = ("summary_json", "json", "junit", "markdown", "calibration")  # result files written when a command ends
+# result files written when a command ends
+RESULT_FILE_OPTIONS = ("summary_json", "json", "junit", "markdown", "calibration")
 
 
 def _check_writable(path: str | None, option: str) -> None:

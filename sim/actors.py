@@ -158,7 +158,12 @@ def sample_sessions(shard: Shard, t0: int, batch: np.ndarray, rng: np.random.Gen
     s, pop = shard.s, shard.population
     n = len(batch)
     combo = pop.combo[batch].copy()
-    start = t0 + (rng.integers(0, s.batch_spread, size=n, endpoint=True) if s.batch_spread else np.zeros(n, np.int64))
+    if s.selection_by_hub and s.batch_spread:  # the devices of a hub share one session window
+        u = streams.hashed_uniform(s.seed, streams.SESSION_START, pop.premise_global[pop.dev_premise[batch]], t0)
+        start = t0 + np.minimum((u * (s.batch_spread + 1)).astype(np.int64), s.batch_spread)
+    else:
+        start = t0 + (rng.integers(0, s.batch_spread, size=n, endpoint=True) if s.batch_spread
+                      else np.zeros(n, np.int64))
     classified = s.nm_classified_at[combo] != NEVER
     p = np.where(classified, s.nm_success_before[combo], s.success_probability[combo])
     if s.outcomes is not None:

@@ -34,6 +34,7 @@ PACE = 1_000_005  # each day's capacity variation: one national draw, the same f
 # Hashed draws (hashed_uniform): one value per (hub, day), whichever batch or shard asks.
 HUB_DAY = 1_000_006
 FIRMWARE_FIX = 1_000_007  # whether an upgrade fixes a faulty device: one value per (device, upgrade time)
+SESSION_START = 1_000_008  # with selection by hub, when a hub's sessions of a batch start: one per (hub, batch)
 
 
 def for_shard(seed: int, shard: int, stream: int, *more: int) -> np.random.Generator:
