@@ -508,6 +508,23 @@ measures it (a synthetic ECOSMIG-001 file of 999,999 records, the most Rows Coun
   device in ECOSMIG-003, model in ECOSMIG-004 or day in ECOSMIG-005. The key is read from the
   ruleset: the fields whose source is `device_id`, the date-times and `attempt_number` for a
   "previously unreported" report, the `group_by` columns (or `device_id`) for the others.
+- **Other regimes** (the SMETS1 MRR, `rules/smets1-mrr-*`): everything is read from the ruleset, no
+  report is named in the checker. File names carry the recipient's SEC Party Signifier (`{party}`)
+  and its User ID (the ruleset's `recipients.pattern`), six-digit sequence numbers and the Party
+  folder; a User ID named with two Party Signifiers is `recipient-party` (the one most of its files
+  name is taken as its own). Without a trailer in the ruleset there is no Rows Count to check and `99`
+  is no record type; each report's own header layout (`Report.header_fields`) is checked, and its
+  window fields only where it has them (a Date says the day; a header without them is given its
+  run's window, which its records' date-times must not pass). The dates an authorisation asks for
+  (Migrate On, Migration Week: a reference table's times) are not bound by the window. Records are
+  identified by the report's declared `identity`, else its Device ID or Installation ID; a record a
+  ruleset sends to several recipients (each Responsible Supplier and the DNO) is a duplicate only
+  when repeated to the same one. A declared `reconcile` (v3.0: S1MIG-006's Success records and
+  S1MIG-001, spec/004 L115) is checked both ways per recipient, a record only where the other
+  report's files of that recipient begin by its day and go on a week past it (a late notification
+  reaches a later file: the SMETS1 scenario's are up to 3 days late). The EMRR's checks across
+  files that find their reports by role (a failure after a success; ECOSMIG-005's reconciliation)
+  apply where a ruleset has reports in those roles, and not otherwise.
 - **Not checked** (the ruleset does not declare them): the shape of a Device ID or an MPxN,
   the check digit of an MPAN, the list of error codes (EMEHRA, not public), whether a field
   was quoted when it need not be (a reader accepts any RFC 4180 quoting). Whether a record

@@ -33,6 +33,12 @@ FAILURE = (MIGRATION_FAILURE, MIGRATION_FAILED)
 MAX_WINDOW = 92 * 86400  # a summary window longer than this is a `window` finding, not reconciled
 
 
+# The column that identifies what a record is about in each regime's event log (docs/event-log.md):
+# a device (ECoS: Device ID) or an Installation (SMETS1: Installation ID, the CHF ID, 002:L243). A
+# report's layout that carries one, and declares no identity of its own, is identified by it.
+ENTITY_COLUMNS = ("device_id", "installation_id")
+
+
 def declared_identity(report: Report) -> list[int] | None:
     """The detail fields a report declares identify what a record is about (``identity.columns``:
     source columns of its layout, e.g. ``installation_id``), or None when it declares none."""
@@ -68,7 +74,8 @@ class Roles:
         roles = cls()
         by_column = {f.source: i for i, f in enumerate(report.detail) if f.source_kind == "column"}
         declared = declared_identity(report)
-        roles.device = declared[0] if declared is not None and len(declared) == 1 else by_column.get("device_id")
+        entity = next((by_column[c] for c in ENTITY_COLUMNS if c in by_column), None)
+        roles.device = declared[0] if declared is not None and len(declared) == 1 else entity
         roles.identity = declared if declared is not None else ([roles.device] if roles.device is not None else [])
         roles.event_time = by_column.get("occurred_at")
         roles.attempts = by_column.get("attempt_number")

@@ -36,7 +36,9 @@ is left over is kept for the matching across months.
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 import json
 import shutil
 import tempfile
@@ -140,6 +142,8 @@ class GroundTruth:
                 _seconds(entry["created"]), _seconds(entry["window_start"]), _seconds(entry["window_end"]),
                 int(entry["records"])))
         self.files: list[FileInfo] = []
+        self.headers: list[tuple] = []  # the checker's headers read (attach)
+        self.header_rows: dict[int, list[str]] = {}
         self.scope: set = set()  # recipients, or (report, recipient) pairs: see ``in_scope``
         self.expect = expect
         self.recipients: set[str] = set()
@@ -152,6 +156,7 @@ class GroundTruth:
     def attach(self, checker) -> None:
         """Receive the detail records the checker reads (``Checker.capture``)."""
         self.files = checker.files
+        self.headers = checker.headers  # (fid, line, fields, layout) of each header read
         checker.capture = self.capture
 
     def close(self) -> None:
@@ -201,6 +206,7 @@ class GroundTruth:
             self.scope = {(f.report.id, f.recipient) for f in present}
         else:
             self.scope = {f.recipient for f in present}
+        self.header_rows = {fid: row for fid, _, row, _ in self.headers}
         self.pair_files()
         for report in self.rs.reports.values():
             Comparison(self, report).run()
@@ -278,6 +284,7 @@ class GroundTruth:
                 if got is not None and got != want and name in fields:
                     self.out.add("gt-field-mismatch", *at, fields[name], "window", found=show(got, fmt),
                                  expected=show(want, fmt), created=show(r.created, fmt))
+            self.header_figures(f, r)
         for f in chk:
             if f.fid in taken:
                 continue
@@ -288,6 +295,24 @@ class GroundTruth:
             self.out.add("gt-unexpected-file", f.rel, None, None, "window" if own_window else None, report=report.id,
                          recipient=f.recipient, created=show(f.created, fmt), start=show(f.window_start, fmt),
                          note=why)
+
+    def header_figures(self, f: FileInfo, r: RefFile) -> None:
+        """The header fields a report fills from the recipient's own row (``{own: COLUMN}``: the SMETS1
+        MRR's S1MIG-009 figures, 002:L632-651) against the reference's header, field by field."""
+        layout = header_of(self.rs, f.report)
+        own = [i for i, h in enumerate(layout) if h.source_kind == "own"]
+        if not own or not self.out.wants("gt-field-mismatch"):
+            return
+        row = self.header_rows.get(f.fid)
+        if row is None or len(row) != len(layout):
+            return
+        text = (self.ref_root / r.rel).read_bytes().decode(self.rs.encoding)
+        first = next(csv.reader(io.StringIO(text, newline=""), delimiter=self.rs.delimiter,
+                                quotechar=self.rs.quote_char), [])
+        for i in own:
+            if i < len(first) and row[i] != first[i]:
+                self.out.add("gt-field-mismatch", f.rel, f.header_line, layout[i].name, found=clip(row[i]),
+                             expected=clip(first[i]))
 
     def location(self, report: Report, fid: int) -> tuple[str | None, int | None, int | None]:
         """Where a checked file's records are, as runs go: its partner's run, else its own."""

@@ -41,14 +41,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from emrr.conformance.catalogue import CATALOGUE
-from emrr.conformance.crossfile import FAILURE, SUCCESS, ReportReconciliation, declared_reconciliations
+from emrr.conformance.crossfile import FAILURE, SUCCESS, ReportReconciliation, Roles, declared_reconciliations
 from emrr.conformance.findings import Collector
 from emrr.conformance.formats import parse_one, show
 from emrr.conformance.names import NamePattern
 from emrr.conformance.records import header_of
 from emrr.contract import INSTALL, MIGRATION_SUCCESS
 from emrr.rules import ruleset as rules
-from emrr.rules.ruleset import Report, Ruleset
+from emrr.rules.ruleset import Field, Report, Ruleset
 from emrr.rules.schedule import run_times, window
 
 NOT_PRODUCIBLE = {
@@ -602,13 +602,14 @@ def bom(d: Delivery) -> Change:
           "not UTF-8.")
 def latin_1(d: Delivery) -> Change:
     f = d.first("snapshot", "successes")
-    line, _ = d.details(f.rel)[0]
+    line, row = d.details(f.rel)[0]
     rows = d.rows(f.rel)
-    i = d.detail_index(f.report, "Device Model")
+    name = _field_like(d, f, row, "Device Model", "text")
+    i = d.detail_index(f.report, name)
     rows[line - 1][i] = rows[line - 1][i][: f.report.detail[i].max_length - 1] + "é"
     text = d.encode_rows(rows).decode(d.encoding)
     d.write_bytes(f.rel, text.encode("latin-1"))
-    return _change(f.rel, line, f"Device Model {rows[line - 1][i]!r}, file re-encoded as Latin-1 (é is byte E9)",
+    return _change(f.rel, line, f"{name} {rows[line - 1][i]!r}, file re-encoded as Latin-1 (é is byte E9)",
                    (f.rel, line, "encoding"))
 
 
@@ -692,14 +693,15 @@ def quote_then_text(d: Delivery) -> Change:
 def bare_quote(d: Delivery) -> Change:
     f = d.first("successes", "failures")
     line, row = d.details(f.rel)[0]
-    i = next(k for k, fld in enumerate(f.report.detail) if fld.name == "Device Model")
+    name = _field_like(d, f, row, "Device Model", "text")
+    i = d.detail_index(f.report, name)
     row = list(row)
     row[i] = (row[i][:-1] + d.rs.quote_char)[:f.report.detail[i].max_length]
     term = d.rs.line_terminator.encode()
     lines = d.read_bytes(f.rel).split(term)
     lines[line - 1] = d.rs.delimiter.join(row).encode()  # written raw: a CSV writer would quote it
     d.write_bytes(f.rel, term.join(lines))
-    return _change(f.rel, line, f"Device Model written {row[i]!r}", (f.rel, line, "csv-syntax"))
+    return _change(f.rel, line, f"{name} written {row[i]!r}", (f.rel, line, "csv-syntax"))
 
 
 # =========================================================================== record operators
@@ -866,14 +868,28 @@ def header_report_differs(d: Delivery) -> Change:
 
 
 @operator("unknown-report-in-header", {"field-enum", "header-file-name"}, "The header's Report Identifier is not a "
-          "report of the ruleset (ECOSMIG-009).")
+          "report of the ruleset, though shaped like one (ECOSMIG-009; S1MIG-099).")
 def unknown_report_in_header(d: Delivery) -> Change:
-    if "ECOSMIG-009" in d.rs.reports:
-        raise NotApplicable("the ruleset has a report ECOSMIG-009")
     f = d.first("history", "successes")
-    old = _header_value(d, f, "report_id", "ECOSMIG-009")
-    return _change(f.rel, 1, f"header Report Identifier {old} -> ECOSMIG-009", (f.rel, 1, "field-enum"),
+    unknown = _unknown_report(d.rs)
+    old = _header_value(d, f, "report_id", unknown)
+    return _change(f.rel, 1, f"header Report Identifier {old} -> {unknown}", (f.rel, 1, "field-enum"),
                    (f.rel, 1, "header-file-name"))
+
+
+def _unknown_report(rs: Ruleset) -> str:
+    """A report id of the shape and length of the ruleset's first that the ruleset lacks: its number
+    9, 99, 999, ... (ECOSMIG-009 in the EMRR, S1MIG-099 in the MRR, whose S1MIG-009 exists)."""
+    first = next(iter(rs.reports))
+    prefix = first.rstrip("0123456789")
+    width = len(first) - len(prefix)
+    if not width:
+        raise NotApplicable(f"report id {first} ends in no number")
+    for digits in range(1, width + 1):
+        candidate = prefix + ("9" * digits).zfill(width)
+        if candidate not in rs.reports:
+            return candidate
+    raise NotApplicable(f"every report id {prefix}9... is the ruleset's")
 
 
 @operator("off-schedule", {"run-time-schedule"}, "A file created at 06:01 instead of the scheduled 06:00 (name and "
@@ -885,32 +901,67 @@ def off_schedule(d: Delivery) -> Change:
                    (new, 1, "run-time-schedule"))
 
 
+def _header_window(d: Delivery, key: str, *roles: str) -> tuple[ReportFile, Field]:
+    """The first file (of ``roles``, else of any report, in the ruleset's order) whose header has the
+    window field ``key`` (the MRR's headers differ per report: 002 App. A), and that field."""
+    candidates = d.of(*roles) + [f for f in d.of(*d.rs.reports) if f.report.id not in d.report_ids(*roles)]
+    for f in candidates:
+        layout = header_of(d.rs, f.report)
+        found = next((x for x in layout if x.source_kind == "value" and x.source == key), None)
+        if found is not None and d.rows(f.rel)[0][layout.index(found)]:
+            return f, found
+    raise NotApplicable(f"no file whose header has a {key} field")
+
+
+def _shift_header_time(d: Delivery, f: ReportFile, key: str, field: Field, delta: int) -> tuple[str, str]:
+    """Move the header's ``key`` field by ``delta`` seconds, written as its type (Date or DateTime)."""
+    fmt = d.rs.date_format if field.type == "date" else d.rs.datetime_format
+    i = d.header_index(key, f.report)
+    value = parse_one(d.rows(f.rel)[0][i], field.type, d.rs.datetime_format, d.rs.date_format)
+    new = show(value + delta, fmt)
+    return _header_value(d, f, key, new), new
+
+
 @operator("window-start-wrong", {"window"}, "The header's Report Applicable Start DateTime is a day early.")
 def window_start_wrong(d: Delivery) -> Change:
-    f = d.first("failures", "successes")
-    rows = d.rows(f.rel)
-    i = d.header_index("window_start", f.report)
-    new = d.time_text(d.parse_time(rows[0][i]) - DAY)
-    old = _header_value(d, f, "window_start", new)
-    return _change(f.rel, 1, f"header Report Applicable Start DateTime {old} -> {new}", (f.rel, 1, "window"))
+    f, field = _header_window(d, "window_start", "failures", "successes")
+    old, new = _shift_header_time(d, f, "window_start", field, -DAY)
+    return _change(f.rel, 1, f"header {field.name} {old} -> {new}", (f.rel, 1, "window"))
 
 
 @operator("summary-window-end-wrong", {"window"}, "A summary's Report Applicable End DateTime is a day late (not the "
           "window of its run, nor of an earlier run made up after an outage).")
 def summary_window_end_wrong(d: Delivery) -> Change:
-    f = d.first("snapshot", "activity")
-    rows = d.rows(f.rel)
-    i = d.header_index("window_end", f.report)
-    new = d.time_text(d.parse_time(rows[0][i]) + DAY)
-    old = _header_value(d, f, "window_end", new)
-    return _change(f.rel, 1, f"header Report Applicable End DateTime {old} -> {new}", (f.rel, 1, "window"))
+    f, field = _header_window(d, "window_end", "snapshot", "activity",
+                              *[r.id for r in d.rs.reports.values() if r.kind == "summary"])
+    if f.report.kind != "summary":
+        raise NotApplicable("no summary file whose header has a window end")
+    old, new = _shift_header_time(d, f, "window_end", field, DAY)
+    return _change(f.rel, 1, f"header {field.name} {old} -> {new}", (f.rel, 1, "window"))
 
 
 # =========================================================================== field operators
 
 
 def _time_field(report: Report) -> str:
-    return next(f.name for f in report.detail if f.type == "datetime")
+    """The report's first mandatory DateTime field (always written), else its first DateTime field."""
+    times = [f for f in report.detail if f.type == "datetime"]
+    return next((f.name for f in times if f.mandatory), times[0].name if times else next(iter(())))
+
+
+def _field_like(d: Delivery, f: ReportFile, row: list[str], preferred: str, kind: str,
+                mandatory: bool = False) -> str:
+    """The field ``preferred`` of the EMRR's layouts when ``f``'s report has it, else the report's
+    first field of type ``kind`` (mandatory when asked) that holds a value in ``row`` and is no
+    constant: the same defect in another regime's layout (the SMETS1 MRR has no MPxN)."""
+    names = [x.name for x in f.report.detail]
+    if preferred in names:
+        return preferred
+    for i, fld in enumerate(f.report.detail):
+        if fld.type == kind and fld.source_kind != "constant" and row[i] and (fld.mandatory or not mandatory) \
+                and not fld.enum and not fld.mandatory_when and not fld.empty_unless:
+            return fld.name
+    raise NotApplicable(f"{f.report.id} has no {kind} field holding a value")
 
 
 @operator("record-after-window", {"detail-time-window"}, "A detail record's date-time is one second after its "
@@ -963,28 +1014,33 @@ def datetime_with_zone(d: Delivery) -> Change:
 def integer_with_sign(d: Delivery) -> Change:
     f = d.first("failures")
     line, row = d.details(f.rel)[0]
-    old = row[d.detail_index(f.report, "Error Sub Code")]
-    _set_detail(d, f, line, "Error Sub Code", f"+{old}")
-    return _change(f.rel, line, f"Error Sub Code {old} -> +{old}", (f.rel, line, "field-type"))
+    name = _field_like(d, f, row, "Error Sub Code", "integer")
+    old = row[d.detail_index(f.report, name)]
+    if len(old) + 1 > f.report.detail[d.detail_index(f.report, name)].max_length:
+        raise NotApplicable(f"{name} {old} is at its maximum length")
+    _set_detail(d, f, line, name, f"+{old}")
+    return _change(f.rel, line, f"{name} {old} -> +{old}", (f.rel, line, "field-type"))
 
 
 @operator("field-too-long", {"field-length"}, "A field one character longer than its Max Length (MPxN of 14).")
 def field_too_long(d: Delivery) -> Change:
     f = d.first("successes", "failures", "installs")
     line, row = d.details(f.rel)[0]
-    i = d.detail_index(f.report, "MPxN")
+    name = _field_like(d, f, row, "MPxN", "text")
+    i = d.detail_index(f.report, name)
     old = row[i]
     new = old + "0" * (f.report.detail[i].max_length + 1 - len(old))
-    _set_detail(d, f, line, "MPxN", new)
-    return _change(f.rel, line, f"MPxN {old} -> {new}", (f.rel, line, "field-length"))
+    _set_detail(d, f, line, name, new)
+    return _change(f.rel, line, f"{name} {old} -> {new}", (f.rel, line, "field-length"))
 
 
 @operator("mandatory-field-empty", {"field-mandatory"}, "A mandatory field (Device Model) is empty.")
 def mandatory_field_empty(d: Delivery) -> Change:
     f = d.first("successes", "failures")
-    line, _ = d.details(f.rel)[0]
-    old = _set_detail(d, f, line, "Device Model", "")
-    return _change(f.rel, line, f"Device Model {old} -> (empty)", (f.rel, line, "field-mandatory"))
+    line, row = d.details(f.rel)[0]
+    name = _field_like(d, f, row, "Device Model", "text", mandatory=True)
+    old = _set_detail(d, f, line, name, "")
+    return _change(f.rel, line, f"{name} {old} -> (empty)", (f.rel, line, "field-mandatory"))
 
 
 def _status_record(d: Delivery, failure: bool) -> tuple[ReportFile, int, list[str]]:
@@ -996,30 +1052,80 @@ def _status_record(d: Delivery, failure: bool) -> tuple[ReportFile, int, list[st
     raise NotApplicable(f"no ECOSMIG-003 record {'with' if failure else 'without'} ECoS Status Failure")
 
 
+def _has_ecos_status(d: Delivery) -> bool:
+    return any(x.name == "ECoS Status" for r in d.report_ids("history") for x in d.rs.reports[r].detail)
+
+
+def _records_where(d: Delivery, test: Callable[[Report, int, list[str]], bool]
+                   ) -> tuple[ReportFile, int, list[str], int]:
+    """The first (file, line, record, field index) of any report (the history report first) whose
+    field ``test`` accepts: another regime's layouts, by the rules their fields carry."""
+    for f in d.of("history", *d.rs.reports):
+        for line, row in d.details(f.rel):
+            for i in range(len(f.report.detail)):
+                if len(row) == len(f.report.detail) and test(f.report, i, row):
+                    return f, line, row, i
+    raise NotApplicable("no record with a field the operator can break")
+
+
 @operator("ecos-status-not-allowed", {"field-enum"}, "ECoS Status in lower case (success): not one of Success, "
-          "Failure, Installed.")
+          "Failure, Installed (in another regime, the first value of a field of allowed values, lower-cased).")
 def ecos_status_not_allowed(d: Delivery) -> Change:
-    f, line, row = _status_record(d, failure=False)
-    old = row[d.detail_index(f.report, "ECoS Status")]
-    _set_detail(d, f, line, "ECoS Status", old.lower())
-    return _change(f.rel, line, f"ECoS Status {old} -> {old.lower()}", (f.rel, line, "field-enum"))
+    if _has_ecos_status(d):
+        f, line, row = _status_record(d, failure=False)
+        name = "ECoS Status"
+    else:
+        f, line, row, i = _records_where(d, lambda r, i, row: bool(r.detail[i].enum) and row[i] != ""
+                                         and row[i].lower() not in r.detail[i].enum)
+        name = f.report.detail[i].name
+    old = row[d.detail_index(f.report, name)]
+    _set_detail(d, f, line, name, old.lower())
+    return _change(f.rel, line, f"{name} {old} -> {old.lower()}", (f.rel, line, "field-enum"))
 
 
 @operator("failure-without-error-code", {"field-condition"}, "ECOSMIG-003: a Failure record whose Error Code is "
-          "empty (mandatory when ECoS Status is Failure).")
+          "empty (mandatory when ECoS Status is Failure); in another regime, any field mandatory when another has "
+          "a value, emptied where it has it.")
 def failure_without_error_code(d: Delivery) -> Change:
-    f, line, row = _status_record(d, failure=True)
-    old = _set_detail(d, f, line, "Error Code", "")
-    return _change(f.rel, line, f"Error Code {old} -> (empty) on a Failure", (f.rel, line, "field-condition"))
+    if _has_ecos_status(d):
+        f, line, row = _status_record(d, failure=True)
+        name = "Error Code"
+    else:
+        def test(r: Report, i: int, row: list[str]) -> bool:
+            when = r.detail[i].mandatory_when
+            return when is not None and row[i] != "" and row[[x.name for x in r.detail].index(when[0])] == when[1]
+        f, line, row, i = _records_where(d, test)
+        name = f.report.detail[i].name
+    old = _set_detail(d, f, line, name, "")
+    return _change(f.rel, line, f"{name} {old} -> (empty) where it is mandatory", (f.rel, line, "field-condition"))
 
 
 @operator("error-code-on-success", {"field-condition"}, "ECOSMIG-003: a record that is not a Failure carries an "
-          "Error Code (empty unless ECoS Status is Failure).")
+          "Error Code (empty unless ECoS Status is Failure); in another regime, any field that must be empty unless "
+          "another has a value, given one (another field's of its type and record).")
 def error_code_on_success(d: Delivery) -> Change:
-    f, line, row = _status_record(d, failure=False)
-    _set_detail(d, f, line, "Error Code", "EC101")
-    status = row[d.detail_index(f.report, "ECoS Status")]
-    return _change(f.rel, line, f"Error Code (empty) -> EC101 on a {status} record", (f.rel, line, "field-condition"))
+    if _has_ecos_status(d):
+        f, line, row = _status_record(d, failure=False)
+        _set_detail(d, f, line, "Error Code", "EC101")
+        status = row[d.detail_index(f.report, "ECoS Status")]
+        return _change(f.rel, line, f"Error Code (empty) -> EC101 on a {status} record",
+                       (f.rel, line, "field-condition"))
+
+    def donor(r: Report, i: int, row: list[str]) -> int | None:
+        target = r.detail[i]
+        return next((k for k, x in enumerate(r.detail) if k != i and x.type == target.type and row[k]
+                     and x.source_kind != "constant" and len(row[k]) <= target.max_length
+                     and (not target.enum or row[k] in target.enum)), None)
+
+    def test(r: Report, i: int, row: list[str]) -> bool:
+        unless = r.detail[i].empty_unless
+        return unless is not None and row[i] == "" and not r.detail[i].mandatory_when \
+            and row[[x.name for x in r.detail].index(unless[0])] != unless[1] and donor(r, i, row) is not None
+    f, line, row, i = _records_where(d, test)
+    name = f.report.detail[i].name
+    value = row[donor(f.report, i, row)]
+    _set_detail(d, f, line, name, value)
+    return _change(f.rel, line, f"{name} (empty) -> {value} where it must be empty", (f.rel, line, "field-condition"))
 
 
 @operator("dcc-classification-wrong", {"field-constant"}, "The trailer's DCC Classification is 'DCC controlled' "
@@ -1169,8 +1275,9 @@ def duplicate_record_in_file(d: Delivery) -> Change:
     line, row = d.details(f.rel)[-1]
     rows = d.rows(f.rel)
     rows.insert(line, list(row))
-    i = d.trailer_index("rows_count")
-    rows[-1][i] = str(int(rows[-1][i]) + 1)
+    if d.rs.trailer:  # the Rows Count kept right (the MRR's files have no trailer)
+        i = d.trailer_index("rows_count")
+        rows[-1][i] = str(int(rows[-1][i]) + 1)
     d.write_rows(f.rel, rows)
     return _change(f.rel, line + 1, f"line {line} repeated as line {line + 1}", (f.rel, line + 1, "duplicate-record"))
 
@@ -1180,6 +1287,9 @@ def duplicate_record_in_file(d: Delivery) -> Change:
 def empty_report(d: Delivery) -> Change:
     f = d.first("snapshot", "installs", "history")
     rows = d.rows(f.rel)
+    if not d.rs.trailer:  # the MRR: a header alone
+        d.write_rows(f.rel, [rows[0]])
+        return _change(f.rel, None, "every detail record removed (no trailer)", (f.rel, None, "empty-report"))
     trailer = rows[-1]
     trailer[d.trailer_index("rows_count")] = "0"
     d.write_rows(f.rel, [rows[0], trailer])
@@ -1187,6 +1297,15 @@ def empty_report(d: Delivery) -> Change:
 
 
 # =========================================================================== across files
+
+
+def _entity_and_time(report: Report) -> tuple[str, str]:
+    """The names of the fields a report's records are identified by and dated by, as the checker
+    reads them (crossfile.Roles: the Device ID or Installation ID, the event's occurred_at)."""
+    roles = Roles.of(report)
+    if roles.device is None or roles.event_time is None:
+        raise NotApplicable(f"{report.id} has no field identifying a device or Installation and its event's time")
+    return report.detail[roles.device].name, report.detail[roles.event_time].name
 
 
 def _records(d: Delivery, report_id: str, device: str, time_name: str) -> list[tuple]:
@@ -1203,12 +1322,11 @@ def _records(d: Delivery, report_id: str, device: str, time_name: str) -> list[t
           "that had completed migration successfully before it (ECOSMIG-001).")
 def failure_after_success(d: Delivery) -> Change:
     success_report, failure_report = d.report("successes"), d.report("failures")
-    s_time = _time_field(success_report)
     successes: dict[str, tuple[int, list[str]]] = {}
-    for _, _, device, t, row in _records(d, success_report.id, "Device ID", s_time):
+    for _, _, device, t, row in _records(d, success_report.id, *_entity_and_time(success_report)):
         if device not in successes or t < successes[device][0]:
             successes[device] = (t, row)
-    failures = _records(d, failure_report.id, "Device ID", _time_field(failure_report))
+    failures = _records(d, failure_report.id, *_entity_and_time(failure_report))
     failed = {r[2] for r in failures}
     for f, line, device, t, _ in failures:
         before = sorted(dev for dev, (st, _) in successes.items() if st < t and dev not in failed)

@@ -257,10 +257,10 @@ def test_smets1_operators_give_their_declared_errors(tmp_path, rs, op_id):
 
 
 def test_emrr_operators_without_a_target_are_not_applicable(tmp_path, rs):
-    """An operator of the EMRR's trailer (Rows Count) or of its fields (Device Model) has no target in a
+    """An operator of the EMRR's trailer (Rows Count) or of its fields (Number of Attempts) has no target in a
     SMETS1 delivery: NotApplicable, never a crash or a wrong expectation."""
     delivery(tmp_path / "source", rs)
-    for op_id in ("no-trailer", "rows-count-off-by-one", "bare-quote", "dcc-classification-wrong",
+    for op_id in ("no-trailer", "rows-count-off-by-one", "attempts-zero", "dcc-classification-wrong",
                   "truncated-mid-record"):
         with pytest.raises(mutations.NotApplicable):
             mutations.OPERATORS[op_id].apply(tmp_path / "source", tmp_path / op_id, rs)
@@ -293,3 +293,27 @@ def test_delivery_edits_keep_no_trailer(tmp_path, rs):
     d = Delivery(tmp_path, rs)
     assert [line for line, _ in d.details(files["a2"])] == [2]
     assert yaml.safe_load(yaml.safe_dump(RECONCILE)) == RECONCILE  # the proposed declaration is plain YAML
+
+
+# --------------------------------------------------------------------------- the SMETS1 corpus
+
+
+def test_corpus_of_a_smets1_ruleset(tmp_path):
+    """`emrr corpus --ruleset smets1-mrr-v3.0` writes a SMETS1 corpus from the SMETS1 hand-built log
+    (conformance/logs/smets1.yaml): a valid case per report it declares, invalid cases of the MRR's own
+    rules (six-digit padding, one Party Signifier per User ID), each confirmed by the checker as it is
+    written; the EMRR's trailer operators are skipped with their reason, never shipped wrong."""
+    from emrr import cli
+    from emrr.conformance import corpus
+
+    out = tmp_path / "corpus"
+    assert cli.main(["corpus", str(out), "--ruleset", "smets1-mrr-v3.0"]) == 0
+    manifest = corpus.json.loads((out / corpus.MANIFEST).read_text(encoding="utf-8"))
+    assert manifest["ruleset"] == "smets1-mrr-v3.0"
+    cases = {c["id"]: c for c in manifest["cases"]}
+    assert {"invalid-sequence-unpadded", "invalid-party-differs", "valid-smets1-delivery"} <= set(cases)
+    assert not {"invalid-no-trailer", "invalid-rows-count-off-by-one"} & set(cases)
+    assert {c["expected_checks"][0] for c in cases.values() if c.get("operator") == "party-differs"} == \
+        {"recipient-party"}
+    names = [f for c in cases.values() for f in c["files"]]
+    assert names and all(f.split("/")[-1].startswith("S1MIG-") for f in names)

@@ -42,3 +42,25 @@ def test_smets1_run_against_the_emrr_ruleset(run):
     """The SMETS1 delivery against the revised EMRR: findings (names, no trailer), never a crash."""
     verdict = check(run / "reports", rules.load(None))
     assert verdict.errors > 0 and {"file-name", "record-order"} <= {f.check for f in verdict}
+
+
+def test_header_figures_against_the_event_log(run, tmp_path):
+    """S1MIG-009's header carries the recipient's own figures (002:L632-651, `{own: COLUMN}`): with the
+    event log as ground truth, a changed figure is gt-field-mismatch at the header, naming its field."""
+    import shutil
+
+    reports = tmp_path / "reports"
+    shutil.copytree(run / "reports", reports)
+    rs = _load_v30()
+    path = sorted(reports.glob("*/S1MIG-009_*.csv"))[0]
+    layout = rs.reports["S1MIG-009"].header_fields(rs)
+    i = next(k for k, f in enumerate(layout) if f.source_kind == "own" and f.type == "integer")
+    lines = path.read_bytes().split(b"\r\n")
+    header = lines[0].decode().split(",")
+    header[i] = str(int(header[i]) + 1)
+    lines[0] = ",".join(header).encode()
+    path.write_bytes(b"\r\n".join(lines))
+    verdict = check(reports, rs, events=run / "events")
+    rel = path.relative_to(reports).as_posix()
+    assert [(f.file, f.line, f.field, f.check) for f in verdict if f.severity == "error"] == [
+        (rel, 1, layout[i].name, "gt-field-mismatch")]
