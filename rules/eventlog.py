@@ -61,6 +61,22 @@ def kind_of(dtype: pl.DataType) -> str:
     return str(dtype)
 
 
+def key_ranges(column: str, keys, most: int = 64) -> pl.Expr:
+    """A predicate true on every key of ``keys`` (sorted, unique integers): an OR of at most
+    ``most`` ranges, cut at the widest gaps between consecutive keys, so that a scan can skip the
+    row groups between them by their statistics."""
+    import numpy as np
+
+    keys = np.asarray(keys, dtype=np.int64)
+    cuts = np.sort(np.argsort(np.diff(keys))[::-1][:most - 1]) if len(keys) > 1 else np.array([], dtype=np.int64)
+    starts = np.concatenate([[0], cuts + 1])
+    ends = np.concatenate([cuts, [len(keys) - 1]])
+    expr = pl.lit(False)
+    for s, e in zip(starts, ends):
+        expr = expr | pl.col(column).is_between(int(keys[s]), int(keys[e]))
+    return expr
+
+
 def _files(root: Path, table: str) -> list[Path]:
     folder, single = root / table, root / f"{table}.parquet"
     if folder.is_dir():
@@ -178,23 +194,47 @@ class EventLog:
             schema.update({k: v for k, v in self.tables[table].collect_schema().items() if k not in schema})
         return schema
 
-    def events(self, types: tuple[str, ...] | list[str], columns=None) -> pl.LazyFrame:
+    def events(self, types: tuple[str, ...] | list[str]) -> pl.LazyFrame:
         """Events of the given types, each once: a duplicated notification (same event_id) counts
-        from its first notification (DESIGN.md faults). The regime's joined tables add their
-        columns (only ``columns`` of them when given), so a report reads one row per event."""
+        from its first notification (DESIGN.md faults). The events table's columns only: ``rows``
+        adds those of the tables the regime joins."""
         frame = self.tables["events"].filter(pl.col("event_type").is_in(list(types)))
         if self.has_duplicate_flag:
-            frame = frame.filter(~pl.col("duplicate"))
-        else:
-            frame = (frame.sort(["event_id", "notified_at"])
-                     .unique(subset=["event_id"], keep="first", maintain_order=True))
-        own = set(self.tables["events"].collect_schema().names())
+            return frame.filter(~pl.col("duplicate"))
+        return (frame.sort(["event_id", "notified_at"])
+                .unique(subset=["event_id"], keep="first", maintain_order=True))
+
+    def rows(self, types, columns, predicate: pl.Expr | None = None) -> pl.DataFrame:
+        """The events of ``types`` meeting ``predicate`` (on the events table's columns), with
+        ``columns``: the events table's, then those of the tables the regime joins (``attach``)."""
+        own = self.tables["events"].collect_schema().names()
+        wanted = set(columns)
+        keys = {key for table, key in REGIMES[self.regime].joins
+                if wanted & set(self.tables[table].collect_schema().names()) - set(own)}
+        lazy = self.events(types)
+        if predicate is not None:
+            lazy = lazy.filter(predicate)
+        frame = collect(lazy.select([c for c in own if c in wanted | keys]))
+        frame = self.attach(frame, columns)
+        return frame.select([c for c in columns if c in frame.columns])
+
+    def attach(self, frame: pl.DataFrame, columns) -> pl.DataFrame:
+        """``frame`` (events with their keys) with ``columns`` of the tables the regime joins to
+        its events, looked up by key. Only the rows of those keys are read: the table is scanned
+        with a predicate on the ranges the keys fall in (Parquet statistics skip the rest when a
+        log keeps related rows together, as the simulator does by Migration Day), then exactly."""
         for table, key in REGIMES[self.regime].joins:
-            names = [c for c in self.tables[table].collect_schema().names() if c not in own and c != key]
-            if columns is not None:
-                names = [c for c in names if c in set(columns)]
-            if names:
-                frame = frame.join(self.tables[table].select(key, *names), on=key, how="left")
+            schema = self.tables[table].collect_schema()
+            names = [c for c in schema.names() if c in set(columns) and c not in frame.columns and c != key]
+            if not names:
+                continue
+            keys = frame[key].drop_nulls().unique().sort()
+            if keys.len() == 0:
+                frame = frame.with_columns([pl.lit(None, dtype=schema[c]).alias(c) for c in names])
+                continue
+            part = collect(self.tables[table].filter(key_ranges(key, keys.to_numpy())).select(key, *names)
+                           .filter(pl.col(key).is_in(keys.implode())))
+            frame = frame.join(part, on=key, how="left", maintain_order="left")
         return frame
 
     def outages(self) -> list[tuple[str, int, int]]:

@@ -74,8 +74,8 @@ class Selection:
                              for (r,), part in table.group_by(["role"], maintain_order=True)}
         return self._parties.get(role, [])
 
-    def where(self, frame: pl.LazyFrame, report: Report) -> pl.LazyFrame:
-        """``frame`` with only the rows meeting every condition of ``select.where``."""
+    def where(self, frame, report: Report):
+        """``frame`` (lazy or not) with only the rows meeting every condition of ``select.where``."""
         return frame.filter(condition(report.where)) if report.where else frame
 
     @property
@@ -207,7 +207,7 @@ def previously_unreported(sel: Selection, report: Report, runs: Runs, a: int, b:
                     | set(report.order_by) | {c for h in report.hide for c in h.columns}
                     | {c for w, cs in report.blank for c in (w, *cs)} | {c.column for c in report.where}
                     | ({"device_id"} if sel.log.regime == ECOS else set()))
-    frame = collect(sel.where(sel.log.events(report.event_types, needed).filter(predicate), report).select(needed))
+    frame = sel.where(sel.log.rows(report.event_types, needed, predicate), report).select(needed)
     idx = runs.assign(frame["occurred_at"].to_numpy(), frame["notified_at"].to_numpy())
     frame = frame.with_columns(pl.Series("run_idx", idx)).filter(
         (pl.col("run_idx") >= a) & (pl.col("run_idx") < b))

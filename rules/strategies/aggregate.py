@@ -153,9 +153,17 @@ def _frame(sel: Selection, report: Report, lo: int, hi: int, latest: int) -> pl.
     inside = pl.lit(False)
     for c in period_columns:
         inside = inside | pl.col(c).is_between(ts(lo), ts(hi))
-    lazy = (sel.where(sel.log.events(_event_types(report), needed), report)
-            .filter(inside & (pl.col("occurred_at") <= ts(hi)) & (pl.col("notified_at") <= ts(latest))))
-    return collect(lazy.select(needed))
+    known = (pl.col("occurred_at") <= ts(hi)) & (pl.col("notified_at") <= ts(latest))
+    own = set(sel.log.tables["events"].collect_schema().names())
+    if period_columns <= own:  # the whole predicate on the events table: pushed down to its scan
+        frame = sel.log.rows(_event_types(report), needed, inside & known)
+    else:  # a period column of a joined table (an MA's Migration Week): filtered once it is there (seconds)
+        frame = sel.log.rows(_event_types(report), needed, known)
+        within = pl.lit(False)
+        for c in period_columns:
+            within = within | pl.col(c).is_between(lo, hi)
+        frame = frame.filter(within)
+    return sel.where(frame, report).select(needed)
 
 
 def aggregate(sel: Selection, report: Report, runs: Runs, a: int, b: int) -> pl.DataFrame:

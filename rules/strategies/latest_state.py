@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import numpy as np
 import polars as pl
 
 from emrr.rules.eventlog import collect
@@ -33,17 +34,41 @@ def _intervals(sel: Selection, report: Report, runs: Runs) -> pl.DataFrame:
     if report.id in cache:
         return cache[report.id]
     key = report.key
-    frame = collect(sel.where(sel.log.events(report.event_types, [key, *(c.column for c in report.where)]), report)
-                    .select(key, "event_id", "event_type", "occurred_at", "notified_at"))
+    state = pl.col("event_type").is_in(list(report.status)).alias("state")
+    if report.where:  # conditions may read joined columns: the rows are fetched whole
+        columns = [key, "event_id", "event_type", "occurred_at", "notified_at", *(c.column for c in report.where)]
+        frame = sel.where(sel.log.rows(report.event_types, list(dict.fromkeys(columns))), report)
+        frame = frame.select(key, "event_id", "occurred_at", "notified_at", state)
+    else:  # at national volume, tens of millions of rows: numbers only
+        frame = collect(sel.log.events(report.event_types).select(key, "event_id", "occurred_at", "notified_at",
+                                                                    state))
     frame = frame.sort([key, "occurred_at", "event_id"])
     first = visible_from(sel, runs, frame["occurred_at"].to_numpy(), frame["notified_at"].to_numpy())
     n = len(runs.times)
-    frame = frame.with_columns(pl.Series("first", first)).with_columns(
-        pl.col("first").reverse().cum_min().reverse().shift(-1).over(key).fill_null(n).alias("end"))
-    states = (frame.filter(pl.col("event_type").is_in(list(report.status)) & (pl.col("first") < pl.col("end")))
-              .select("event_id", "first", "end"))
+    end = first_of_later(frame[key].to_numpy(), first, n)
+    states = (frame.select("event_id", "state", pl.Series("first", first), pl.Series("end", end))
+              .filter(pl.col("state") & (pl.col("first") < pl.col("end"))).select("event_id", "first", "end"))
     cache[report.id] = states
     return states
+
+
+def first_of_later(key: np.ndarray, first: np.ndarray, none: int) -> np.ndarray:
+    """For rows sorted by ``key`` (then time): the least ``first`` among the later rows of the same
+    key, ``none`` for a key's last row. A reversed running minimum that restarts at each key: each
+    key's values are lifted above every earlier key's, so the running minimum, taken from the end,
+    never carries one key's minimum into an earlier key
+    (NumPy, linear: a grouped window over tens of millions of rows took 20 s and 2 GB)."""
+    n = len(key)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    starts = np.concatenate([[True], key[1:] != key[:-1]])
+    segment = np.cumsum(starts) - 1  # 0 .. S-1 in key order
+    lift = segment.astype(np.int64) * (int(max(first.max(), none)) + 1)
+    running = np.minimum.accumulate((first.astype(np.int64) + lift)[::-1])[::-1] - lift  # min of rows i.. of its key
+    later = np.full(n, none, dtype=np.int64)
+    same = ~starts[1:]  # row i+1 has the key of row i
+    later[:-1][same] = running[1:][same]
+    return later
 
 
 def latest_state(sel: Selection, report: Report, runs: Runs, a: int, b: int) -> pl.DataFrame:
@@ -66,8 +91,7 @@ def latest_state(sel: Selection, report: Report, runs: Runs, a: int, b: int) -> 
                     | recipient_columns(report) | set(report.order_by) - set(DERIVES)
                     | {c for h in report.hide for c in h.columns} | {c for w, cs in report.blank for c in (w, *cs)})
     ids = pairs["event_id"].unique()
-    rows = collect(sel.log.events(report.event_types, needed).filter(pl.col("event_id").is_in(ids.implode()))
-                   .select(needed))
+    rows = sel.log.rows(report.event_types, needed, pl.col("event_id").is_in(ids.implode()))
     rows = rows.join(pairs, on="event_id").with_columns(
         pl.col("event_type").replace_strict(report.status, default=None).alias("status"),
         pl.col("occurred_at").alias("status_changed_at"))
