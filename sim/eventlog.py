@@ -31,7 +31,8 @@ ROW_GROUP_ROWS = 64 * 1024  # events are in time order: small groups let readers
 # Statistics (min/max per row group) where readers prune on them: times and indices, not the
 # unique identifiers, whose statistics cost time and prune nothing.
 STATISTICS_COLUMNS = ["event_id", "device_index", "premise_index", "occurred_at", "notified_at",
-                      "session_started_at", "attempt_number", "installed_at"]
+                      "session_started_at", "attempt_number", "installed_at",
+                      "installation_index", "ma_index"]  # SMETS1: the keys the report engine looks rows up by
 
 # Few distinct values: dictionary-encoded strings (read back as strings by any Parquet reader).
 CODED = pa.dictionary(pa.int32(), pa.string())
