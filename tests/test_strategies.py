@@ -1,0 +1,133 @@
+"""The rules language's SMETS1 capabilities, piece by piece (docs/rulesets.md "Regimes other than the
+EMRR"), on small hand-checked frames and generated ones: who receives a row and what each recipient
+sees (listed_parties with hide, MRR 002:L264), explode (002:L470), select.where, the aggregate's
+measures (S1MIG-004's cohort, 002:L417-439), latest_state's interval arithmetic, and the key
+ranges the event log reads a joined table by."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import polars as pl
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from emrr.rules import ruleset
+from emrr.rules.eventlog import key_ranges
+from emrr.rules.ruleset import Condition, Hide
+from emrr.rules.selection import condition, explode, fan_out
+from emrr.rules.strategies.aggregate import figures, period_of
+from emrr.rules.strategies.latest_state import first_of_later
+
+S1, S2, DNO = "70-B3-D5-1F-30-00-A0-01", "70-B3-D5-1F-30-00-A0-02", "70-B3-D5-1F-30-00-B0-01"
+V30 = ruleset.load("smets1-mrr-v3.0")
+
+
+def report(**changes):
+    """S1MIG-001 of v3.0 with some attributes replaced (a report is a frozen dataclass)."""
+    return dataclasses.replace(V30.reports["S1MIG-001"], **changes)
+
+
+def test_listed_parties_split_installation():
+    """002:L264: a split Installation goes to each supplier with only its own meter's fields, and to
+    the DNO with both; an Installation of one supplier goes to it once (not once per meter)."""
+    rows = pl.DataFrame({"installation_id": ["SPLIT", "ONE"], "import_mpan": ["1000000000001", "1000000000002"],
+                         "mprn": ["111", "222"], "mpan_recipient_id": [S1, S1], "mprn_recipient_id": [S2, S1],
+                         "dno_user_id": [DNO, None]})
+    rep = report(recipient_rule="listed_parties", recipient_columns=("mpan_recipient_id", "mprn_recipient_id",
+                                                                       "dno_user_id"),
+                 hide=(Hide("mpan_recipient_id", ("dno_user_id",), ("import_mpan",)),
+                       Hide("mprn_recipient_id", ("dno_user_id",), ("mprn",))))
+    out = fan_out(rows, rep).select("recipient", "installation_id", "import_mpan", "mprn").sort("recipient",
+                                                                                                 "installation_id")
+    assert out.rows() == [
+        (S1, "ONE", "1000000000002", "222"),
+        (S1, "SPLIT", "1000000000001", None),
+        (S2, "SPLIT", None, "111"),
+        (DNO, "SPLIT", "1000000000001", "111"),
+    ]
+
+
+def test_explode_counts_a_split_installation_once_per_supplier():
+    """002:L470: 'Installations which are supplied by two Responsible Suppliers may be reported twice
+    – once against each Responsible Supplier'; one supplier of both meters: once."""
+    rows = pl.DataFrame({"i": [1, 2, 3], "a": [S1, S1, None], "b": [S2, S1, S2]})
+    out = explode(rows, report(explode=("supplier_id", ("a", "b"))))
+    assert sorted(out.select("i", "supplier_id").rows()) == [(1, S1), (1, S2), (2, S1), (3, S2)]
+
+
+def test_where_conditions():
+    """select.where: every condition must hold; a null never meets equals, in or at_least, and
+    not_in keeps it."""
+    rows = pl.DataFrame({"x": [1, 2, 5, None], "s": ["a", "b", None, "a"]})
+    pick = (lambda *cs: rows.filter(condition(cs))["x"].to_list())  # noqa: E731
+    assert pick(Condition("x", "at_least", 2)) == [2, 5]
+    assert pick(Condition("s", "in", ("a",))) == [1, None]
+    assert pick(Condition("s", "not_in", ("a",))) == [2, 5]
+    assert pick(Condition("s", "is_null", True)) == [5]
+    assert pick(Condition("s", "equals", "a"), Condition("x", "equals", 1)) == [1]
+
+
+def test_aggregate_cohort_by_commencement_day():
+    """S1MIG-004 (002:L417-462), hand-checked: a run whose window is 1-28 July and which runs on
+    29 July 06:00 counts the migrations commenced in the window by day, with their outcomes known by
+    then: on 3 July two commenced (attempt 1 and 2), one succeeded after 90 min, one failed after
+    30 min; on 4 July one commenced, still in progress (its success on 29 July 02:00 is after the
+    window's end); a failure known only after the run does not count."""
+    day = 86400
+    jul1 = 1719792000  # 2024-07-01 00:00:00 UTC
+    t3, t4 = jul1 + 2 * day + 3600, jul1 + 3 * day
+    ev = [  # installation_index, event_type, occurred_at, notified_at, commenced_at, attempt_number
+        (1, "migration_commenced", t3, t3, t3, 1),
+        (2, "migration_commenced", t3 + 60, t3 + 60, t3 + 60, 2),
+        (1, "migration_completed", t3 + 5400, t3 + 5400, t3, 1),
+        (2, "migration_failed", t3 + 60 + 1800, t3 + 60 + 1800, t3 + 60, 2),
+        (3, "migration_commenced", t4, t4, t4, 1),
+        (3, "migration_completed", jul1 + 28 * day + 7200, jul1 + 28 * day + 7200, t4, 1),
+        (4, "migration_commenced", t4 + 10, jul1 + 40 * day, t4 + 10, 1),  # known after the run
+    ]
+    frame = pl.DataFrame(ev, schema=["installation_index", "event_type", "occurred_at", "notified_at", "commenced_at",
+                                     "attempt_number"], orient="row").with_columns(
+        pl.lit(S1).alias("supplier_id"), pl.lit("IO").alias("group_id"), pl.lit("10").alias("mpan_distributor_id"))
+    rep = V30.reports["S1MIG-004"]
+    rows = figures(None, dataclasses.replace(rep, explode=None, calendar=None), frame, jul1, jul1 + 28 * day - 1,
+                   jul1 + 28 * day + 6 * 3600)
+    by_day = {r["period"]: r for r in rows.iter_rows(named=True)}
+    d3, d4 = by_day[jul1 + 2 * day], by_day[jul1 + 3 * day]
+    assert set(by_day) == {jul1 + 2 * day, jul1 + 3 * day}
+    assert (d3["commenced"], d3["succeeded"], d3["failed"], d3["in_progress"]) == (2, 1, 1, 0)
+    assert (d4["commenced"], d4["succeeded"], d4["failed"], d4["in_progress"]) == (1, 0, 0, 1)
+    assert (d3["first_attempts"], d3["second_attempts"], d4["first_attempts"]) == (1, 1, 1)
+    assert (d3["mean_success_minutes"], d3["mean_failed_minutes"], d3["max_success_minutes"]) == (90, 30, 90)
+    assert d4["mean_success_minutes"] is None and d4["max_failed_minutes"] is None
+
+
+def test_periods_are_days_and_mondays():
+    """period_of: the day at 00:00:00, or the Monday of its week (a Migration Week starts on Monday, A11)."""
+    sunday_noon = 1720353600  # 2024-07-07 12:00 UTC, a Sunday
+    out = pl.DataFrame({"t": [sunday_noon]}).select(period_of("t", "day").alias("d"), period_of("t", "week").alias("w"))
+    assert out.row(0) == (1720310400, 1719792000)  # 2024-07-07 00:00 and Monday 2024-07-01 00:00
+
+
+@given(st.lists(st.tuples(st.integers(0, 5), st.integers(0, 30)), min_size=1, max_size=40))
+def test_first_of_later_is_the_least_first_of_the_later_rows_of_the_key(rows):
+    """latest_state: an event stops being its key's latest at the first run that sees any later event
+    of the key; checked against the definition on random keys and runs."""
+    rows = sorted(rows, key=lambda r: r[0])
+    key = np.array([k for k, _ in rows])
+    first = np.array([f for _, f in rows])
+    expected = [min([first[j] for j in range(i + 1, len(rows)) if key[j] == key[i]], default=99)
+                for i in range(len(rows))]
+    assert first_of_later(key, first, 99).tolist() == expected
+
+
+@settings(deadline=None)  # the first call builds Polars' expression machinery
+@given(st.sets(st.integers(0, 10**7), min_size=1, max_size=300), st.integers(1, 8))
+def test_key_ranges_hold_every_key(keys, most):
+    """EventLog.attach reads a joined table through key_ranges: every key is inside, in at most
+    ``most`` ranges."""
+    keys = np.array(sorted(keys))
+    frame = pl.DataFrame({"k": keys})
+    assert frame.filter(key_ranges("k", keys, most)).height == len(keys)
+    assert str(key_ranges("k", keys, most)).count("is_between") <= most
