@@ -520,6 +520,10 @@ class Comparison:
                    "the Responsible Supplier of the device at the event")
             if self.report.kind == "summary":
                 who = "the supplier whose devices it counts"
+            if self.report.recipient_columns:  # listed_parties: the parties the row names
+                who = "the parties its row names (" + ", ".join(self.report.recipient_columns) + ")"
+            elif self.report.recipient_role:  # all_parties
+                who = f"every party of role {self.report.recipient_role}"
             shown = [(gt.files[row["fid"]].rel, row["line"], {
                 **self.record(row), "recipient": row["L_rec"] or "an unknown recipient", "expected": row["r_L_rec"],
                 "note": who, "where": gt.ref_where(row["rfid"])}) for row in rows]

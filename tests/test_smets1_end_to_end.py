@@ -64,3 +64,31 @@ def test_header_figures_against_the_event_log(run, tmp_path):
     rel = path.relative_to(reports).as_posix()
     assert [(f.file, f.line, f.field, f.check) for f in verdict if f.severity == "error"] == [
         (rel, 1, layout[i].name, "gt-field-mismatch")]
+
+
+def test_record_in_another_supplier_s_file(run, tmp_path):
+    """An S1MIG-001 record moved to another supplier's file of the same run: with the event log as ground
+    truth it is gt-wrong-recipient there, the message naming the parties the row names (the ruleset's
+    recipient.columns, listed_parties), and nothing else."""
+    import shutil
+    from collections import defaultdict
+
+    from emrr.conformance.mutations import Delivery
+
+    reports = tmp_path / "reports"
+    shutil.copytree(run / "reports", reports)
+    rs = rules.load("smets1-mrr-v3.0")
+    d = Delivery(reports, rs)
+    by_run = defaultdict(list)
+    dnos = {f.recipient for f in d.of("S1MIG-005")} - {f.recipient for f in d.of("S1MIG-006")}  # 006: suppliers only
+    for f in d.of("S1MIG-001", min_details=2):
+        if f.recipient not in dnos:
+            by_run[f.created].append(f)
+    source, target = next(files[:2] for _, files in sorted(by_run.items()) if len(files) >= 2)
+    line, _ = d.details(source.rel)[-1]
+    d.move_line(source.rel, line, target.rel, len(d.rows(target.rel)) + 1)
+    verdict = check(reports, rs, events=run / "events")
+    found = [(f.file, f.line, f.check) for f in verdict if f.severity == "error"]
+    moved_to = len(d.rows(target.rel))
+    assert found == [(target.rel, moved_to, "gt-wrong-recipient")], found
+    assert "the parties its row names (mpan_recipient_id" in next(f.message for f in verdict)
