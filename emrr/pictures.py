@@ -97,6 +97,7 @@ class RunFigures:
     failures_by_model: pl.DataFrame  # model, failures
     attempts_per_device: pl.DataFrame  # attempts, devices
     files_per_day: pl.DataFrame  # report_id, day, files, records, bytes
+    supplier_days: pl.DataFrame  # recipient, day, files, records (every report)
     busiest_days: pl.DataFrame  # report_id, rank, day, records, files
     latency: dict[str, pl.DataFrame]  # report -> recipient, seconds: one row per reported event
     latency_histogram: pl.DataFrame  # report_id, from_hours, to_hours, records
@@ -322,6 +323,9 @@ def run_figures(events: str | Path, reports: str | Path, rules: Ruleset, title: 
     per_day = (files.group_by("report_id", "day")
                .agg(pl.len().cast(pl.Int64).alias("files"), pl.col("records").sum(), pl.col("bytes").sum())
                .sort("report_id", "day"))
+    supplier_days = (files.group_by("recipient", "day")
+                     .agg(pl.len().cast(pl.Int64).alias("files"), pl.col("records").sum())
+                     .sort("recipient", "day"))
     busiest = (per_day.sort(["report_id", "records", "day"], descending=[False, True, False])
                .group_by("report_id", maintain_order=True).head(BUSIEST)
                .with_columns(pl.int_range(1, pl.len() + 1).over("report_id").alias("rank"))
@@ -331,6 +335,7 @@ def run_figures(events: str | Path, reports: str | Path, rules: Ruleset, title: 
                       daily_attempts=attempts, failures_by_error=_top(ev["by_error"], "error", "failures"),
                       failures_by_model=_top(ev["by_model"], "model", "failures"),
                       attempts_per_device=ev["attempts_per_device"], files_per_day=per_day, busiest_days=busiest,
+                      supplier_days=supplier_days,
                       latency=lat, latency_histogram=histogram, latency_table=table,
                       suppliers=_suppliers(files, ev.get("by_supplier"), lat, rules))
 
@@ -421,6 +426,13 @@ def run_charts(f: RunFigures) -> list[tuple[str, str, dict]]:
              x=alt.X("day:T", title=None), y=alt.Y("records:Q", title="records"))
          .properties(width=w, height=70).facet(row=alt.Row("report_id:N", title=None))
          .resolve_scale(y="independent")),
+        ("supplier_days", "Records each supplier receives a day (every report)",
+         alt.Chart(f.supplier_days).mark_rect().encode(
+             x=alt.X("day:O", title=None, axis=alt.Axis(labels=False, ticks=False)),
+             y=alt.Y("recipient:N", title=None),
+             color=alt.Color("records:Q", scale=alt.Scale(scheme="blues"), title="records"),
+             tooltip=["recipient", "day", "files", "records"])
+         .properties(width=w, height=alt.Step(14))),
         ("latency", "Time from the event to the file that reports it (hours), per report",
          alt.Chart(f.latency_histogram).mark_bar().encode(
              x=alt.X("from_hours:Q", title="hours"), x2="to_hours", y=alt.Y("records:Q", title="records"))

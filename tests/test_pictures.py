@@ -150,8 +150,9 @@ def test_attempts_per_device_counts_each_device_once(demo, page):
 
 
 def test_files_and_records_per_report_per_day_and_busiest_days(demo, page):
-    """Files a day and records a day per report, from the files on disk: a file's day is the creation
-    time in its header (EMRR App. B), its records the lines between header and trailer."""
+    """Files a day and records a day per report, and records a day per supplier (its folder), from the
+    files on disk: a file's day is the creation time in its name (EMRR App. B), its records the lines
+    between header and trailer."""
     files = collections.Counter()
     records = collections.Counter()
     for path in (demo / "reports").rglob("*.csv"):
@@ -165,6 +166,11 @@ def test_files_and_records_per_report_per_day_and_busiest_days(demo, page):
     assert {(r["report_id"], r["day"]): r["files"] for r in drawn} == dict(files)
     assert {(r["report_id"], r["day"]): r["records"] for r in drawn} == dict(records)
     assert chart(page, "records_per_day") == drawn
+    per_supplier = collections.Counter()
+    for path in (demo / "reports").rglob("*.csv"):
+        created = dt.datetime.strptime(path.stem.rsplit("_", 1)[1], "%Y%m%d%H%M%S").date().isoformat()
+        per_supplier[path.parent.name, created] += len(path.read_bytes().split(b"\r\n")) - 3
+    assert {(r["recipient"], r["day"]): r["records"] for r in chart(page, "supplier_days")} == dict(per_supplier)
     busiest = table(page, "Busiest days per report (by records)")
     for report_id in {k[0] for k in files}:
         mine = sorted(((-n, d) for (rid, d), n in records.items() if rid == report_id))[:pictures.BUSIEST]
@@ -281,7 +287,7 @@ def test_every_chart_is_drawn_in_headless_chromium(demo, page, tmp_path):
     url = (demo / "summary.html").as_uri()
     dom = subprocess.run([*common, "--dump-dom", url], capture_output=True, text=True, timeout=120).stdout
     names = re.findall(r'id="chart-([a-z_]+)"', page)
-    assert len(names) == 8
+    assert len(names) == 9
     for name in names:
         view = dom.split(f'id="view-{name}"', 1)[1].split('<script type="application/json"', 1)[0]
         assert "<svg" in view and 'class="mark-' in view and "chart error" not in view, name
