@@ -453,6 +453,7 @@ th:first-child, td:first-child { text-align: left; }
 th { background: #f2f2f2; }
 .note { color: #555; font-size: 13px; }
 .chart { margin: 8px 0 24px 0; }
+.wide { overflow-x: auto; }
 """
 
 
@@ -477,7 +478,7 @@ def table_html(frame: pl.DataFrame, caption: str | None = None) -> str:
     head = "".join(f"<th>{html.escape(c)}</th>" for c in frame.columns)
     body = "".join("<tr>" + "".join(f"<td>{cell(v)}</td>" for v in row) + "</tr>" for row in frame.iter_rows())
     cap = f"<caption>{html.escape(caption)}</caption>" if caption else ""
-    return f"<table>{cap}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    return f"<div class=\"wide\"><table>{cap}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>"
 
 
 def page(title: str, intro: str, sections: list[tuple[str, str]], charts: list[tuple[str, str, dict]]) -> str:
