@@ -23,6 +23,7 @@ from emrr.rules import ruleset as rules
 from tests import golden
 
 ROOT = Path(__file__).resolve().parent.parent
+pytest_plugins = ["pytester"]
 SUPPLIER = "70-B3-D5-1F-30-00-A0-01"  # App. B's example User ID (002:L756-757)
 PARTY = "PXX999"  # App. B's example SEC Party Signifier
 OTHER = "70-B3-D5-1F-30-00-A0-02"  # a second supplier
@@ -317,3 +318,23 @@ def test_corpus_of_a_smets1_ruleset(tmp_path):
         {"recipient-party"}
     names = [f for c in cases.values() for f in c["files"]]
     assert names and all(f.split("/")[-1].startswith("S1MIG-") for f in names)
+
+
+# --------------------------------------------------------------------------- in a supplier's own pytest run
+
+
+def test_pytest_plugin_with_a_smets1_ruleset(pytester, tmp_path, rs):
+    """`pytest --emrr-dir DIR --emrr-ruleset smets1-mrr-v3.0` (conformance/pytest_plugin.py): one test
+    per check; a User ID named with two Party Signifiers fails emrr::recipient-party alone."""
+    from emrr.conformance.catalogue import CATALOGUE
+    from tests.test_conformance_plugin import GROUND, LOAD, OPT_IN
+
+    files = delivery(tmp_path / "reports", rs)
+    moved = f"{OTHER_PARTY}/S1MIG-006_{OTHER_PARTY}_{SUPPLIER}_000004_20230711T060000.csv"
+    (tmp_path / "reports" / moved).parent.mkdir()
+    (tmp_path / "reports" / files["b3"]).rename(tmp_path / "reports" / moved)
+    result = pytester.runpytest_inprocess(*LOAD, "-p", "no:cacheprovider", "--emrr-dir", str(tmp_path / "reports"),
+                                          "--emrr-ruleset", "smets1-mrr-v3.0", "-v")
+    skipped = len(GROUND) + len(OPT_IN)  # the ground-truth checks (no --emrr-events) and late-record (opt-in)
+    result.assert_outcomes(failed=1, passed=len(CATALOGUE) - skipped - 1, skipped=skipped)
+    result.stdout.fnmatch_lines(["*emrr::recipient-party FAILED*"])
