@@ -380,6 +380,9 @@ def _commitments(d: dict, src: ecos.Source, parties: dict, first_day: int, days:
                            f"for {plan['supplier']}, an unknown supplier (suppliers: {', '.join(signifiers)})")
     # Migration Days start two days into the period: the MA and the Migration Common File come first.
     usable = day_start >= start + 2 * DAY
+    if not usable.any():
+        raise src.fail(("period", "end"), "expected a period of at least three days: Migration Days start on the "
+                       "period's third day (the MA, its validation and the Migration Common File come first)")
     for s, signifier in enumerate(signifiers):
         meters = shares[s] > 0 or any(
             float(w) > 0 for fuel in ((d["population"].get("fuel_suppliers") or {}).values())

@@ -115,6 +115,8 @@ BAD = {
                                              "failure_probability": 0.5}]}}},
         "migration.cof.by_model[0]", "Acme/X1 is not one"),
     "unknown key": ({"population": {"meters": 3}}, "population.meters", "allowed keys"),
+    "period without a Migration Day": ({"period": {"start": "2021-03-01", "end": "2021-03-03"}}, "period.end",
+                                       "at least three days"),
 }
 
 
