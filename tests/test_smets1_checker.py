@@ -338,3 +338,18 @@ def test_pytest_plugin_with_a_smets1_ruleset(pytester, tmp_path, rs):
     skipped = len(GROUND) + len(OPT_IN)  # the ground-truth checks (no --emrr-events) and late-record (opt-in)
     result.assert_outcomes(failed=1, passed=len(CATALOGUE) - skipped - 1, skipped=skipped)
     result.stdout.fnmatch_lines(["*emrr::recipient-party FAILED*"])
+
+
+def test_sequence_numbers_per_report_and_user_id(tmp_path, rs):
+    """002:L749: numbers per (Report ID, User ID) from '000001', one more per issue: S1MIG-001's
+    second file missing is a sequence-gap at the third, read from the padded names; another User ID's
+    series is its own (a first file numbered 1 for the second supplier, no finding)."""
+    files = delivery(tmp_path, rs)
+    (tmp_path / files["a2"]).unlink()
+    _write(tmp_path, rs, "S1MIG-006", 3, "20230704T060000", [_outcome(X, "20230703", "Failed")], "20230703")
+    _write(tmp_path, rs, "S1MIG-001", 1, "20230703T060000", [_success(X, "20230703T011000", "20230703T011000")],
+           recipient=OTHER, party=OTHER_PARTY)
+    verdict = check(tmp_path, rs, max_examples=None)
+    assert [(f.file, f.line, f.field, f.check) for f in verdict if f.severity == "error"] == [
+        (files["a3"], 1, "Report Sequence Number", "sequence-gap")]
+    assert "number(s) 2 missing" in next(f.message for f in verdict if f.check == "sequence-gap")
