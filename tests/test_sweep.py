@@ -211,3 +211,17 @@ def test_bad_scenario_and_foreign_folder(tmp_path, capsys, tiny):
     assert run_sweep([str(tiny), "--seeds", "2", "--out", str(other)]) == 2
     assert "not a sweep of ours" in capsys.readouterr().err
     assert [p.name for p in other.iterdir()] == ["notes.txt"]
+
+
+def test_page_of_a_large_sweep(one_worker):
+    """A thousand seeds make more than Altair's 5,000 default rows in one chart (seeds x reports x
+    recipients): the page holds them all (the national page's supplier grid failed so)."""
+    from emrr import pictures
+
+    table, daily = kpis(one_worker), pl.read_parquet(one_worker / "daily.parquet")
+    many = pl.concat([table.with_columns(pl.col("seed") + 1000 * i) for i in range(100)])
+    days = pl.concat([daily.with_columns(pl.col("seed") + 1000 * i) for i in range(100)])
+    assert many.height > 5000
+    page = pictures.sweep_page(many, days, title="many seeds")
+    spec = json.loads(page.split('id="chart-busiest_day">', 1)[1].split("</script>", 1)[0])
+    assert len(next(iter(spec["datasets"].values()))) == many.height
