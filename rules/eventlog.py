@@ -232,8 +232,8 @@ class EventLog:
             if keys.len() == 0:
                 frame = frame.with_columns([pl.lit(None, dtype=schema[c]).alias(c) for c in names])
                 continue
-            part = collect(self.tables[table].filter(key_ranges(key, keys.to_numpy())).select(key, *names)
-                           .filter(pl.col(key).is_in(keys.implode())))
+            wanted = key_ranges(key, keys.to_numpy()) & pl.col(key).is_in(keys.implode())
+            part = collect(self.tables[table].filter(wanted).select(key, *names))
             frame = frame.join(part, on=key, how="left", maintain_order="left")
         return frame
 

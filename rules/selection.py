@@ -154,17 +154,20 @@ def fan_out(frame: pl.DataFrame, report: Report) -> pl.DataFrame:
     only that Supplier's own ... The DNO will receive information relating to both Suppliers")."""
     if frame.height == 0:
         return frame.with_columns(pl.lit(None, dtype=pl.String).alias("recipient"))
-    frame = frame.with_row_index("_row")
-    parts = [frame.with_columns(pl.col(c).cast(pl.String).alias("recipient")) for c in report.recipient_columns]
-    out = (pl.concat(parts).filter(pl.col("recipient").is_not_null())
-           .unique(["_row", "recipient"], keep="first", maintain_order=True))
+    # (row, recipient) pairs first, from the recipient columns alone; then the rows, gathered once
+    listed = frame.select(pl.int_range(pl.len(), dtype=pl.UInt32).alias("_row"),
+                          *[pl.col(c).cast(pl.String) for c in report.recipient_columns])
+    pairs = (pl.concat([listed.select("_row", pl.col(c).alias("recipient")) for c in report.recipient_columns])
+             .filter(pl.col("recipient").is_not_null())
+             .unique(["_row", "recipient"], keep="first", maintain_order=True).sort("_row", maintain_order=True))
+    out = frame.select(pl.all().gather(pairs["_row"])).with_columns(pairs["recipient"])
     for h in report.hide:
         sees = pl.col("recipient") == pl.col(h.owner).cast(pl.String)
         for c in h.except_from:
             sees = sees | (pl.col("recipient") == pl.col(c).cast(pl.String))
         sees = sees.fill_null(False)
         out = out.with_columns([pl.when(sees).then(pl.col(c)).otherwise(None).alias(c) for c in h.columns])
-    return out.sort("_row", maintain_order=True).drop("_row")
+    return out
 
 
 RowFunction = Callable[[Selection, "Report", "Runs", int, int], pl.DataFrame]
