@@ -17,6 +17,7 @@ except the ``timing_*`` columns.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -267,6 +268,20 @@ def connect(scheduler: str | None, workers: int):
     return client, f"the scheduler {scheduler} ({len(client.nthreads())} worker(s))"
 
 
+def _lock(out: Path) -> int:
+    """An exclusive lock on DIR for the whole sweep, taken on the folder itself (no lock file among
+    the outputs) and released by the system however the process ends: two sweeps into one DIR would
+    run the same seeds twice and race on the tables."""
+    fd = os.open(out, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        raise UserError("another emrr sweep is writing into this directory; expected it to have ended (a rerun "
+                        "then continues it)", file=str(out))
+    return fd
+
+
 def _finished(out: Path) -> dict[int, dict]:
     found = {}
     for path in sorted((out / SEEDS).glob("seed-*.json")):
@@ -304,26 +319,32 @@ def sweep(scenario_path: str, first: int, count: int, out: str | Path, rules: Ru
     state = _state(text, rules, check)
     _check_out(out, state)
     client, where = connect(scheduler, workers)
+    lock = None
     try:
-        created = not out.exists()
-        (out / SEEDS).mkdir(parents=True, exist_ok=True)
-        if created or not (out / STATE).exists():
-            _write_atomically(out / STATE, (json.dumps(state, indent=2, sort_keys=True) + "\n").encode())
-        seeds = list(range(first, last + 1))
-        done = _finished(out)
-        skipped = [s for s in seeds if s in done]
-        todo = [s for s in seeds if s not in done]
-        failed: dict[int, str] = {}
-        keep_dir = str((out / "runs").resolve()) if keep else None
-        if keep_dir:
-            Path(keep_dir).mkdir(exist_ok=True)
-        _run(client, todo, text, str(scenario_path), rules, check, keep_dir, out, failed, progress, len(skipped))
+        try:
+            out.mkdir(exist_ok=True)
+            lock = _lock(out)
+            (out / SEEDS).mkdir(exist_ok=True)
+            if not (out / STATE).exists():
+                _write_atomically(out / STATE, (json.dumps(state, indent=2, sort_keys=True) + "\n").encode())
+            seeds = list(range(first, last + 1))
+            done = _finished(out)
+            skipped = [s for s in seeds if s in done]
+            todo = [s for s in seeds if s not in done]
+            failed: dict[int, str] = {}
+            keep_dir = str((out / "runs").resolve()) if keep else None
+            if keep_dir:
+                Path(keep_dir).mkdir(exist_ok=True)
+            _run(client, todo, text, str(scenario_path), rules, check, keep_dir, out, failed, progress, len(skipped))
+        finally:
+            client.close()
+            cluster = getattr(client, "cluster", None)
+            if scheduler is None and cluster is not None:
+                cluster.close()
+        finish(out)
     finally:
-        client.close()
-        cluster = getattr(client, "cluster", None)
-        if scheduler is None and cluster is not None:
-            cluster.close()
-    finish(out)
+        if lock is not None:
+            os.close(lock)
     return Result(out, seeds, [s for s in todo if s not in failed], skipped, failed,
                   time.perf_counter() - started, where)
 

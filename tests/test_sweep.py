@@ -225,3 +225,21 @@ def test_page_of_a_large_sweep(one_worker):
     page = pictures.sweep_page(many, days, title="many seeds")
     spec = json.loads(page.split('id="chart-busiest_day">', 1)[1].split("</script>", 1)[0])
     assert len(next(iter(spec["datasets"].values()))) == many.height
+
+
+def test_one_sweep_at_a_time_in_a_folder(one_worker, tiny, capsys):
+    """A second sweep into a DIR that a sweep is writing is refused in one line (it would run the same
+    seeds again and race on the tables); the first's files are untouched."""
+    import fcntl
+
+    before = {p.name: p.stat().st_mtime_ns for p in one_worker.iterdir()}
+    fd = os.open(one_worker, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # as a running sweep holds it
+        assert run_sweep([str(tiny), "--seeds", str(SEEDS), "--first-seed", "7", "--workers", "1", "--out",
+                          str(one_worker), "--keep", "--check"]) == 2
+    finally:
+        os.close(fd)
+    err = capsys.readouterr().err
+    assert "another emrr sweep is writing into this directory" in err and err.count("\n") == 1
+    assert {p.name: p.stat().st_mtime_ns for p in one_worker.iterdir()} == before
