@@ -44,7 +44,7 @@ def _unwritable(tmp_path: Path) -> dict[str, Path]:
 
 
 @pytest.mark.parametrize("where", ["missing-folder", "a-directory"])
-@pytest.mark.parametrize("command", ["simulate", "report", "check-json", "check-junit"])
+@pytest.mark.parametrize("command", ["simulate", "simulate-calibration", "report", "check-json", "check-junit"])
 def test_an_unwritable_result_file_is_refused_before_the_run(command, where, small_scenario, tmp_path, capsys):
     """--summary-json, --json and --junit naming a file that cannot be written: exit 2 and one line naming
     it, before anything is read or written (the output folder is not created)."""
@@ -52,6 +52,7 @@ def test_an_unwritable_result_file_is_refused_before_the_run(command, where, sma
     out = tmp_path / "out"
     argv = {
         "simulate": ["simulate", small_scenario, "--out", out, "--no-progress", "--summary-json", target],
+        "simulate-calibration": ["simulate", small_scenario, "--out", out, "--no-progress", "--calibration", target],
         "report": ["report", "--events", tmp_path / "no-events", "--out", out, "--no-progress",
                    "--summary-json", target],
         "check-json": ["check", tmp_path / "no-reports", "--json", target],
@@ -73,6 +74,23 @@ def test_a_writable_result_file_is_written_and_the_probe_is_gone(small_scenario,
     assert status == 0, stderr
     assert json.loads(summary.read_text(encoding="utf-8"))["scenario"] == "demo"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "summary.json"]
+
+
+def test_the_calibration_table_is_written_and_carried_by_the_summary(small_scenario, tmp_path, capsys):
+    """Issue 11 item 12: --calibration FILE writes the table of calibrated figures (published value,
+    source, setting, measured, tolerance, within); --summary-json carries the same table."""
+    table, summary = tmp_path / "cal.json", tmp_path / "summary.json"
+    status, stdout, stderr = _main(["simulate", small_scenario, "--out", tmp_path / "out", "--no-progress",
+                                    "--calibration", table, "--summary-json", summary], capsys)
+    assert status == 0, stderr
+    written = json.loads(table.read_text(encoding="utf-8"))
+    assert written["format"] == "emrr-calibration" and written["scenario"] == "demo"
+    assert json.loads(summary.read_text(encoding="utf-8"))["calibration"] == written
+    rows = {r["id"]: r for r in written["figures"]}
+    assert set(rows["max_attempts"]) == {"id", "figure", "published", "source", "setting", "measured", "tolerance",
+                                         "within"}
+    assert rows["max_attempts"]["setting"] == 5 and rows["max_attempts"]["measured"] <= 5
+    assert "figures within tolerance" in stdout
 
 
 # --------------------------------------------------------------------------- L6: only our own files are replaced
