@@ -107,10 +107,6 @@ class RunFigures:
     notes: list[str] = field(default_factory=list)
 
 
-def _day(column: str) -> pl.Expr:
-    return pl.col(column).dt.date().cast(pl.String).alias("day")
-
-
 def _top(frame: pl.DataFrame, key: str, value: str, n: int = TOP) -> pl.DataFrame:
     """The ``n`` largest rows by ``value`` (ties by ``key``), the rest summed into one "other" row."""
     frame = frame.sort([value, key], descending=[True, False])
@@ -317,7 +313,7 @@ def run_figures(events: str | Path, reports: str | Path, rules: Ruleset, title: 
     # so the two share the machine's cores (national: 9.6 s one after the other, see docs/pictures.md)
     with ThreadPoolExecutor(max_workers=1) as pool:
         counted = pool.submit(event_figures, log)
-        lat = latency(log, rules, _records(files))
+        lat = latency(log, rules, records_per_report(files))
         ev = counted.result()
     daily = ev["daily"].sort("day", "event_type")
     days = pl.DataFrame({"day": _days(log.period)})
@@ -352,7 +348,7 @@ def run_figures(events: str | Path, reports: str | Path, rules: Ruleset, title: 
                       suppliers=_suppliers(files, ev.get("by_supplier"), lat, rules))
 
 
-def _records(files: pl.DataFrame) -> dict[str, int]:
+def records_per_report(files: pl.DataFrame) -> dict[str, int]:
     """Records of each report in a run's files."""
     return dict(files.group_by("report_id").agg(pl.col("records").sum()).iter_rows())
 

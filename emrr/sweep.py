@@ -77,8 +77,7 @@ def seed_figures(events: Path, reports: Path, rules: Ruleset) -> tuple[list[dict
     """A finished run's key figures: rows per report and recipient, rows per day, run figures."""
     log = EventLog.open(events)
     files = pictures.manifest_files(reports)
-    records = dict(files.group_by("report_id").agg(pl.col("records").sum()).iter_rows())
-    lat = pictures.latency(log, rules, records)
+    lat = pictures.latency(log, rules, pictures.records_per_report(files))
     by_recipient: dict[tuple[str, str], dict] = {}
     by_report: dict[str, dict] = {}
     for rid, part in lat.items():
