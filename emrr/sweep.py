@@ -44,7 +44,7 @@ FAILURES = "failures.json"
 PAGE = "sweep.html"
 FORMAT = "emrr-sweep"
 MAX_SEED = 2**64 - 1
-SHARES = {"half_migrated_date": 0.5, "completion_date": 0.95}  # of the devices to migrate at the start
+SHARES = {"half_migrated_date": 0.5, "completion_date": 0.95}  # of the devices holding TCoS credentials
 CONNECT_SECONDS = 10  # to reach a scheduler, and for it to have a worker
 
 KPI_SCHEMA = {
@@ -110,7 +110,7 @@ def seed_figures(events: Path, reports: Path, rules: Ruleset) -> tuple[list[dict
                                                   count("install").alias("installs")), on="day", how="left")
     per_day = per_day.sort("day").with_columns((pl.col("successes") + pl.col("failures")).alias("attempts"),
                                                pl.col("successes").cum_sum().alias("migrated"))
-    to_migrate = None  # the devices holding TCoS credentials at the start (docs/event-log.md, devices)
+    to_migrate = None  # devices with TCoS credentials: at the start or installed so (docs/event-log.md, devices)
     if "ecos_credentials_at_install" in log.tables["devices"].collect_schema():
         to_migrate = int(log.tables["devices"].filter(~pl.col("ecos_credentials_at_install")).select(pl.len())
                          .collect().item())
