@@ -26,7 +26,19 @@ from emrr.conformance.fields import check_fields, field_masks, plainly_valid
 from emrr.conformance.findings import Collector, Verdict, enabled_checks
 from emrr.conformance.formats import duration, epoch_expr, show
 from emrr.conformance.names import NamePattern
-from emrr.conformance.reading import body_frame, decode, details_frame, fid_line, open_within, parse, read_bytes
+from emrr.conformance.reading import (
+    CHUNK,
+    Sink,
+    Survey,
+    body_frame,
+    details_frame,
+    fid_line,
+    open_report,
+    open_within,
+    pieces,
+    read_records,
+    rows_frame,
+)
 from emrr.conformance.records import FileInfo, FileRecords, Kinds, check_bodies, end_of_file, windowed
 from emrr.errors import UserError
 from emrr.rules import ruleset as rules
@@ -38,13 +50,15 @@ PROBE_ROWS = 256  # headers or trailers up to which each is first tried in Pytho
 
 def check(directory: str | Path, ruleset: str | Path | Ruleset | None = None, *,
           select: set[str] | None = None, ignore: set[str] | None = None,
-          max_examples: int | None = None, events: str | Path | None = None, expect: str = "recipients") -> Verdict:
+          max_examples: int | None = None, events: str | Path | None = None, expect: str = "recipients",
+          chunk: int = CHUNK) -> Verdict:
     """Check every report file under ``directory`` against ``ruleset`` (a Ruleset, a name or a
     path; default the revised EMRR). ``select``/``ignore``: check ids to run or skip;
     ``max_examples``: findings kept per check (None: all; every finding is counted anyway);
     ``events``: an event log, for the ground-truth checks; ``expect``: which files of the log the
     directory must hold, "recipients" (every file of each recipient with a file in it) or
-    "reports" (every file of each report and recipient with a file in it)."""
+    "reports" (every file of each report and recipient with a file in it); ``chunk``: the bytes a
+    file is read in (``reading.pieces``: memory does not grow with a file's size)."""
     if expect not in ("recipients", "reports"):
         raise UserError(f"expected 'recipients' or 'reports' for which files to expect, got {expect!r}")
     rs = ruleset if isinstance(ruleset, Ruleset) else rules.load(None if ruleset is None else str(ruleset))
@@ -58,7 +72,7 @@ def check(directory: str | Path, ruleset: str | Path | Ruleset | None = None, *,
         raise UserError(f"cannot read the directory: {exc.strerror}", file=str(root))
     enabled = enabled_checks(select, ignore or (), events is not None)
     out = Collector(enabled, max_examples)
-    checker = Checker(root, rs, out)
+    checker = Checker(root, rs, out, chunk)
     truth = None
     # the ground-truth checks selected, whether or not the event log is given (for the notes)
     ground = {c for c in enabled_checks(select, ignore or (), True) if CATALOGUE[c].family == "ground-truth"}
@@ -158,8 +172,10 @@ class Batch:
 class Checker:
     """One run of the checker over a directory (see the module docstring)."""
 
-    def __init__(self, root: Path, rs: Ruleset, out: Collector):
+    def __init__(self, root: Path, rs: Ruleset, out: Collector, chunk: int = CHUNK):
         self.root = root
+        self.chunk = chunk
+        self.reading: FileInfo | None = None  # the file being read (its end is not yet known)
         self.rs = rs
         self.out = out
         self.pattern = NamePattern(rs)
@@ -254,33 +270,80 @@ class Checker:
         if info.name.report_id is not None:
             info.report = self.rs.reports[info.name.report_id]
         info.recipient, info.sequence, info.created = info.name.recipient, info.name.sequence, info.name.created
-        data = read_bytes(self.root, path_rel, rel, self.out)
-        if data is None:
+        fd = open_report(self.root, path_rel, rel, self.out)
+        if fd is None:
             self.unread += 1
             return
-        text = decode(data, rel, self.out, self.encoding, self.rs.line_terminator, self.rs.quote_char)
-        del data
-        if text is None:
+        try:
+            self.read_file(fd, info)
+        except OSError as exc:  # an I/O error part-way: what was read is checked
+            self.out.add("file-unreadable", rel, None, None, reason=exc.strerror or str(exc))
+            self.unread += not info.readable
+        finally:
+            os.close(fd)
+            self.reading = None
+
+    def read_file(self, fd: int, info: FileInfo) -> None:
+        """Read one file in pieces (``reading.pieces``): the file-level checks first (a pass of
+        their own, ``reading.Survey``), then its records, its body into the batch of its report
+        piece by piece; a file of one piece is read once."""
+        rs = self.rs
+        survey = Survey(self.encoding, rs.line_terminator, rs.quote_char)
+        kept = []
+        for raw in pieces(fd, self.chunk):
+            t = survey.feed(raw)
+            if t is None:  # binary: read no further
+                break
+            kept = [t] if survey.pieces == 1 else []
+        if not survey.finish(info.rel, self.out):
             return
         info.readable = True
-        parsed = parse(text, rel, self.out, self.rs.delimiter, self.rs.quote_char, self.rs.line_terminator)
-        del text
-        FileRecords(self.rs, self.out, info, self.kinds, self.headers, self.trailers).check(parsed)
+        texts = (lambda: iter(kept)) if survey.pieces == 1 else (lambda: self.texts(fd, survey))
+        sink = FileSink(self, info, FileRecords(rs, self.out, info, self.kinds, self.headers, self.trailers))
+        self.reading = info
+        parsed = read_records(texts, survey.quoted, survey.cr != survey.crlf, info.rel, self.out, rs.delimiter,
+                              rs.quote_char, rs.line_terminator, sink)
+        self.reading = None
+        take_first, take_last = sink.records.end(parsed)
+        if take_first:
+            sink.release(parsed.split)
+        if take_last:
+            sink.body(*parsed.last, parsed.split)
         info.recipient = info.recipient or info.name.recipient
         if info.sequence is None:
             info.sequence = info.name.sequence
-        if parsed.body_count == 0:
-            end_of_file(info, self.rs, self.out)
-            return
+        rid = info.report.id if info.report else None
+        batch = self.pending.get(rid)
+        if batch is not None and batch.fids and batch.fids[-1] == info.fid:
+            if batch.size >= BATCH_ROWS:
+                self.flush(rid)
+        else:  # no body, or all of it checked while the file was read
+            self.records += info.details
+            end_of_file(info, rs, self.out)
+
+    def texts(self, fd: int, survey: Survey):
+        """The texts of a file of many pieces, read again; before each next piece, its report's
+        batch is checked, so that it never holds more than a piece of the file being read (memory
+        does not grow with the file; at 8 MiB, about 97,000 records of ECOSMIG-001, the batch is
+        small enough for the fast path). Every file of the national delivery is one piece (the
+        largest is 4.6 MB): its batches are those of ``BATCH_ROWS``."""
+        for k, raw in enumerate(pieces(fd, self.chunk)):
+            if k and self.reading is not None:
+                self.flush(self.reading.report.id if self.reading.report else None)
+            yield survey.text_of(raw, k == 0)
+
+    def add_body(self, info: FileInfo, count: int, text: tuple[int, bytes] | None = None,
+                 frame: pl.DataFrame | None = None) -> None:
+        """Records of a file's body (``count`` lines from ``text``'s first line, or a ``frame`` of
+        ``line`` and ``fields``) into the batch of its report."""
         batch = self.pending[info.report.id if info.report else None]
-        batch.fids.append(info.fid)
-        if parsed.body_text is not None:
-            batch.texts.append((info.fid, parsed.body_start, parsed.body_count, parsed.body_text))
+        if not batch.fids or batch.fids[-1] != info.fid:
+            batch.fids.append(info.fid)
+        if text is not None:
+            batch.texts.append((info.fid, text[0], count, text[1]))
         else:
-            batch.frames += parsed.body_of(info.fid)
-        batch.size += parsed.body_count
-        if batch.size >= BATCH_ROWS:
-            self.flush(info.report.id if info.report else None)
+            batch.frames.append(frame.select(pl.lit(info.fid, dtype=pl.Int32).alias("fid"), "line", "fields"))
+        batch.size += count
 
     # ------------------------------------------------------------------ a batch of detail records
 
@@ -371,6 +434,8 @@ class Checker:
         """The batch's files, their detail records counted: the checks at each one's end."""
         for fid in batch.fids:
             info = self.files[fid]
+            if info is self.reading:
+                continue  # the file being read: its end comes with its last records
             self.records += info.details
             end_of_file(info, self.rs, self.out)
 
@@ -390,6 +455,43 @@ class Checker:
                                  schema={"fid": pl.Int32, "line": pl.Int64,
                                          **{f"c{i}": pl.String for i in range(len(layout))}})
             check_fields(frame, layout, self.rs, self.out, self.rel_of, masks=self.masks(layout))
+
+
+class FileSink(Sink):
+    """Where the records of the file being read go (``reading.read_records``): the first to the
+    record checks (``FileRecords.start``), the body into its report's batch; the first record
+    too when it is not the header, as soon as another follows (it belongs with the body)."""
+
+    def __init__(self, checker: Checker, info: FileInfo, records: FileRecords):
+        self.checker, self.info, self.records = checker, info, records
+        self.waiting: tuple[int, list[str]] | None = None  # the first record, when not the header
+
+    def first(self, line: int, fields: list[str], unread_before: bool) -> None:
+        if not self.records.start(line, fields, unread_before):
+            self.waiting = (line, fields)
+
+    def text(self, start: int, count: int, data: bytes) -> None:
+        self.release(True)
+        self.checker.add_body(self.info, count, text=(start, data))
+
+    def frame(self, frame: pl.DataFrame) -> None:
+        self.release(False)
+        self.checker.add_body(self.info, frame.height, frame=frame)
+
+    def release(self, split: bool) -> None:
+        """The first record into the body, if it waits."""
+        if self.waiting is not None:
+            line, fields = self.waiting
+            self.waiting = None
+            self.body(line, fields, split)
+
+    def body(self, line: int, fields: list[str], split: bool) -> None:
+        """One record into the body: as text (joining the fields again gives the line back: there
+        is no quote character) or as a frame."""
+        if split:
+            self.checker.add_body(self.info, 1, text=(line, self.checker.rs.delimiter.join(fields).encode()))
+        else:
+            self.checker.add_body(self.info, 1, frame=rows_frame([line], [fields]))
 
 
 class WindowChecks:

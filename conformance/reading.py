@@ -1,10 +1,18 @@
-"""Reading one file: its bytes (encoding, BOM, line endings) and then its records.
+"""Reading one file: its bytes (encoding, BOM, line endings) and then its records, in pieces.
 
-A file is read once. Lines are physical lines (ended by CRLF, LF or CR alone) numbered from 1. A
-file without any quote character is split on the delimiter by Polars (CSV without quoting is
-exactly that); any other goes through Python's ``csv`` module (RFC 4180 quoting), which never
-stops at a bad record: each ``csv.Error`` becomes a ``csv-syntax`` finding and reading goes on
-at the next line.
+A file is read in pieces of about ``CHUNK`` bytes (``pieces``), each cut after a line feed, so
+that memory does not grow with the file: a first pass (``Survey``) makes the file-level checks
+(empty, binary, BOM, encoding, line endings) and learns how to read the records; a second pass
+reads them (``read_records``) and hands the records between the first and the last to a sink
+piece by piece. A file of one piece (every file the national delivery holds: its largest is
+4.6 MB) is read once and kept for both passes. Lines are physical lines (ended by CRLF, LF or CR
+alone) numbered from 1. A file without any quote character is split on the delimiter by Polars
+(CSV without quoting is exactly that); any other goes through Python's ``csv`` module (RFC 4180
+quoting), which never stops at a bad record: each ``csv.Error`` becomes a ``csv-syntax`` finding
+and reading goes on at the next line; a third pass reads it strictly (``_Strict``). A record that
+runs across pieces (a line break inside a quoted field at a piece's end) is carried whole to the
+next piece, so memory is bounded by the piece and the longest record, not the file (a quote left
+open makes the rest of the file one record, as the csv module reads it).
 """
 
 from __future__ import annotations
@@ -12,11 +20,11 @@ from __future__ import annotations
 import codecs
 import csv
 import errno
-import io
 import os
 import re
 import stat
 import sys
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from dataclasses import field as dc_field
 from itertools import chain
@@ -33,7 +41,6 @@ BODY_SCHEMA = {"fid": pl.Int32, "line": pl.Int64, "fields": pl.List(pl.String)}
 ROWS_SCHEMA = {"line": pl.Int64, "fields": pl.List(pl.String)}
 
 
-READ_CHUNK = 1 << 24  # bytes read first: a NUL byte among them (a binary file) stops the reading there
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 _DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | _CLOEXEC
 _FILE = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | _CLOEXEC  # a FIFO swapped in does not block the open
@@ -67,12 +74,16 @@ def open_within(root: Path, rel: str, folder: bool = False) -> int:
     return fd
 
 
-def read_bytes(root: Path, rel: str, shown: str, out: Collector) -> bytes | None:
-    """The bytes of ``root/rel`` (``shown`` in findings), opened with ``open_within`` (no
-    symbolic link followed: campaign H5, a link to /etc/passwd was read and quoted) and read only
-    from a regular file; the reading stops after the first 16 MiB when they hold a NUL byte, as
-    ``decode`` reads no further than that (campaign M1: a 5 GB sparse file was read whole).
-    None, with a ``file-unreadable`` finding, when it cannot be read."""
+# Bytes a file is read in (checker.check's ``chunk``; see the module docstring). Checker peak on one
+# synthetic valid ECOSMIG-001 file of 200 MB (2.33M records): 861 MB read whole (commit e93a59a),
+# about 300 MB in pieces of 8 MiB; the national delivery's largest file (4.6 MB) is one piece.
+CHUNK = 1 << 23
+
+
+def open_report(root: Path, rel: str, shown: str, out: Collector) -> int | None:
+    """A descriptor of the regular file ``root/rel`` (``shown`` in findings), opened with
+    ``open_within`` (no symbolic link followed: campaign H5, a link to /etc/passwd was read and
+    quoted); None, with a ``file-unreadable`` finding, when it cannot be opened."""
     try:
         fd = open_within(root, rel)
     except OSError as exc:
@@ -82,18 +93,59 @@ def read_bytes(root: Path, rel: str, shown: str, out: Collector) -> bytes | None
             out.add("file-unreadable", shown, None, None, reason=exc.strerror or str(exc))
         return None
     try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):  # swapped for a FIFO or device since the walk
-            out.add("file-unreadable", shown, None, None, reason="not a regular file")
-            return None
-        head = os.read(fd, READ_CHUNK)
-        if len(head) < READ_CHUNK or b"\x00" in head:  # the whole file, or a binary one
-            return head
-        # then the file read again whole into one buffer sized from it (as Path.read_bytes does):
-        # chunks joined, or the head and the rest, would hold the file twice for a moment
-        del head
-        os.lseek(fd, 0, os.SEEK_SET)
-        return io.FileIO(fd, "rb", closefd=False).readall()
+        if stat.S_ISREG(os.fstat(fd).st_mode):
+            return fd
+        out.add("file-unreadable", shown, None, None, reason="not a regular file")  # swapped for a FIFO or device
+    except OSError as exc:
+        out.add("file-unreadable", shown, None, None, reason=exc.strerror or str(exc))
+    os.close(fd)
+    return None
+
+
+def pieces(fd: int, chunk: int = CHUNK) -> Iterator[bytes]:
+    """The bytes of the open file ``fd`` from its start, in pieces of about ``chunk`` bytes, each
+    ending after a line feed but the last: a line longer than ``chunk`` is one piece; a file that
+    one read gives whole is one piece (no copy). A piece holding a NUL byte is given at once, cut
+    anywhere: the file is binary and nothing after it is read (campaign M1: a 5 GB sparse file was
+    read whole)."""
+    os.lseek(fd, 0, os.SEEK_SET)
+    parts: list[bytes] = []  # a line longer than a read, so far
+    block = os.read(fd, chunk)
+    while block:
+        following = os.read(fd, chunk)
+        if not following:  # the end of the file
+            break
+        cut = block.rfind(b"\n") + 1
+        if b"\x00" in block:
+            cut = len(block)
+        if cut == 0:
+            parts.append(block)
+        else:
+            parts.append(block if cut == len(block) else block[:cut])
+            yield parts[0] if len(parts) == 1 else b"".join(parts)
+            parts = [] if cut == len(block) else [block[cut:]]
+        del block
+        block = following
+    if block:
+        parts.append(block)
+    if parts:
+        yield parts[0] if len(parts) == 1 else b"".join(parts)
+
+
+def read_bytes(root: Path, rel: str, shown: str, out: Collector) -> bytes | None:
+    """The bytes of ``root/rel`` (``shown`` in findings), opened with ``open_report`` and read
+    whole, but no further than the first piece that holds a NUL byte (``pieces``). None, with a
+    ``file-unreadable`` finding, when it cannot be read."""
+    fd = open_report(root, rel, shown, out)
+    if fd is None:
+        return None
+    try:
+        parts = []
+        for piece in pieces(fd):
+            parts.append(piece)
+            if b"\x00" in piece:
+                break
+        return b"".join(parts)
     except OSError as exc:
         out.add("file-unreadable", shown, None, None, reason=exc.strerror or str(exc))
         return None
@@ -122,37 +174,136 @@ class Text:
         return self._text
 
 
-def decode(data: bytes, rel: str, out: Collector, encoding: str, terminator: str, quote_char: str = '"') -> Text | None:
-    """The file's text, after the file-level checks; None when there is nothing to read further
-    (an empty or binary file)."""
-    if not data:
-        out.add("empty-report", rel, None, None, "zero-bytes")
-        return None
-    nul = data.find(b"\x00")
-    if nul >= 0:
-        line = data.count(b"\n", 0, nul) + 1
-        out.add("encoding", rel, line, None, "binary", offset=nul, encoding=encoding)
-        return None
-    if data.startswith(BOM):
-        out.add("bom", rel, 1, None)
-        data = data[len(BOM):]
-    utf8 = codecs.lookup(encoding).name == "utf-8"
-    if utf8 and data.isascii():  # the common case: valid as it is, no copy
-        t = Text(data, *_breaks(data))
-    else:
+class Survey:
+    """The file-level checks of a file fed piece by piece (``pieces``): its size, its first NUL
+    byte, BOM, first invalid byte and how many lines hold one, its LF, CR and CRLF, whether it
+    holds the quote character, how it ends and where its first line break other than the
+    terminator is; ``finish`` says them as ``decode`` of the whole file would. Each piece's text
+    (``Text``, the BOM left out) is what ``feed`` returns; the same piece given to ``text_of``
+    later gives it again (the records' pass)."""
+
+    def __init__(self, encoding: str, terminator: str, quote_char: str = '"'):
+        self.encoding, self.terminator = encoding, terminator
+        self.utf8 = codecs.lookup(encoding).name == "utf-8"
+        self.quote = quote_char.encode() if quote_char else b""
+        self.pieces = self.size = 0
+        self.nul: tuple[int, int] | None = None  # (line, offset)
+        self.bom = False
+        self.error: tuple[int, int, int, str] | None = None  # the first invalid byte: (line, byte, offset, reason)
+        self.bad_lines = 0
+        self.lf = self.cr = self.crlf = 0
+        self.quoted = False
+        self.last = b""  # the text's last byte
+        self.first_bad: int | None = None  # the line of the first line break other than the terminator
+
+    @property
+    def breaks(self) -> int:
+        """Line breaks so far (a CRLF is one)."""
+        return self.lf + self.cr - self.crlf
+
+    def text_of(self, raw: bytes, first: bool, survey: bool = False) -> Text:
+        """A piece's text: the BOM left out of the first, UTF-8 as it is when valid (no copy),
+        else decoded with replacement characters; ``survey``: the first invalid byte noted."""
+        data = raw[len(BOM):] if first and raw.startswith(BOM) else raw
+        if self.utf8 and data.isascii():  # the common case: valid as it is, no copy
+            return Text(data, *_breaks(data))
         try:
-            text = data.decode(encoding)
+            text = data.decode(self.encoding)
             valid = True
         except UnicodeDecodeError as exc:
-            bad = sum(1 for _ in _invalid_lines(data, encoding))
-            out.add("encoding", rel, data.count(b"\n", 0, exc.start) + 1, None, encoding=encoding,
-                    byte=data[exc.start], offset=exc.start, reason=exc.reason, lines=bad)
-            text = data.decode(encoding, errors="replace")
+            if survey:
+                if self.error is None:
+                    offset = self.size - len(raw) - (len(BOM) if self.bom else 0) + (len(raw) - len(data))
+                    self.error = (self.lf + data.count(b"\n", 0, exc.start) + 1, data[exc.start], offset + exc.start,
+                                  exc.reason)
+                self.bad_lines += sum(1 for _ in _invalid_lines(data, self.encoding))
+            text = data.decode(self.encoding, errors="replace")
             valid = False
-        utf = data if utf8 and valid else text.encode("utf-8")  # the text's UTF-8 bytes
-        t = Text(utf, *_breaks(utf), text=text)
-    _line_endings(t, rel, out, terminator, quote_char)
-    return t
+        utf = data if self.utf8 and valid else text.encode("utf-8")  # the text's UTF-8 bytes
+        return Text(utf, *_breaks(utf), text=text)
+
+    def feed(self, raw: bytes) -> Text | None:
+        """Survey the next piece; its text, or None when it holds a NUL byte (a binary file: read
+        no further). Pieces end after a line feed (``pieces``), so that no line break, line or
+        character straddles two of them."""
+        first = self.pieces == 0
+        self.pieces += 1
+        offset, self.size = self.size, self.size + len(raw)
+        nul = raw.find(b"\x00")
+        if nul >= 0:
+            self.nul = (self.lf + raw.count(b"\n", 0, nul) + 1, offset + nul)
+            return None
+        if first and raw.startswith(BOM):
+            self.bom = True
+        t = self.text_of(raw, first, survey=True)
+        if self.quote and not self.quoted and self.quote in t.data:
+            self.quoted = True
+        if self.first_bad is None:
+            found = self._first_bad(t)
+            if found is not None:
+                self.first_bad = self.breaks + found
+        self.lf, self.cr, self.crlf = self.lf + t.lf, self.cr + t.cr, self.crlf + t.crlf
+        if t.data:
+            self.last = t.data[-1:]
+        return t
+
+    def _bad(self, lf: int, cr: int, crlf: int) -> int:
+        """Line breaks other than the terminator among these."""
+        if self.terminator == "\r\n":
+            return (lf - crlf) + (cr - crlf)
+        return cr if self.terminator == "\n" else lf
+
+    def _first_bad(self, t: Text) -> int | None:
+        """The line (within the piece) of its first line break other than the terminator."""
+        if not self._bad(t.lf, t.cr, t.crlf):
+            return None
+        pattern = _OTHER_BREAKS.get(self.terminator, r"\r?\n")
+        return _line_of(t.text, re.search(pattern, t.text).start())
+
+    def finish(self, rel: str, out: Collector) -> bool:
+        """The file-level findings (as ``decode`` says them); whether the records are to be read
+        (not when the file is empty or binary)."""
+        if not self.size:
+            out.add("empty-report", rel, None, None, "zero-bytes")
+            return False
+        if self.nul is not None:
+            out.add("encoding", rel, self.nul[0], None, "binary", offset=self.nul[1], encoding=self.encoding)
+            return False
+        if self.bom:
+            out.add("bom", rel, 1, None)
+        if self.error is not None:
+            line, byte, offset, reason = self.error
+            out.add("encoding", rel, line, None, encoding=self.encoding, byte=byte, offset=offset, reason=reason,
+                    lines=self.bad_lines)
+        self._line_endings(rel, out)
+        return True
+
+    def _line_endings(self, rel: str, out: Collector) -> None:
+        """Every line break the terminator, and the last line ended. In a file holding the quote
+        character, a line break may be data inside a quoted field: the records' own ends are then
+        checked as the records are read (``_Strict``), not here."""
+        if not out.wants("line-ending"):
+            return
+        terminator = self.terminator
+        if self.last and self.last not in (b"\n", b"\r"):
+            out.add("line-ending", rel, self.breaks + 1, None, "unterminated", terminator=terminator)
+        if self.quoted:
+            return
+        bad = self._bad(self.lf, self.cr, self.crlf)
+        if bad:
+            name = {"\r\n": "LF or CR alone", "\n": "CR or CRLF"}.get(terminator, "LF or CRLF")
+            out.add("line-ending", rel, self.first_bad, None, count=bad, ending=name, terminator=terminator)
+
+
+_OTHER_BREAKS = {"\r\n": r"\r(?!\n)|(?<!\r)\n", "\n": r"\r\n?"}  # line breaks other than the terminator
+
+
+def decode(data: bytes, rel: str, out: Collector, encoding: str, terminator: str, quote_char: str = '"') -> Text | None:
+    """The text of a whole file's bytes, after the file-level checks (``Survey`` of one piece);
+    None when there is nothing to read further (an empty or binary file)."""
+    survey = Survey(encoding, terminator, quote_char)
+    t = survey.feed(data)
+    return t if survey.finish(rel, out) else None
 
 
 _STEP = 1 << 24
@@ -186,29 +337,6 @@ def _invalid_lines(data: bytes, encoding: str):
             raw.decode(encoding)
         except UnicodeDecodeError:
             yield raw
-
-
-def _line_endings(t: Text, rel: str, out: Collector, terminator: str, quote_char: str) -> None:
-    """Every line break the terminator, and the last line ended. In a file holding the quote
-    character, a line break may be data inside a quoted field: the records' own ends are then
-    checked as the records are read (``_check_records``), not here."""
-    if not out.wants("line-ending"):
-        return
-    if t.data and not t.data.endswith((b"\n", b"\r")):
-        out.add("line-ending", rel, _line_of(t.text, len(t.text)), None, "unterminated", terminator=terminator)
-    if quote_char and quote_char.encode() in t.data:
-        return
-    n_lf, n_cr, n_crlf = t.lf, t.cr, t.crlf
-    if terminator == "\r\n":
-        bad, pattern, name = (n_lf - n_crlf) + (n_cr - n_crlf), r"\r(?!\n)|(?<!\r)\n", "LF or CR alone"
-    elif terminator == "\n":
-        bad, pattern, name = n_cr, r"\r\n?", "CR or CRLF"
-    else:
-        bad, pattern, name = n_lf, r"\r?\n", "LF or CRLF"
-    if bad:
-        text = t.text
-        first = re.search(pattern, text)
-        out.add("line-ending", rel, _line_of(text, first.start()), None, count=bad, ending=name, terminator=terminator)
 
 
 _ENDING_NAMES = {"\r\n": "CRLF", "\n": "LF", "\r": "CR"}
@@ -246,51 +374,100 @@ def _field_end(text: str, at: int, quote_char: str, quoted: re.Pattern, bare: re
     return bare.match(text, at).end()
 
 
-def _check_records(text: str, rel: str, out: Collector, delimiter: str, quote_char: str, terminator: str,
-                   reported: set[int]) -> None:
+class _Strict:
     """RFC 4180 read strictly, record by record, in a file holding the quote character: a quote
     inside a field that is not enclosed in quotes (§2.5), or anything after a closing quote but a
     delimiter or the record's end, is a ``csv-syntax`` finding (Python's csv module lets the
     first pass); each record's end (not a line break inside a quoted field) is checked against
-    the terminator (``line-ending``). ``reported``: lines the csv module already found wrong."""
-    record, quoted, bare = _record_patterns(delimiter, quote_char)
-    pos, line, n = 0, 1, len(text)
-    bad_endings, first_bad = 0, None
-    while pos < n:
-        m = record.match(text, pos)
-        if m is not None and m.end() > pos:
-            ending = m.group(1)
-            if ending and ending != terminator:
-                bad_endings += 1
-                if first_bad is None:
-                    first_bad = (line + len(_BREAKS.findall(text, pos, m.start(1))), ending)
-            line += len(_BREAKS.findall(text, pos, m.end()))
-            pos = m.end()
-            if not ending:
+    the terminator (``line-ending``). ``reported``: lines the csv module already found wrong.
+
+    The text comes piece by piece (``feed``, then ``finish``): a record is read when the text
+    fed so far decides it (it ends before the end of that text, or it fails before it), else it
+    waits, with what follows it, for the next piece. So the pieces cut nowhere a reading of the
+    whole text would not, and only an undecided record (a quoted field still open) is held. An
+    undecided record is read again only once the text held has doubled, so that a field longer
+    than many pieces is read in linear time, not once a piece (quadratic)."""
+
+    def __init__(self, rel: str, out: Collector, delimiter: str, quote_char: str, terminator: str,
+                 reported: set[int]):
+        self.rel, self.out, self.delimiter, self.quote_char, self.terminator = rel, out, delimiter, quote_char, \
+            terminator
+        self.reported = reported
+        self.record, self.quoted, self.bare = _record_patterns(delimiter, quote_char)
+        self.line = 1
+        self.bad_endings, self.first_bad = 0, None
+        self.held: list[str] = []  # the text not yet read: an undecided record and what follows it
+        self.size = 0  # its length
+        self.wait = 0  # read it again once it is this long
+        self.done = False  # the last record read (it ended the text)
+
+    def feed(self, text: str) -> None:
+        self.held.append(text)
+        self.size += len(text)
+        if self.size < self.wait:
+            return
+        rest = self._read("".join(self.held) if len(self.held) > 1 else self.held[0], final=False)
+        self.held, self.size, self.wait = ([rest] if rest else []), len(rest), 2 * len(rest)
+
+    def finish(self) -> None:
+        self._read("".join(self.held), final=True)
+        self.held, self.size = [], 0
+        if self.bad_endings and self.out.wants("line-ending"):
+            at, ending = self.first_bad
+            self.out.add("line-ending", self.rel, at, None, "records", count=self.bad_endings,
+                         ending=_ENDING_NAMES[ending], terminator=self.terminator)
+
+    def _failure(self, text: str, pos: int, final: bool) -> tuple[int, int] | None:
+        """Where the record at ``pos`` goes wrong: (start, end) of the field where it does; None
+        when the text so far cannot say (a quoted field still open at its end, not ``final``)."""
+        at, n = pos, len(text)
+        while True:  # the field where it goes wrong
+            if not final and text.startswith(self.quote_char, at) and self.quoted.match(text, at) is None:
+                return None
+            end = _field_end(text, at, self.quote_char, self.quoted, self.bare)
+            if end >= n and not final:
+                return None
+            if end < n and text[end] == self.delimiter:
+                at = end + 1
+                continue
+            return at, end
+
+    def _read(self, text: str, final: bool) -> str:
+        """Read the records ``text`` decides; what is left (from the first undecided record)."""
+        out, quote_char, terminator = self.out, self.quote_char, self.terminator
+        pos, n = 0, len(text)
+        while pos < n and not self.done:
+            m = self.record.match(text, pos)
+            if m is not None and m.end() > pos and (final or (m.group(1) and (m.end() < n or text.endswith("\n")))):
+                ending = m.group(1)
+                if ending and ending != terminator:
+                    self.bad_endings += 1
+                    if self.first_bad is None:
+                        self.first_bad = (self.line + len(_BREAKS.findall(text, pos, m.start(1))), ending)
+                self.line += len(_BREAKS.findall(text, pos, m.end()))
+                pos = m.end()
+                if not ending:
+                    self.done = True
+                continue
+            where = self._failure(text, pos, final)
+            following = _BREAKS.search(text, pos)
+            if where is None or (following is None and not final):
+                return text[pos:]
+            if self.line not in self.reported and out.wants("csv-syntax"):
+                at, end = where
+                value, after = text[at:end], text[end:end + 1]
+                if value.startswith(quote_char):
+                    out.add("csv-syntax", self.rel, self.line, None, "after-quote", after=after,
+                            delimiter=self.delimiter)
+                else:
+                    out.add("csv-syntax", self.rel, self.line, None,
+                            "bare-quote" if after == quote_char and value else "unclosed")
+            if following is None:
+                self.done = True
                 break
-            continue
-        if line not in reported and out.wants("csv-syntax"):
-            at = pos
-            while True:  # the field where it goes wrong
-                end = _field_end(text, at, quote_char, quoted, bare)
-                if end < n and text[end] == delimiter:
-                    at = end + 1
-                    continue
-                break
-            value, after = text[at:end], text[end:end + 1]
-            if value.startswith(quote_char):
-                out.add("csv-syntax", rel, line, None, "after-quote", after=after, delimiter=delimiter)
-            else:
-                out.add("csv-syntax", rel, line, None, "bare-quote" if after == quote_char and value else "unclosed")
-        following = _BREAKS.search(text, pos)
-        if following is None:
-            break
-        pos = following.end()
-        line += 1
-    if bad_endings and out.wants("line-ending"):
-        at, ending = first_bad
-        out.add("line-ending", rel, at, None, "records", count=bad_endings, ending=_ENDING_NAMES[ending],
-                terminator=terminator)
+            pos = following.end()
+            self.line += 1
+        return ""
 
 
 @dataclass
@@ -316,48 +493,147 @@ class Parsed:
         return [f.select(pl.lit(fid, dtype=pl.Int32).alias("fid"), "line", "fields") for f in self.body_frames]
 
 
+class Sink:
+    """Where ``read_records`` hands a file's records as it reads them: the first record, then the
+    records between the first and the last (the body) piece by piece, in order, as UTF-8 text of
+    lines joined by LF still to split (``text``: the quote-free way) or as frames of ``line`` and
+    ``fields`` (``frame``: the csv module's way). The last record and the blank lines after it
+    are in the ``Parsed`` it returns."""
+
+    def first(self, line: int, fields: list[str], unread_before: bool) -> None:
+        """The first record (``unread_before``: a record before it could not be read)."""
+
+    def text(self, start: int, count: int, data: bytes) -> None:
+        """``count`` body lines from line ``start``."""
+
+    def frame(self, frame: pl.DataFrame) -> None:
+        """Body records (ROWS_SCHEMA)."""
+
+
+class _Whole(Sink):
+    """The body of a file read in one piece, kept in its ``Parsed`` (``parse``)."""
+
+    def __init__(self):
+        self.texts: list[tuple[int, int, bytes]] = []
+        self.frames: list[pl.DataFrame] = []
+
+    def text(self, start: int, count: int, data: bytes) -> None:
+        self.texts.append((start, count, data))
+
+    def frame(self, frame: pl.DataFrame) -> None:
+        self.frames.append(frame)
+
+    def into(self, p: Parsed) -> Parsed:
+        if self.texts:
+            p.body_start, p.body_count = self.texts[0][0], sum(t[1] for t in self.texts)
+            p.body_text = b"\n".join(t[2] for t in self.texts)
+        p.body_frames = self.frames
+        p.body_count += sum(f.height for f in self.frames)
+        return p
+
+
 def parse(t: Text, rel: str, out: Collector, delimiter: str, quote_char: str, terminator: str = "\r\n") -> Parsed:
-    """Split the text into records (see the module docstring)."""
+    """Split the text of a whole file into records (``read_records`` of one piece), the body kept."""
+    sink = _Whole()
     quoted = bool(quote_char) and quote_char.encode() in t.data
-    if t.cr == t.crlf and not quoted:
-        return _split(t.data, t.lf, delimiter)
-    records, errors = _csv_module(t.text, rel, out, delimiter, quote_char)
-    if quoted:
-        _check_records(t.text, rel, out, delimiter, quote_char, terminator, set(errors))
-    return records.parsed(errors)
+    p = read_records(lambda: iter((t,)), quoted, t.cr != t.crlf, rel, out, delimiter, quote_char, terminator, sink)
+    return sink.into(p)
+
+
+def read_records(texts: Callable[[], Iterator[Text]], quoted: bool, lone_cr: bool, rel: str, out: Collector,
+                 delimiter: str, quote_char: str, terminator: str, sink: Sink) -> Parsed:
+    """Read a file's records from its texts, piece by piece (``texts()`` gives them from the
+    start, each time it is called): the first and the body to ``sink``, the rest returned.
+    ``quoted``: the file holds the quote character; ``lone_cr``: a CR not before an LF."""
+    if not quoted and not lone_cr:
+        lines = _Lines(delimiter, sink)
+        for t in texts():
+            lines.feed(t)
+        return lines.finish()
+    records = _Records(sink)
+    limit = csv.field_size_limit(sys.maxsize)  # a huge field is a field-length finding, not a parse error
+    try:
+        errors = _csv_rows((m.group() for t in texts() for m in _LINE.finditer(t.text)), rel, out, delimiter,
+                           quote_char, records)
+    finally:
+        csv.field_size_limit(limit)
+    parsed = records.parsed(errors)
+    if quoted:  # the strict reading, once the csv module's findings are known (a third pass)
+        strict = _Strict(rel, out, delimiter, quote_char, terminator, set(errors))
+        for t in texts():
+            strict.feed(t.text)
+        strict.finish()
+    return parsed
 
 
 def _fields(line: bytes, delimiter: str) -> list[str]:
     return line.removesuffix(b"\r").decode("utf-8").split(delimiter)
 
 
-def _split(data: bytes, lf: int, delimiter: str) -> Parsed:
-    """CSV without any quote character (UTF-8 ``data``): lines split on LF (each CR before it
-    dropped), fields on the delimiter. The body stays bytes until its batch is split by Polars."""
-    n = lf + 1
-    end = len(data)
-    if data.endswith(b"\n"):
-        end -= 1
-        n -= 1
-    trailing = []
-    while n > 1:  # blank lines at the end are not the last record
-        start = data.rfind(b"\n", 0, end) + 1
-        if data[start:end] not in (b"", b"\r"):
-            break
-        trailing.insert(0, n)
-        end, n = start - 1, n - 1
-    head_end = data.find(b"\n", 0, end)
-    if head_end < 0:
-        one = _fields(data[:end], delimiter)
-        return Parsed(count=1, split=True, first=(1, one), last=(1, one), trailing_blank=trailing)
-    tail_start = data.rfind(b"\n", 0, end) + 1
-    p = Parsed(count=n, split=True, first=(1, _fields(data[:head_end], delimiter)),
-               last=(n, _fields(data[tail_start:end], delimiter)), trailing_blank=trailing)
-    if n > 2:
-        p.body_text = data[head_end + 1:tail_start - 1]
-        p.body_start = 2
-        p.body_count = n - 2
-    return p
+class _Lines:
+    """CSV without any quote character, fed UTF-8 pieces that end after an LF (the last may not):
+    lines split on LF (each CR before it dropped), fields on the delimiter; the body stays bytes
+    until its batch is split by Polars. Blank lines at the end are not the last record: from each
+    piece, its last line that is not blank and the blank lines after it wait for the next."""
+
+    def __init__(self, delimiter: str, sink: Sink):
+        self.delimiter, self.sink = delimiter, sink
+        self.first: tuple[int, list[str]] | None = None
+        self.n = 0  # lines so far
+        self.held: bytes | None = None  # the last line that is not blank (after the first), not yet in the body
+        self.held_no = 0
+        self.blanks = 0  # blank lines after it (or after the first)
+
+    def feed(self, t: Text) -> None:
+        data = t.data
+        ended = data.endswith(b"\n")
+        end = len(data) - ended
+        lines = t.lf + 1 - ended  # in this piece
+        start = 0
+        if self.first is None:
+            head_end = data.find(b"\n", 0, end)
+            start = end if head_end < 0 else head_end + 1
+            self.first = (1, _fields(data[:end] if head_end < 0 else data[:head_end], self.delimiter))
+            self.n = 1
+            lines -= 1
+            self.sink.first(1, self.first[1], False)
+        if lines <= 0:
+            return
+        e, blank = end, 0  # the blank lines at the piece's end
+        while blank < lines:
+            s = max(data.rfind(b"\n", start, e) + 1, start)
+            if data[s:e] not in (b"", b"\r"):
+                break
+            blank += 1
+            e = s - 1
+        if blank == lines:
+            self.blanks += lines
+            self.n += lines
+            return
+        before = lines - blank - 1  # lines of this piece before its last line that is not blank
+        parts, count = [], 0
+        first_line = self.held_no if self.held is not None else self.n - self.blanks + 1
+        if self.held is not None:
+            parts.append(self.held)
+            count += 1
+        if self.blanks:  # blank lines are b"" or b"\r": both the record [""]
+            parts.append(b"\n" * (self.blanks - 1))
+            count += self.blanks
+        if before:
+            parts.append(data[start:s - 1])
+            count += before
+        if count:
+            self.sink.text(first_line, count, parts[0] if len(parts) == 1 else b"\n".join(parts))
+        self.held, self.held_no, self.blanks = data[s:e], self.n + lines - blank, blank
+        self.n += lines
+
+    def finish(self) -> Parsed:
+        if self.held is None:
+            return Parsed(count=1, split=True, first=self.first, last=self.first,
+                          trailing_blank=list(range(2, 2 + self.blanks)))
+        return Parsed(count=self.held_no, split=True, first=self.first,
+                      last=(self.held_no, _fields(self.held, self.delimiter)),
+                      trailing_blank=list(range(self.held_no + 1, self.held_no + 1 + self.blanks)))
 
 
 BLOCK_ROWS = 65_536  # records the csv module reads before they go into a Polars frame
@@ -378,29 +654,31 @@ def rows_frame(lines: list[int], rows: list[list[str]]) -> pl.DataFrame:
 
 
 class _Records:
-    """The records of a file as the csv module gives them: the first kept as it is, the others
-    gathered into frames of ``BLOCK_ROWS`` as they come (so that memory does not grow with Python
-    lists of a whole file), except, still pending, the last record that is not a blank line and
-    the blank lines after it (not the last record, ``Parsed.trailing_blank``)."""
+    """The records of a file as the csv module gives them: the first handed to the sink as it
+    is, the others gathered into frames of ``BLOCK_ROWS`` handed to the sink as they come (so
+    that memory does not grow with Python lists of a whole file), except, still pending, the
+    last record that is not a blank line and the blank lines after it (not the last record,
+    ``Parsed.trailing_blank``)."""
 
-    def __init__(self):
+    def __init__(self, sink: Sink):
+        self.sink = sink
         self.first: tuple[int, list[str]] | None = None
-        self.frames: list[pl.DataFrame] = []
-        self.framed = 0  # records in frames
+        self.framed = 0  # records handed to the sink in frames
         self.lines: list[int] = []
         self.rows: list[list[str]] = []
         self.last = -1  # index in the pending rows of the last one that is not a blank line
 
-    def add(self, line: int, row: list[str]) -> None:
+    def add(self, line: int, row: list[str], unread_before: bool) -> None:
         if self.first is None:
             self.first = (line, row)
+            self.sink.first(line, row, unread_before)
             return
         self.lines.append(line)
         self.rows.append(row)
         if row != [""]:
             self.last = len(self.rows) - 1
             if self.last >= BLOCK_ROWS:  # the records before it are the body
-                self.frames.append(rows_frame(self.lines[:self.last], self.rows[:self.last]))
+                self.sink.frame(rows_frame(self.lines[:self.last], self.rows[:self.last]))
                 self.framed += self.last
                 del self.lines[:self.last], self.rows[:self.last]
                 self.last = 0
@@ -410,43 +688,39 @@ class _Records:
             return Parsed(syntax_lines=errors)
         if self.last < 0:  # only blank lines after the first record
             return Parsed(count=1, first=self.first, last=self.first, trailing_blank=self.lines, syntax_lines=errors)
-        body = self.frames + ([rows_frame(self.lines[:self.last], self.rows[:self.last])] if self.last else [])
+        if self.last:
+            self.sink.frame(rows_frame(self.lines[:self.last], self.rows[:self.last]))
         count = 2 + self.framed + self.last
         return Parsed(count=count, first=self.first, last=(self.lines[self.last], self.rows[self.last]),
-                      body_frames=body, body_count=count - 2, trailing_blank=self.lines[self.last + 1:],
-                      syntax_lines=errors)
+                      trailing_blank=self.lines[self.last + 1:], syntax_lines=errors)
 
 
-def _csv_module(text: str, rel: str, out: Collector, delimiter: str, quote_char: str) -> tuple[_Records, list]:
-    limit = csv.field_size_limit(sys.maxsize)  # a huge field is a field-length finding, not a parse error
-    try:
-        return _csv_rows(text, rel, out, delimiter, quote_char)
-    finally:
-        csv.field_size_limit(limit)
+_LINE = re.compile(r"[^\r\n]*+(?:\r\n|\r|\n)|[^\r\n]++")  # a physical line with its line break (CRLF, LF or CR)
 
 
-_LINE = re.compile(r"[^\r\n]*+(?:\r\n|\r|\n)|[^\r\n]++")
+def _csv_rows(lines: Iterator[str], rel: str, out: Collector, delimiter: str, quote_char: str,
+              records: _Records) -> list[int]:
+    """The csv module reads the physical ``lines`` (as ``io.StringIO(text, newline="")`` gives
+    them, but without a copy of the whole text: four bytes a character, 430 MB for a 100 MB file)
+    into ``records``; the lines of records that could not be read. A bad record that ran on (a
+    quote left open) is read again from its second line: the lines of the record being read are
+    held until it is read (the only lines held)."""
+    held: list[str] = []
 
+    def pulled(source: Iterator[str]) -> Iterator[str]:
+        for line in source:
+            held.append(line)
+            yield line
 
-def _physical_lines(text: str, start: int = 0):
-    """The lines of ``text`` from ``start``, each with its line break (CRLF, LF or CR), as
-    ``io.StringIO(text, newline="")`` gives them, but without its copy of the text (four bytes
-    a character: 430 MB for a 100 MB file)."""
-    return (m.group() for m in _LINE.finditer(text, start))
-
-
-def _csv_rows(text: str, rel: str, out: Collector, delimiter: str, quote_char: str) -> tuple[_Records, list]:
-    def reader_of(start: int):
-        return csv.reader(_physical_lines(text, start), delimiter=delimiter, quotechar=quote_char,
+    def reader_of(source: Iterator[str]):
+        return csv.reader(pulled(source), delimiter=delimiter, quotechar=quote_char,
                           doublequote=True, strict=True, quoting=csv.QUOTE_MINIMAL)
 
-    reader = reader_of(0)
-    records = _Records()
-    base = 0  # physical lines before the text the reader reads
+    reader = reader_of(lines)
     previous = 0  # physical lines read so far
-    starts = None  # where each physical line starts, once needed
     errors: list[int] = []  # lines of records that could not be read
     while True:
+        held.clear()
         try:
             row = next(reader)
         except StopIteration:
@@ -454,21 +728,15 @@ def _csv_rows(text: str, rel: str, out: Collector, delimiter: str, quote_char: s
         except csv.Error as exc:
             out.add("csv-syntax", rel, previous + 1, None, note=str(exc))  # the csv module's own words
             errors.append(previous + 1)
-            consumed = base + reader.line_num
-            if consumed - previous > 1:  # the bad record ran on (a quote left open): go on at its next line
-                if starts is None:
-                    starts = [0] + [m.end() for m in _BREAKS.finditer(text)]
-                base = previous + 1
-                if base >= len(starts) or starts[base] >= len(text):
-                    break
-                reader = reader_of(starts[base])
-                previous = base
+            if len(held) > 1:  # the bad record ran on (a quote left open): go on at its next line
+                reader = reader_of(chain(held[1:], lines))
+                previous += 1
             else:
-                previous = consumed
+                previous += len(held)
             continue
-        records.add(previous + 1, row or [""])
-        previous = base + reader.line_num
-    return records, errors
+        records.add(previous + 1, row or [""], bool(errors))
+        previous += len(held)
+    return errors
 
 
 _UNUSED = "\x1f"

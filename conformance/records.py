@@ -5,8 +5,8 @@ A report may have its own header layout (``Report.header_fields``: the SMETS1 MR
 per report, 002 App. A) and a ruleset may have no trailer (the MRR defines none): the layouts are
 read from the ruleset, and a check about a record or a field the layout does not have is not made.
 
-The first and last records of a file are read as it is read; the records between them (the
-body) are checked in batches of many files at once (``check_bodies``)."""
+The first record of a file is checked as soon as it is read, the last once the file is read; the
+records between them (the body) are checked in batches of many files at once (``check_bodies``)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from emrr.conformance.fields import clip
 from emrr.conformance.findings import Collector
 from emrr.conformance.formats import parse_one, show, whole_number
 from emrr.conformance.names import Name
-from emrr.conformance.reading import Parsed, rows_frame
+from emrr.conformance.reading import Parsed
 from emrr.contract import REGIMES
 from emrr.rules.ruleset import Field, Report, Ruleset
 from emrr.rules.schedule import run_times, window
@@ -140,9 +140,23 @@ class FileRecords:
         self.headers = headers  # (fid, line, fields) of the right width, checked together later
         self.trailers = trailers
 
-    def check(self, p: Parsed) -> tuple[bool, bool]:
-        """Check the first and last records; return whether they are the header and the trailer
-        (the records between them, and any that are not, are the body)."""
+    def start(self, line: int, first: list[str], unread_before: bool) -> bool:
+        """The first record, as soon as it is read (``unread_before``: a record before it could not
+        be read): whether it is the header, then checked, so that the file's report and window are
+        known before any of its body is checked (a file is read in pieces)."""
+        rs, kinds = self.rs, self.kinds
+        has_header = bool(rs.header) and first[0] == kinds.header
+        # a record that could not be read (csv-syntax) may be the header: not said twice
+        if rs.header and not has_header and not unread_before:
+            self.out.add("record-order", self.rel, line, None, header=kinds.header)
+        self.info.has_header = has_header
+        if has_header:
+            self._header(line, first)
+        return has_header
+
+    def end(self, p: Parsed) -> tuple[bool, bool]:
+        """The last record and the blank lines after it, once the file is read (after ``start``):
+        whether the first and the last record belong with the body (neither header nor trailer)."""
         rs, kinds = self.rs, self.kinds
         for line in p.trailing_blank:
             self.out.add("record-type", self.rel, line, None, "blank-after", allowed=kinds.allowed(self.info.report))
@@ -151,36 +165,17 @@ class FileRecords:
             if rs.header and not p.syntax_lines:
                 self.out.add("record-order", self.rel, None, None, "no-header")
             return False, False
-        first_line, first = p.first
         last_line, last = p.last
-        has_header = bool(rs.header) and first[0] == kinds.header
+        has_header = self.info.has_header
         has_trailer = bool(rs.trailer) and last[0] == kinds.trailer and (p.count > 1 or not has_header)
-        # a record that could not be read (csv-syntax) may be the header or the trailer: not said twice
-        unread_first = any(k < first_line for k in p.syntax_lines)
+        # a record that could not be read (csv-syntax) may be the trailer: not said twice
         unread_last = any(k > last_line for k in p.syntax_lines)
-        if rs.header and not has_header and not unread_first:
-            self.out.add("record-order", self.rel, first_line, None, header=kinds.header)
         if rs.trailer and not has_trailer and not unread_last:
             self.out.add("record-order", self.rel, last_line, None, "last", trailer=kinds.trailer)
-        self.info.has_header, self.info.has_trailer = has_header, has_trailer
-        if has_header:
-            self._header(first_line, first)
+        self.info.has_trailer = has_trailer
         if has_trailer:
             self._trailer(last_line, last)
-        take_first = not has_header and not (p.count == 1 and has_trailer)
-        take_last = not has_trailer and p.count > 1
-        if take_first or take_last:  # the first or last record belongs with the body
-            if p.split:  # text without quotes: joining the fields again gives the line back
-                parts = ([self.rs.delimiter.join(first).encode()] if take_first else []) \
-                    + ([p.body_text] if p.body_text is not None else []) \
-                    + ([self.rs.delimiter.join(last).encode()] if take_last else [])
-                p.body_text = b"\n".join(parts)
-                p.body_start = first_line if take_first else 2
-            else:
-                p.body_frames = ([rows_frame([first_line], [first])] if take_first else []) + p.body_frames \
-                    + ([rows_frame([last_line], [last])] if take_last else [])
-            p.body_count = p.count - has_header - has_trailer
-        return has_header, has_trailer
+        return not has_header and not (p.count == 1 and has_trailer), not has_trailer and p.count > 1
 
     def _layout_checks(self, layout: tuple[Field, ...], line: int, row: list[str], kind: str, into: list) -> bool:
         if len(row) != len(layout):
