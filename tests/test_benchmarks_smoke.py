@@ -101,3 +101,15 @@ def test_quick_never_writes_into_results(script: str) -> None:
     target.unlink(missing_ok=True)
     assert done.returncode == 2 and "--quick does not write into benchmarks/results/" in done.stderr, done.stderr
     assert not written
+
+
+def test_smets1_quick(tmp_path: Path) -> None:
+    """bench_smets1.py --quick: scenarios/smets1.yaml simulated, reported under smets1-mrr-v3.0 and
+    checked, each step timed with its peak memory; the check's verdict is PASS."""
+    _, figures = run_quick("bench_smets1.py", tmp_path)
+    steps = {s["step"]: s for s in figures["steps"]}
+    assert list(steps) == ["simulate", "report", "check"]
+    assert all("error" not in s and s["process_wall_seconds"] > 0 and s["peak_tree_rss_bytes"] > 0
+               for s in steps.values()), steps
+    assert steps["simulate"]["installations"] == 3000 and steps["report"]["files"] > 0
+    assert steps["check"]["verdict"] == "PASS"
