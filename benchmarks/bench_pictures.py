@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -44,8 +45,13 @@ def child(events: str, reports: str, page: str) -> int:
     from emrr.rules import ruleset
 
     imported = time.perf_counter()
+    before = resource.getrusage(resource.RUSAGE_SELF)
     written = pictures.write_run_page(events, reports, ruleset.load(None), page)
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    # CPU seconds, all threads: what a loaded machine changes least (the wall time waits for the cores)
     print(json.dumps({"page_seconds": time.perf_counter() - imported, "import_seconds": imported - started,
+                      "page_cpu_user_seconds": after.ru_utime - before.ru_utime,
+                      "page_cpu_system_seconds": after.ru_stime - before.ru_stime,
                       "bytes": written.stat().st_size}))
     return 0
 
