@@ -3,8 +3,9 @@ at most 120 s and 3 GB on a 2-core machine).
 
 The simulator CLI runs as a subprocess from the repo root, timed around it, the peak RSS of its process
 tree sampled every 0.2 s (``_common.run_polled``); its CPU time is that of the finished children
-(``os.wait4``-style, through ``resource.RUSAGE_CHILDREN``); its summary JSON gives the counts. Results go to
-``benchmarks/results/smets1_simulate.json``.
+(``resource.RUSAGE_CHILDREN``), which does not grow when other work shares the cores as the wall time does
+(the load averages before and after are recorded beside it); its summary JSON gives the counts. Results go
+to ``benchmarks/results/smets1_simulate.json``.
 
 Usage::
 
@@ -16,6 +17,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import shutil
 import sys
@@ -41,9 +43,11 @@ def run_scenario(name: str, workers: int, timeout: float | None) -> dict[str, An
            "--workers", str(workers), "--no-progress", "--summary-json", str(summary_path)]
     result: dict[str, Any] = {"scenario": name, "workers": workers}
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    result["load_average_before"] = [round(x, 2) for x in os.getloadavg()]  # others sharing the cores
     try:
         result.update(common.run_polled(cmd, workdir, "simulate", timeout))
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        result["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
         result["cpu_user_seconds"] = round(after.ru_utime - before.ru_utime, 2)
         result["cpu_system_seconds"] = round(after.ru_stime - before.ru_stime, 2)
         if "error" in result:
