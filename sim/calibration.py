@@ -14,6 +14,7 @@ them outside their tolerance, as it should. Shapes and shares hold at any size.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -628,10 +629,17 @@ def render(rows: list[dict[str, Any]]) -> str:
             return "-"
         return f"{x:,.0f}" if abs(x) >= 1000 else f"{x:.4g}"
 
-    lines = ["| Figure | Published | Source | Measured | Tolerance | Within |", "| --- | --- | --- | --- | --- | --- |"]
+    def setting(value: Any) -> str:
+        if value is None:
+            return "-"
+        text = json.dumps(value, separators=(", ", ": "), default=str) if isinstance(value, dict | list) else str(value)
+        return "`" + (text if len(text) <= 48 else text[:45] + "...") + "`"
+
+    lines = ["| Figure | Published | Source | Setting | Measured | Tolerance | Within |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]
     for r in rows:
         low, high = r["tolerance"]
         tol = f"{number(low) if low is not None else ''} to {number(high) if high is not None else ''}".strip()
-        lines.append(f"| {r['figure']} | {r['published']} | {r['source']} | {number(r['measured'])} | {tol} | "
-                     f"{'yes' if r['within'] else '**no**'} |")
+        lines.append(f"| {r['figure']} | {r['published']} | {r['source']} | {setting(r['setting'])} | "
+                     f"{number(r['measured'])} | {tol} | {'yes' if r['within'] else '**no**'} |")
     return "\n".join(lines)
