@@ -42,11 +42,10 @@ ENTITY_COLUMNS = ("device_id", "installation_id")
 def declared_identity(report: Report) -> list[int] | None:
     """The detail fields a report declares identify what a record is about (``identity.columns``:
     source columns of its layout, e.g. ``installation_id``), or None when it declares none."""
-    declared = report.raw.get("identity")
-    if not declared:
+    if not report.identity:
         return None
     by_column = {f.source: i for i, f in enumerate(report.detail) if f.source_kind == "column"}
-    return [by_column[c] for c in declared.get("columns", ()) if c in by_column] or None
+    return [by_column[c] for c in report.identity if c in by_column] or None
 
 
 def several_recipients(report: Report) -> bool:
@@ -567,18 +566,16 @@ def declared_reconciliations(report: Report, rs: Ruleset) -> list[Reconcile]:
     """The reconciliations ``report`` declares with another report of ``rs`` whose fields all
     exist (one naming a report or field the ruleset lacks is not made: a ruleset's loader says so)."""
     found = []
-    for item in report.raw.get("reconcile", ()) or ():
-        other = rs.reports.get(item.get("with"))
+    for item in report.reconcile:  # the loader holds its names to the layouts (rules/ruleset.py)
+        other = rs.reports.get(item.other)
         if other is None:
             continue
         here = {f.name: i for i, f in enumerate(report.detail)}
         there = {f.name: i for i, f in enumerate(other.detail)}
-        pairs = [(here.get(m.get("field")), there.get(m.get("other"))) for m in item.get("match", ())]
-        where = item.get("where")
-        if not pairs or any(a is None or b is None for a, b in pairs) or (where and where.get("field") not in here):
+        pairs = [(here.get(a), there.get(b)) for a, b in item.match]
+        if not pairs or any(a is None or b is None for a, b in pairs) or (item.where and item.where[0] not in here):
             continue
-        found.append(Reconcile(other.id, str(item.get("clause", "")),
-                               (where["field"], str(where["equals"])) if where else None, tuple(pairs)))
+        found.append(Reconcile(other.id, item.clause, item.where, tuple(pairs)))
     return found
 
 

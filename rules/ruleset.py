@@ -71,6 +71,18 @@ class Hide:
 
 
 @dataclass(frozen=True)
+class Reconcile:
+    """``reconcile``: the records of a report meeting ``where`` (field, value) have a partner in
+    report ``other``'s files of the same recipient, matched by ``match`` ((field here, field
+    there) names); e.g. S1MIG-006's successes and S1MIG-001 (spec/004 §4.4, 004:L115)."""
+
+    other: str
+    clause: str
+    where: tuple[str, str] | None
+    match: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
 class Condition:
     """One condition of ``select.where``: ``column`` ``op`` ``value`` (op: equals, in, not_in,
     is_null, at_least)."""
@@ -113,6 +125,8 @@ class Report:
     blank: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (when_null, columns): emptied where when_null is empty
     rolling: bool = False  # schedule.window.rolling: successive windows overlap by design (emrr lint)
     derive: dict[str, tuple[str, dict[str, str]]] = field(default_factory=dict)  # name -> (from column, value map)
+    identity: tuple[str, ...] = ()  # the detail columns that identify what a record is about (the checker)
+    reconcile: tuple[Reconcile, ...] = ()  # records that must have a partner in another report (the checker)
 
     def header_fields(self, ruleset: "Ruleset") -> tuple[Field, ...]:
         """The header record of this report's files: its own, else the ruleset's."""
@@ -500,7 +514,37 @@ def _report(path: Path, report_id: str, regime: str = ECOS) -> Report:
         blank=tuple((b["when_null"], tuple(b["columns"])) for b in sel.get("blank", ())),
         rolling=bool(sched["window"].get("rolling", False)),
         derive={name: (d["from"], dict(d["map"])) for name, d in sel.get("derive", {}).items()},
+        identity=tuple(raw.get("identity", {}).get("columns", ())),
+        reconcile=tuple(Reconcile(r["with"], r["clause"], (r["where"]["field"], r["where"]["equals"])
+                                  if "where" in r else None, tuple((m["field"], m["other"]) for m in r["match"]))
+                        for r in raw.get("reconcile", ())),
     )
+
+
+def _check_cross_references(reports: dict[str, Report], folder: Path) -> None:
+    """A report's identity names columns of its layout, and a reconciliation a report of the ruleset
+    and fields of both layouts: a checker cannot make a check of names that do not exist."""
+    for report in reports.values():
+        path = folder / f"{report.id}.yaml"
+        columns = {f.source for f in report.detail if f.source_kind == "column"}
+        for c in report.identity:
+            if c not in columns:
+                raise UserError(f"expected a column of the detail layout, got {c!r}", file=str(path),
+                                path="identity.columns")
+        names = {f.name for f in report.detail}
+        for i, r in enumerate(report.reconcile):
+            other = reports.get(r.other)
+            if other is None or other.id == report.id:
+                raise UserError(f"expected another report of the ruleset, got {r.other!r}", file=str(path),
+                                path=f"reconcile[{i}].with")
+            theirs = {f.name for f in other.detail}
+            for j, (here, there) in enumerate(r.match):
+                if here not in names or there not in theirs:
+                    raise UserError(f"expected a field of {report.id} and one of {r.other}, got {here!r} and "
+                                    f"{there!r}", file=str(path), path=f"reconcile[{i}].match[{j}]")
+            if r.where and r.where[0] not in names:
+                raise UserError(f"expected a field of {report.id}, got {r.where[0]!r}", file=str(path),
+                                path=f"reconcile[{i}].where.field")
 
 
 def load(name_or_path: str | None = None) -> Ruleset:
@@ -511,6 +555,7 @@ def load(name_or_path: str | None = None) -> Ruleset:
     _validate(data, "ruleset", main_path, lines)
     regime = data.get("regime", ECOS)
     reports = {report_id: _report(folder / f"{report_id}.yaml", report_id, regime) for report_id in data["reports"]}
+    _check_cross_references(reports, folder)
     for key in ("datetime", "date"):
         fmt = data["formats"][key]
         if not _STRFTIME.match(fmt):
