@@ -220,3 +220,27 @@ def test_realism_keeps_determinism_for_any_workers(tmp_path):
     simulate_dict(d, tmp_path / "w1", workers=1)
     simulate_dict(d, tmp_path / "w2", workers=2)
     assert digests(tmp_path / "w1") == digests(tmp_path / "w2")
+
+
+def test_the_calibration_agrees_with_independent_queries(table):
+    """The calibration table (read part by part) and benchmarks/realism_targets.py (its own whole-log
+    Polars queries) give the same values for the figures both measure: neither is checked against itself."""
+    from benchmarks.realism_targets import targets
+
+    theirs = {r["target"]: r["measured"] for r in targets(table["first_try_successes"]["log"])}
+
+    def of(prefix: str) -> float:
+        return next(v for k, v in theirs.items() if k.startswith(prefix))
+
+    pairs = {"next_success_after_permanent": "after a permanent error", "not_migrated_at_end": "0.5-5%",
+             "failed_three_times": "at least 0.1%", "first_try_successes": "at least 80%",
+             "ramp_up": "ramp-up", "christmas_day": "25 December",
+             "weekday_variation": "coefficient of variation of weekday",
+             "non_migratable_signature": "each Non-Migratable", "esme_gsme_error_distance": "ESME and GSME",
+             "hub_same_day": "at least half of the premises", "shared_communications_failure": "a GSME fails",
+             "installs_on_sundays": "at most 5% of installs", "installs_07_to_19": "at least 85% of installs",
+             "gas_electricity_share_gap": "gas and electricity shares", "fleet_spread": "top ESME",
+             "skip_then_switch": "a skip", "distributor_ratio": "distributor areas", "tcos_installs_fall": "TCoS share",
+             "migrated_by_q2_2024": "migration complete"}
+    for key, prefix in pairs.items():
+        assert table[key]["measured"] == pytest.approx(of(prefix), rel=1e-4), (key, table[key]["measured"], of(prefix))
