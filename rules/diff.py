@@ -244,6 +244,10 @@ REPORT_RULES: dict[tuple, Any] = {
                                           "with other content (emrr lint flags a mandatory one)"),
     ("select", "rank_by"): fixed(BEHAVIOUR, "other suppliers are ranked otherwise: files parse as before, with the "
                                             "rows in another order"),
+    ("identity",): fixed(BEHAVIOUR, "records are identified by other fields: files parse as before; the checker "
+                                    "tells repeats and matches records otherwise"),
+    ("reconcile",): fixed(BEHAVIOUR, "another reconciliation between reports is declared: files parse as before; "
+                                     "the checker pairs other records"),
     ("header",): "layout",  # the report's own header; compare() sets the ruleset's where only one side has one
     ("detail",): "layout",
 }

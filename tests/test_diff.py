@@ -216,7 +216,8 @@ TYPED = {
              "key": ("report", "select", "key"), "period": ("report", "select", "period"),
              "measures": ("report", "select", "measures"), "calendar": ("report", "select", "calendar"),
              "rank_by": ("report", "select", "rank_by"), "blank": ("report", "select", "blank"),
-             "rolling": ("report", "schedule", "window", "rolling"), "derive": ("report", "select", "derive")},
+             "rolling": ("report", "schedule", "window", "rolling"), "derive": ("report", "select", "derive"),
+             "identity": ("report", "identity"), "reconcile": ("report", "reconcile")},
     Field: {name: ("report", "detail", "fields", "*", "source" if name == "source_kind" else name)
             for name in ("name", "source_kind", "source", "type", "max_length", "mandatory", "enum",
                          "mandatory_when", "empty_unless", "minimum")},
