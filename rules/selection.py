@@ -141,10 +141,12 @@ def explode(frame: pl.DataFrame, report: Report) -> pl.DataFrame:
     into, sources = report.explode
     if frame.height == 0:
         return frame.with_columns(pl.lit(None, dtype=pl.String).alias(into))
-    frame = frame.with_row_index("_row")
-    parts = [frame.with_columns(pl.col(c).cast(pl.String).alias(into)) for c in sources]
-    return (pl.concat(parts).filter(pl.col(into).is_not_null()).unique(["_row", into], keep="first",
-                                                                         maintain_order=True).drop("_row"))
+    listed = frame.select(pl.int_range(pl.len(), dtype=pl.UInt32).alias("_row"),
+                          *[pl.col(c).cast(pl.String) for c in sources])
+    pairs = (pl.concat([listed.select("_row", pl.col(c).alias(into)) for c in sources])
+             .filter(pl.col(into).is_not_null())
+             .unique(["_row", into], keep="first", maintain_order=True).sort("_row", maintain_order=True))
+    return frame.select(pl.all().gather(pairs["_row"])).with_columns(pairs[into])
 
 
 def fan_out(frame: pl.DataFrame, report: Report) -> pl.DataFrame:

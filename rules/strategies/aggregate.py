@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import numpy as np
 import polars as pl
 
 from emrr.rules.eventlog import collect, ts
@@ -75,25 +76,56 @@ def _groups(report: Report) -> list[str]:
 def figures(sel: Selection, report: Report, frame: pl.DataFrame, ws: int, we: int, created: int) -> pl.DataFrame:
     """The measures of one run by ``group_by`` (before recipients): ``frame`` holds the events that
     may count (every needed column, times in seconds)."""
+    one = (np.array([ws], dtype=np.int64), np.array([we], dtype=np.int64), np.array([created], dtype=np.int64))
+    out = figures_of_runs(sel, report, frame, *one)
+    return out.drop("_run") if out.height else out
+
+
+def in_runs(rows: pl.DataFrame, column: str, ws: np.ndarray, we: np.ndarray,
+            created: np.ndarray | None) -> pl.DataFrame:
+    """Each row once for every run whose window holds its time in ``column`` (a rolling window holds
+    a row in several runs), with the run's position ``_run``; with ``created``, only where the event
+    happened by the run's window end and was known by its file's creation. ``ws``, ``we`` and
+    ``created`` are non-decreasing over the runs, so each row's runs are one binary search apart."""
+    t = rows[column].fill_null(-(1 << 62)).to_numpy()
+    lo = np.searchsorted(we, t, side="left")
+    hi = np.searchsorted(ws, t, side="right") - 1
+    count = np.clip(hi - lo + 1, 0, None)
+    total = int(count.sum())
+    rep = np.repeat(np.arange(len(t)), count)
+    run = np.repeat(lo, count) + (np.arange(total) - np.repeat(np.cumsum(count) - count, count))
+    out = rows[rep].with_columns(pl.Series("_run", run, dtype=pl.Int64))
+    if created is None:
+        return out
+    keep = (out["occurred_at"].to_numpy() <= we[run]) & (out["notified_at"].to_numpy() <= created[run])
+    return out.filter(pl.Series(keep))
+
+
+def figures_of_runs(sel: Selection, report: Report, frame: pl.DataFrame, ws: np.ndarray, we: np.ndarray,
+                    created: np.ndarray) -> pl.DataFrame:
+    """The measures of every run at once (runs by position ``_run``: windows ``ws``..``we``, files
+    made at ``created``), by ``_run`` and ``group_by``: one grouping per measure for all runs."""
     from emrr.rules.selection import condition, explode
 
-    keys = _groups(report)
+    keys = ["_run", *_groups(report)]
     unit = report.period[1] if report.period else "day"
-    known = frame.filter((pl.col("notified_at") <= created) & (pl.col("occurred_at") <= we))
-    known = explode(known, report)
+    frame = explode(frame, report)
     parts: list[pl.DataFrame] = []
     for name, m in report.measures.items():
         if "difference" in m or "percent" in m:
             continue
         column = m.get("period_column", report.period[0] if report.period else "occurred_at")
         types = m.get("count", m.get("of", ()))
-        rows = known.filter(pl.col("event_type").is_in(list(types)) & pl.col(column).is_between(ws, we))
         conds = _conditions(m)
+        wanted = {*keys[1:], column, "occurred_at", "notified_at", *m.get("distinct", ()), *m.get("mean_minutes", ()),
+                  *m.get("max_minutes", ()), *(c.column for c in conds)} - {"period"}
+        rows = frame.filter(pl.col("event_type").is_in(list(types))).select([c for c in frame.columns if c in wanted])
         if conds:
             rows = rows.filter(condition(conds))
-        rows = rows.with_columns(period_of(column, unit))
+        rows = in_runs(rows, column, ws, we, created).with_columns(period_of(column, unit))
         if "count" in m and "distinct" in m:  # e.g. attempts, known by any of their events
-            agg = pl.struct(m["distinct"]).n_unique().cast(pl.Int64).alias(name)
+            rows = rows.with_columns(pl.struct(m["distinct"]).rank("dense").alias("_distinct"))
+            agg = pl.col("_distinct").n_unique().cast(pl.Int64).alias(name)
         elif "count" in m:
             agg = pl.len().cast(pl.Int64).alias(name)
         else:
@@ -118,30 +150,19 @@ def figures(sel: Selection, report: Report, frame: pl.DataFrame, ws: int, we: in
     for name, m in report.measures.items():
         if name not in out.columns and ("mean_minutes" in m or "max_minutes" in m):
             out = out.with_columns(pl.lit(None, dtype=pl.Int64).alias(name))
-        if "difference" in m:
-            first, *rest = m["difference"]
-            expr = pl.col(first)
-            for r in rest:
-                expr = expr - pl.col(r)
-            out = out.with_columns(expr.alias(name))
-        elif "percent" in m:
-            num, den = m["percent"]
-            out = out.with_columns(pl.when(pl.col(den) > 0)
-                                   .then((pl.col(num) * 100.0 / pl.col(den) + 0.5).floor().cast(pl.Int64))
-                                   .otherwise(None).alias(name))
-    return out
+    return _recompute(out, report)
 
 
-def _calendar(sel: Selection, report: Report, ws: int, we: int, unit: str) -> pl.DataFrame | None:
-    """The calendar table's figures by the report's groups, for rows whose time falls in the window."""
+def _calendar(sel: Selection, report: Report, ws: np.ndarray, we: np.ndarray, unit: str) -> pl.DataFrame | None:
+    """The calendar table's figures by run and the report's groups, for rows whose time falls in a run's window."""
     cal = report.calendar
     if not cal:
         return None
-    table = collect(sel.log.tables[cal["table"]].filter(pl.col(cal["column"]).is_between(ts(ws), ts(we))))
+    table = collect(sel.log.tables[cal["table"]].filter(pl.col(cal["column"]).is_between(ts(ws[0]), ts(we[-1]))))
     renames = {src: dst for dst, src in cal["by"].items()}
     sums = [pl.col(m["sum"]).sum().cast(pl.Int64).alias(name) for name, m in cal["measures"].items()]
-    keys = _groups(report)
-    table = table.with_columns(period_of(cal["column"], unit)).rename(renames)
+    keys = ["_run", *_groups(report)]
+    table = in_runs(table, cal["column"], ws, we, None).with_columns(period_of(cal["column"], unit)).rename(renames)
     return table.group_by([k for k in keys if k in table.columns]).agg(sums)
 
 
@@ -166,37 +187,40 @@ def _frame(sel: Selection, report: Report, lo: int, hi: int, latest: int) -> pl.
     return sel.where(frame, report).select(needed)
 
 
-def aggregate(sel: Selection, report: Report, runs: Runs, a: int, b: int) -> pl.DataFrame:
+def _all_runs(sel: Selection, report: Report, runs: Runs, a: int, b: int):
+    """The made runs of ``a..b-1`` and the figures of all of them by ``_run`` (their position), or None."""
     made = producers(sel, runs, a, b)
     if not made:
-        return pl.DataFrame()
-    frame = _frame(sel, report, int(runs.window_start[a]), int(runs.window_end[b - 1]), max(c for _, c in made))
-    parts = []
-    for i, created in made:
-        rows = figures(sel, report, frame, int(runs.window_start[i]), int(runs.window_end[i]), created)
-        if rows.height == 0:
-            continue
-        rows = rows.with_columns(pl.lit(i, dtype=pl.Int64).alias("run_idx"),
-                                 pl.lit(created, dtype=pl.Int64).alias("created"))
-        parts.append(sel.add_recipient(rows, report, runs))
-    return pl.concat(parts, how="diagonal_relaxed") if parts else pl.DataFrame()
+        return made, None
+    idx = np.array([i for i, _ in made], dtype=np.int64)
+    created = np.array([c for _, c in made], dtype=np.int64)
+    frame = _frame(sel, report, int(runs.window_start[a]), int(runs.window_end[b - 1]), int(created.max()))
+    rows = figures_of_runs(sel, report, frame, runs.window_start[idx], runs.window_end[idx], created)
+    if rows.height == 0:
+        return made, None
+    positions = pl.DataFrame({"_run": np.arange(len(made), dtype=np.int64), "run_idx": idx, "created": created})
+    return made, rows.join(positions, on="_run", how="left").drop("_run")
+
+
+def aggregate(sel: Selection, report: Report, runs: Runs, a: int, b: int) -> pl.DataFrame:
+    _, rows = _all_runs(sel, report, runs, a, b)
+    return pl.DataFrame() if rows is None else sel.add_recipient(rows, report, runs)
 
 
 def peer_ranking(sel: Selection, report: Report, runs: Runs, a: int, b: int) -> pl.DataFrame:
     """Per run: the figures by supplier (``group_by``, one column); each recipient's own go to its
     header (a row with ``own``), the others with ``rank_by`` > 0 are its detail rows, ``ordinal``
     1 for the largest (ties by identifier), without their identifier (002:L661-676)."""
-    made = producers(sel, runs, a, b)
-    if not made:
+    made, figures_all = _all_runs(sel, report, runs, a, b)
+    if figures_all is None:
         return pl.DataFrame()
     (who,) = report.group_by
-    frame = _frame(sel, report, int(runs.window_start[a]), int(runs.window_end[b - 1]), max(c for _, c in made))
+    recipients = sel.add_recipient(pl.DataFrame({"_": [0]}), report, runs).select("recipient")
     parts = []
     for i, created in made:
-        rows = figures(sel, report, frame, int(runs.window_start[i]), int(runs.window_end[i]), created)
+        rows = figures_all.filter(pl.col("run_idx") == i).drop("run_idx", "created")
         if rows.height == 0:
             continue
-        recipients = sel.add_recipient(pl.DataFrame({"_": [0]}), report, runs).select("recipient")
         zero = {n: 0 for n in rows.columns if n != who and rows.schema[n].is_integer()}
         own = (recipients.join(rows, left_on="recipient", right_on=who, how="left")
                .with_columns([pl.col(n).fill_null(v) for n, v in zero.items()])
