@@ -3,8 +3,8 @@ scenario (issue 10's targets: ``scenarios/smets1_national.yaml`` simulated, repo
 in at most 120 s and 3 GB on a 2-core machine).
 
 Each step runs as a subprocess from the repo root (``_common.run_polled``: wall time around it, the peak
-RSS of its process tree sampled every 0.2 s), one after the other on the same event log and reports, in a
-work folder removed at the end (``--keep`` keeps it). The summaries of simulate and report give the counts;
+RSS of its process tree sampled every 0.2 s, its CPU time from ``RUSAGE_CHILDREN``), one after the other
+on the same event log and reports, in a work folder removed at the end (``--keep`` keeps it). The summaries of simulate and report give the counts;
 the check's verdict is its exit code (0: no error). Results go to ``benchmarks/results/smets1.json``.
 
 Usage::
@@ -18,6 +18,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import resource
 import shutil
 import sys
 import tempfile
@@ -51,7 +52,11 @@ def steps(scenario: str, ruleset: str, workers: int, work: Path) -> list[tuple[s
 def run(scenario: str, ruleset: str, workers: int, work: Path, timeout: float | None) -> list[dict[str, Any]]:
     results = []
     for name, cmd, ok in steps(scenario, ruleset, workers, work):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         result = {"step": name, **common.run_polled(cmd, work / "logs", name, timeout, ok_codes=ok)}
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)  # what the step cost, whatever else ran beside it
+        result["cpu_user_seconds"] = round(after.ru_utime - before.ru_utime, 2)
+        result["cpu_system_seconds"] = round(after.ru_stime - before.ru_stime, 2)
         wall, peak = common.number(result.get("process_wall_seconds")), common.number(result.get("peak_tree_rss_bytes"))
         result["within_targets"] = (wall is not None and wall <= TARGET_WALL_SECONDS
                                     and peak is not None and peak <= TARGET_PEAK_RSS_BYTES)
@@ -93,8 +98,9 @@ def main(argv: list[str] | None = None) -> int:
             "steps": results}
     common.write_json_atomic(args.out, data)
     common.print_table(
-        [("step", "<9"), ("wall s", ">8"), ("peak MB", ">8"), ("what", "<40"), ("targets", "")],
+        [("step", "<9"), ("wall s", ">8"), ("CPU s", ">8"), ("peak MB", ">8"), ("what", "<40"), ("targets", "")],
         [(r["step"], common.fmt(r.get("process_wall_seconds"), ".1f"),
+          common.fmt((r.get("cpu_user_seconds") or 0) + (r.get("cpu_system_seconds") or 0), ".1f"),
           common.fmt(common.mb(r.get("peak_tree_rss_bytes")), ",.0f"),
           (f"{r.get('installations') or 0:,} installations, {r.get('event_rows') or 0:,} event rows"
            if r["step"] == "simulate" else f"{r.get('files') or 0:,} files, {r.get('records') or 0:,} records"

@@ -449,17 +449,6 @@ def test_reason_codes_and_references_only_where_documented(events):
     assert set(unexplained["completion_status"]) == {"Success"}
 
 
-def test_the_smets1_benchmark_runs(tmp_path):
-    """benchmarks/bench_smets1_simulate.py --quick (scenarios/smets1.yaml through the national run's code)
-    writes its figures and leaves no work behind, so the benchmark cannot rot unseen."""
-    from tests.test_benchmarks_smoke import run_quick
-
-    _, figures = run_quick("bench_smets1_simulate.py", tmp_path, "--workers", "1")
-    (run,) = figures["runs"]
-    assert run["scenario"] == "smets1" and run["installations"] == 3000 and run["event_rows"] > 0
-    assert run["peak_tree_rss_bytes"] > 0 and run["process_wall_seconds"] > 0 and "error" not in run
-
-
 def test_the_schema_is_valid_json_schema():
     """sim/smets1.schema.json is itself a valid Draft 2020-12 schema (as scenario.schema.json is)."""
     import jsonschema
