@@ -4,8 +4,9 @@ in at most 120 s and 3 GB on a 2-core machine).
 
 Each step runs as a subprocess from the repo root (``_common.run_polled``: wall time around it, the peak
 RSS of its process tree sampled every 0.2 s, its CPU time from ``RUSAGE_CHILDREN``), one after the other
-on the same event log and reports, in a work folder removed at the end (``--keep`` keeps it). The summaries of simulate and report give the counts;
-the check's verdict is its exit code (0: no error). Results go to ``benchmarks/results/smets1.json``.
+on the same event log and reports, in a work folder removed at the end (``--keep`` keeps it). The
+summaries of simulate and report give the counts; the check's verdict is its exit code (0: no error).
+Results go to ``benchmarks/results/smets1.json``.
 
 Usage::
 
