@@ -305,8 +305,9 @@ def _latency(seconds: pl.Series) -> dict | None:
 
 
 def _latencies(latency: pl.DataFrame | None, files: pl.DataFrame) -> dict:
-    """Latency figures of one report and side: None -> the whole, recipient -> its own."""
-    if latency is None:
+    """Latency figures of one report and side: None -> the whole, recipient -> its own (none for a
+    report whose records carry no event time: a summary, kept only to find moved records)."""
+    if latency is None or "seconds" not in latency.columns:
         return {}
     out = {None: _latency(latency["seconds"])}
     by = latency.join(files.select("fid", "recipient"), on="fid", how="left")
