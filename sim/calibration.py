@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import polars as pl
 
 from emrr.sim.scenario import Scenario
@@ -148,7 +149,11 @@ def _reduce(log: Log, acc: dict, events: pl.DataFrame, devices: pl.DataFrame, pr
     _add(acc, "first_try", int((ok & (attempts["tries"] == 1)).sum()))
     _add(acc, "migrated_by_q2_2024", int((ok & (attempts["t"] < Q2_2024_END)).sum()))
     acc["sums"]["max_attempts"] = max(acc["sums"].get("max_attempts", 0), int(n.max() or 0))
-    _keep(acc, "daily", attempts.group_by("day").len())
+    days = attempts["day"].to_numpy()
+    if len(days):
+        counts = np.bincount(days - days.min())
+        _keep(acc, "daily", pl.DataFrame({"day": np.arange(len(counts), dtype=np.int64) + days.min(),
+                                          "len": counts.astype(np.uint32)}).filter(pl.col("len") > 0))
     # Each failure and the device's next attempt (numbered one more).
     failures = attempts.filter(~pl.col("ok"))
     nxt = attempts.filter(pl.col("attempt_number") >= 2).select(
@@ -171,11 +176,12 @@ def _reduce(log: Log, acc: dict, events: pl.DataFrame, devices: pl.DataFrame, pr
                       separator="/").alias("error")).len())
     # A hub's meters: first attempts the same day; a GSME failing on a day its ESME failed.
     first = attempts.filter(pl.col("attempt_number") == 1)
-    both = (first.filter(pl.col("device_type") == "ESME").select("premise_index", pl.col("day").alias("e"))
-            .join(first.filter(pl.col("device_type") == "GSME").select("premise_index", pl.col("day").alias("g")),
-                  on="premise_index"))
-    _add(acc, "hub_pairs", both.height)
-    _add(acc, "hub_same_day", int((both["e"] == both["g"]).sum()))
+    e_first = first.filter(pl.col("device_type") == "ESME").select("premise_index", "day")
+    g_first = first.filter(pl.col("device_type") == "GSME").select("premise_index", "day")
+    e_day, g_day = _by_key(e_first["premise_index"].to_numpy(), g_first["premise_index"].to_numpy(),
+                           e_first["day"].to_numpy(), g_first["day"].to_numpy())
+    _add(acc, "hub_pairs", len(e_day))
+    _add(acc, "hub_same_day", int((e_day == g_day).sum()))
     gas = attempts.filter(pl.col("device_type") == "GSME").select("premise_index", "day", "ok")
     esme_failed = failures.filter(pl.col("device_type") == "ESME").select("premise_index", "day").unique()
     along = gas.join(esme_failed, on=["premise_index", "day"], how="semi")
@@ -190,12 +196,16 @@ def _reduce(log: Log, acc: dict, events: pl.DataFrame, devices: pl.DataFrame, pr
     _add(acc, "installs_07_19", int(((installs.dt.hour() >= 7) & (installs.dt.hour() < 19)).sum()))
     # A change of supplier at the premises within 14 days after a skip, after a success.
     switches = acc["part_switches"]  # the part's own changes of supplier (the whole table if it has no such part)
+    # One sorted key per change, (premises, time); an event looks up the changes in (t, t + 14 days].
+    base = int(min(switches["c"].min() or 0, events["t"].min() or 0)) - 1
+    change_key = np.sort(switches["premise_index"].to_numpy().astype(np.int64) * (1 << 34)
+                         + (switches["c"].to_numpy() - base))
     for kind in ("prevalidation_skip", "migration_success"):
-        e = events.filter(pl.col("event_type") == kind).select("event_id", "premise_index", "t")
-        soon = (pl.col("c") > pl.col("t")) & (pl.col("c") <= pl.col("t") + SOON)
-        near = e.join(switches, on="premise_index").filter(soon)["event_id"].n_unique()
+        e = events.filter(pl.col("event_type") == kind).select("premise_index", "t")
+        key = e["premise_index"].to_numpy().astype(np.int64) * (1 << 34) + (e["t"].to_numpy() - base)
+        near = np.searchsorted(change_key, key + SOON, side="right") - np.searchsorted(change_key, key, side="right")
         _add(acc, f"{kind}_events", e.height)
-        _add(acc, f"{kind}_then_switch", near)
+        _add(acc, f"{kind}_then_switch", int((near > 0).sum()))
     # Devices: at the start by type; installed during the period (TCoS or ECoS) by month; manufacturers' prefixes.
     at_start = devices.filter(pl.col("installed_at").is_null() & ~pl.col("ecos_credentials_at_install"))
     _keep(acc, "devices_at_start", at_start.group_by("device_type").len())
@@ -216,6 +226,12 @@ def _reduce(log: Log, acc: dict, events: pl.DataFrame, devices: pl.DataFrame, pr
     _add(acc, "electricity_premises", int(premises["has_electricity"].sum()))
     _keep(acc, "distributors", premises.filter(pl.col("mpan").is_not_null())
           .group_by(pl.col("mpan").str.slice(0, 2).alias("d")).len())
+
+
+def _by_key(a_key: np.ndarray, b_key: np.ndarray, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The values of ``a`` and ``b`` whose keys are in both (keys unique on each side), paired by key."""
+    common, ia, ib = np.intersect1d(a_key, b_key, assume_unique=True, return_indices=True)
+    return a[ia], b[ib]
 
 
 # ----------------------------------------------------------------------------- measures
