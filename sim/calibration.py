@@ -202,7 +202,7 @@ def _reduce(log: Log, acc: dict, events: pl.DataFrame, devices: pl.DataFrame, pr
                          + (switches["c"].to_numpy() - base))
     for kind in ("prevalidation_skip", "migration_success"):
         e = events.filter(pl.col("event_type") == kind).select("premise_index", "t")
-        key = e["premise_index"].to_numpy().astype(np.int64) * (1 << 34) + (e["t"].to_numpy() - base)
+        key = np.sort(e["premise_index"].to_numpy().astype(np.int64) * (1 << 34) + (e["t"].to_numpy() - base))
         near = np.searchsorted(change_key, key + SOON, side="right") - np.searchsorted(change_key, key, side="right")
         _add(acc, f"{kind}_events", e.height)
         _add(acc, f"{kind}_then_switch", int((near > 0).sum()))
