@@ -253,7 +253,13 @@ def read_time(path: Path) -> dict[str, Any]:
     if wall:
         h, m, s = wall.groups()
         seconds = int(h or 0) * 3600 + int(m) * 60 + float(s)
-    return {"command": command.group(1) if command else None, "wall_seconds": seconds,
+    cpu = {k: float(m.group(1)) for k, pattern in (("user_seconds", r"User time \(seconds\): ([\d.]+)"),
+                                                   ("system_seconds", r"System time \(seconds\): ([\d.]+)"),
+                                                   ("cpu_percent", r"Percent of CPU this job got: (\d+)%"))
+           if (m := re.search(pattern, text))}
+    return {"command": command.group(1) if command else None, "wall_seconds": seconds, **cpu,
+            "load_average_at_report": Path("/proc/loadavg").read_text().split()[:3] if Path("/proc/loadavg").exists()
+            else None,
             "peak_rss_bytes": int(rss.group(1)) * 1024 if rss else None,
             "within_targets": bool(seconds is not None and seconds <= 90 and rss and int(rss.group(1)) * 1024 <= 3e9)}
 
