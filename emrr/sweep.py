@@ -42,6 +42,7 @@ KPIS = "kpis.parquet"
 DAILY = "daily.parquet"
 FAILURES = "failures.json"
 PAGE = "sweep.html"
+SCRATCH = ".dask-scratch"  # the local cluster's workers' scratch space: inside DIR, removed at the end
 FORMAT = "emrr-sweep"
 MAX_SEED = 2**64 - 1
 SHARES = {"half_migrated_date": 0.5, "completion_date": 0.95}  # of the devices holding TCoS credentials
@@ -238,9 +239,11 @@ def _check_out(out: Path, state: dict) -> None:
                         "--check to continue it, or an empty directory", file=str(out))
 
 
-def connect(scheduler: str | None, workers: int):
+def connect(scheduler: str | None, workers: int, scratch: Path | None = None):
     """A Dask client: of the scheduler at ``scheduler``, or of a new LocalCluster of ``workers``
-    one-thread worker processes. A scheduler that cannot be reached, or has no worker, is one line."""
+    one-thread worker processes whose scratch space is ``scratch`` (Dask's default is a folder in
+    the system's temporary directory, left behind: nothing of a sweep goes outside DIR). A
+    scheduler that cannot be reached, or has no worker, is one line."""
     import logging
 
     from distributed import Client, LocalCluster
@@ -249,9 +252,13 @@ def connect(scheduler: str | None, workers: int):
         import dask
 
         # a seed's task runs the simulator and the engine in the worker itself (one process each)
-        with dask.config.set({"distributed.worker.daemon": False}):
+        settings = {"distributed.worker.daemon": False}
+        if scratch is not None:
+            settings["temporary-directory"] = str(scratch)
+        with dask.config.set(settings):
             cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
-                                   silence_logs=logging.ERROR)
+                                   silence_logs=logging.ERROR,
+                                   **({"local_directory": str(scratch)} if scratch is not None else {}))
         return Client(cluster), f"a local cluster of {workers} worker(s)"
     try:
         client = Client(scheduler, timeout=CONNECT_SECONDS)
@@ -317,7 +324,7 @@ def sweep(scenario_path: str, first: int, count: int, out: str | Path, rules: Ru
     out = Path(out)
     state = _state(text, rules, check)
     _check_out(out, state)
-    client, where = connect(scheduler, workers)
+    client, where = connect(scheduler, workers) if scheduler is not None else (None, "")
     lock = None
     try:
         try:
@@ -326,6 +333,9 @@ def sweep(scenario_path: str, first: int, count: int, out: str | Path, rules: Ru
             (out / SEEDS).mkdir(exist_ok=True)
             if not (out / STATE).exists():
                 _write_atomically(out / STATE, (json.dumps(state, indent=2, sort_keys=True) + "\n").encode())
+            if client is None:  # a local cluster, its scratch space in DIR
+                (out / SCRATCH).mkdir(exist_ok=True)
+                client, where = connect(None, workers, out / SCRATCH)
             seeds = list(range(first, last + 1))
             done = _finished(out)
             skipped = [s for s in seeds if s in done]
@@ -336,10 +346,12 @@ def sweep(scenario_path: str, first: int, count: int, out: str | Path, rules: Ru
                 Path(keep_dir).mkdir(exist_ok=True)
             _run(client, todo, text, str(scenario_path), rules, check, keep_dir, out, failed, progress, len(skipped))
         finally:
-            client.close()
-            cluster = getattr(client, "cluster", None)
-            if scheduler is None and cluster is not None:
-                cluster.close()
+            if client is not None:
+                client.close()
+                cluster = getattr(client, "cluster", None)
+                if scheduler is None and cluster is not None:
+                    cluster.close()
+            shutil.rmtree(out / SCRATCH, ignore_errors=True)
         finish(out)
     finally:
         if lock is not None:

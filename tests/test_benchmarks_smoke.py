@@ -113,3 +113,17 @@ def test_smets1_quick(tmp_path: Path) -> None:
                for s in steps.values()), steps
     assert steps["simulate"]["installations"] == 3000 and steps["report"]["files"] > 0
     assert steps["check"]["verdict"] == "PASS"
+
+
+def test_sweep_quick(tmp_path: Path) -> None:
+    """bench_sweep.py --quick: the demo scenario's seeds swept with two Dask workers, one, and one
+    after another without Dask; the KPI tables agree whatever the number of workers."""
+    _, figures = run_quick("bench_sweep.py", tmp_path)
+    assert figures["kpis_equal_across_worker_counts"] is True and figures["kpi_rows"] > 0
+    assert all(figures[k] for k in ("workers_2", "workers_1", "sequential"))
+
+
+def test_pictures_quick(tmp_path: Path) -> None:
+    """bench_pictures.py --quick: the demo run's summary.html written and timed, with its size."""
+    _, figures = run_quick("bench_pictures.py", tmp_path)
+    assert figures["bytes"] > 0 and figures["best_page_seconds"] > 0

@@ -146,8 +146,9 @@ def in_process(monkeypatch):
 
     clients = []
 
-    def connect(scheduler, workers):
-        cluster = LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None)
+    def connect(scheduler, workers, scratch=None):
+        cluster = LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None,
+                               local_directory=str(scratch) if scratch else None)
         clients.append(Client(cluster))
         return clients[-1], "an in-process cluster"
     monkeypatch.setattr(sweep, "connect", connect)
