@@ -22,6 +22,7 @@ from emrr.rules.recipients import TYPE_CODES, SupplyIndex, Timeline
 
 KEYS = ("device_type", "manufacturer", "model", "firmware_version")  # a combination (device model)
 NEVER = np.iinfo(np.int64).max
+NEVER_BEFORE = np.iinfo(np.int64).min  # "installed" of a device present at the start of the period
 
 
 @dataclass(frozen=True)
@@ -33,7 +34,8 @@ class Candidates:
     classified_at: np.ndarray  # per combination: when it was classified Non-Migratable (NEVER: not)
     premise: np.ndarray
     type: np.ndarray  # TYPE_CODES
-    tcos: np.ndarray  # bool: not installed with ECoS credentials (installed_at is null)
+    tcos: np.ndarray  # bool: holds TCoS credentials (present at the start, or installed with them)
+    installed: np.ndarray  # when it was installed (NEVER_BEFORE: present at the start of the period)
     initial: np.ndarray  # combination code before any upgrade
     firmware: Timeline  # slot = position: combination code after each upgrade
     succ_occ: np.ndarray  # first migration success: when it happened (NEVER: none)
@@ -49,9 +51,14 @@ class Candidates:
         upgrades = collect(log.tables["events"].filter(pl.col("event_type") == FIRMWARE_UPGRADE)
                            .select("device_index", "occurred_at", *keys))
         onto_nm = upgrades.join(nm.select(keys), on=keys, how="semi")["device_index"].unique()
+        # docs/event-log.md: ecos_credentials_at_install tells a device installed with ECoS credentials
+        # from one installed with TCoS credentials, which is migrated like the others from its
+        # installation on; a log without the column installs with ECoS credentials only
+        flag = "ecos_credentials_at_install" in log.tables["devices"].collect_schema().names()
         devices = collect(log.tables["devices"]
                           .filter(on_nm | pl.col("device_index").is_in(onto_nm.implode()))
-                          .select("device_index", *keys, "premise_index", "installed_at")).sort("device_index")
+                          .select("device_index", *keys, "premise_index", "installed_at",
+                                  *(["ecos_credentials_at_install"] if flag else []))).sort("device_index")
         combo = pl.concat_str([pl.col(k) for k in keys], separator="/")
         names = sorted(set(devices.select(combo)[:, 0].to_list()) | set(upgrades.select(combo)[:, 0].to_list())
                        | set(nm.select(combo)[:, 0].to_list()))
@@ -75,7 +82,9 @@ class Candidates:
         return cls(
             names=names, classified_at=classified_at, premise=devices["premise_index"].to_numpy(),
             type=devices["device_type"].replace_strict(TYPE_CODES, default=3, return_dtype=pl.Int8).to_numpy(),
-            tcos=devices["installed_at"].is_null().to_numpy(),
+            tcos=(~devices["ecos_credentials_at_install"].fill_null(False) if flag
+                  else devices["installed_at"].is_null()).to_numpy(),
+            installed=devices["installed_at"].fill_null(NEVER_BEFORE).to_numpy(),
             initial=np.array([code[n] for n in devices.select(combo)[:, 0].to_list()], dtype=np.int64),
             firmware=firmware, succ_occ=succ_occ, succ_notif=succ_notif,
         )
@@ -89,7 +98,7 @@ class Candidates:
         # the firmware at the snapshot: the last upgrade at or before it
         combo = self.firmware.at(np.arange(n, dtype=np.int64), at, self.initial)
         migrated = (self.succ_occ <= at) & (self.succ_notif <= made)
-        keep = (self.classified_at[combo] <= at) & self.tcos & ~migrated
+        keep = (self.classified_at[combo] <= at) & self.tcos & ~migrated & (self.installed <= at)
         if not keep.any():
             return None
         supplier = supply.codes(self.premise[keep], self.type[keep], np.full(int(keep.sum()), at))
