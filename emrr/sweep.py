@@ -17,7 +17,6 @@ except the ``timing_*`` columns.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
@@ -33,6 +32,7 @@ import polars as pl
 from emrr import pictures
 from emrr.contract import ECOS
 from emrr.errors import UserError
+from emrr.rules.engine import lock_folder
 from emrr.rules.eventlog import EventLog
 from emrr.rules.ruleset import Ruleset
 
@@ -275,17 +275,10 @@ def connect(scheduler: str | None, workers: int, scratch: Path | None = None):
 
 
 def _lock(out: Path) -> int:
-    """An exclusive lock on DIR for the whole sweep, taken on the folder itself (no lock file among
-    the outputs) and released by the system however the process ends: two sweeps into one DIR would
-    run the same seeds twice and race on the tables."""
-    fd = os.open(out, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        os.close(fd)
-        raise UserError("another emrr sweep is writing into this directory; expected it to have ended (a rerun "
-                        "then continues it)", file=str(out))
-    return fd
+    """An exclusive lock on DIR for the whole sweep (the report engine's, rules/engine.py): two
+    sweeps into one DIR would run the same seeds twice and race on the tables."""
+    return lock_folder(out, "another emrr sweep is writing into this directory; expected it to have ended (a rerun "
+                            "then continues it)")
 
 
 def _finished(out: Path) -> dict[int, dict]:

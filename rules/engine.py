@@ -344,10 +344,19 @@ def _describe(entry: dict) -> str:
             f"{entry.get('sequence')} created {entry.get('created')}")
 
 
+REPORT_RUN_BUSY = ("another emrr report run is writing into this directory; expected it to have ended "
+                   "(then --resume continues it if it was stopped)")
+
+
 def _lock(out: Path) -> int:
-    """An exclusive lock on the output folder for the whole run (campaign M4: two runs into one
-    folder raced on its temporary files). It is taken on the folder itself, so no lock file is
-    left among the outputs; the system releases it when the process ends, however it ends."""
+    return lock_folder(out, REPORT_RUN_BUSY)
+
+
+def lock_folder(out: Path, busy: str) -> int:
+    """An exclusive lock on an output folder for a whole run (campaign M4: two runs into one
+    folder raced on its temporary files), or ``busy`` as a one-line error. It is taken on the
+    folder itself, so no lock file is left among the outputs; the system releases it when the
+    process ends, however it ends. The report engine and ``emrr sweep`` take it."""
     try:
         fd = os.open(out, os.O_RDONLY | os.O_DIRECTORY)
     except OSError as exc:
@@ -356,8 +365,7 @@ def _lock(out: Path) -> int:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
         os.close(fd)
-        raise UserError("another emrr report run is writing into this directory; expected it to have ended "
-                        "(then --resume continues it if it was stopped)", file=str(out))
+        raise UserError(busy, file=str(out))
     return fd
 
 
@@ -722,4 +730,4 @@ def report(events: str | Path, out: str | Path, ruleset: Ruleset, resume: bool =
     return Engine(ruleset, log, out, resume=resume, progress=progress).run(started)
 
 
-__all__ = ["Engine", "Summary", "WriteError", "report"]
+__all__ = ["Engine", "Summary", "WriteError", "lock_folder", "report"]
