@@ -41,7 +41,8 @@ assert IMPLEMENTS <= set(FIELD_RULES)
 # ECOSMIG-001 file, best of 7, fast path on / off): 27,000 records 10 / 21 ms (2.1x: it carries the
 # one-file benchmark beside frictionless); 100,000: 42 / 44 ms (1.04x); 200,000: 95 / 93 ms (0.97x);
 # 999,999: 0.76 / 0.51 s (0.68x: Polars' multi-threaded reader wins). The national check's batches
-# are of BATCH_ROWS (500,000) records, so it reads them the general way.
+# are of BATCH_ROWS (500,000) records or BATCH_BYTES (32 MiB, about 300,000 ECoS records), so it
+# reads them the general way.
 MAX_ROWS = 100_000
 
 # strftime directives read here: (width, lowest, highest); a Date or DateTime format made only of
