@@ -218,6 +218,22 @@ class EventLog:
         frame = self.attach(frame, columns)
         return frame.select([c for c in columns if c in frame.columns])
 
+    def within(self, column: str, lo: int, hi: int) -> pl.Expr:
+        """A predicate on the events table: the events whose ``column`` (a time, of the events table
+        or of a table the regime joins) is in [lo, hi]. For a joined table's column (an MA's Migration
+        Week) that table's rows in range are found first and their events then read by key (key
+        ranges, so the scan skips row groups): never every event of the log to keep a few."""
+        if column in self.tables["events"].collect_schema().names():
+            return pl.col(column).is_between(ts(lo), ts(hi))
+        for table, key in REGIMES[self.regime].joins:
+            if column in self.tables[table].collect_schema().names():
+                keys = collect(self.tables[table].filter(pl.col(column).is_between(ts(lo), ts(hi)))
+                               .select(key)).get_column(key).drop_nulls().unique().sort()
+                if keys.len() == 0:
+                    return pl.lit(False)
+                return key_ranges(key, keys.to_numpy()) & pl.col(key).is_in(keys.implode())
+        raise ValueError(f"column {column!r} is in no table of the {self.regime} event log")
+
     def attach(self, frame: pl.DataFrame, columns) -> pl.DataFrame:
         """``frame`` (events with their keys) with ``columns`` of the tables the regime joins to
         its events, looked up by key. Only the rows of those keys are read: the table is scanned

@@ -134,6 +134,22 @@ def condition(conditions) -> pl.Expr:
     return expr
 
 
+def listed(frame: pl.DataFrame, columns, into: str) -> pl.DataFrame:
+    """(``_row``, ``into``) pairs: each row's distinct non-empty values of ``columns``, by row and
+    then in the order of the columns (a value is kept from the first column holding it). Column by
+    column, without a hash of every pair: a value is dropped where an earlier column of its row
+    holds it."""
+    values = frame.select(pl.int_range(pl.len(), dtype=pl.UInt32).alias("_row"),
+                          *[pl.col(c).cast(pl.String) for c in columns])
+    parts = []
+    for k, c in enumerate(columns):
+        keep = pl.col(c).is_not_null()
+        for earlier in columns[:k]:
+            keep = keep & pl.col(earlier).ne_missing(pl.col(c))
+        parts.append(values.filter(keep).select("_row", pl.col(c).alias(into), pl.lit(k, dtype=pl.UInt8).alias("_k")))
+    return pl.concat(parts).sort(["_row", "_k"]).drop("_k")
+
+
 def explode(frame: pl.DataFrame, report: Report) -> pl.DataFrame:
     """``select.explode``: one row per distinct non-empty value of its ``from`` columns, in ``into``."""
     if report.explode is None:
@@ -141,11 +157,7 @@ def explode(frame: pl.DataFrame, report: Report) -> pl.DataFrame:
     into, sources = report.explode
     if frame.height == 0:
         return frame.with_columns(pl.lit(None, dtype=pl.String).alias(into))
-    listed = frame.select(pl.int_range(pl.len(), dtype=pl.UInt32).alias("_row"),
-                          *[pl.col(c).cast(pl.String) for c in sources])
-    pairs = (pl.concat([listed.select("_row", pl.col(c).alias(into)) for c in sources])
-             .filter(pl.col(into).is_not_null())
-             .unique(["_row", into], keep="first", maintain_order=True).sort("_row", maintain_order=True))
+    pairs = listed(frame, sources, into)
     return frame.select(pl.all().gather(pairs["_row"])).with_columns(pairs[into])
 
 
@@ -157,11 +169,7 @@ def fan_out(frame: pl.DataFrame, report: Report) -> pl.DataFrame:
     if frame.height == 0:
         return frame.with_columns(pl.lit(None, dtype=pl.String).alias("recipient"))
     # (row, recipient) pairs first, from the recipient columns alone; then the rows, gathered once
-    listed = frame.select(pl.int_range(pl.len(), dtype=pl.UInt32).alias("_row"),
-                          *[pl.col(c).cast(pl.String) for c in report.recipient_columns])
-    pairs = (pl.concat([listed.select("_row", pl.col(c).alias("recipient")) for c in report.recipient_columns])
-             .filter(pl.col("recipient").is_not_null())
-             .unique(["_row", "recipient"], keep="first", maintain_order=True).sort("_row", maintain_order=True))
+    pairs = listed(frame, report.recipient_columns, "recipient")
     out = frame.select(pl.all().gather(pairs["_row"])).with_columns(pairs["recipient"])
     for h in report.hide:
         sees = pl.col("recipient") == pl.col(h.owner).cast(pl.String)

@@ -10,7 +10,7 @@ import dataclasses
 
 import numpy as np
 import polars as pl
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from emrr.rules import ruleset
@@ -131,3 +131,81 @@ def test_key_ranges_hold_every_key(keys, most):
     frame = pl.DataFrame({"k": keys})
     assert frame.filter(key_ranges("k", keys, most)).height == len(keys)
     assert str(key_ranges("k", keys, most)).count("is_between") <= most
+
+
+def _figures_by_definition(rep, frame: pl.DataFrame, ws, we, created) -> dict:
+    """S1MIG-004's measures straight from their definition (002:L417-439), run by run: the events
+    whose commencement falls in the run's window, that happened by its end and were known by the
+    file's creation; attempts counted once; minutes from exact fractions, half up."""
+    import math
+    from fractions import Fraction
+
+    out = {}
+    for r in range(len(ws)):
+        seen = [e for e in frame.iter_rows(named=True)
+                if e["commenced_at"] is not None and ws[r] <= e["commenced_at"] <= we[r]
+                and e["occurred_at"] <= we[r] and e["notified_at"] <= created[r]]
+        for e in seen:
+            key = (r, e["supplier_id"], e["mpan_distributor_id"], e["group_id"], e["commenced_at"] // 86400 * 86400)
+            out.setdefault(key, [])
+            out[key].append(e)
+    figures = {}
+    for key, events in out.items():
+        def attempts(pick=lambda e: True, events=events):
+            return len({(e["installation_index"], e["attempt_number"]) for e in events if pick(e)})
+
+        def minutes(kind, mean, events=events):
+            d = [e["occurred_at"] - e["commenced_at"] for e in events if e["event_type"] == kind]
+            if not d:
+                return None
+            value = Fraction(sum(d), 60 * len(d)) if mean else Fraction(max(d), 60)
+            return math.floor(value + Fraction(1, 2))
+        figures[key] = (attempts(), sum(e["event_type"] == "migration_completed" for e in events),
+                        sum(e["event_type"] == "migration_failed" for e in events),
+                        minutes("migration_completed", True), minutes("migration_failed", True),
+                        minutes("migration_completed", False), minutes("migration_failed", False),
+                        attempts(lambda e: e["attempt_number"] == 1), attempts(lambda e: e["attempt_number"] >= 4))
+    return figures
+
+
+_KINDS = ["migration_commenced", "migration_completed", "migration_failed"]
+_EVENT = st.tuples(st.integers(0, 6), st.sampled_from(_KINDS),
+                   st.integers(0, 60), st.integers(0, 12), st.integers(0, 40), st.integers(1, 5),
+                   st.sampled_from([S1, S2]), st.sampled_from(["10", "11", None]))
+
+
+@settings(deadline=None, max_examples=80)
+@given(st.lists(_EVENT, min_size=1, max_size=30), st.integers(1, 4),
+       st.lists(st.integers(0, 3), min_size=6, max_size=6), st.integers(0, 23))
+# an attempt commenced on day 19 whose commencement is known only after the first run and its success
+# before it: counted in the first run already (002:L417 "commenced")
+@example([(5, "migration_commenced", 40, 12, 0, 1, S1, "10"), (5, "migration_completed", 40, 0, 2, 1, S1, "10")], 2,
+         [0] * 6, 0)
+def test_aggregate_over_rolling_runs_matches_its_definition(events, runs, late, offset_h):
+    """figures_of_runs reduces each measure's rows to intervals of runs before spreading them (not a
+    copy of each event per run of a rolling window): on random events and 28-day windows a week
+    apart (S1MIG-004, 002:L417), every figure equals the one counted run by run from the definition,
+    attempts known by several events counted once (also when the window boundary splits an
+    attempt's events), means exact and half up."""
+    from emrr.rules.strategies.aggregate import figures_of_runs
+
+    day, jul1 = 86400, 1719792000
+    rows = []
+    for i, (inst, kind, start_h, lag_d, dur_h, attempt, supplier, dno) in enumerate(events):
+        # the events of one attempt share its commencement, but for a few hours' shift now and then
+        commenced = jul1 + ((inst * 7 + attempt * 3 + start_h // 30) % 60) * 12 * 3600 + (i % 3 == 0) * 5 * 3600
+        occurred = commenced if kind == "migration_commenced" else commenced + dur_h * 1800 + (i % 7) * 13
+        rows.append((inst, kind, occurred, occurred + lag_d * day, commenced, attempt, supplier, dno))
+    frame = pl.DataFrame(rows, schema=["installation_index", "event_type", "occurred_at", "notified_at",
+                                       "commenced_at", "attempt_number", "supplier_id", "mpan_distributor_id"],
+                         orient="row").with_columns(pl.lit("IO").alias("group_id"))
+    ws = np.array([jul1 + offset_h * 3600 + k * 7 * day for k in range(runs)], dtype=np.int64)
+    we = ws + 28 * day - 1
+    created = we + 6 * 3600 + np.cumsum(np.array(late[:runs], dtype=np.int64) * day)  # catch-up: later, never earlier
+    rep = dataclasses.replace(V30.reports["S1MIG-004"], explode=None, calendar=None)
+    got = figures_of_runs(None, rep, frame, ws, we, created)
+    names = ["commenced", "succeeded", "failed", "mean_success_minutes", "mean_failed_minutes", "max_success_minutes",
+             "max_failed_minutes", "first_attempts", "later_attempts"]
+    found = {(r["_run"], r["supplier_id"], r["mpan_distributor_id"], r["group_id"], r["period"]):
+             tuple(r[n] for n in names) for r in got.iter_rows(named=True)} if got.height else {}
+    assert found == _figures_by_definition(rep, frame, ws, we, created)

@@ -85,31 +85,105 @@ def in_runs(rows: pl.DataFrame, column: str, ws: np.ndarray, we: np.ndarray,
             created: np.ndarray | None) -> pl.DataFrame:
     """Each row once for every run whose window holds its time in ``column`` (a rolling window holds
     a row in several runs), with the run's position ``_run``; with ``created``, only where the event
-    happened by the run's window end and was known by its file's creation. ``ws``, ``we`` and
-    ``created`` are non-decreasing over the runs, so each row's runs are one binary search apart."""
+    happened by the run's window end and was known by its file's creation (the calendar's rows)."""
+    return expand(spans(rows, column, ws, we, created))
+
+
+def spans(rows: pl.DataFrame, column: str, ws: np.ndarray, we: np.ndarray,
+          created: np.ndarray | None) -> pl.DataFrame:
+    """``rows`` with the runs that count each: positions ``_lo`` to ``_hi``, those whose window holds
+    its time in ``column`` and, with ``created``, from the first run whose window ends at or after the
+    event happened and whose file is made at or after the reporting system knew of it. ``ws``, ``we``
+    and ``created`` are non-decreasing over the runs (a run lost to an outage is made up by a later
+    one, never an earlier), so both bounds are binary searches and the runs of a row one interval;
+    rows no run counts are dropped."""
     t = rows[column].fill_null(-(1 << 62)).to_numpy()
     lo = np.searchsorted(we, t, side="left")
     hi = np.searchsorted(ws, t, side="right") - 1
-    count = np.clip(hi - lo + 1, 0, None)
-    total = int(count.sum())
-    rep = np.repeat(np.arange(len(t)), count)
-    run = np.repeat(lo, count) + (np.arange(total) - np.repeat(np.cumsum(count) - count, count))
-    out = rows[rep].with_columns(pl.Series("_run", run, dtype=pl.Int64))
-    if created is None:
-        return out
-    keep = (out["occurred_at"].to_numpy() <= we[run]) & (out["notified_at"].to_numpy() <= created[run])
-    return out.filter(pl.Series(keep))
+    if created is not None:
+        if np.any(np.diff(we) < 0) or np.any(np.diff(created) < 0):
+            raise RuntimeError("runs out of order: window ends and file creations must not decrease")
+        seen = np.maximum(np.searchsorted(we, rows["occurred_at"].to_numpy(), side="left"),
+                          np.searchsorted(created, rows["notified_at"].to_numpy(), side="left"))
+        lo = np.maximum(lo, seen)
+    return (rows.with_columns(pl.Series("_lo", lo, dtype=pl.Int64), pl.Series("_hi", hi, dtype=pl.Int64))
+            .filter(pl.col("_lo") <= pl.col("_hi")))
+
+
+def expand(rows: pl.DataFrame) -> pl.DataFrame:
+    """Each row of ``spans`` once per run ``_run`` of its interval ``_lo``..``_hi``."""
+    lo, hi = rows["_lo"].to_numpy(), rows["_hi"].to_numpy()
+    count = hi - lo + 1
+    starts = np.cumsum(count) - count
+    run = np.repeat(lo - starts, count) + np.arange(int(count.sum()))
+    return rows[np.repeat(np.arange(len(lo)), count)].drop("_lo", "_hi").with_columns(
+        pl.Series("_run", run, dtype=pl.Int64))
+
+
+def _summed(groups: list[str], parts: pl.DataFrame, sums: list[str], maxima: tuple[str, ...] = ()) -> pl.DataFrame:
+    """Partial figures of rows sharing an interval of runs (``_lo``, ``_hi``), spread over those runs and
+    added up (or their maximum taken) by run and group: a rolling window counts a row in each of its
+    runs without copying the row."""
+    return (expand(parts).group_by(["_run", *groups])
+            .agg([pl.col(c).sum() for c in sums] + [pl.col(c).max() for c in maxima]))
+
+
+def _distinct(rows: pl.DataFrame, groups: list[str], distinct: list[str], name: str) -> pl.DataFrame:
+    """The number of distinct ``distinct`` values (an attempt, by any of its events) by run and group.
+    A value counts in a run when any of its rows does: its rows' intervals joined. Rows of one value
+    with the same last run (the usual case: the events of one attempt share its commencement) join
+    into one interval from the earliest first run; a value whose rows end at different runs (rare)
+    is counted run by run."""
+    by_end = rows.group_by([*groups, *distinct, "_hi"]).agg(pl.col("_lo").min())
+    values = by_end.group_by([*groups, *distinct]).agg(pl.len().alias("_n"), pl.col("_lo").min(),
+                                                       pl.col("_hi").max())
+    one = (values.filter(pl.col("_n") == 1).group_by([*groups, "_lo", "_hi"])
+           .agg(pl.len().cast(pl.Int64).alias(name)))
+    out = _summed(groups, one, [name])
+    several = values.filter(pl.col("_n") > 1)
+    if several.height:
+        runs = (expand(by_end.join(several.select(*groups, *distinct), on=[*groups, *distinct], nulls_equal=True))
+                .unique([*groups, *distinct, "_run"]).group_by(["_run", *groups])
+                .agg(pl.len().cast(pl.Int64).alias(name)))
+        out = (pl.concat([out, runs.select(out.columns)]).group_by(["_run", *groups]).agg(pl.col(name).sum()))
+    return out
+
+
+def _minutes(rows: pl.DataFrame, groups: list[str], m: dict, name: str) -> pl.DataFrame:
+    """Mean or maximum minutes between two time columns by run and group, half up (A31: rounding not
+    stated), from whole seconds: the mean is the exact quotient of their sum by their number."""
+    start, end = m.get("mean_minutes") or m.get("max_minutes")
+    seconds = (pl.col(end) - pl.col(start)).cast(pl.Int64)
+    parts = rows.group_by([*groups, "_lo", "_hi"]).agg(seconds.sum().alias("_sum"), seconds.count().alias("_n"),
+                                                      seconds.max().alias("_max"))
+    out = _summed(groups, parts, ["_sum", "_n"], ("_max",))
+    if "mean_minutes" in m:  # floor(S / 60n + 1/2) = floor((2S + 60n) / 120n)
+        value = pl.when(pl.col("_n") > 0).then((2 * pl.col("_sum") + 60 * pl.col("_n")) // (120 * pl.col("_n")))
+    else:  # floor(max / 60 + 1/2)
+        value = (2 * pl.col("_max") + 60) // 120
+    return out.select("_run", *groups, value.cast(pl.Int64).alias(name))
 
 
 def figures_of_runs(sel: Selection, report: Report, frame: pl.DataFrame, ws: np.ndarray, we: np.ndarray,
                     created: np.ndarray) -> pl.DataFrame:
     """The measures of every run at once (runs by position ``_run``: windows ``ws``..``we``, files
-    made at ``created``), by ``_run`` and ``group_by``: one grouping per measure for all runs."""
+    made at ``created``), by ``_run`` and ``group_by``: each measure's rows are first reduced to
+    partial figures per group and interval of runs, then spread over those runs (rules out copying
+    each event into every run of a rolling window)."""
     from emrr.rules.selection import condition, explode
 
-    keys = ["_run", *_groups(report)]
     unit = report.period[1] if report.period else "day"
     frame = explode(frame, report)
+    # the group columns (text: suppliers, distributors, groups) as one integer, so that each measure
+    # groups by numbers; the period stays apart (each measure takes it from its own column)
+    named = [c for c in _groups(report) if c != "period"]
+    combos = frame.select(named).unique(maintain_order=True).with_row_index("_g") if named else None
+    if combos is not None:
+        frame = frame.join(combos, on=named, how="left", nulls_equal=True, maintain_order="left")
+    else:
+        frame = frame.with_columns(pl.lit(0, dtype=pl.UInt32).alias("_g"))
+    groups = ["_g", *(["period"] if "period" in report.group_by else [])]
+    keys = ["_run", *groups]
     parts: list[pl.DataFrame] = []
     for name, m in report.measures.items():
         if "difference" in m or "percent" in m:
@@ -117,32 +191,31 @@ def figures_of_runs(sel: Selection, report: Report, frame: pl.DataFrame, ws: np.
         column = m.get("period_column", report.period[0] if report.period else "occurred_at")
         types = m.get("count", m.get("of", ()))
         conds = _conditions(m)
-        wanted = {*keys[1:], column, "occurred_at", "notified_at", *m.get("distinct", ()), *m.get("mean_minutes", ()),
+        wanted = {*groups, column, "occurred_at", "notified_at", *m.get("distinct", ()), *m.get("mean_minutes", ()),
                   *m.get("max_minutes", ()), *(c.column for c in conds)} - {"period"}
         rows = frame.filter(pl.col("event_type").is_in(list(types))).select([c for c in frame.columns if c in wanted])
         if conds:
             rows = rows.filter(condition(conds))
-        rows = in_runs(rows, column, ws, we, created).with_columns(period_of(column, unit))
+        rows = spans(rows, column, ws, we, created).with_columns(period_of(column, unit))
         if "count" in m and "distinct" in m:  # e.g. attempts, known by any of their events
-            rows = rows.with_columns(pl.struct(m["distinct"]).rank("dense").alias("_distinct"))
-            agg = pl.col("_distinct").n_unique().cast(pl.Int64).alias(name)
+            parts.append(_distinct(rows, groups, list(m["distinct"]), name))
         elif "count" in m:
-            agg = pl.len().cast(pl.Int64).alias(name)
+            counted = rows.group_by([*groups, "_lo", "_hi"]).agg(pl.len().cast(pl.Int64).alias(name))
+            parts.append(_summed(groups, counted, [name]))
         else:
-            start, end = m.get("mean_minutes") or m.get("max_minutes")
-            minutes = (pl.col(end) - pl.col(start)).cast(pl.Float64) / 60.0
-            value = minutes.mean() if "mean_minutes" in m else minutes.max()
-            agg = (value + 0.5).floor().cast(pl.Int64).alias(name)  # half up (A31: rounding not stated)
-        parts.append(rows.group_by(keys).agg(agg))
-    calendar = _calendar(sel, report, ws, we, unit)
-    if calendar is not None:
-        parts.append(calendar)
+            parts.append(_minutes(rows, groups, m, name))
     parts = [p for p in parts if p.height]
-    if not parts:
+    out = None
+    for p in parts:
+        out = p if out is None else out.join(p, on=keys, how="full", coalesce=True, nulls_equal=True)
+    if out is not None:
+        out = (out.join(combos, on="_g", how="left") if combos is not None else out).drop("_g")
+    calendar = _calendar(sel, report, ws, we, unit)
+    if calendar is not None and calendar.height:
+        keys = ["_run", *_groups(report)]
+        out = calendar if out is None else out.join(calendar, on=keys, how="full", coalesce=True, nulls_equal=True)
+    if out is None:
         return pl.DataFrame()
-    out = parts[0]
-    for p in parts[1:]:
-        out = out.join(p, on=keys, how="full", coalesce=True, nulls_equal=True)
     counted = [n for n, m in report.measures.items() if "count" in m]
     counted += list((report.calendar or {}).get("measures", {}))
     out = out.with_columns([pl.col(n).fill_null(0) if n in out.columns else pl.lit(0, dtype=pl.Int64).alias(n)
@@ -172,18 +245,10 @@ def _frame(sel: Selection, report: Report, lo: int, hi: int, latest: int) -> pl.
     period_columns = {m.get("period_column", report.period[0] if report.period else "occurred_at")
                       for m in report.measures.values() if "count" in m or "of" in m}
     inside = pl.lit(False)
-    for c in period_columns:
-        inside = inside | pl.col(c).is_between(ts(lo), ts(hi))
+    for c in sorted(period_columns):  # of the events table, or of a joined one (an MA's Migration Week)
+        inside = inside | sel.log.within(c, lo, hi)
     known = (pl.col("occurred_at") <= ts(hi)) & (pl.col("notified_at") <= ts(latest))
-    own = set(sel.log.tables["events"].collect_schema().names())
-    if period_columns <= own:  # the whole predicate on the events table: pushed down to its scan
-        frame = sel.log.rows(_event_types(report), needed, inside & known)
-    else:  # a period column of a joined table (an MA's Migration Week): filtered once it is there (seconds)
-        frame = sel.log.rows(_event_types(report), needed, known)
-        within = pl.lit(False)
-        for c in period_columns:
-            within = within | pl.col(c).is_between(lo, hi)
-        frame = frame.filter(within)
+    frame = sel.log.rows(_event_types(report), needed, inside & known)
     return sel.where(frame, report).select(needed)
 
 
