@@ -94,6 +94,9 @@ def _add_report(sub) -> None:
     p.add_argument("--out", required=True, type=out_option, help="report directory: OUT/<SEC Party ID>/<file name>")
     p.add_argument("--ruleset", default=None, help=RULESET_HELP)
     p.add_argument("--resume", action="store_true", help="continue a run that was stopped")
+    p.add_argument("--workers", type=workers_option, default=1,
+                   help="threads, each taking one report at a time (files do not depend on it; memory: the "
+                        "steps in flight at once); default 1")
     p.add_argument("--summary-json", help="also write the summary as JSON to this file")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(handler=_report)
@@ -103,7 +106,7 @@ def _add_run(sub) -> None:
     p = sub.add_parser("run", help="simulate a scenario and write its reports: OUT/events, OUT/reports")
     p.add_argument("scenario", help="scenario YAML file")
     p.add_argument("--out", required=True, type=out_option, help="output directory")
-    _add_seed_and_workers(p, "simulation worker processes")
+    _add_seed_and_workers(p, "simulation worker processes, and report engine threads (outputs do not depend on it)")
     p.add_argument("--ruleset", default=None, help=RULESET_HELP)
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("--no-check", action="store_true",
@@ -296,7 +299,7 @@ def _report(args: argparse.Namespace) -> int:
     regime = EventLog.open(args.events).regime if args.ruleset is None else None
     rules = ruleset.load(args.ruleset or ruleset.DEFAULT_RULESETS[regime])
     summary = engine.report(args.events, args.out, rules, resume=args.resume,
-                            progress=False if args.no_progress else None)
+                            progress=False if args.no_progress else None, workers=args.workers)
     print(summary.render())
     _summary_page(args.events, Path(args.out), rules, Path(args.out))
     if args.summary_json:
@@ -341,7 +344,7 @@ def _run(args: argparse.Namespace) -> int:
     progress = False if args.no_progress else None
     summary = simulator.simulate(scen, out / "events", workers=args.workers, progress=progress)
     print(summary.render())
-    result = engine.report(out / "events", reports, rules, progress=progress)
+    result = engine.report(out / "events", reports, rules, progress=progress, workers=args.workers)
     print(result.render())
     print(f"event log: {out / 'events'}\nreports:   {reports}/<SEC Party ID>/  (manifest: {reports / engine.MANIFEST})")
     _summary_page(out / "events", reports, rules, out)

@@ -18,8 +18,10 @@ import json
 import os
 import re
 import resource
+import threading
 import time
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -121,6 +123,7 @@ class Output:
         self.folders_inside: dict[Path, bool] = {}
         self.journal_skipped = 0
         self.journal = None
+        self.lock_entries = threading.Lock()  # written, done, entries and the journal, for Engine.run's threads
         state = {"format": FORMAT, "fingerprint": fingerprint, "ruleset": ruleset.name,
                  "ruleset_digest": ruleset.digest}
         self.created_folder = not out.exists()
@@ -219,20 +222,23 @@ class Output:
         return known
 
     def write(self, entry: dict, content: bytes) -> bool:
-        """Write one report file atomically and journal it; False when it was already written."""
+        """Write one report file atomically and journal it; False when it was already written.
+        Safe from several threads: the bookkeeping is under a lock, the writing of files is not."""
         target = self.target(entry)
-        earlier = self.written.get(entry["path"])
-        if earlier is not None:  # never overwrite a file of this run (campaign H2)
-            raise UserError(f"two files of this run have the same name {entry['path']!r}: {_describe(earlier)} and "
-                            f"{_describe(entry)}; expected a file_name.pattern that names each file apart",
-                            file=self.ruleset_file, path="file_name.pattern")
-        self.written[entry["path"]] = entry
-        previous = self.done.get(entry["path"])
+        with self.lock_entries:
+            earlier = self.written.get(entry["path"])
+            if earlier is not None:  # never overwrite a file of this run (campaign H2)
+                raise UserError(f"two files of this run have the same name {entry['path']!r}: {_describe(earlier)} "
+                                f"and {_describe(entry)}; expected a file_name.pattern that names each file apart",
+                                file=self.ruleset_file, path="file_name.pattern")
+            self.written[entry["path"]] = entry
+            previous = self.done.get(entry["path"])
         if previous is not None:
             if previous["sha256"] != entry["sha256"]:
                 raise UserError(f"{entry['path']} differs from the file an earlier run wrote; the event log "
                                 "or ruleset changed: start again in an empty directory", file=str(self.out))
-            self.entries.append(entry)
+            with self.lock_entries:
+                self.entries.append(entry)
             if _holds(target, content, entry["sha256"]):
                 return False
             # journaled, but the disk holds something else (a power cut left it empty, someone
@@ -245,13 +251,14 @@ class Output:
             raise WriteError(f"cannot create the folder: {exc.strerror}; run again with --resume once it can be "
                              "written", file=str(target.parent))
         _write_atomically(target, content)
-        try:
-            self.journal.write(json.dumps(entry, sort_keys=True) + "\n")
-            self.journal.flush()
-        except OSError as exc:
-            raise WriteError(f"cannot write: {exc.strerror}; run again with --resume once it can be written",
-                             file=str(self.out / JOURNAL))
-        self.entries.append(entry)
+        with self.lock_entries:
+            try:
+                self.journal.write(json.dumps(entry, sort_keys=True) + "\n")
+                self.journal.flush()
+            except OSError as exc:
+                raise WriteError(f"cannot write: {exc.strerror}; run again with --resume once it can be written",
+                                 file=str(self.out / JOURNAL))
+            self.entries.append(entry)
         return True
 
     def close(self) -> None:
@@ -588,27 +595,31 @@ class Engine:
             t = nxt
         return out
 
-    def run(self, started: float | None = None) -> Summary:
+    def run(self, started: float | None = None, workers: int = 1) -> Summary:
         """Write every file, then the run manifest; ``started`` (perf_counter) is when the
-        caller began (opening the log and building runs count in the wall time, campaign I3)."""
+        caller began (opening the log and building runs count in the wall time, campaign I3).
+
+        With ``workers`` > 1, that many threads take the reports one at a time, each report from its
+        first step to its last (its sequence numbers are its own: MRR 002 App. B, EMRR App. B), so
+        the files are the same bytes whatever the number of workers; Polars, NumPy, hashing and
+        writing release the interpreter, so the steps of two reports overlap on two cores (memory:
+        the steps in flight at once)."""
         started = time.perf_counter() if started is None else started
         summary = Summary(self.rs.name, str(self.log.root), str(self.out_path), warnings=list(self.rs.warnings))
         output = Output(self.out_path, self.log.fingerprint, self.rs, self.resume)
         summary.journal_skipped = output.journal_skipped
         months = self.months()
-        steps = [(m, rid) for m in months for rid in self.rs.reports]
+        for rid in self.rs.reports:
+            summary.per_report.setdefault(rid, ReportSummary())
         try:
-            with tqdm(total=len(steps), unit="step", desc="reports", leave=False,
+            with tqdm(total=len(months) * len(self.rs.reports), unit="step", desc="reports", leave=False,
                       disable=(not self.progress) if self.progress is not None else None) as bar:
-                for (m0, m1), rid in steps:
-                    runs = self.runs[rid]
-                    a, b = np.searchsorted(runs.times, [m0, m1], side="left")
-                    if b > a:
-                        rows = self.rows(self.rs.reports[rid], runs, int(a), int(b))
-                        self.emit(self.rs.reports[rid], runs, rows, output, summary)
-                    bar.update()
-            for rid in self.rs.reports:
-                summary.per_report.setdefault(rid, ReportSummary())
+                if workers <= 1:  # all reports for a half month, then the next
+                    for (m0, m1), rid in [(m, rid) for m in months for rid in self.rs.reports]:
+                        self.step(rid, m0, m1, output, summary)
+                        bar.update()
+                else:
+                    self._threads(months, output, summary, bar, workers)
             summary.beyond_last_run = self.beyond_last_run()
             # the log's folder as an absolute path: the same log gives the same manifest from any
             # working directory (campaign I4)
@@ -628,6 +639,46 @@ class Engine:
         summary.wall_seconds = time.perf_counter() - started
         summary.peak_rss_bytes = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
         return summary
+
+    def step(self, rid: str, m0: int, m1: int, output: Output, summary: Summary) -> None:
+        """The files of report ``rid`` for the runs in [m0, m1)."""
+        runs = self.runs[rid]
+        a, b = np.searchsorted(runs.times, [m0, m1], side="left")
+        if b > a:
+            rows = self.rows(self.rs.reports[rid], runs, int(a), int(b))
+            self.emit(self.rs.reports[rid], runs, rows, output, summary)
+
+    def _threads(self, months: list[tuple[int, int]], output: Output, summary: Summary, bar, workers: int) -> None:
+        """Each report's steps in order, ``workers`` reports at a time; the first error stops the
+        others at their next step and is raised as it was."""
+        stop = threading.Event()
+        pending = list(self.rs.reports)
+        lock = threading.Lock()
+
+        def work() -> None:
+            while not stop.is_set():
+                with lock:
+                    if not pending:
+                        return
+                    rid = pending.pop(0)
+                for m0, m1 in months:
+                    if stop.is_set():
+                        return
+                    self.step(rid, m0, m1, output, summary)
+                    with lock:
+                        bar.update()
+
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="emrr-report") as pool:
+            futures = [pool.submit(work) for _ in range(workers)]
+            failed = None
+            for future in futures:
+                try:
+                    future.result()
+                except BaseException as exc:  # noqa: BLE001 - the first is raised once all have stopped
+                    stop.set()
+                    failed = failed or exc
+            if failed is not None:
+                raise failed
 
     def beyond_last_run(self) -> dict[str, int]:
         """For each "previously unreported" report, the events it selects that no run of the period
@@ -720,7 +771,8 @@ class Engine:
                  "window_end": _utc(values["window_end"]).isoformat(), "records": count,
                  "sha256": _sha256(content)}
         if not output.write(entry, content):
-            summary.resumed_files += 1
+            with output.lock_entries:
+                summary.resumed_files += 1
         stats.files += 1
         stats.records += count
 
@@ -730,11 +782,11 @@ def _sha256(content: bytes) -> str:
 
 
 def report(events: str | Path, out: str | Path, ruleset: Ruleset, resume: bool = False,
-           progress: bool | None = None) -> Summary:
-    """Run ``ruleset`` over the event log in ``events`` into ``out``."""
+           progress: bool | None = None, workers: int = 1) -> Summary:
+    """Run ``ruleset`` over the event log in ``events`` into ``out`` (``workers``: Engine.run)."""
     started = time.perf_counter()
     log = EventLog.open(events)
-    return Engine(ruleset, log, out, resume=resume, progress=progress).run(started)
+    return Engine(ruleset, log, out, resume=resume, progress=progress).run(started, workers=workers)
 
 
 __all__ = ["Engine", "Summary", "WriteError", "lock_folder", "report"]

@@ -62,3 +62,41 @@ def test_manifest_lists_every_file_with_its_sha256(tmp_path):
     tree = digest_tree(tmp_path / "log")
     listed = {f["path"]: f["sha256"] for f in manifest["files"]}
     assert listed == {k: v for k, v in tree.items() if k not in ("manifest.json", "scenario.json")}
+
+
+def test_report_threads_give_byte_identical_files(simulated, smets1_reports, smets1_log, tmp_path):
+    """Engine.run with workers: the report engine's threads (emrr report --workers) write the same
+    files, bytes and manifest as one thread, on an ECoS log (demo) and a SMETS1 log; each report's
+    sequence numbers stay its own (EMRR App. B; MRR 002 App. B)."""
+    from emrr.rules import engine, ruleset
+
+    demo = simulated("demo").path
+    for events, rules, one in ((demo, ruleset.load("emrr-revised"), None), (smets1_log, ruleset.load("smets1-mrr-v3.0"),
+                                                                            smets1_reports("smets1-mrr-v3.0"))):
+        if one is None:
+            one = tmp_path / f"{rules.name}-1"
+            engine.report(events, one, rules, progress=False)
+        for workers in (2, 3):
+            many = tmp_path / f"{rules.name}-{workers}"
+            summary = engine.report(events, many, rules, progress=False, workers=workers)
+            files = {k: v for k, v in digest_tree(many).items() if not k.startswith(".emrr-")}
+            assert files == {k: v for k, v in digest_tree(one).items() if not k.startswith(".emrr-")}
+            assert sum(s.files for s in summary.per_report.values()) == len(files) - 1  # and the manifest
+
+
+def test_report_threads_stop_on_bad_input_and_leave_nothing(simulated, tmp_path):
+    """A recipient that cannot be a folder name, met by one thread, stops the others and nothing
+    half-written is left (campaign L6), as with one thread."""
+    import dataclasses
+
+    import pytest
+
+    from emrr.errors import UserError
+    from emrr.rules import engine, ruleset
+
+    rules = ruleset.load("emrr-revised")
+    rules = dataclasses.replace(rules, recipient_pattern="^NEVER$")
+    out = tmp_path / "reports"
+    with pytest.raises(UserError, match="recipients.pattern"):
+        engine.report(simulated("demo").path, out, rules, progress=False, workers=2)
+    assert not out.exists() or not any(out.rglob("*"))
