@@ -157,6 +157,19 @@ def repeated(values: np.ndarray, step: int = 1 << 20) -> np.ndarray:
     return mask
 
 
+HASH_ROWS = 1 << 20
+
+
+def hashes(frame: pl.DataFrame, columns: list[str]) -> np.ndarray:
+    """A 64-bit hash of each row's ``columns``, made ``HASH_ROWS`` rows at a time: Polars hashes a
+    struct at about 90 bytes a row (S1MIG-001 at national volume, 10.8M records: 0.95 GB at once)."""
+    out = np.empty(frame.height, dtype=np.uint64)
+    for start in range(0, frame.height, HASH_ROWS):
+        part = frame.slice(start, HASH_ROWS).select(pl.struct(columns).hash()).to_series()
+        out[start:start + part.len()] = part.to_numpy()
+    return out
+
+
 def _key_fields(report: Report, roles: Roles) -> set[int]:
     """The fields compared as text keys: the device and the non-date group columns."""
     out = {i for i in roles.group if report.detail[i].type not in ("datetime", "date")}
@@ -218,8 +231,9 @@ class CrossFile:
             "recipient": [f.recipient for f in files],
         }, schema={"fid": pl.Int32, "created": pl.Int64, "recipient": pl.String})
         # each file's recipient as a number (its place in ``recipients``; null when it has none), to
-        # compare many records' recipients without a string each (ReportReconciliation)
-        self.recipients = sorted({f.recipient for f in files if f.recipient})
+        # compare many records' recipients without a string each (duplicate-record,
+        # ReportReconciliation)
+        self.recipients = sorted({f.recipient for f in files if f.recipient is not None})
         at = {r: k for k, r in enumerate(self.recipients)}
         self.codes = pl.Series("rcode", [at.get(f.recipient) for f in files], dtype=pl.Int32)
 
@@ -365,13 +379,14 @@ class CrossFile:
             keys = [["fid"]] + [[f"t{i}"] if names[i].type in ("datetime", "date") else text_key(i) for i in cols]
             key_names = [names[i].name for i in cols]
         flat = [c for key in keys for c in key]
-        if "recipient" in flat:
-            frame = frame.join(self.meta.select(pl.col("fid").cast(frame.schema["fid"]), "recipient"), on="fid",
-                               how="left")
-        data = keep_present(frame.select("fid", "line", *[c for c in flat if c != "fid"]), keys)
+        # the recipient as its number (``codes``): a join would copy every kept column of the
+        # report's records and add a string to each (S1MIG-001 at national volume: 1.3 GB)
+        data = keep_present(frame.select("fid", "line", *[pl.lit(self.codes).gather(pl.col("fid")).alias(c)
+                                                          if c == "recipient" else c for c in flat if c != "fid"]),
+                            keys)
         # a 64-bit hash of the key finds the candidates (by sorting: less memory than a hash
         # table, and faster at every size measured); the keys themselves decide among them
-        candidates = repeated(data.select(pl.struct(flat).hash()).to_series().to_numpy())
+        candidates = repeated(hashes(data, flat))
         if not candidates.any():
             return
         data = data.filter(pl.Series(candidates))
@@ -689,42 +704,30 @@ class ReportReconciliation:
         self.other = cross.rs.reports[rule.other]
         self.out = cross.out
 
-    def keyed(self, report: Report, fields: list[int], kinds: list[str], where: tuple | None) -> pl.DataFrame:
-        """fid, line, recipient (as ``CrossFile.codes``: an integer) and key of ``report``'s
-        records (those meeting ``where``), the key as typed columns ``p{k}`` (and ``p{k}x``), one
-        for each matched field ``fields[k]`` compared as ``kinds[k]`` (``_components``), beside
-        the kept columns the values are shown from (``_value_expr``). Typed, not one string: the
-        string keys of the national SMETS1 delivery's 16.8M records took 4 GB."""
+    def keyed(self, report: Report, fields: list[int], kinds: list[str], where: tuple | None) -> dict:
+        """``report``'s records (those meeting ``where``) by recipient (``CrossFile.codes``): for
+        each, a frame of ``row`` (the record's place in the report's kept frame) and its key as
+        typed columns ``p{k}`` (and ``p{k}x``), one for each matched field ``fields[k]`` compared as
+        ``kinds[k]`` (``_components``). Typed, not one string, and only what the join needs, cut by
+        recipient (the key holds the recipient): the national SMETS1 delivery's 16.4M records took
+        4 GB as strings in one join."""
         frame = self.cross.frames.get(report.id)
-        columns = [f"p{k}" for k in range(len(fields))] + [f"p{k}x" for k, kind in enumerate(kinds) if kind == "text"]
         if frame is None or frame.height == 0:
-            return pl.DataFrame(schema={"fid": pl.Int32, "line": pl.Int64, "rcode": pl.Int32,
-                                        **{c: pl.String for c in columns}})
+            return {}
         names = [f.name for f in report.detail]
-        data = frame
-        if where is not None:
-            k = names.index(where[0])
-            data = data.filter(_value_expr(report, k, False) == where[1])
         parts, keys = [], []
         for k, (i, kind) in enumerate(zip(fields, kinds)):
-            exprs = _components(data, report, i, kind, f"p{k}")
+            exprs = _components(frame, report, i, kind, f"p{k}")
             parts += exprs
             keys.append([e.meta.output_name() for e in exprs])
-        sources = sorted({c for i in fields for c in self.cross._key(report, i)})
-        data = data.select(pl.col("fid").cast(pl.Int32), "line", pl.lit(self.cross.codes).gather(pl.col("fid")),
-                           *parts, *sources)
-        return data.filter(present(keys) & pl.col("rcode").is_not_null())
-
-    def details(self, left: pl.DataFrame, report: Report, fields: list[int], day_fields: set[int]) -> pl.DataFrame:
-        """The records ``left`` (few: those without a counterpart) with what their findings say:
-        recipient, created, day (seconds at the record's day start, of its first matched time)
-        and each matched value ``v{k}`` (``_value_expr``)."""
-        times = [i for i in fields if report.detail[i].type in ("datetime", "date")]
-        day = (pl.col(f"t{times[0]}") // 86400 * 86400) if times else pl.lit(None, dtype=pl.Int64)
-        meta = self.cross.meta.select(pl.col("fid").cast(pl.Int32), "recipient", "created")
-        return left.select("fid", "line", day.cast(pl.Int64).alias("day"),
-                           *[_value_expr(report, i, i in day_fields).alias(f"v{k}") for k, i in enumerate(fields)]) \
-            .join(meta, on="fid", how="left")
+        data = frame.select(pl.int_range(pl.len(), dtype=pl.UInt32).alias("row"),
+                            pl.lit(self.cross.codes).gather(pl.col("fid")), *parts)
+        kept = present([*keys, ["rcode"]])
+        if where is not None:
+            kept = kept & frame.select((_value_expr(report, names.index(where[0]), False) == where[1])
+                                       .fill_null(False)).to_series()
+        data = data.filter(kept)
+        return {code: part for (code,), part in data.partition_by("rcode", as_dict=True, include_key=False).items()}
 
     def run(self) -> None:
         if not self.out.wants("report-reconciliation"):
@@ -734,10 +737,9 @@ class ReportReconciliation:
                  and {report.detail[a].type, other.detail[b].type} == {"date", "datetime"}}
         kinds = [_compared_as(report.detail[a].type, other.detail[b].type, k in mixed)
                  for k, (a, b) in enumerate(rule.match)]
-        self.sides = {report.id: (report, [a for a, _ in rule.match], {rule.match[k][0] for k in mixed}),
-                      other.id: (other, [b for _, b in rule.match], {rule.match[k][1] for k in mixed})}
-        here = self.keyed(report, [a for a, _ in rule.match], kinds, rule.where)
-        there = self.keyed(other, [b for _, b in rule.match], kinds, None)
+        here_fields, there_fields = [a for a, _ in rule.match], [b for _, b in rule.match]
+        here = self.keyed(report, here_fields, kinds, rule.where)
+        there = self.keyed(other, there_fields, kinds, None)
         files = defaultdict(list)  # (report id, recipient) -> creation times of its files
         for f in self.cross.files:
             if f.report is not None and f.recipient and f.created is not None:
@@ -747,8 +749,10 @@ class ReportReconciliation:
         both = {rec for (rid, rec) in files if rid == report.id} & {rec for (rid, rec) in files if rid == other.id}
         fields = ", ".join(f"{report.detail[a].name} / {other.detail[b].name}" for a, b in rule.match)
         where = f" with {rule.where[0]} {rule.where[1]!r}" if rule.where else ""
-        self._direction(here, there, report.id, other.id, both, files, "missing", fields, where)
-        self._direction(there, here, other.id, report.id, both, files, "unmatched", fields, where)
+        self._direction(here, there, report, here_fields, {rule.match[k][0] for k in mixed}, other.id, both, files,
+                        "missing", fields, where)
+        self._direction(there, here, other, there_fields, {rule.match[k][1] for k in mixed}, report.id, both, files,
+                        "unmatched", fields, where)
 
     def _shown_key(self, report_id: str, row: dict) -> str:
         """A record's matched values, named by its report's fields, as its file writes them."""
@@ -756,35 +760,48 @@ class ReportReconciliation:
         fields = [a for a, _ in self.rule.match] if report_id == self.report.id else [b for _, b in self.rule.match]
         return ", ".join(f"{rep.detail[i].name} {_shown(row[f'v{k}'], self.cross.rs)}" for k, i in enumerate(fields))
 
-    def _direction(self, frame: pl.DataFrame, against: pl.DataFrame, report_id: str, other_id: str, both: set,
-                   files: dict, form: str, fields: str, where: str) -> None:
-        key = [c for c in frame.columns if c.startswith("p")]
-        # recipient by recipient (the key holds the recipient): the join's tables are one
-        # recipient's, not the delivery's (the national S1MIG-001 against S1MIG-006: 2.4 GB)
+    def _direction(self, frame: dict, against: dict, report: Report, matched: list[int], day_fields: set[int],
+                   other_id: str, both: set, files: dict, form: str, fields: str, where: str) -> None:
+        """The records of ``frame`` (``keyed``) without a counterpart in ``against``, of the
+        recipients in ``both``, whose time the other report's files cover: the findings."""
         parts = []
         for code in (k for k, r in enumerate(self.cross.recipients) if r in both):
-            mine = frame.filter(pl.col("rcode") == code)
-            if mine.height == 0:
+            mine, theirs = frame.get(code), against.get(code)
+            if mine is None or mine.height == 0:
                 continue
-            theirs = against.filter(pl.col("rcode") == code).select(*key)
-            parts.append(mine if theirs.height == 0 else
-                         mine.join(theirs.unique(), on=key, how="anti", nulls_equal=True))
-            del mine, theirs
+            key = [c for c in mine.columns if c != "row"]
+            parts.append((mine if theirs is None or theirs.height == 0 else
+                          mine.join(theirs.select(key), on=key, how="anti", nulls_equal=True)).select("row"))
         if not parts:
             return
-        left = self.details(pl.concat(parts).sort("fid", "line"), *self.sides[report_id])
-        shown, count = [], 0
-        for r in left.to_dicts():
-            times = files.get((other_id, r["recipient"]), [])
-            moment = r["day"] if r["day"] is not None else r["created"]
-            if moment is None or not times or times[0] > moment or times[-1] < moment + self.SLACK:
-                continue  # the delivery does not cover this record's time in the other report
-            count += 1
-            room = self.out.room("report-reconciliation")
-            if room is None or len(shown) < room:
-                shown.append((self.cross.files[r["fid"]].rel, r["line"], {
-                    "report": report_id, "other": other_id, "recipient": r["recipient"],
-                    "fields": fields, "where": where, "first": self.cross.t(times[0]), "last": self.cross.t(times[-1]),
-                    "key": self._shown_key(report_id, r)}))
+        # the time the other report's files cover, by recipient (a record outside it is not
+        # checked: its counterpart may be in a file not collected)
+        first, last = [None] * len(self.cross.recipients), [None] * len(self.cross.recipients)
+        for k, recipient in enumerate(self.cross.recipients):
+            times = files.get((other_id, recipient))
+            if times:
+                first[k], last[k] = times[0], times[-1]
+        times = [i for i in matched if report.detail[i].type in ("datetime", "date")]
+        day = (pl.col(f"t{times[0]}") // 86400 * 86400) if times else pl.lit(None, dtype=pl.Int64)
+        rows = pl.concat(parts)["row"]
+        source = self.cross.frames[report.id]
+        columns = ["fid", "line", *sorted({c for i in matched for c in self.cross._key(report, i)})]
+        left = source.select(pl.col(columns).gather(rows))
+        code = pl.lit(self.cross.codes).gather(pl.col("fid"))
+        moment = pl.coalesce(day.cast(pl.Int64), pl.lit(self.cross.meta["created"]).gather(pl.col("fid")))
+        start, end = (pl.lit(pl.Series(v, dtype=pl.Int64)).gather(code) for v in (first, last))
+        left = left.filter((start <= moment) & (end >= moment + self.SLACK)).sort("fid", "line")
+        count = left.height
+        room = self.out.room("report-reconciliation")
+        shown = []
+        for r in (left if room is None else left.head(room)).select(
+                "fid", "line", *[_value_expr(report, i, i in day_fields).alias(f"v{k}")
+                                 for k, i in enumerate(matched)]).to_dicts():
+            recipient = self.cross.files[r["fid"]].recipient
+            times = files[(other_id, recipient)]
+            shown.append((self.cross.files[r["fid"]].rel, r["line"], {
+                "report": report.id, "other": other_id, "recipient": recipient,
+                "fields": fields, "where": where, "first": self.cross.t(times[0]), "last": self.cross.t(times[-1]),
+                "key": self._shown_key(report.id, r)}))
         if count:
             self.out.add_many("report-reconciliation", None, shown, count, None if form == "missing" else form)

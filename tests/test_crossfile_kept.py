@@ -118,3 +118,16 @@ def _report(field_type: str):
         index = next(i for i, f in enumerate(rs.reports["ECOSMIG-002"].detail) if f.type == "integer")
         report = rs.reports["ECOSMIG-002"]
     return dataclasses.replace(report, detail=(report.detail[index],))
+
+
+def test_hashes_made_in_slices_are_the_whole_frames(monkeypatch):
+    """duplicate-record hashes its keys a slice of rows at a time (``crossfile.hashes``): a key must
+    hash the same in any slice, or two equal records in two slices would not be candidates."""
+    frame = _kept([ID, "DA", ID, None, "DA", "", ID]).with_columns(
+        pl.Series("t0", [1, 2, 1, None, 2, 3, 1], dtype=pl.Int64), pl.Series("recipient", [0, 1, 0, 0, 1, 1, 0],
+                                                                              dtype=pl.Int32))
+    columns = ["k0", "x0", "t0", "recipient"]
+    whole = frame.select(pl.struct(columns).hash()).to_series().to_numpy()
+    monkeypatch.setattr(crossfile, "HASH_ROWS", 3)
+    assert (crossfile.hashes(frame, columns) == whole).all()
+    assert crossfile.repeated(crossfile.hashes(frame, columns)).tolist() == [True, True, True, False, True, False, True]
