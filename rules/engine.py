@@ -33,7 +33,7 @@ from emrr.errors import UserError
 from emrr.rules import schedule
 from emrr.rules.eventlog import EventLog, collect, kind_of, ts
 from emrr.rules.ruleset import Field, Report, Ruleset, name_problem
-from emrr.rules.selection import ASSIGNMENTS, Selection, previously_unreported
+from emrr.rules.selection import ASSIGNMENTS, SOURCE, VARIANT, Selection, previously_unreported
 
 _PARTY = re.compile(r"^[A-Z0-9]{6}$")  # a SEC Party Signifier (EMRR App. B; MRR 002:L741 "6 character")
 STATE = ".emrr-state.json"
@@ -443,18 +443,25 @@ class Formatter:
         if frame.height == 0:
             return b"", np.zeros(1, dtype=np.int64)
         text = frame.select([self.field_expr(f) for f in report.detail])
+        names = [f.name for f in report.detail]
+        sizes = text.select([pl.col(n).str.len_bytes().fill_null(0) for n in names])  # offsets only: cheap
         # a ruleset may not hold what its own rules produce (the consultation draft's ECoS Status):
-        # written as it is, never cut, and counted for the summary
-        over = text.select([(pl.col(f.name).str.len_chars() > f.max_length).sum() for f in report.detail]).row(0)
-        for f, n in zip(report.detail, over):
-            if n:
-                self.too_long[f"{report.id} {f.name}"] += int(n)
+        # written as it is, never cut, and counted for the summary (characters counted only in a
+        # field whose bytes exceed its length: a character has at least one)
+        widest = sizes.select(pl.all().max()).row(0)
+        long = [f for f, w in zip(report.detail, widest) if w is not None and w > f.max_length]
+        if long:
+            over = text.select([(pl.col(f.name).str.len_chars() > f.max_length).sum() for f in long]).row(0)
+            for f, n in zip(long, over):
+                if n:
+                    self.too_long[f"{report.id} {f.name}"] += int(n)
         # RFC 4180 quoting only where needed: Polars' "necessary" quotes a value holding the delimiter,
         # the quote character or a line break, and an empty (not null) value; when no value of the
         # frame is such, the same bytes come quicker unquoted (a third of the writing at 54 fields)
+        # and each record's size is the sum of its fields' (no scan of the text for line ends)
         special = [self.rs.delimiter, self.rs.quote_char, "\r", "\n"]
-        quoted = text.select(pl.any_horizontal([(pl.col(f.name).str.contains_any(special) | (pl.col(f.name) == ""))
-                                                .any() for f in report.detail])).item()
+        quoted = text.select(pl.any_horizontal([(pl.col(n).str.contains_any(special) | (pl.col(n) == "")).any()
+                                                for n in names])).item()
         options = dict(include_header=False, separator=self.rs.delimiter, quote_char=self.rs.quote_char,
                        line_terminator=self.rs.line_terminator, quote_style="necessary" if quoted else "never",
                        null_value="")
@@ -462,6 +469,12 @@ class Formatter:
         text.write_csv(buffer, **options)
         data = buffer.getvalue()
         term = self.rs.line_terminator.encode()
+        if not quoted:
+            extra = len(self.rs.delimiter.encode()) * (len(names) - 1) + len(term)
+            ends = np.cumsum(sizes.select(pl.sum_horizontal(pl.all()).cast(pl.Int64)).to_series().to_numpy() + extra)
+            if ends[-1] != len(data):
+                raise RuntimeError("record sizes do not add up to the text written")
+            return data, np.concatenate([[0], ends]).astype(np.int64)
         raw = np.frombuffer(data, dtype=np.uint8)
         ends = np.flatnonzero(raw == term[-1]) + 1
         if len(term) == 2:
@@ -726,22 +739,82 @@ class Engine:
             rows = rows.filter(~pl.col("own"))
         for column in mandatory:  # e.g. a GPF with no meter on its hub: no MPxN, no recipient
             rows = rows.filter(pl.col(column).is_not_null())
+        # the order of the records (by run, recipient and the report's order_by, ties as they came)
+        # from the key columns alone; the records themselves are gathered and written a chunk of whole
+        # files at a time, so a step's text is never all in memory at once
         order = ["created", "run_idx", "recipient", *report.order_by]
-        rows = rows.sort(order)
-        groups = rows.group_by(["created", "run_idx", "recipient"], maintain_order=True).len()
-        data, starts = self.fmt.details(rows, report)
+        perm = rows.select(order).with_row_index("_i").sort(order, maintain_order=True)["_i"]
+        groups = (rows.select("created", "run_idx", "recipient")[perm]
+                  .group_by(["created", "run_idx", "recipient"], maintain_order=True).len())
+        files = []  # (created, run_idx, recipient, first record in perm, count)
         offset = 0
-        files = []
         for created, run_idx, recipient, count in groups.iter_rows():
-            files.append((created, run_idx, recipient, data[starts[offset]: starts[offset + count]], count))
+            files.append((created, run_idx, recipient, offset, count))
             offset += count
         seen = {(c, i, r) for c, i, r, _, _ in files}
-        files += [(c, i, r, b"", 0) for (c, i, r) in own if (c, i, r) not in seen]
-        for created, run_idx, recipient, body, count in sorted(files, key=lambda f: (f[0], f[1], f[2])):
+        files += [(c, i, r, offset, 0) for (c, i, r) in own if (c, i, r) not in seen]
+        content = self._content(rows, report)
+        chunk = (0, 0, b"", np.zeros(1, dtype=np.int64), None)  # records lo..hi of perm, formatted, starts, which
+        for created, run_idx, recipient, first, count in sorted(files, key=lambda f: (f[0], f[1], f[2])):
             if not count and not self.rs.produce_empty and (created, run_idx, recipient) not in own:
                 continue
+            if count and not (chunk[0] <= first and first + count <= chunk[1]):
+                chunk = self._chunk(rows, perm, report, first, [f for f in files if f[3] >= first], content)
+            body = self._body(chunk, first, count) if count else b""
             self._write_file(report, runs, int(created), int(run_idx), recipient, body, count, output, stats, summary,
                              own.get((created, run_idx, recipient), {}))
+
+    CHUNK_RECORDS = 250_000  # records formatted at once (whole files; a larger file alone)
+
+    @staticmethod
+    def _content(rows: pl.DataFrame, report: Report) -> np.ndarray | None:
+        """For rows of listed_parties (selection.fan_out), a number alike for rows alike in every
+        field of the layout (made from one row, with the same columns hidden), or None: the records
+        of such rows are formatted once. Not when the layout reads the recipient itself."""
+        if SOURCE not in rows.columns:
+            return None
+        read = {f.source for f in report.detail if f.source_kind == "column"}
+        read |= {report.derive[c][0] for c in read if c in report.derive}
+        read |= {c for when_null, columns in report.blank for c in (when_null, *columns)}
+        if "recipient" in read:
+            return None
+        return (rows[SOURCE].cast(pl.Int64) * (1 << 32) + rows[VARIANT].cast(pl.Int64)).to_numpy()
+
+    def _chunk(self, rows: pl.DataFrame, perm: pl.Series, report: Report, first: int, files: list,
+               content: np.ndarray | None) -> tuple:
+        """Records ``first``.. of ``perm``: as many whole files as fit in CHUNK_RECORDS (at least one),
+        gathered and formatted, as (lo, hi, bytes, starts, which): record ``k`` of the chunk is the
+        formatted record ``which[k]`` (its own, ``k``, when ``which`` is None)."""
+        hi = first
+        for _, _, _, start, count in sorted(files, key=lambda f: f[3]):
+            if start < hi:
+                continue
+            if hi > first and start + count - first > self.CHUNK_RECORDS:
+                break
+            hi = start + count
+        idx = perm[first:hi].to_numpy()
+        if content is None:
+            data, starts = self.fmt.details(rows[idx], report)
+            return first, hi, data, starts, None
+        # each record alike once, in the order it first comes (a first file's records stay in one piece)
+        _, at, which = np.unique(content[idx], return_index=True, return_inverse=True)
+        order = np.argsort(at, kind="stable")
+        rank = np.empty_like(order)
+        rank[order] = np.arange(len(order))
+        data, starts = self.fmt.details(rows[idx[at[order]]], report)
+        return first, hi, data, starts, rank[which.reshape(-1)]
+
+    @staticmethod
+    def _body(chunk: tuple, first: int, count: int) -> bytes:
+        """The records ``first``..``first+count-1`` of ``perm`` from their chunk, as one text."""
+        lo, _, data, starts, which = chunk
+        if which is None:
+            return data[starts[first - lo]: starts[first - lo + count]]
+        records = which[first - lo: first - lo + count]
+        if records[-1] - records[0] == count - 1 and (count == 1 or bool(np.all(np.diff(records) == 1))):
+            return data[starts[records[0]]: starts[records[-1] + 1]]
+        view = memoryview(data)
+        return b"".join([view[starts[r]: starts[r + 1]] for r in records.tolist()])
 
     def _write_file(self, report, runs, created, run_idx, recipient, body, count, output, stats, summary,
                     own: dict) -> None:

@@ -43,6 +43,8 @@ RECIPIENT_RULES: dict[str, str] = {
 # the rules that read the ECoS log's premises and changes of supplier (rules/recipients.py)
 SUPPLY_RULES = frozenset({AT_EVENT, AT_WINDOW_END})
 ANY_RULE = frozenset(RECIPIENT_RULES)
+# fan_out's bookkeeping (rules/engine.py formats the records of rows alike in both once)
+SOURCE, VARIANT = "_fan_source", "_fan_variant"
 # Columns every assignment gives its rows (a layout may cite them).
 COMMON = {"recipient": "str", "created": "time", "run_idx": "int"}
 
@@ -171,13 +173,18 @@ def fan_out(frame: pl.DataFrame, report: Report) -> pl.DataFrame:
     # (row, recipient) pairs first, from the recipient columns alone; then the rows, gathered once
     pairs = listed(frame, report.recipient_columns, "recipient")
     out = frame.select(pl.all().gather(pairs["_row"])).with_columns(pairs["recipient"])
-    for h in report.hide:
+    # SOURCE and VARIANT: the row a recipient's row was made from, and which hide rules emptied
+    # columns in it; rows alike in both are alike in every column but the recipient (the engine
+    # formats such records once: a DNO's record and its supplier's are mostly the same bytes)
+    variant = pl.lit(0, dtype=pl.UInt32)
+    for k, h in enumerate(report.hide):
         sees = pl.col("recipient") == pl.col(h.owner).cast(pl.String)
         for c in h.except_from:
             sees = sees | (pl.col("recipient") == pl.col(c).cast(pl.String))
         sees = sees.fill_null(False)
+        variant = variant + pl.when(sees).then(0).otherwise(1 << k).cast(pl.UInt32)
         out = out.with_columns([pl.when(sees).then(pl.col(c)).otherwise(None).alias(c) for c in h.columns])
-    return out
+    return out.with_columns(pairs["_row"].alias(SOURCE), variant.alias(VARIANT))
 
 
 RowFunction = Callable[[Selection, "Report", "Runs", int, int], pl.DataFrame]

@@ -55,3 +55,26 @@ def test_hand_checked_quoting():
     rep = dataclasses.replace(REPORT, detail=tuple(dataclasses.replace(f, max_length=99) for f in TEXT))
     data, _ = Formatter(V30).details(_frame([("a,b", 'say "x"', ""), ("plain", None, "z")]), rep)
     assert data == b'"a,b","say ""x""",""\r\nplain,,z\r\n'
+
+
+def test_records_alike_are_formatted_once_to_the_same_bytes(smets1_log, smets1_reports, tmp_path, monkeypatch):
+    """protects the engine's sharing of formatted records between recipients (a DNO's S1MIG-001
+    record and its supplier's, MRR 002:L264), and its chunks of whole files: the reports of the SMETS1
+    scenario are the same bytes when every record is formatted on its own, a chunk at a time of a few
+    records only."""
+    import hashlib
+
+    from emrr.rules import engine
+
+    shared_folder = smets1_reports("smets1-mrr-v3.0")  # written by the engine as it is (before the patches)
+    monkeypatch.setattr(engine.Engine, "_content", staticmethod(lambda rows, report: None))
+    monkeypatch.setattr(engine.Engine, "CHUNK_RECORDS", 7)
+    plain = tmp_path / "plain"
+    engine.report(smets1_log, plain, V30, progress=False)
+
+    def digests(folder):
+        return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+                for p in folder.rglob("*.csv")}
+
+    shared = digests(shared_folder)
+    assert len(shared) > 1000 and digests(plain) == shared
