@@ -438,8 +438,13 @@ class _Strict:
         pos, n = 0, len(text)
         while pos < n and not self.done:
             m = self.record.match(text, pos)
-            if m is not None and m.end() > pos and (final or (m.group(1) and (m.end() < n or text.endswith("\n")))):
+            if m is not None and m.end() > pos:
                 ending = m.group(1)
+                if not final and not (ending and (m.end() < n or text.endswith("\n"))):
+                    # a record whose end the text held does not decide: it runs to the end of that
+                    # text, or ends there with a CR that may be a CRLF's. It waits for more text; it
+                    # is no failure (a quoted field before a CR is closed, whatever follows the CR)
+                    return text[pos:]
                 if ending and ending != terminator:
                     self.bad_endings += 1
                     if self.first_bad is None:
