@@ -680,6 +680,7 @@ class Engine:
                     self.step(rid, m0, m1, output, summary)
                     with lock:
                         bar.update()
+                self.selection.forget(rid)
 
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="emrr-report") as pool:
             futures = [pool.submit(work) for _ in range(workers)]

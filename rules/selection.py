@@ -61,6 +61,12 @@ class Selection:
         self._parties: dict[str, list[str]] | None = None
         self.cache: dict = {}  # what a strategy works out once per engine run (by strategy, then report)
 
+    def forget(self, report_id: str) -> None:
+        """Drop what the strategies hold for a report whose last step is done (its memory)."""
+        for held in list(self.cache.values()):  # another thread may add a strategy meanwhile
+            if isinstance(held, dict):
+                held.pop(report_id, None)
+
     @property
     def supply(self) -> SupplyIndex:
         """Who supplies whom (ECoS logs only: the supply rules need premises), read once when first needed."""

@@ -105,14 +105,15 @@ def test_quick_never_writes_into_results(script: str) -> None:
 
 def test_smets1_quick(tmp_path: Path) -> None:
     """bench_smets1.py --quick: scenarios/smets1.yaml simulated, reported under smets1-mrr-v3.0 and
-    checked, each step timed with its peak memory; the check's verdict is PASS."""
+    checked (the files against the ruleset, then with ground truth), each step timed with its peak
+    memory; both verdicts are PASS."""
     _, figures = run_quick("bench_smets1.py", tmp_path)
     steps = {s["step"]: s for s in figures["steps"]}
-    assert list(steps) == ["simulate", "report", "check"]
+    assert list(steps) == ["simulate", "report", "check", "ground_truth"]
     assert all("error" not in s and s["process_wall_seconds"] > 0 and s["peak_tree_rss_bytes"] > 0
                for s in steps.values()), steps
     assert steps["simulate"]["installations"] == 3000 and steps["report"]["files"] > 0
-    assert steps["check"]["verdict"] == "PASS"
+    assert steps["check"]["verdict"] == "PASS" and steps["ground_truth"]["verdict"] == "PASS"
 
 
 def test_sweep_quick(tmp_path: Path) -> None:

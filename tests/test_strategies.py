@@ -209,3 +209,31 @@ def test_aggregate_over_rolling_runs_matches_its_definition(events, runs, late, 
     found = {(r["_run"], r["supplier_id"], r["mpan_distributor_id"], r["group_id"], r["period"]):
              tuple(r[n] for n in names) for r in got.iter_rows(named=True)} if got.height else {}
     assert found == _figures_by_definition(rep, frame, ws, we, created)
+
+
+def test_rolling_frames_kept_between_steps_change_nothing(smets1_log, smets1_reports, tmp_path, monkeypatch):
+    """protects the aggregate's reuse of the last step's events for a rolling window (S1MIG-004's 28
+    days, S1MIG-008's four Migration Weeks; 002:L417, L624): the SMETS1 scenario's files are the same
+    bytes when every step reads all its events from the log afresh."""
+    import hashlib
+
+    from emrr.rules import engine
+    from emrr.rules.strategies import aggregate
+
+    kept = smets1_reports("smets1-mrr-v3.0")  # written as the engine is (before the patch)
+    fresh_frame = aggregate._frame
+
+    def fresh(sel, report, lo, hi, latest):
+        sel.cache.pop("aggregate", None)
+        return fresh_frame(sel, report, lo, hi, latest)
+
+    monkeypatch.setattr(aggregate, "_frame", fresh)
+    out = tmp_path / "fresh"
+    engine.report(smets1_log, out, V30, progress=False)
+
+    def digests(folder, report_id):
+        return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.rglob(f"{report_id}_*.csv")}
+
+    for report_id in ("S1MIG-004", "S1MIG-008"):
+        assert V30.reports[report_id].rolling
+        assert len(digests(kept, report_id)) > 10 and digests(out, report_id) == digests(kept, report_id)

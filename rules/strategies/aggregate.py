@@ -240,16 +240,40 @@ def _calendar(sel: Selection, report: Report, ws: np.ndarray, we: np.ndarray, un
 
 
 def _frame(sel: Selection, report: Report, lo: int, hi: int, latest: int) -> pl.DataFrame:
-    """The events that may count in runs whose windows span [lo, hi] and whose files are made by ``latest``."""
+    """The events that may count in runs whose windows span [lo, hi] and whose files are made by ``latest``.
+
+    Consecutive steps of a rolling window need mostly the same events (S1MIG-004's 28 days, read again
+    every half month): what the last step read and this one needs is kept from it, and only the others
+    are read from the log (and joined to their Installations), exactly the rows a fresh read gives.
+    The frame is held between steps only for a rolling window, and dropped with Selection.forget."""
     needed = _needed(report)
-    period_columns = {m.get("period_column", report.period[0] if report.period else "occurred_at")
-                      for m in report.measures.values() if "count" in m or "of" in m}
-    inside = pl.lit(False)
-    for c in sorted(period_columns):  # of the events table, or of a joined one (an MA's Migration Week)
-        inside = inside | sel.log.within(c, lo, hi)
-    known = (pl.col("occurred_at") <= ts(hi)) & (pl.col("notified_at") <= ts(latest))
-    frame = sel.log.rows(_event_types(report), needed, inside & known)
-    return sel.where(frame, report).select(needed)
+    period_columns = sorted({m.get("period_column", report.period[0] if report.period else "occurred_at")
+                             for m in report.measures.values() if "count" in m or "of" in m})
+
+    def wanted(lo: int, hi: int, latest: int) -> pl.Expr:  # on the events table, pushed down to its scan
+        inside = pl.lit(False)
+        for c in period_columns:  # of the events table, or of a joined one (an MA's Migration Week)
+            inside = inside | sel.log.within(c, lo, hi)
+        return inside & (pl.col("occurred_at") <= ts(hi)) & (pl.col("notified_at") <= ts(latest))
+
+    cache = sel.cache.setdefault("aggregate", {})
+    last = cache.pop(report.id, None)  # held only for a rolling window (schedule.window.rolling)
+    predicate = wanted(lo, hi, latest)
+    held = None
+    if last is not None and last[0] <= lo <= last[1] <= hi and last[2] <= latest:
+        last_lo, last_hi, last_latest, last_frame = last
+        # every row of the last frame met its predicate; those meeting this one are kept (the frame's
+        # times are seconds), the log is asked only for rows that did not meet the last one
+        inside = pl.any_horizontal([pl.col(c).is_between(lo, hi) for c in period_columns])
+        held = last_frame.filter(inside.fill_null(False) & (pl.col("occurred_at") <= hi)
+                                 & (pl.col("notified_at") <= latest))
+        predicate = predicate & ~wanted(last_lo, last_hi, last_latest).fill_null(False)
+    frame = sel.where(sel.log.rows(_event_types(report), needed, predicate), report).select(needed)
+    if held is not None:
+        frame = pl.concat([held, frame], how="vertical_relaxed")
+    if report.rolling:
+        cache[report.id] = (lo, hi, latest, frame)
+    return frame
 
 
 def _all_runs(sel: Selection, report: Report, runs: Runs, a: int, b: int):
