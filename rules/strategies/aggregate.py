@@ -128,13 +128,17 @@ def _summed(groups: list[str], parts: pl.DataFrame, sums: list[str], maxima: tup
             .agg([pl.col(c).sum() for c in sums] + [pl.col(c).max() for c in maxima]))
 
 
-def _distinct(rows: pl.DataFrame, groups: list[str], distinct: list[str], name: str) -> pl.DataFrame:
-    """The number of distinct ``distinct`` values (an attempt, by any of its events) by run and group.
-    A value counts in a run when any of its rows does: its rows' intervals joined. Rows of one value
-    with the same last run (the usual case: the events of one attempt share its commencement) join
-    into one interval from the earliest first run; a value whose rows end at different runs (rare)
-    is counted run by run."""
-    by_end = rows.group_by([*groups, *distinct, "_hi"]).agg(pl.col("_lo").min())
+def _by_end(rows: pl.DataFrame, groups: list[str], distinct: list[str]) -> pl.DataFrame:
+    """Each distinct value by group and last run, from its earliest first run (see _distinct)."""
+    return rows.group_by([*groups, *distinct, "_hi"]).agg(pl.col("_lo").min())
+
+
+def _distinct(by_end: pl.DataFrame, groups: list[str], distinct: list[str], name: str) -> pl.DataFrame:
+    """The number of distinct ``distinct`` values (an attempt, by any of its events) by run and group,
+    from ``_by_end``. A value counts in a run when any of its rows does: its rows' intervals joined.
+    Rows of one value with the same last run (the usual case: the events of one attempt share its
+    commencement) join into one interval from the earliest first run; a value whose rows end at
+    different runs (rare) is counted run by run."""
     values = by_end.group_by([*groups, *distinct]).agg(pl.len().alias("_n"), pl.col("_lo").min(),
                                                        pl.col("_hi").max())
     one = (values.filter(pl.col("_n") == 1).group_by([*groups, "_lo", "_hi"])
@@ -185,6 +189,7 @@ def figures_of_runs(sel: Selection, report: Report, frame: pl.DataFrame, ws: np.
     groups = ["_g", *(["period"] if "period" in report.group_by else [])]
     keys = ["_run", *groups]
     parts: list[pl.DataFrame] = []
+    reduced: dict[tuple, pl.DataFrame] = {}  # (event types, distinct columns, period column) -> _by_end
     for name, m in report.measures.items():
         if "difference" in m or "percent" in m:
             continue
@@ -193,12 +198,26 @@ def figures_of_runs(sel: Selection, report: Report, frame: pl.DataFrame, ws: np.
         conds = _conditions(m)
         wanted = {*groups, column, "occurred_at", "notified_at", *m.get("distinct", ()), *m.get("mean_minutes", ()),
                   *m.get("max_minutes", ()), *(c.column for c in conds)} - {"period"}
+        if "count" in m and "distinct" in m and {c.column for c in conds} <= set(m["distinct"]):
+            # e.g. attempts, known by any of their events; conditions on the distinct columns only
+            # (1st, 2nd, 3rd attempt) are met or not by a value as a whole: one reduction for all
+            # such measures of the same events, each then keeps the values it counts
+            distinct = list(m["distinct"])
+            key = (tuple(sorted(types)), tuple(distinct), column)
+            if key not in reduced:
+                rows = frame.filter(pl.col("event_type").is_in(list(types))).select(
+                    [c for c in frame.columns if c in wanted])  # the conditions' columns are distinct ones
+                reduced[key] = _by_end(spans(rows, column, ws, we, created).with_columns(period_of(column, unit)),
+                                       groups, distinct)
+            by_end = reduced[key].filter(condition(conds)) if conds else reduced[key]
+            parts.append(_distinct(by_end, groups, distinct, name))
+            continue
         rows = frame.filter(pl.col("event_type").is_in(list(types))).select([c for c in frame.columns if c in wanted])
         if conds:
             rows = rows.filter(condition(conds))
         rows = spans(rows, column, ws, we, created).with_columns(period_of(column, unit))
-        if "count" in m and "distinct" in m:  # e.g. attempts, known by any of their events
-            parts.append(_distinct(rows, groups, list(m["distinct"]), name))
+        if "count" in m and "distinct" in m:  # conditions on other columns: the rows meeting them
+            parts.append(_distinct(_by_end(rows, groups, list(m["distinct"])), groups, list(m["distinct"]), name))
         elif "count" in m:
             counted = rows.group_by([*groups, "_lo", "_hi"]).agg(pl.len().cast(pl.Int64).alias(name))
             parts.append(_summed(groups, counted, [name]))
