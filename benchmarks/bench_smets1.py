@@ -13,7 +13,8 @@ Usage::
     python benchmarks/bench_smets1.py [--scenario smets1_national] [--ruleset smets1-mrr-v3.0] [--workers 2]
         [--work DIR] [--keep] [--out FILE] [--timeout SECONDS] [--quick] [--ground-truth]
 
-``--workers`` is the simulator's processes and the report engine's threads (``emrr report --workers``).
+``--workers`` is the simulator's processes and the report engine's threads (``emrr report --workers``, and
+the reference engine's of ``emrr check --events --workers``).
 
 ``--quick`` runs scenarios/smets1.yaml, its figures to a temporary file (the smoke test, not a record).
 """
@@ -53,8 +54,8 @@ def steps(scenario: str, ruleset: str, workers: int, work: Path,
                     "--workers", str(workers), "--no-progress", "--summary-json", str(work / "report.json")], (0,)),
         # exit 1 is a verdict (errors found), not a failure to run: recorded as such
         ("check", [*emrr, "check", str(reports), "--ruleset", ruleset], (0, 1)),
-    ] + ([("ground_truth", [*emrr, "check", str(reports), "--events", str(log), "--ruleset", ruleset], (0, 1))]
-         if ground_truth else [])
+    ] + ([("ground_truth", [*emrr, "check", str(reports), "--events", str(log), "--ruleset", ruleset,
+                             "--workers", str(workers)], (0, 1))] if ground_truth else [])
 
 
 def run(scenario: str, ruleset: str, workers: int, work: Path, timeout: float | None,

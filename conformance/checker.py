@@ -59,14 +59,15 @@ PROBE_ROWS = 256  # headers or trailers up to which each is first tried in Pytho
 def check(directory: str | Path, ruleset: str | Path | Ruleset | None = None, *,
           select: set[str] | None = None, ignore: set[str] | None = None,
           max_examples: int | None = None, events: str | Path | None = None, expect: str = "recipients",
-          chunk: int = CHUNK) -> Verdict:
+          chunk: int = CHUNK, workers: int = 1) -> Verdict:
     """Check every report file under ``directory`` against ``ruleset`` (a Ruleset, a name or a
     path; default the revised EMRR). ``select``/``ignore``: check ids to run or skip;
     ``max_examples``: findings kept per check (None: all; every finding is counted anyway);
     ``events``: an event log, for the ground-truth checks; ``expect``: which files of the log the
     directory must hold, "recipients" (every file of each recipient with a file in it) or
     "reports" (every file of each report and recipient with a file in it); ``chunk``: the bytes a
-    file is read in (``reading.pieces``: memory does not grow with a file's size)."""
+    file is read in (``reading.pieces``: memory does not grow with a file's size); ``workers``: the
+    threads of the reference engine the ground truth runs (``engine.Engine.run``)."""
     if expect not in ("recipients", "reports"):
         raise UserError(f"expected 'recipients' or 'reports' for which files to expect, got {expect!r}")
     rs = ruleset if isinstance(ruleset, Ruleset) else rules.load(None if ruleset is None else str(ruleset))
@@ -87,7 +88,7 @@ def check(directory: str | Path, ruleset: str | Path | Ruleset | None = None, *,
     if events is not None and ground:  # the reference first: a bad event log stops here (UserError)
         from emrr.conformance.groundtruth import GroundTruth
 
-        truth = GroundTruth(events, rs, out, expect=expect)
+        truth = GroundTruth(events, rs, out, expect=expect, workers=workers)
         truth.attach(checker)
     try:
         checker.run()

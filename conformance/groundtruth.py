@@ -116,7 +116,7 @@ class GroundTruth:
     records captured from the checker, then ``run``."""
 
     def __init__(self, events: str | Path, rs: Ruleset, out: Collector, workdir: str | Path | None = None,
-                 expect: str = "recipients"):
+                 expect: str = "recipients", workers: int = 1):
         from emrr.rules import engine
 
         self.rs = rs
@@ -125,7 +125,7 @@ class GroundTruth:
         self.tmp = Path(tempfile.mkdtemp(prefix="emrr-groundtruth-", dir=workdir))
         try:
             self.ref_root = self.tmp / "reference"
-            engine.report(self.events, self.ref_root, rs, progress=False)
+            engine.report(self.events, self.ref_root, rs, progress=False, workers=workers)  # its threads
             from emrr.rules.eventlog import EventLog
 
             self.outages = EventLog.open(self.events).outages()  # runs that did not happen, for the messages

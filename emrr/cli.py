@@ -132,6 +132,9 @@ def _add_check(sub) -> None:
                    help="with --events, which files of the log the directory must hold: every file of each "
                         "recipient that has a file in it (default), or only of each (report, recipient) that has "
                         "one (a delivery split by report)")
+    p.add_argument("--workers", type=workers_option, default=1,
+                   help="with --events, the threads of the reference report engine it runs (as emrr report "
+                        "--workers); default 1")
     p.set_defaults(handler=_check)
 
 
@@ -355,7 +358,7 @@ def _run(args: argparse.Namespace) -> int:
     from emrr.conformance import checker, output
 
     started = time.perf_counter()  # what was just written, against the event log it came from
-    verdict = checker.check(reports, rules, events=out / "events")
+    verdict = checker.check(reports, rules, events=out / "events", workers=args.workers)
     print(output.summary(verdict, str(reports), rules.name, seconds=time.perf_counter() - started))
     return 1 if verdict.errors else 0
 
@@ -391,7 +394,8 @@ def _check(args: argparse.Namespace) -> int:
     memory.keep_freed_memory()
     started = time.perf_counter()
     verdict = checker.check(args.directory, rules, select=selection["select"] or None, ignore=selection["ignore"],
-                            max_examples=max_examples, events=args.events, expect=args.expect)
+                            max_examples=max_examples, events=args.events, expect=args.expect,
+                            workers=args.workers)
     seconds = time.perf_counter() - started
     # with --json - or --junit -, standard output carries only that document (campaign M9)
     print(output.summary(verdict, args.directory, rules.name, seconds=seconds),
