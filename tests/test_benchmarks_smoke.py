@@ -128,3 +128,19 @@ def test_pictures_quick(tmp_path: Path) -> None:
     """bench_pictures.py --quick: the demo run's summary.html written and timed, with its size."""
     _, figures = run_quick("bench_pictures.py", tmp_path)
     assert figures["bytes"] > 0 and figures["best_page_seconds"] > 0
+
+
+def test_profile_report_quick(tmp_path: Path) -> None:
+    """profile_report.py --quick: the SMETS1 scenario's reports timed report by report (rows and
+    files, CPU and wall), every report there with its records, its work folder removed."""
+    out = tmp_path / "figures.json"
+    done = subprocess.run([sys.executable, str(BENCHMARKS / "profile_report.py"), "--quick", "--out", str(out)],
+                          cwd=ROOT, env={**os.environ, "TMPDIR": str(tmp_path)}, capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stderr
+    figures = json.loads(out.read_text(encoding="utf-8"))
+    assert PROVENANCE <= figures.keys() and figures["ruleset"] == "smets1-mrr-v3.0"
+    per = figures["per_report"]
+    assert len(per) == 10 and sum(r["records"] for r in per.values()) > 10_000
+    assert all(r["rows_cpu"] >= 0 and r["emit_cpu"] >= 0 for r in per.values()) and figures["cpu_seconds"] > 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["figures.json"]
