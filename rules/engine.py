@@ -9,6 +9,7 @@ resumes with ``--resume`` to exactly the files of an uninterrupted run.
 
 from __future__ import annotations
 
+import bisect
 import csv
 import datetime as dt
 import fcntl
@@ -747,7 +748,7 @@ class Engine:
         perm = rows.select(order).with_row_index("_i").sort(order, maintain_order=True)["_i"]
         groups = (rows.select("created", "run_idx", "recipient")[perm]
                   .group_by(["created", "run_idx", "recipient"], maintain_order=True).len())
-        files = []  # (created, run_idx, recipient, first record in perm, count)
+        files = []  # (created, run_idx, recipient, first record in perm, count), in order of first record
         offset = 0
         for created, run_idx, recipient, count in groups.iter_rows():
             files.append((created, run_idx, recipient, offset, count))
@@ -760,7 +761,7 @@ class Engine:
             if not count and not self.rs.produce_empty and (created, run_idx, recipient) not in own:
                 continue
             if count and not (chunk[0] <= first and first + count <= chunk[1]):
-                chunk = self._chunk(rows, perm, report, first, [f for f in files if f[3] >= first], content)
+                chunk = self._chunk(rows, perm, report, first, files, content)
             body = self._body(chunk, first, count) if count else b""
             self._write_file(report, runs, int(created), int(run_idx), recipient, body, count, output, stats, summary,
                              own.get((created, run_idx, recipient), {}))
@@ -783,13 +784,12 @@ class Engine:
 
     def _chunk(self, rows: pl.DataFrame, perm: pl.Series, report: Report, first: int, files: list,
                content: np.ndarray | None) -> tuple:
-        """Records ``first``.. of ``perm``: as many whole files as fit in CHUNK_RECORDS (at least one),
-        gathered and formatted, as (lo, hi, bytes, starts, which): record ``k`` of the chunk is the
-        formatted record ``which[k]`` (its own, ``k``, when ``which`` is None)."""
+        """Records ``first``.. of ``perm``: as many whole files of ``files`` (in order of their first
+        record) as fit in CHUNK_RECORDS (at least one), gathered and formatted, as (lo, hi, bytes,
+        starts, which): record ``k`` of the chunk is the formatted record ``which[k]`` (its own, ``k``,
+        when ``which`` is None)."""
         hi = first
-        for _, _, _, start, count in sorted(files, key=lambda f: f[3]):
-            if start < hi:
-                continue
+        for _, _, _, start, count in files[bisect.bisect_left(files, first, key=lambda f: f[3]):]:
             if hi > first and start + count - first > self.CHUNK_RECORDS:
                 break
             hi = start + count

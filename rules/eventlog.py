@@ -77,6 +77,13 @@ def key_ranges(column: str, keys, most: int = 64) -> pl.Expr:
     return expr
 
 
+def keys_in(column: str, keys: pl.Series) -> pl.Expr:
+    """A predicate true exactly on ``keys`` (sorted, unique integers of the column's type): their
+    ranges first (``key_ranges``: a scan skips the row groups between them by their statistics),
+    then the keys themselves."""
+    return key_ranges(column, keys.to_numpy()) & pl.col(column).is_in(keys.implode())
+
+
 def _files(root: Path, table: str) -> list[Path]:
     folder, single = root / table, root / f"{table}.parquet"
     if folder.is_dir():
@@ -231,7 +238,7 @@ class EventLog:
                                .select(key)).get_column(key).drop_nulls().unique().sort()
                 if keys.len() == 0:
                     return pl.lit(False)
-                return key_ranges(key, keys.to_numpy()) & pl.col(key).is_in(keys.implode())
+                return keys_in(key, keys)
         raise ValueError(f"column {column!r} is in no table of the {self.regime} event log")
 
     def attach(self, frame: pl.DataFrame, columns) -> pl.DataFrame:
@@ -248,8 +255,7 @@ class EventLog:
             if keys.len() == 0:
                 frame = frame.with_columns([pl.lit(None, dtype=schema[c]).alias(c) for c in names])
                 continue
-            wanted = key_ranges(key, keys.to_numpy()) & pl.col(key).is_in(keys.implode())
-            part = collect(self.tables[table].filter(wanted).select(key, *names))
+            part = collect(self.tables[table].filter(keys_in(key, keys)).select(key, *names))
             frame = frame.join(part, on=key, how="left", maintain_order="left")
         return frame
 

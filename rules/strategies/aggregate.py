@@ -198,27 +198,30 @@ def figures_of_runs(sel: Selection, report: Report, frame: pl.DataFrame, ws: np.
         conds = _conditions(m)
         wanted = {*groups, column, "occurred_at", "notified_at", *m.get("distinct", ()), *m.get("mean_minutes", ()),
                   *m.get("max_minutes", ()), *(c.column for c in conds)} - {"period"}
-        if "count" in m and "distinct" in m and {c.column for c in conds} <= set(m["distinct"]):
-            # e.g. attempts, known by any of their events; conditions on the distinct columns only
-            # (1st, 2nd, 3rd attempt) are met or not by a value as a whole: one reduction for all
-            # such measures of the same events, each then keeps the values it counts
-            distinct = list(m["distinct"])
-            key = (tuple(sorted(types)), tuple(distinct), column)
-            if key not in reduced:
-                rows = frame.filter(pl.col("event_type").is_in(list(types))).select(
-                    [c for c in frame.columns if c in wanted])  # the conditions' columns are distinct ones
-                reduced[key] = _by_end(spans(rows, column, ws, we, created).with_columns(period_of(column, unit)),
-                                       groups, distinct)
-            by_end = reduced[key].filter(condition(conds)) if conds else reduced[key]
+
+        def counted_rows(conds=conds, types=types, wanted=wanted, column=column):
+            """The measure's events meeting ``conds``, with the runs that count each (``spans``)."""
+            rows = frame.filter(pl.col("event_type").is_in(list(types)))
+            rows = rows.select([c for c in frame.columns if c in wanted])
+            rows = rows.filter(condition(conds)) if conds else rows
+            return spans(rows, column, ws, we, created).with_columns(period_of(column, unit))
+
+        distinct = list(m.get("distinct", ()))
+        if "count" in m and distinct:  # e.g. attempts, known by any of their events
+            if {c.column for c in conds} <= set(distinct):
+                # conditions on the distinct columns only (1st, 2nd, 3rd attempt) are met or not by a
+                # value as a whole: one reduction for all such measures of the same events, each then
+                # keeps the values it counts
+                key = (tuple(sorted(types)), tuple(distinct), column)
+                if key not in reduced:
+                    reduced[key] = _by_end(counted_rows(conds=()), groups, distinct)
+                by_end = reduced[key].filter(condition(conds)) if conds else reduced[key]
+            else:  # conditions on other columns: the rows meeting them
+                by_end = _by_end(counted_rows(), groups, distinct)
             parts.append(_distinct(by_end, groups, distinct, name))
             continue
-        rows = frame.filter(pl.col("event_type").is_in(list(types))).select([c for c in frame.columns if c in wanted])
-        if conds:
-            rows = rows.filter(condition(conds))
-        rows = spans(rows, column, ws, we, created).with_columns(period_of(column, unit))
-        if "count" in m and "distinct" in m:  # conditions on other columns: the rows meeting them
-            parts.append(_distinct(_by_end(rows, groups, list(m["distinct"])), groups, list(m["distinct"]), name))
-        elif "count" in m:
+        rows = counted_rows()
+        if "count" in m:
             counted = rows.group_by([*groups, "_lo", "_hi"]).agg(pl.len().cast(pl.Int64).alias(name))
             parts.append(_summed(groups, counted, [name]))
         else:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import polars as pl
 
-from emrr.rules.eventlog import collect, key_ranges
+from emrr.rules.eventlog import collect, keys_in
 from emrr.rules.strategies.runs import producers, visible_from
 
 if TYPE_CHECKING:
@@ -93,8 +93,7 @@ def latest_state(sel: Selection, report: Report, runs: Runs, a: int, b: int) -> 
     ids = pairs["event_id"].unique().sort()
     # by key ranges as well: a log that keeps its events in order of their identifiers (the simulator's
     # shards do) has the scan skip the row groups between them
-    rows = sel.log.rows(report.event_types, needed,
-                        key_ranges("event_id", ids.to_numpy()) & pl.col("event_id").is_in(ids.implode()))
+    rows = sel.log.rows(report.event_types, needed, keys_in("event_id", ids))
     rows = rows.join(pairs, on="event_id").with_columns(
         pl.col("event_type").replace_strict(report.status, default=None).alias("status"),
         pl.col("occurred_at").alias("status_changed_at"))
