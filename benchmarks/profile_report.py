@@ -71,6 +71,9 @@ def profile(events: Path, ruleset_name: str | None, work: Path) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from emrr import memory
+
+    memory.keep_freed_polars_memory()  # as `emrr report` does, before Polars loads (emrr/memory.py)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=Path, help="event log (required unless --quick)")
     parser.add_argument("--ruleset", default=None, help="default: the log's regime's default ruleset")

@@ -486,6 +486,9 @@ def _terminate(signum: int, frame: object) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from emrr import memory
+
+    memory.keep_freed_polars_memory()  # before anything loads Polars (emrr/memory.py)
     on_main_thread = threading.current_thread() is threading.main_thread()  # only it may set a handler
     previous = signal.signal(signal.SIGTERM, _terminate) if on_main_thread else None
     try:

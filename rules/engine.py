@@ -739,8 +739,8 @@ class Engine:
             for row in rows.filter(pl.col("own")).iter_rows(named=True):
                 own[(row["created"], row["run_idx"], row["recipient"])] = row
             rows = rows.filter(~pl.col("own"))
-        for column in mandatory:  # e.g. a GPF with no meter on its hub: no MPxN, no recipient
-            rows = rows.filter(pl.col(column).is_not_null())
+        if mandatory:  # e.g. a GPF with no meter on its hub: no MPxN, no recipient (one filter: one copy)
+            rows = rows.filter(pl.all_horizontal([pl.col(c).is_not_null() for c in dict.fromkeys(mandatory)]))
         # the order of the records (by run, recipient and the report's order_by, ties as they came)
         # from the key columns alone; the records themselves are gathered and written a chunk of whole
         # files at a time, so a step's text is never all in memory at once

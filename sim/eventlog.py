@@ -32,7 +32,8 @@ ROW_GROUP_ROWS = 64 * 1024  # events are in time order: small groups let readers
 # unique identifiers, whose statistics cost time and prune nothing.
 STATISTICS_COLUMNS = ["event_id", "device_index", "premise_index", "occurred_at", "notified_at",
                       "session_started_at", "attempt_number", "installed_at",
-                      "installation_index", "ma_index"]  # SMETS1: the keys the report engine looks rows up by
+                      "installation_index", "ma_index",  # SMETS1: the keys the report engine looks rows up by
+                      "commenced_at"]  # SMETS1: the summaries' period (S1MIG-004, -005, -007), beside occurred_at
 
 # Few distinct values: dictionary-encoded strings (read back as strings by any Parquet reader).
 CODED = pa.dictionary(pa.int32(), pa.string())
@@ -130,13 +131,13 @@ def sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def write_table(table: pa.Table, path: Path) -> dict:
+def write_table(table: pa.Table, path: Path, row_group_rows: int = ROW_GROUP_ROWS) -> dict:
     """Write one Parquet file; return its manifest entry."""
     path.parent.mkdir(parents=True, exist_ok=True)
     dictionary = [c for c in table.column_names if pa.types.is_dictionary(table.schema.field(c).type)]
     statistics = [c for c in table.column_names if c in STATISTICS_COLUMNS]
     pq.write_table(table, path, use_dictionary=dictionary, write_statistics=statistics,
-                   row_group_size=ROW_GROUP_ROWS, **PARQUET_OPTIONS)
+                   row_group_size=row_group_rows, **PARQUET_OPTIONS)
     return {"rows": table.num_rows, "bytes": path.stat().st_size, "sha256": sha256(path)}
 
 

@@ -13,6 +13,10 @@ from emrr.sim import eventlog, run, smets1_actors, smets1_eventlog
 from emrr.sim.smets1_model import Shard, shard_bounds
 from emrr.sim.smets1_scenario import Smets1Scenario
 
+# Rows per row group of the tables the report engine looks up by key (installations, authorisations):
+# a fortnight's outcomes are a few runs of keys in each part (smets1_eventlog.ShardWriter._keys), and
+# a row group read for a few of them is decoded whole
+LOOKUP_ROWS = 8 * 1024
 COUNTED = ("installations", "authorisations", *SMETS1_EVENT_TYPES, "ma_success", "ma_failed", "ma_warning",
            "late_notifications", "duplicated_notifications", "event_rows")
 
@@ -72,9 +76,9 @@ def simulate_shard(scenario: Smets1Scenario, index: int, bounds: tuple[int, int]
     events = writer.events()
     files = {"events": eventlog.write_table(events, root / "events" / name)}
     installations = writer.installations()
-    files["installations"] = eventlog.write_table(installations, root / "installations" / name)
+    files["installations"] = eventlog.write_table(installations, root / "installations" / name, LOOKUP_ROWS)
     authorisations = writer.authorisations()
-    files["authorisations"] = eventlog.write_table(authorisations, root / "authorisations" / name)
+    files["authorisations"] = eventlog.write_table(authorisations, root / "authorisations" / name, LOOKUP_ROWS)
     return {"index": index, "files": files, "installations": installations.num_rows,
             "authorisations": authorisations.num_rows, "event_rows": events.num_rows, **writer.counts,
             "peak_rss_bytes": run.peak_rss(resource.RUSAGE_SELF)}
