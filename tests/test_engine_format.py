@@ -23,31 +23,43 @@ def _frame(values: list[tuple]) -> pl.DataFrame:
     return pl.DataFrame(values, schema=[f.source for f in TEXT], orient="row")
 
 
-def _reference(frame: pl.DataFrame, rep) -> bytes:
+def _reference(frame: pl.DataFrame, rep, rs=V30) -> bytes:
     """What Polars writes quoting where necessary: the engine's reading of RFC 4180."""
-    text = frame.select([Formatter(V30).field_expr(f) for f in rep.detail])
+    text = frame.select([Formatter(rs).field_expr(f) for f in rep.detail])
     buffer = io.BytesIO()
-    text.write_csv(buffer, include_header=False, separator=V30.delimiter, quote_char=V30.quote_char,
-                   line_terminator=V30.line_terminator, quote_style="necessary", null_value="")
+    text.write_csv(buffer, include_header=False, separator=rs.delimiter, quote_char=rs.quote_char,
+                   line_terminator=rs.line_terminator, quote_style="necessary", null_value="")
     return buffer.getvalue()
 
 
-VALUE = st.one_of(st.none(), st.text(alphabet=st.sampled_from(list('ab,"\r\n é')), max_size=6))
+# the MRR's dialect (CRLF, comma), and another a ruleset may declare (LF, semicolon): the unquoted
+# path counts each special character against the records' own delimiters and line ends
+DIALECTS = [V30, dataclasses.replace(V30, line_terminator="\n", delimiter=";")]
+
+
+VALUE = st.one_of(st.none(), st.text(alphabet=st.sampled_from(list('ab,;"\r\n é')), max_size=6))
 
 
 @settings(deadline=None, max_examples=150)
-@given(st.lists(st.tuples(VALUE, VALUE, VALUE), min_size=1, max_size=12))
-def test_records_are_quoted_where_needed_and_nowhere_else(values):
+@given(st.lists(st.tuples(VALUE, VALUE, VALUE), min_size=1, max_size=12), st.sampled_from(DIALECTS))
+def test_records_are_quoted_where_needed_and_nowhere_else(values, rs):
     """protects the unquoted fast path: with no delimiter, quote, line break or empty value in a
     frame, the engine writes without quoting; with any, it quotes as before; the bytes never differ,
     and each record's start is where the next record begins (a quoted line break included)."""
     rep = dataclasses.replace(REPORT, detail=tuple(dataclasses.replace(f, max_length=99) for f in TEXT))
     frame = _frame(values)
-    data, starts = Formatter(V30).details(frame, rep)
-    assert data == _reference(frame, rep)
+    data, starts = Formatter(rs).details(frame, rep)
+    assert data == _reference(frame, rep, rs)
     assert len(starts) == frame.height + 1 and starts[-1] == len(data)
     for i in range(frame.height):  # each record alone is the bytes of its row alone
-        assert data[starts[i]:starts[i + 1]] == _reference(frame.slice(i, 1), rep)
+        assert data[starts[i]:starts[i + 1]] == _reference(frame.slice(i, 1), rep, rs)
+
+
+def test_a_lone_line_feed_in_a_crlf_file_is_quoted():
+    """The unquoted path counts CR and LF apart: a value holding only LF (CRLF line ends) is found."""
+    rep = dataclasses.replace(REPORT, detail=tuple(dataclasses.replace(f, max_length=99) for f in TEXT))
+    data, starts = Formatter(V30).details(_frame([("a\nb", "c", "d"), ("e", "f", "g")]), rep)
+    assert data == b'"a\nb",c,d\r\ne,f,g\r\n' and list(starts) == [0, 11, 18]
 
 
 def test_hand_checked_quoting():
