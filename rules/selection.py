@@ -189,7 +189,12 @@ def fan_out(frame: pl.DataFrame, report: Report) -> pl.DataFrame:
             sees = sees | (pl.col("recipient") == pl.col(c).cast(pl.String))
         sees = sees.fill_null(False)
         variant = variant + pl.when(sees).then(0).otherwise(1 << k).cast(pl.UInt32)
-        out = out.with_columns([pl.when(sees).then(pl.col(c)).otherwise(None).alias(c) for c in h.columns])
+        # emptied only where a value is hidden (few rows: the other supplier's of a split Installation),
+        # not every row of every column chosen again
+        hidden = out.select(~sees & pl.any_horizontal([pl.col(c).is_not_null() for c in h.columns])).to_series()
+        rows = np.flatnonzero(hidden.to_numpy())
+        if len(rows):
+            out = out.with_columns([out[c].scatter(rows, None) for c in h.columns])
     return out.with_columns(pairs["_row"].alias(SOURCE), variant.alias(VARIANT))
 
 
