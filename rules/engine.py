@@ -748,17 +748,18 @@ class Engine:
             rows = rows.with_columns(pl.col(source).cast(pl.String).replace_strict(mapping, default=None,
                                                                                    return_dtype=pl.String).alias(name))
         for when_null, columns in report.blank:  # e.g. no Migration Common File: no Device IDs (002:L557-561)
-            rows = rows.with_columns([pl.when(pl.col(when_null).is_null()).then(None).otherwise(pl.col(c)).alias(c)
-                                      for c in columns])
+            blank = np.flatnonzero(rows[when_null].is_null().to_numpy())  # emptied only where a value goes
+            if len(blank):
+                rows = rows.with_columns([rows[c].scatter(blank, None) for c in columns])
         mandatory = [f.source for f in report.detail if f.source_kind == "column" and f.mandatory]
-        rows = rows.filter(pl.col("recipient").is_not_null())
+        addressed = pl.col("recipient").is_not_null()
         own: dict[tuple, dict] = {}
         if "own" in rows.columns:  # a recipient's own figures go to its header (peer_ranking)
-            for row in rows.filter(pl.col("own")).iter_rows(named=True):
+            for row in rows.filter(addressed & pl.col("own")).iter_rows(named=True):
                 own[(row["created"], row["run_idx"], row["recipient"])] = row
-            rows = rows.filter(~pl.col("own"))
-        if mandatory:  # e.g. a GPF with no meter on its hub: no MPxN, no recipient (one filter: one copy)
-            rows = rows.filter(pl.all_horizontal([pl.col(c).is_not_null() for c in dict.fromkeys(mandatory)]))
+            addressed = addressed & ~pl.col("own")
+        # e.g. a GPF with no meter on its hub: no MPxN, no recipient (one filter of the rows: one copy)
+        rows = rows.filter(pl.all_horizontal([addressed, *[pl.col(c).is_not_null() for c in dict.fromkeys(mandatory)]]))
         # the order of the records (by run, recipient and the report's order_by, ties as they came)
         # from the key columns alone; the records themselves are gathered and written a chunk of whole
         # files at a time, so a step's text is never all in memory at once

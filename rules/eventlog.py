@@ -46,6 +46,15 @@ def collect(frame: pl.LazyFrame) -> pl.DataFrame:
     return df.with_columns(casts) if casts else df
 
 
+def _normal_type(dtype: pl.DataType) -> pl.DataType:
+    """The type ``collect`` gives a column of ``dtype``."""
+    if isinstance(dtype, pl.Datetime):
+        return pl.Int64
+    if isinstance(dtype, (pl.Categorical, pl.Enum)):
+        return pl.String
+    return dtype
+
+
 def kind_of(dtype: pl.DataType) -> str:
     """The kind (int, str, time, bool, null) of a Polars or Parquet column type, as REQUIRED names them."""
     if dtype.is_integer():
@@ -225,22 +234,6 @@ class EventLog:
         frame = self.attach(frame, columns)
         return frame.select([c for c in columns if c in frame.columns])
 
-    def within(self, column: str, lo: int, hi: int) -> pl.Expr:
-        """A predicate on the events table: the events whose ``column`` (a time, of the events table
-        or of a table the regime joins) is in [lo, hi]. For a joined table's column (an MA's Migration
-        Week) that table's rows in range are found first and their events then read by key (key
-        ranges, so the scan skips row groups): never every event of the log to keep a few."""
-        if column in self.tables["events"].collect_schema().names():
-            return pl.col(column).is_between(ts(lo), ts(hi))
-        for table, key in REGIMES[self.regime].joins:
-            if column in self.tables[table].collect_schema().names():
-                keys = collect(self.tables[table].filter(pl.col(column).is_between(ts(lo), ts(hi)))
-                               .select(key)).get_column(key).drop_nulls().unique().sort()
-                if keys.len() == 0:
-                    return pl.lit(False)
-                return keys_in(key, keys)
-        raise ValueError(f"column {column!r} is in no table of the {self.regime} event log")
-
     def attach(self, frame: pl.DataFrame, columns) -> pl.DataFrame:
         """``frame`` (events with their keys) with ``columns`` of the tables the regime joins to
         its events, looked up by key. Only the rows of those keys are read: the table is scanned
@@ -252,8 +245,8 @@ class EventLog:
             if not names:
                 continue
             keys = frame[key].drop_nulls().unique().sort()
-            if keys.len() == 0:
-                frame = frame.with_columns([pl.lit(None, dtype=schema[c]).alias(c) for c in names])
+            if keys.len() == 0:  # as collect gives them: times in seconds, categoricals as text
+                frame = frame.with_columns([pl.lit(None, dtype=_normal_type(schema[c])).alias(c) for c in names])
                 continue
             part = collect(self.tables[table].filter(keys_in(key, keys)).select(key, *names))
             frame = frame.join(part, on=key, how="left", maintain_order="left")

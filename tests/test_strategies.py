@@ -189,19 +189,7 @@ def test_aggregate_over_rolling_runs_matches_its_definition(events, runs, late, 
     attempt's events), means exact and half up."""
     from emrr.rules.strategies.aggregate import figures_of_runs
 
-    day, jul1 = 86400, 1719792000
-    rows = []
-    for i, (inst, kind, start_h, lag_d, dur_h, attempt, supplier, dno) in enumerate(events):
-        # the events of one attempt share its commencement, but for a few hours' shift now and then
-        commenced = jul1 + ((inst * 7 + attempt * 3 + start_h // 30) % 60) * 12 * 3600 + (i % 3 == 0) * 5 * 3600
-        occurred = commenced if kind == "migration_commenced" else commenced + dur_h * 1800 + (i % 7) * 13
-        rows.append((inst, kind, occurred, occurred + lag_d * day, commenced, attempt, supplier, dno))
-    frame = pl.DataFrame(rows, schema=["installation_index", "event_type", "occurred_at", "notified_at",
-                                       "commenced_at", "attempt_number", "supplier_id", "mpan_distributor_id"],
-                         orient="row").with_columns(pl.lit("IO").alias("group_id"))
-    ws = np.array([jul1 + offset_h * 3600 + k * 7 * day for k in range(runs)], dtype=np.int64)
-    we = ws + 28 * day - 1
-    created = we + 6 * 3600 + np.cumsum(np.array(late[:runs], dtype=np.int64) * day)  # catch-up: later, never earlier
+    frame, ws, we, created = _rolling_case(events, runs, late, offset_h)
     rep = dataclasses.replace(V30.reports["S1MIG-004"], explode=None, calendar=None)
     got = figures_of_runs(None, rep, frame, ws, we, created)
     names = ["commenced", "succeeded", "failed", "mean_success_minutes", "mean_failed_minutes", "max_success_minutes",
@@ -211,29 +199,103 @@ def test_aggregate_over_rolling_runs_matches_its_definition(events, runs, late, 
     assert found == _figures_by_definition(rep, frame, ws, we, created)
 
 
-def test_rolling_frames_kept_between_steps_change_nothing(smets1_log, smets1_reports, tmp_path, monkeypatch):
-    """protects the aggregate's reuse of the last step's events for a rolling window (S1MIG-004's 28
-    days, S1MIG-008's four Migration Weeks; 002:L417, L624): the SMETS1 scenario's files are the same
-    bytes when every step reads all its events from the log afresh."""
+def _rolling_case(events, runs, late, offset_h):
+    """The random case of test_aggregate_over_rolling_runs_matches_its_definition: events of attempts
+    (sharing their commencement but for a few hours' shift now and then) and weekly 28-day runs."""
+    day, jul1 = 86400, 1719792000
+    rows = []
+    for i, (inst, kind, start_h, lag_d, dur_h, attempt, supplier, dno) in enumerate(events):
+        commenced = jul1 + ((inst * 7 + attempt * 3 + start_h // 30) % 60) * 12 * 3600 + (i % 3 == 0) * 5 * 3600
+        occurred = commenced if kind == "migration_commenced" else commenced + dur_h * 1800 + (i % 7) * 13
+        rows.append((inst, kind, occurred, occurred + lag_d * day, commenced, attempt, supplier, dno))
+    frame = pl.DataFrame(rows, schema=["installation_index", "event_type", "occurred_at", "notified_at",
+                                       "commenced_at", "attempt_number", "supplier_id", "mpan_distributor_id"],
+                         orient="row").with_columns(pl.lit("IO").alias("group_id"))
+    ws = np.array([jul1 + offset_h * 3600 + k * 7 * day for k in range(runs)], dtype=np.int64)
+    we = ws + 28 * day - 1
+    created = we + 6 * 3600 + np.cumsum(np.array(late[:runs], dtype=np.int64) * day)  # catch-up: later, never earlier
+    return frame, ws, we, created
+
+
+@settings(deadline=None, max_examples=60)
+@given(st.lists(_EVENT, min_size=1, max_size=30), st.integers(1, 6),
+       st.lists(st.integers(0, 3), min_size=6, max_size=6), st.integers(0, 23),
+       st.lists(st.booleans(), min_size=6, max_size=6))
+# an attempt commenced on day 27 (first slice, counted from run 0) whose success happens after run 0's
+# window and is known only after run 1's file: its rows join to count from run 1 in the second step
+@example([(7, "migration_completed", 60, 8, 40, 1, S1, "10"), (7, "migration_commenced", 60, 0, 0, 1, S1, "10")],
+         6, [0] * 6, 0, [True, False, True, True, True, False])
+def test_streamed_figures_are_those_of_all_events_at_once(events, runs, late, offset_h, cuts):
+    """protects the aggregate's Stream (each event read once, a slice of time at a time, S1MIG-004's
+    28-day windows every week, 002:L417): runs finished step by step, from the partial figures of
+    slices cut at each step's last window end, equal every run's figures worked out from all the
+    events at once, whatever the steps (attempts whose events fall in two slices counted once,
+    means from sums over slices, a notification known only after a later step's runs)."""
+    from types import SimpleNamespace
+
+    from emrr.rules.strategies.aggregate import Stream, figures_of_runs
+
+    frame, ws, we, created = _rolling_case(events, runs, late, offset_h)
+    rep = dataclasses.replace(V30.reports["S1MIG-004"], explode=None, calendar=None)
+    expected = figures_of_runs(None, rep, frame, ws, we, created)
+    stream = Stream(rep, [(k, int(c)) for k, c in enumerate(created)],
+                    SimpleNamespace(window_start=ws, window_end=we))
+    bounds = [0, *[k + 1 for k in range(runs - 1) if cuts[k]], runs]  # steps: runs lo..hi-1
+    read_to, parts = None, []
+    for lo, hi in zip(bounds, bounds[1:]):
+        upper = int(we[hi - 1])
+        part = frame.filter(pl.col("occurred_at") <= upper)
+        if read_to is not None:
+            part = part.filter(pl.col("occurred_at") > read_to)
+        stream.add(part)
+        read_to = upper
+        parts.append(stream.take(lo, hi, None))
+    got = pl.concat([p for p in parts if p.height], how="diagonal_relaxed") if any(p.height for p in parts) else None
+    keys = ["_run", "supplier_id", "mpan_distributor_id", "group_id", "period"]
+
+    def table(df):
+        return {} if df is None or df.height == 0 else {
+            tuple(r[k] for k in keys): {n: r[n] for n in rep.measures} for r in df.iter_rows(named=True)}
+
+    assert table(got) == table(expected)
+
+
+def test_streamed_figures_equal_each_step_read_afresh(smets1_log, smets1_reports, tmp_path, monkeypatch):
+    """protects the aggregate's reading of each event once (Stream): the SMETS1 scenario's summary
+    files (S1MIG-004, -005, -007, -008 and -009: rolling windows, a Migration Week of the MA's,
+    peers) are the same bytes when every step reads afresh every event that happened by its last
+    window's end and works its runs out from them alone (002:L417, L624)."""
     import hashlib
 
     from emrr.rules import engine
+    from emrr.rules.eventlog import ts
     from emrr.rules.strategies import aggregate
+    from emrr.rules.strategies.runs import producers
 
-    kept = smets1_reports("smets1-mrr-v3.0")  # written as the engine is (before the patch)
-    fresh_frame = aggregate._frame
+    streamed = smets1_reports("smets1-mrr-v3.0")  # written as the engine is (before the patch)
 
-    def fresh(sel, report, lo, hi, latest):
-        sel.cache.pop("aggregate", None)
-        return fresh_frame(sel, report, lo, hi, latest)
+    def afresh(sel, report, runs, a, b):
+        made = producers(sel, runs, a, b)
+        if not made:
+            return made, None
+        idx = np.array([i for i, _ in made], dtype=np.int64)
+        created = np.array([c for _, c in made], dtype=np.int64)
+        needed = aggregate._needed(report)
+        frame = sel.where(sel.log.rows(aggregate._event_types(report), needed,
+                                       pl.col("occurred_at") <= ts(int(runs.window_end[idx].max()))), report)
+        rows = aggregate.figures_of_runs(sel, report, frame.select(needed), runs.window_start[idx],
+                                         runs.window_end[idx], created)
+        if rows.height == 0:
+            return made, None
+        positions = pl.DataFrame({"_run": np.arange(len(made), dtype=np.int64), "run_idx": idx, "created": created})
+        return made, rows.join(positions, on="_run", how="left").drop("_run")
 
-    monkeypatch.setattr(aggregate, "_frame", fresh)
-    out = tmp_path / "fresh"
+    monkeypatch.setattr(aggregate, "_all_runs", afresh)
+    out = tmp_path / "afresh"
     engine.report(smets1_log, out, V30, progress=False)
 
     def digests(folder, report_id):
         return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.rglob(f"{report_id}_*.csv")}
 
-    for report_id in ("S1MIG-004", "S1MIG-008"):
-        assert V30.reports[report_id].rolling
-        assert len(digests(kept, report_id)) > 10 and digests(out, report_id) == digests(kept, report_id)
+    for report_id in ("S1MIG-004", "S1MIG-005", "S1MIG-007", "S1MIG-008", "S1MIG-009"):
+        assert len(digests(streamed, report_id)) > 10 and digests(out, report_id) == digests(streamed, report_id)

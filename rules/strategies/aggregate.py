@@ -9,6 +9,12 @@ of the MRR: "not intended to be 'real-time'", 002:L134). Rows are grouped by ``g
 ``period`` is the day, or the Monday, of the measure's period column. A ``calendar`` adds a
 reference table's figures (the Demand Commitments, 002:L105) to the same groups, and makes a group
 exist by itself. ``difference`` and ``percent`` are worked out last, in the order given.
+
+The engine reads each event once (``Stream``): a report's steps read the log a slice of time at a
+time, and what each slice adds to the figures of every run (counts, sums of seconds, the runs in
+which each distinct value is known) is kept until the runs it reaches are written. A rolling
+window (S1MIG-004's 28 days, S1MIG-008's four Migration Weeks) no longer reads an event once per
+step its windows reach, nor an MA's events by key at every step.
 """
 
 from __future__ import annotations
@@ -153,27 +159,36 @@ def _distinct(by_end: pl.DataFrame, groups: list[str], distinct: list[str], name
     return out
 
 
-def _minutes(rows: pl.DataFrame, groups: list[str], m: dict, name: str) -> pl.DataFrame:
-    """Mean or maximum minutes between two time columns by run and group, half up (A31: rounding not
-    stated), from whole seconds: the mean is the exact quotient of their sum by their number."""
-    start, end = m.get("mean_minutes") or m.get("max_minutes")
-    seconds = (pl.col(end) - pl.col(start)).cast(pl.Int64)
-    parts = rows.group_by([*groups, "_lo", "_hi"]).agg(seconds.sum().alias("_sum"), seconds.count().alias("_n"),
-                                                      seconds.max().alias("_max"))
-    out = _summed(groups, parts, ["_sum", "_n"], ("_max",))
-    if "mean_minutes" in m:  # floor(S / 60n + 1/2) = floor((2S + 60n) / 120n)
-        value = pl.when(pl.col("_n") > 0).then((2 * pl.col("_sum") + 60 * pl.col("_n")) // (120 * pl.col("_n")))
-    else:  # floor(max / 60 + 1/2)
-        value = (2 * pl.col("_max") + 60) // 120
-    return out.select("_run", *groups, value.cast(pl.Int64).alias(name))
-
-
 def figures_of_runs(sel: Selection, report: Report, frame: pl.DataFrame, ws: np.ndarray, we: np.ndarray,
                     created: np.ndarray) -> pl.DataFrame:
     """The measures of every run at once (runs by position ``_run``: windows ``ws``..``we``, files
     made at ``created``), by ``_run`` and ``group_by``: each measure's rows are first reduced to
     partial figures per group and interval of runs, then spread over those runs (rules out copying
     each event into every run of a rolling window)."""
+    sums, distinct, combos = _partials(report, frame, ws, we, created, None)
+    calendar = _calendar(sel, report, ws, we, report.period[1] if report.period else "day")
+    return _finish(report, sums, distinct, combos, 0, len(ws), calendar)
+
+
+def _keys(report: Report) -> list[str]:
+    """The columns partial figures are kept by: ``_run``, the group's number ``_g``, then the period
+    (when grouped by it)."""
+    return ["_run", "_g", *(["period"] if "period" in report.group_by else [])]
+
+
+Partials = tuple["pl.DataFrame | None", "dict[tuple, pl.DataFrame]", "pl.DataFrame | None"]
+
+
+def _partials(report: Report, frame: pl.DataFrame, ws: np.ndarray, we: np.ndarray, created: np.ndarray,
+              combos: pl.DataFrame | None) -> Partials:
+    """What the events of ``frame`` add to the figures of runs ``ws``/``we``/``created`` (positions
+    ``_run``), in two parts that join over disjoint sets of events: ``sums`` by ``_run`` and group,
+    each counted measure's count and each minutes measure's sum, number and largest of seconds
+    (``_sum:NAME``, ``_n:NAME``, ``_max:NAME``), added up (the largest taken); and ``distinct``, per
+    reduction of distinct values, its ``_by_end`` rows, joined by the earliest first run of each
+    value and last run. Groups are numbered (``_g``) by ``combos`` (the combinations of the group
+    columns' values met so far, given back with this frame's new ones), so that the parts of several
+    frames meet on numbers."""
     from emrr.rules.selection import condition, explode
 
     unit = report.period[1] if report.period else "day"
@@ -181,15 +196,20 @@ def figures_of_runs(sel: Selection, report: Report, frame: pl.DataFrame, ws: np.
     # the group columns (text: suppliers, distributors, groups) as one integer, so that each measure
     # groups by numbers; the period stays apart (each measure takes it from its own column)
     named = [c for c in _groups(report) if c != "period"]
-    combos = frame.select(named).unique(maintain_order=True).with_row_index("_g") if named else None
-    if combos is not None:
+    if named:
+        met = frame.select(named).unique(maintain_order=True)
+        if combos is None:
+            combos = met.with_row_index("_g")
+        else:
+            new = met.join(combos, on=named, how="anti", nulls_equal=True)
+            combos = pl.concat([combos, new.with_row_index("_g", offset=combos.height)])
         frame = frame.join(combos, on=named, how="left", nulls_equal=True, maintain_order="left")
     else:
         frame = frame.with_columns(pl.lit(0, dtype=pl.UInt32).alias("_g"))
     groups = ["_g", *(["period"] if "period" in report.group_by else [])]
     keys = ["_run", *groups]
     parts: list[pl.DataFrame] = []
-    reduced: dict[tuple, pl.DataFrame] = {}  # (event types, distinct columns, period column) -> _by_end
+    distinct: dict[tuple, pl.DataFrame] = {}  # ("shared", types, distinct columns, period column) or ("measure", name)
     for name, m in report.measures.items():
         if "difference" in m or "percent" in m:
             continue
@@ -206,45 +226,96 @@ def figures_of_runs(sel: Selection, report: Report, frame: pl.DataFrame, ws: np.
             rows = rows.filter(condition(conds)) if conds else rows
             return spans(rows, column, ws, we, created).with_columns(period_of(column, unit))
 
-        distinct = list(m.get("distinct", ()))
-        if "count" in m and distinct:  # e.g. attempts, known by any of their events
-            if {c.column for c in conds} <= set(distinct):
+        values = list(m.get("distinct", ()))
+        if "count" in m and values:  # e.g. attempts, known by any of their events
+            key = _reduction(name, m)
+            if key not in distinct:
                 # conditions on the distinct columns only (1st, 2nd, 3rd attempt) are met or not by a
-                # value as a whole: one reduction for all such measures of the same events, each then
-                # keeps the values it counts
-                key = (tuple(sorted(types)), tuple(distinct), column)
-                if key not in reduced:
-                    reduced[key] = _by_end(counted_rows(conds=()), groups, distinct)
-                by_end = reduced[key].filter(condition(conds)) if conds else reduced[key]
-            else:  # conditions on other columns: the rows meeting them
-                by_end = _by_end(counted_rows(), groups, distinct)
-            parts.append(_distinct(by_end, groups, distinct, name))
+                # value as a whole: one reduction for all such measures of the same events, each
+                # keeping the values it counts when finished
+                distinct[key] = _by_end(counted_rows(conds=() if key[0] == "shared" else conds), groups, values)
             continue
         rows = counted_rows()
         if "count" in m:
             counted = rows.group_by([*groups, "_lo", "_hi"]).agg(pl.len().cast(pl.Int64).alias(name))
             parts.append(_summed(groups, counted, [name]))
         else:
-            parts.append(_minutes(rows, groups, m, name))
-    parts = [p for p in parts if p.height]
+            start, end = m.get("mean_minutes") or m.get("max_minutes")
+            seconds = (pl.col(end) - pl.col(start)).cast(pl.Int64)
+            partial = rows.group_by([*groups, "_lo", "_hi"]).agg(
+                seconds.sum().alias(f"_sum:{name}"), seconds.count().cast(pl.Int64).alias(f"_n:{name}"),
+                seconds.max().alias(f"_max:{name}"))
+            parts.append(_summed(groups, partial, [f"_sum:{name}", f"_n:{name}"], (f"_max:{name}",)))
+    sums = None
+    for part in parts:
+        if part.height:
+            sums = part if sums is None else sums.join(part, on=keys, how="full", coalesce=True, nulls_equal=True)
+    return sums, distinct, combos
+
+
+def _reduction(name: str, m: dict) -> tuple:
+    """Which reduction of distinct values a measure reads: one shared by the measures of the same
+    events, distinct columns and period whose conditions read only the distinct columns, else its own."""
+    conds = _conditions(m)
+    values = tuple(m.get("distinct", ()))
+    if {c.column for c in conds} <= set(values):
+        column = m.get("period_column")
+        return ("shared", tuple(sorted(m.get("count", ()))), values, column)
+    return ("measure", name)
+
+
+def _finish(report: Report, sums: pl.DataFrame | None, distinct: dict[tuple, pl.DataFrame],
+            combos: pl.DataFrame | None, lo: int, hi: int, calendar: pl.DataFrame | None) -> pl.DataFrame:
+    """The figures of runs ``lo``..``hi-1`` (positions ``_run``) from ``_partials`` (means and maxima
+    from their sums, numbers and largest seconds; each distinct measure from its reduction), the
+    groups named again by ``combos``, with the calendar's, differences and percentages."""
+    from emrr.rules.selection import condition
+
+    keys = _keys(report)
+    groups = keys[1:]
     out = None
+    parts = []
+    if sums is not None:
+        parts.append(sums.filter(pl.col("_run").is_between(lo, hi - 1)))
+    for name, m in report.measures.items():
+        if "count" in m and m.get("distinct"):
+            key = _reduction(name, m)
+            by_end = distinct.get(key)
+            if by_end is None or by_end.height == 0:
+                continue
+            conds = _conditions(m)
+            if key[0] == "shared" and conds:
+                by_end = by_end.filter(condition(conds))
+            # runs before ``lo`` are done, after ``hi`` not yet asked for: a value's interval is cut to them
+            by_end = (by_end.with_columns(pl.col("_lo").clip(lower_bound=lo), pl.col("_hi").clip(upper_bound=hi - 1))
+                      .filter(pl.col("_lo") <= pl.col("_hi")))
+            parts.append(_distinct(by_end, groups, list(m["distinct"]), name))
     for p in parts:
-        out = p if out is None else out.join(p, on=keys, how="full", coalesce=True, nulls_equal=True)
+        if p.height:
+            out = p if out is None else out.join(p, on=keys, how="full", coalesce=True, nulls_equal=True)
     if out is not None:
         out = (out.join(combos, on="_g", how="left") if combos is not None else out).drop("_g")
-    calendar = _calendar(sel, report, ws, we, unit)
+    keys = ["_run", *_groups(report)]
     if calendar is not None and calendar.height:
-        keys = ["_run", *_groups(report)]
         out = calendar if out is None else out.join(calendar, on=keys, how="full", coalesce=True, nulls_equal=True)
     if out is None:
         return pl.DataFrame()
+    for name, m in report.measures.items():
+        if "mean_minutes" not in m and "max_minutes" not in m:
+            continue
+        total, n, most = f"_sum:{name}", f"_n:{name}", f"_max:{name}"
+        if n not in out.columns:
+            out = out.with_columns(pl.lit(None, dtype=pl.Int64).alias(name))
+            continue
+        if "mean_minutes" in m:  # floor(S / 60n + 1/2) = floor((2S + 60n) / 120n)  (A31: half up)
+            value = pl.when(pl.col(n) > 0).then((2 * pl.col(total) + 60 * pl.col(n)) // (120 * pl.col(n)))
+        else:  # floor(max / 60 + 1/2)
+            value = (2 * pl.col(most) + 60) // 120
+        out = out.with_columns(value.cast(pl.Int64).alias(name)).drop(total, n, most)
     counted = [n for n, m in report.measures.items() if "count" in m]
     counted += list((report.calendar or {}).get("measures", {}))
     out = out.with_columns([pl.col(n).fill_null(0) if n in out.columns else pl.lit(0, dtype=pl.Int64).alias(n)
                             for n in counted])
-    for name, m in report.measures.items():
-        if name not in out.columns and ("mean_minutes" in m or "max_minutes" in m):
-            out = out.with_columns(pl.lit(None, dtype=pl.Int64).alias(name))
     return _recompute(out, report)
 
 
@@ -261,55 +332,87 @@ def _calendar(sel: Selection, report: Report, ws: np.ndarray, we: np.ndarray, un
     return table.group_by([k for k in keys if k in table.columns]).agg(sums)
 
 
-def _frame(sel: Selection, report: Report, lo: int, hi: int, latest: int) -> pl.DataFrame:
-    """The events that may count in runs whose windows span [lo, hi] and whose files are made by ``latest``.
+class Stream:
+    """A report's figures from its events read once: the log a slice of time at a time, each slice's
+    ``_partials`` against all the report's runs joined to what the slices before gave, each step's
+    runs finished from them (``_all_runs``). A run counts an event only when it happened by its
+    window's end, and a step reads the events that happened up to its last run's window end, so
+    the events of later slices never count in a run already finished: each run's figures are those
+    of all its events, and no event is read twice (a 28-day window every week read each event in
+    three steps, an MA's events were looked up by key at every step of its four Migration Weeks)."""
 
-    Consecutive steps of a rolling window need mostly the same events (S1MIG-004's 28 days, read again
-    every half month): what the last step read and this one needs is kept from it, and only the others
-    are read from the log (and joined to their Installations), exactly the rows a fresh read gives.
-    The frame is held between steps only for a rolling window, and dropped with Selection.forget."""
-    needed = _needed(report)
-    period_columns = sorted({m.get("period_column", report.period[0] if report.period else "occurred_at")
-                             for m in report.measures.values() if "count" in m or "of" in m})
+    def __init__(self, report: Report, made: list[tuple[int, int]], runs: Runs):
+        self.report = report
+        self.idx = np.array([i for i, _ in made], dtype=np.int64)
+        self.created = np.array([c for _, c in made], dtype=np.int64)
+        self.ws, self.we = runs.window_start[self.idx], runs.window_end[self.idx]
+        self.read_to: int | None = None  # the events that happened up to this time are in
+        self.sums: pl.DataFrame | None = None
+        self.distinct: dict[tuple, pl.DataFrame] = {}
+        self.combos: pl.DataFrame | None = None  # the groups met so far, numbered (``_partials``)
 
-    def wanted(lo: int, hi: int, latest: int) -> pl.Expr:  # on the events table, pushed down to its scan
-        inside = pl.lit(False)
-        for c in period_columns:  # of the events table, or of a joined one (an MA's Migration Week)
-            inside = inside | sel.log.within(c, lo, hi)
-        return inside & (pl.col("occurred_at") <= ts(hi)) & (pl.col("notified_at") <= ts(latest))
+    def positions(self, a: int, b: int) -> tuple[int, int]:
+        """The positions of the made runs among runs ``a..b-1``."""
+        lo, hi = np.searchsorted(self.idx, [a, b], side="left")
+        return int(lo), int(hi)
 
-    cache = sel.cache.setdefault("aggregate", {})
-    last = cache.pop(report.id, None)  # held only for a rolling window (schedule.window.rolling)
-    predicate = wanted(lo, hi, latest)
-    held = None
-    if last is not None and last[0] <= lo <= last[1] <= hi and last[2] <= latest:
-        last_lo, last_hi, last_latest, last_frame = last
-        # every row of the last frame met its predicate; those meeting this one are kept (the frame's
-        # times are seconds), the log is asked only for rows that did not meet the last one
-        inside = pl.any_horizontal([pl.col(c).is_between(lo, hi) for c in period_columns])
-        held = last_frame.filter(inside.fill_null(False) & (pl.col("occurred_at") <= hi)
-                                 & (pl.col("notified_at") <= latest))
-        predicate = predicate & ~wanted(last_lo, last_hi, last_latest).fill_null(False)
-    frame = sel.where(sel.log.rows(_event_types(report), needed, predicate), report).select(needed)
-    if held is not None:
-        frame = pl.concat([held, frame], how="vertical_relaxed")
-    if report.rolling:
-        cache[report.id] = (lo, hi, latest, frame)
-    return frame
+    def add(self, frame: pl.DataFrame) -> None:
+        """The partial figures of ``frame``'s events (none read before) joined to the others."""
+        sums, distinct, self.combos = _partials(self.report, frame, self.ws, self.we, self.created, self.combos)
+        keys = _keys(self.report)
+        if sums is not None:
+            if self.sums is not None:
+                both = pl.concat([self.sums, sums], how="diagonal_relaxed")
+                largest = [c for c in both.columns if c.startswith("_max:")]
+                sums = both.group_by(keys).agg([pl.col(c).sum() for c in both.columns
+                                                if c not in keys and c not in largest]
+                                               + [pl.col(c).max() for c in largest])
+            self.sums = sums
+        for key, by_end in distinct.items():
+            held = self.distinct.get(key)
+            if held is not None:
+                by_end = (pl.concat([held.select(by_end.columns), by_end], how="vertical_relaxed")
+                          .group_by([c for c in by_end.columns if c != "_lo"]).agg(pl.col("_lo").min()))
+            self.distinct[key] = by_end
+
+    def take(self, lo: int, hi: int, calendar: pl.DataFrame | None) -> pl.DataFrame:
+        """The figures of positions ``lo``..``hi-1``; what only they needed is let go."""
+        out = _finish(self.report, self.sums, self.distinct, self.combos, lo, hi, calendar)
+        if self.sums is not None:
+            self.sums = self.sums.filter(pl.col("_run") >= hi)
+        self.distinct = {key: df.filter(pl.col("_hi") >= hi) for key, df in self.distinct.items()}
+        return out
 
 
 def _all_runs(sel: Selection, report: Report, runs: Runs, a: int, b: int):
-    """The made runs of ``a..b-1`` and the figures of all of them by ``_run`` (their position), or None."""
-    made = producers(sel, runs, a, b)
+    """The made runs of ``a..b-1`` and the figures of all of them, by ``run_idx`` and ``created``, or
+    None. The report's ``Stream`` is kept between its steps (``Selection.forget`` drops it), which
+    must come in order of their runs, as the engine's do."""
+    cache = sel.cache.setdefault("aggregate", {})
+    stream = cache.get(report.id)
+    if stream is None:
+        stream = cache[report.id] = Stream(report, producers(sel, runs, 0, len(runs.times)), runs)
+    lo, hi = stream.positions(a, b)
+    made = list(zip(stream.idx[lo:hi].tolist(), stream.created[lo:hi].tolist()))
     if not made:
         return made, None
-    idx = np.array([i for i, _ in made], dtype=np.int64)
-    created = np.array([c for _, c in made], dtype=np.int64)
-    frame = _frame(sel, report, int(runs.window_start[a]), int(runs.window_end[b - 1]), int(created.max()))
-    rows = figures_of_runs(sel, report, frame, runs.window_start[idx], runs.window_end[idx], created)
+    upper = int(stream.we[hi - 1])  # window ends do not decrease over the runs
+    if stream.read_to is None or upper > stream.read_to:
+        predicate = pl.col("occurred_at") <= ts(upper)
+        if stream.read_to is not None:
+            predicate = predicate & (pl.col("occurred_at") > ts(stream.read_to))
+        needed = _needed(report)
+        stream.add(sel.where(sel.log.rows(_event_types(report), needed, predicate), report).select(needed))
+        stream.read_to = upper
+    calendar = _calendar(sel, report, stream.ws[lo:hi], stream.we[lo:hi],
+                         report.period[1] if report.period else "day")
+    if calendar is not None:
+        calendar = calendar.with_columns(pl.col("_run") + lo)
+    rows = stream.take(lo, hi, calendar)
     if rows.height == 0:
         return made, None
-    positions = pl.DataFrame({"_run": np.arange(len(made), dtype=np.int64), "run_idx": idx, "created": created})
+    positions = pl.DataFrame({"_run": np.arange(lo, hi, dtype=np.int64), "run_idx": stream.idx[lo:hi],
+                              "created": stream.created[lo:hi]})
     return made, rows.join(positions, on="_run", how="left").drop("_run")
 
 
