@@ -497,13 +497,11 @@ class Formatter:
     def _unquoted(self, data: bytes, fields: int, records: int) -> bool:
         """Whether ``records`` records of ``fields`` fields written unquoted hold the delimiter, the quote
         character, CR and LF only as their own delimiters and line ends (then no value held one)."""
-        raw = np.frombuffer(data, dtype=np.uint8)
         delimiter, quote, term = (c.encode() for c in (self.rs.delimiter, self.rs.quote_char, self.rs.line_terminator))
         if len(delimiter) != 1 or len(quote) != 1:
             return False
-        for char in {delimiter, quote, b"\r", b"\n"}:
-            expected = records * ((fields - 1) * (char == delimiter) + term.count(char))
-            if np.count_nonzero(raw == char[0]) != expected:
+        for char in {delimiter, quote, b"\r", b"\n"}:  # bytes.count: no temporary the size of the text
+            if data.count(char) != records * ((fields - 1) * (char == delimiter) + term.count(char)):
                 return False
         return True
 
