@@ -762,7 +762,7 @@ class Engine:
         # from the key columns alone; the records themselves are gathered and written a chunk of whole
         # files at a time, so a step's text is never all in memory at once
         order = ["created", "run_idx", "recipient", *report.order_by]
-        perm = rows.select(order).with_row_index("_i").sort(order, maintain_order=True)["_i"]
+        perm = pl.Series("_i", order_of(rows.select(order)), dtype=pl.UInt32)
         groups = (rows.select("created", "run_idx", "recipient")[perm]
                   .group_by(["created", "run_idx", "recipient"], maintain_order=True).len())
         files = []  # (created, run_idx, recipient, first record in perm, count), in order of first record
@@ -866,6 +866,56 @@ class Engine:
                 summary.resumed_files += 1
         stats.files += 1
         stats.records += count
+
+
+FEW_VALUES = 4096  # text of at most this many values is ordered by its place among them (order_of)
+
+
+def order_of(keys: pl.DataFrame) -> np.ndarray:
+    """The row indices ordering ``keys`` by its columns in turn, ties kept in the order they came and
+    nulls first: what ``keys.with_row_index().sort(keys.columns, maintain_order=True)`` gives, from
+    integer keys (a sort of text compares every row's bytes: half a second for a step of S1MIG-001).
+    Integers, times and booleans are their values; text of few values (a recipient, a group) its place
+    among them; text of many values (an Installation ID) and what follows it are compared only among
+    the rows equal in every column before it. Other types: Polars' sort."""
+    n = keys.height
+    arrays: list[np.ndarray] = []  # most significant first
+    rest: list[str] = []
+    for i, column in enumerate(keys.columns):
+        values = keys[column]
+        if values.dtype == pl.String:
+            distinct = values.unique().drop_nulls()
+            if len(distinct) > FEW_VALUES:
+                rest = keys.columns[i:]
+                break
+            distinct = distinct.sort()
+            place = pl.Series(np.arange(len(distinct), dtype=np.int64))
+            arrays.append(values.replace_strict(distinct, place, default=None, return_dtype=pl.Int64)
+                          .fill_null(-1).to_numpy())
+        elif values.dtype.is_integer() or values.dtype == pl.Boolean:
+            if values.null_count():
+                arrays.append(values.is_not_null().to_numpy())
+            arrays.append(values.cast(pl.Int64).fill_null(0).to_numpy())
+        else:
+            return keys.with_row_index("_i").sort(keys.columns, maintain_order=True)["_i"].to_numpy()
+    perm = np.lexsort(arrays[::-1]) if arrays else np.arange(n)  # stable; its last key is the first
+    if not rest or n < 2:
+        return perm
+    # the rows equal in every column before ``rest`` (few, or a whole file when ``rest`` is all of
+    # order_by), ordered among themselves by ``rest``
+    change = np.zeros(n, dtype=bool)
+    change[0] = True
+    for a in arrays:
+        ordered = a[perm]
+        change[1:] |= ordered[1:] != ordered[:-1]
+    group = np.cumsum(change) - 1
+    size = np.bincount(group)
+    tied = np.flatnonzero(size[group] > 1)  # places in ``perm`` of rows sharing their group
+    if len(tied):
+        part = keys[perm[tied]].select(rest).with_columns(pl.Series("_group", group[tied]))
+        inner = part.with_row_index("_i").sort(["_group", *rest], maintain_order=True)["_i"].to_numpy()
+        perm[tied] = perm[tied][inner]
+    return perm
 
 
 def _sha256(content: bytes) -> str:
