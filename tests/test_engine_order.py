@@ -4,7 +4,6 @@ worked out from integer keys; it must be exactly Polars' stable sort of the same
 
 from __future__ import annotations
 
-import numpy as np
 import polars as pl
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
