@@ -34,7 +34,7 @@ from emrr.errors import UserError
 from emrr.rules import schedule
 from emrr.rules.eventlog import EventLog, collect, kind_of, ts
 from emrr.rules.ruleset import Field, Report, Ruleset, name_problem
-from emrr.rules.selection import ASSIGNMENTS, SOURCE, VARIANT, Selection, previously_unreported
+from emrr.rules.selection import ASSIGNMENTS, SOURCE, VARIANT, Selection, emptied, previously_unreported
 
 _PARTY = re.compile(r"^[A-Z0-9]{6}$")  # a SEC Party Signifier (EMRR App. B; MRR 002:L741 "6 character")
 STATE = ".emrr-state.json"
@@ -746,9 +746,7 @@ class Engine:
             rows = rows.with_columns(pl.col(source).cast(pl.String).replace_strict(mapping, default=None,
                                                                                    return_dtype=pl.String).alias(name))
         for when_null, columns in report.blank:  # e.g. no Migration Common File: no Device IDs (002:L557-561)
-            blank = np.flatnonzero(rows[when_null].is_null().to_numpy())  # emptied only where a value goes
-            if len(blank):
-                rows = rows.with_columns([rows[c].scatter(blank, None) for c in columns])
+            rows = emptied(rows, rows[when_null].is_null(), columns)
         mandatory = [f.source for f in report.detail if f.source_kind == "column" and f.mandatory]
         addressed = pl.col("recipient").is_not_null()
         own: dict[tuple, dict] = {}

@@ -189,13 +189,17 @@ def fan_out(frame: pl.DataFrame, report: Report) -> pl.DataFrame:
             sees = sees | (pl.col("recipient") == pl.col(c).cast(pl.String))
         sees = sees.fill_null(False)
         variant = variant + pl.when(sees).then(0).otherwise(1 << k).cast(pl.UInt32)
-        # emptied only where a value is hidden (few rows: the other supplier's of a split Installation),
-        # not every row of every column chosen again
-        hidden = out.select(~sees & pl.any_horizontal([pl.col(c).is_not_null() for c in h.columns])).to_series()
-        rows = np.flatnonzero(hidden.to_numpy())
-        if len(rows):
-            out = out.with_columns([out[c].scatter(rows, None) for c in h.columns])
+        # where a value is hidden: few rows (the other supplier's of a split Installation)
+        out = emptied(out, out.select(~sees & pl.any_horizontal([pl.col(c).is_not_null() for c in h.columns]))
+                      .to_series(), h.columns)
     return out.with_columns(pairs["_row"].alias(SOURCE), variant.alias(VARIANT))
+
+
+def emptied(frame: pl.DataFrame, where: pl.Series, columns) -> pl.DataFrame:
+    """``frame`` with ``columns`` null in the rows ``where`` is true (``hide``, ``blank``): only those
+    rows are set, not every row of every column chosen again."""
+    rows = np.flatnonzero(where.fill_null(False).to_numpy())
+    return frame.with_columns([frame[c].scatter(rows, None) for c in columns]) if len(rows) else frame
 
 
 RowFunction = Callable[[Selection, "Report", "Runs", int, int], pl.DataFrame]

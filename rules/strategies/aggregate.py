@@ -166,8 +166,13 @@ def figures_of_runs(sel: Selection, report: Report, frame: pl.DataFrame, ws: np.
     partial figures per group and interval of runs, then spread over those runs (rules out copying
     each event into every run of a rolling window)."""
     sums, distinct, combos = _partials(report, frame, ws, we, created, None)
-    calendar = _calendar(sel, report, ws, we, report.period[1] if report.period else "day")
+    calendar = _calendar(sel, report, ws, we, _unit(report))
     return _finish(report, sums, distinct, combos, 0, len(ws), calendar)
+
+
+def _unit(report: Report) -> str:
+    """The unit of the period: ``day`` or ``week`` (``select.period``; a day without one)."""
+    return report.period[1] if report.period else "day"
 
 
 def _keys(report: Report) -> list[str]:
@@ -191,7 +196,7 @@ def _partials(report: Report, frame: pl.DataFrame, ws: np.ndarray, we: np.ndarra
     frames meet on numbers."""
     from emrr.rules.selection import condition, explode
 
-    unit = report.period[1] if report.period else "day"
+    unit = _unit(report)
     frame = explode(frame, report)
     # the group columns (text: suppliers, distributors, groups) as one integer, so that each measure
     # groups by numbers; the period stays apart (each measure takes it from its own column)
@@ -206,8 +211,8 @@ def _partials(report: Report, frame: pl.DataFrame, ws: np.ndarray, we: np.ndarra
         frame = frame.join(combos, on=named, how="left", nulls_equal=True, maintain_order="left")
     else:
         frame = frame.with_columns(pl.lit(0, dtype=pl.UInt32).alias("_g"))
-    groups = ["_g", *(["period"] if "period" in report.group_by else [])]
-    keys = ["_run", *groups]
+    keys = _keys(report)
+    groups = keys[1:]
     parts: list[pl.DataFrame] = []
     distinct: dict[tuple, pl.DataFrame] = {}  # ("shared", types, distinct columns, period column) or ("measure", name)
     for name, m in report.measures.items():
@@ -404,8 +409,7 @@ def _all_runs(sel: Selection, report: Report, runs: Runs, a: int, b: int):
         needed = _needed(report)
         stream.add(sel.where(sel.log.rows(_event_types(report), needed, predicate), report).select(needed))
         stream.read_to = upper
-    calendar = _calendar(sel, report, stream.ws[lo:hi], stream.we[lo:hi],
-                         report.period[1] if report.period else "day")
+    calendar = _calendar(sel, report, stream.ws[lo:hi], stream.we[lo:hi], _unit(report))
     if calendar is not None:
         calendar = calendar.with_columns(pl.col("_run") + lo)
     rows = stream.take(lo, hi, calendar)
